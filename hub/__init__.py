@@ -1,0 +1,1 @@
+"""Partner Hub core: settings, store, identity, OAuth, access enforcement, CLI."""

@@ -1,0 +1,82 @@
+"""The database: engine and sessions, created in the app's lifespan (never at import)."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+# Counts SQL statements per request (tests, bench). The context variable holds a mutable
+# cell so tasks spawned by the GraphQL executor add to the request's own count.
+_statement_counter: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "statement_counter", default=None
+)
+
+
+@contextmanager
+def count_statements() -> Iterator[list[int]]:
+    """Count the SQL statements executed inside the block: ``with count_statements() as n``."""
+    cell = [0]
+    token = _statement_counter.set(cell)
+    try:
+        yield cell
+    finally:
+        _statement_counter.reset(token)
+
+
+def _on_execute(*_: Any) -> None:
+    cell = _statement_counter.get()
+    if cell is not None:
+        cell[0] += 1
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run beside the single writer; foreign keys are off by default.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """Create the async engine for ``url`` with the hub's per-backend settings."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_async_engine(url, pool_size=10, max_overflow=10, **kwargs)
+    event.listen(engine.sync_engine, "before_cursor_execute", _on_execute)
+    return engine
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class Database:
+    """The engine and its session factory, as held by the running app."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = make_sessionmaker(engine)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read session; nothing it does is committed."""
+        async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction: committed at the end, rolled back on any error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

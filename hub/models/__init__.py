@@ -1,0 +1,25 @@
+"""The hub's tables (DESIGN §3). Alembic migrations in ``hub/migrations`` create them."""
+
+from sqlmodel import SQLModel
+
+from hub.models.activity import Feedback, Interaction, Purchase
+from hub.models.client import Client, SigningKey
+from hub.models.customer import Customer, CustomerPartner, ExternalRef
+from hub.models.organization import PARTNER_KINDS, Organization, OrgKind
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "PARTNER_KINDS",
+    "Client",
+    "Customer",
+    "CustomerPartner",
+    "ExternalRef",
+    "Feedback",
+    "Interaction",
+    "OrgKind",
+    "Organization",
+    "Purchase",
+    "SigningKey",
+    "metadata",
+]

@@ -1,0 +1,126 @@
+"""Settings from ``HUB_*`` environment variables.
+
+A bad value stops start-up with :class:`SettingsError`, whose message names the variable
+and what is wrong with it, instead of a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./hub.db"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Every knob of the hub. Read once at start-up; see the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str | None = None
+    secret_key: SecretStr | None = None
+    secret_key_file: Path = Path("./hub-secret.key")
+
+    access_token_ttl: PositiveInt = 900
+    graphiql: bool = False
+    log_level: str = "INFO"
+    log_json: bool = True
+    expose_sql_count: bool = False
+    org_cache_ttl: float = Field(default=5.0, ge=0)
+
+    # Operation limits (DESIGN §7; CHECKLIST "resource consumption").
+    max_depth: PositiveInt = 10
+    max_aliases: PositiveInt = 30
+    max_root_fields: PositiveInt = 20
+    max_tokens: PositiveInt = 2000
+    max_directives_per_field: PositiveInt = 4
+    max_document_bytes: PositiveInt = 20_000
+    max_body_bytes: PositiveInt = 100_000
+    max_page_size: PositiveInt = 100
+    default_page_size: PositiveInt = 20
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {value.split('://', 1)[0]}://)"
+            )
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or "#" in value or "?" in value:
+            raise ValueError("must be an absolute http(s) URL without query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @property
+    def token_audience(self) -> str:
+        """The ``aud`` the hub puts in and requires of its access tokens."""
+        return self.audience or self.issuer
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def master_key(self) -> bytes:
+        """The hub's own secret: ``HUB_SECRET_KEY`` or the key file ``hub init`` wrote."""
+        if self.secret_key is not None:
+            raw = self.secret_key.get_secret_value().encode()
+        elif self.secret_key_file.exists():
+            raw = self.secret_key_file.read_bytes().strip()
+        else:
+            raise SettingsError(
+                f"HUB_SECRET_KEY is not set and the key file {self.secret_key_file} does not "
+                "exist: run `hub init` or set HUB_SECRET_KEY"
+            )
+        if len(raw) < 32:
+            raise SettingsError("HUB_SECRET_KEY must be at least 32 characters")
+        return raw
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, raising :class:`SettingsError` on bad input."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = "HUB_" + "_".join(str(part) for part in item["loc"]).upper()
+            problems.append(f"{name}: {item['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+def write_secret_key_file(path: Path) -> bool:
+    """Create a random key file readable only by its owner; False if it already exists."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(secrets.token_urlsafe(48) + "\n")
+    path.chmod(0o600)
+    return True
