@@ -9,10 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
-
-import hub.models._types
 from alembic import op
 
+import hub.models._types
 
 revision: str = '0001'
 down_revision: str | None = None

@@ -1,0 +1,63 @@
+"""Composition root: ``create_app(settings) -> Starlette``. Wiring only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.routing import Route
+
+from hub import ops
+from hub.db import Database, make_engine
+from hub.logs import RequestLogMiddleware, configure_logging
+from hub.migrate import ensure_current
+from hub.oauth import routes as oauth_routes
+from hub.oauth.bearer import BearerTokenBackend, on_auth_error
+from hub.oauth.directory import ClientDirectory
+from hub.oauth.keys import load_keyring
+from hub.runtime import Runtime
+from hub.settings import Settings, load_settings
+from schema import build_schema
+from schema.http import GraphQLEndpoint
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, as_json=settings.log_json)
+    master_key = settings.master_key  # fail at start-up, not on the first request
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # SQLite is the embedded default: keep it current automatically. A shared
+        # PostgreSQL is migrated on purpose, by `hub migrate`, never by a replica starting.
+        await ensure_current(settings.database_url, auto_upgrade=settings.is_sqlite)
+        database = Database(make_engine(settings.database_url))
+        try:
+            async with database.session() as session:
+                keyring = await load_keyring(session, master_key)
+            app.state.runtime = Runtime(
+                settings=settings,
+                database=database,
+                keyring=keyring,
+                clients=ClientDirectory(database, settings.org_cache_ttl),
+            )
+            yield
+        finally:
+            await database.dispose()
+
+    graphql = GraphQLEndpoint(build_schema(settings))
+    return Starlette(
+        routes=[
+            *ops.routes,
+            *oauth_routes.routes,
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+        ],
+        middleware=[
+            Middleware(RequestLogMiddleware),
+            Middleware(AuthenticationMiddleware, backend=BearerTokenBackend(), on_error=on_auth_error),
+        ],
+        lifespan=lifespan,
+    )

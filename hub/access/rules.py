@@ -1,0 +1,117 @@
+"""The rule set the access module enforces.
+
+:class:`RuleSet` is the extension point the sharing-policy engine (``policies/``) will
+implement; :class:`BuiltinRules` is the fixed rule set in force until then. Rules only
+*describe* access; :mod:`hub.access.enforce` applies them, so replacing the rules never
+moves an enforcement point.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from hub.access.resources import FIELDS, Action, Resource
+from hub.models import Customer, CustomerPartner, Feedback, Interaction, Purchase
+from hub.oauth.scopes import Scope
+from hub.principal import Principal
+
+# The coarse OAuth scope each (resource, action) needs before any rule is consulted.
+REQUIRED_SCOPE: dict[tuple[Resource, Action], Scope] = {
+    (Resource.CUSTOMER, Action.READ): Scope.CUSTOMERS_READ,
+    (Resource.CUSTOMER, Action.CREATE): Scope.CUSTOMERS_WRITE,
+    (Resource.CUSTOMER, Action.UPDATE): Scope.CUSTOMERS_WRITE,
+    (Resource.ASSIGNMENT, Action.READ): Scope.CUSTOMERS_READ,
+    (Resource.INTERACTION, Action.READ): Scope.CUSTOMERS_READ,
+    (Resource.INTERACTION, Action.CREATE): Scope.CUSTOMERS_WRITE,
+    (Resource.PURCHASE, Action.READ): Scope.CUSTOMERS_READ,
+    (Resource.PURCHASE, Action.CREATE): Scope.CUSTOMERS_WRITE,
+    (Resource.FEEDBACK, Action.READ): Scope.FEEDBACK_READ,
+    (Resource.FEEDBACK, Action.CREATE): Scope.FEEDBACK_WRITE,
+}
+
+
+class RuleSet(Protocol):
+    """What the access module asks of a rule set. Deny by default in every method.
+
+    Example::
+
+        class ReadOnlyRules:
+            def row_filter(self, principal, resource):
+                return true()
+            def readable_fields(self, principal, resource):
+                return FIELDS[resource]
+            def may(self, principal, resource, action):
+                return action is Action.READ
+    """
+
+    def row_filter(self, principal: Principal, resource: Resource) -> ColumnElement[bool]:
+        """The SQL condition selecting the rows of ``resource`` the principal may read."""
+        ...
+
+    def readable_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
+        """The fields of ``resource`` the principal may read in clear."""
+        ...
+
+    def may(self, principal: Principal, resource: Resource, action: Action) -> bool:
+        """Whether the principal may perform ``action`` at all (rows are checked apart)."""
+        ...
+
+
+PARTNER_HIDDEN_CUSTOMER_FIELDS = frozenset(
+    {"email", "phone", "lifetime_value", "traits", "provenance"}
+)
+PARTNER_WRITES = frozenset({(Resource.FEEDBACK, Action.CREATE), (Resource.INTERACTION, Action.CREATE)})
+
+
+def _assigned_customers(principal: Principal) -> ColumnElement[bool]:
+    assigned = select(CustomerPartner.customer_id).where(
+        CustomerPartner.organization_id == principal.organization_id
+    )
+    return Customer.id.in_(assigned)  # type: ignore[attr-defined]
+
+
+class BuiltinRules:
+    """Operator and departments: everything. Partners: their assigned customers only,
+    without email, phone, lifetime value, traits or provenance; feedback shared with
+    partners or contributed by themselves; their own interactions, purchases and
+    assignments; they may submit feedback and log interactions for those customers.
+    """
+
+    def row_filter(self, principal: Principal, resource: Resource) -> ColumnElement[bool]:
+        if not principal.is_partner:
+            return true()
+        org = principal.organization_id
+        assigned = select(CustomerPartner.customer_id).where(
+            CustomerPartner.organization_id == org
+        )
+        match resource:
+            case Resource.CUSTOMER:
+                return _assigned_customers(principal)
+            case Resource.FEEDBACK:
+                return Feedback.customer_id.in_(assigned) & or_(  # type: ignore[attr-defined]
+                    Feedback.visibility == "partners", Feedback.organization_id == org
+                )
+            case Resource.INTERACTION:
+                return Interaction.customer_id.in_(assigned) & (  # type: ignore[attr-defined]
+                    Interaction.organization_id == org
+                )
+            case Resource.PURCHASE:
+                return Purchase.customer_id.in_(assigned) & (  # type: ignore[attr-defined]
+                    Purchase.organization_id == org
+                )
+            case Resource.ASSIGNMENT:
+                return CustomerPartner.organization_id == org  # type: ignore[return-value]
+        return false()
+
+    def readable_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
+        fields = FIELDS[resource]
+        if principal.is_partner and resource is Resource.CUSTOMER:
+            return fields - PARTNER_HIDDEN_CUSTOMER_FIELDS
+        return fields
+
+    def may(self, principal: Principal, resource: Resource, action: Action) -> bool:
+        if action is Action.READ or not principal.is_partner:
+            return True
+        return (resource, action) in PARTNER_WRITES

@@ -1,0 +1,245 @@
+"""The ``hub`` command line: init, migrate, serve, demo, clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from sqlalchemy import func, select
+
+from hub.db import Database, make_engine
+from hub.migrate import DatabaseBehindError, ensure_current, upgrade
+from hub.models import Organization, OrgKind, SigningKey
+from hub.oauth.clients import create_client
+from hub.oauth.keys import generate_signing_key
+from hub.oauth.scopes import UnknownScopeError, parse_scopes
+from hub.settings import Settings, SettingsError, load_settings, write_secret_key_file
+
+app = typer.Typer(help="Partner Hub: policy-enforced GraphQL over shared customer data.",
+                  no_args_is_help=True, add_completion=False)  # fmt: skip
+clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as error:
+        raise _fail(str(error)) from None
+
+
+def _ensure_secret(settings: Settings) -> None:
+    if settings.secret_key is None and write_secret_key_file(settings.secret_key_file):
+        err.print(f"created the hub's secret key file {settings.secret_key_file}")
+
+
+async def _prepare(settings: Settings, operator: tuple[str, str] | None) -> None:
+    """Migrate, create a signing key if none, and the operator organization if asked."""
+    await upgrade(settings.database_url)
+    database = Database(make_engine(settings.database_url))
+    try:
+        async with database.transaction() as session:
+            keys = (await session.execute(select(func.count()).select_from(SigningKey))).scalar()
+            if not keys:
+                await generate_signing_key(session, settings.master_key)
+                err.print("created a token signing key (ES256)")
+            if operator is not None:
+                slug, name = operator
+                found = await session.execute(select(Organization).where(Organization.slug == slug))
+                if found.scalar_one_or_none() is None:
+                    session.add(Organization(slug=slug, name=name, kind=OrgKind.OPERATOR))
+                    err.print(f"created the operator organization {slug}")
+    finally:
+        await database.dispose()
+
+
+@app.command()
+def init(
+    operator_slug: Annotated[str, typer.Option(help="Slug of the operator organization")] = "operator",
+    operator_name: Annotated[str, typer.Option(help="Name of the operator organization")] = "Operator",
+) -> None:
+    """Create the secret key file, apply migrations, create a signing key and the operator."""
+    settings = _settings()
+    _ensure_secret(settings)
+    asyncio.run(_prepare(settings, (operator_slug, operator_name)))
+    err.print(f"[green]ready[/green]: {_redacted(settings.database_url)}")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    settings = _settings()
+    asyncio.run(upgrade(settings.database_url))
+    err.print(f"[green]migrated[/green] {_redacted(settings.database_url)}")
+
+
+def _public_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+
+
+def _issuer_for(host: str, port: int) -> dict[str, Any]:
+    """Without HUB_ISSUER, the issuer is where this process listens."""
+    if "HUB_ISSUER" in os.environ:
+        return {}
+    return {"issuer": f"http://{_public_host(host)}:{port}"}
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Serve the hub (SQLite is migrated automatically; PostgreSQL must be current)."""
+    import uvicorn
+
+    settings = _settings(**_issuer_for(host, port))
+    try:
+        settings.master_key  # noqa: B018 — fail now with a clear message
+        asyncio.run(ensure_current(settings.database_url, auto_upgrade=settings.is_sqlite))
+    except (SettingsError, DatabaseBehindError) as error:
+        raise _fail(str(error)) from None
+    os.environ.setdefault("HUB_ISSUER", settings.issuer)
+    uvicorn.run("app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)  # fmt: skip
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    customers: Annotated[int, typer.Option(min=1, help="Customers to create")] = 1000,
+    credentials_out: Annotated[Path, typer.Option(help="Where to write client credentials")] = Path(
+        "./demo-credentials.json"
+    ),
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve afterwards")] = True,
+) -> None:
+    """Seed a fresh demo database with realistic data and serve it with GraphiQL on."""
+    import uvicorn
+
+    from app import create_app
+    from hub.demo import seed_demo
+
+    overrides: dict[str, Any] = {"graphiql": True, **_issuer_for(host, port)}
+    if "HUB_DATABASE_URL" not in os.environ:
+        db_file = Path("./hub.db")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+        overrides["database_url"] = f"sqlite+aiosqlite:///{db_file}"
+    settings = _settings(**overrides)
+    _ensure_secret(settings)
+
+    async def seed() -> list[Any]:
+        await _prepare(settings, None)
+        database = Database(make_engine(settings.database_url))
+        try:
+            async with database.transaction() as session:
+                existing = (
+                    await session.execute(select(func.count()).select_from(Organization))
+                ).scalar()
+                if existing:
+                    raise _fail(
+                        "the database set by HUB_DATABASE_URL already has organizations; "
+                        "the demo needs an empty database"
+                    )
+                with err.status("seeding demo data") as status:
+                    return await seed_demo(
+                        session, customers=customers, progress=lambda m: status.update(m)
+                    )
+        finally:
+            await database.dispose()
+
+    credentials = asyncio.run(seed())
+    rows = [
+        {"org": c.org, "kind": c.kind, "client_id": c.client_id,
+         "client_secret": c.client_secret, "scopes": c.scopes}
+        for c in credentials
+    ]  # fmt: skip
+    credentials_out.write_text(json.dumps(rows, indent=2) + "\n")
+    credentials_out.chmod(0o600)
+    err.print(f"seeded {customers} customers; credentials for {len(rows)} clients in {credentials_out}")
+    _print_walkthrough(settings.issuer, rows)
+    if serve_after:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+                    access_log=False)  # fmt: skip
+
+
+def _print_walkthrough(issuer: str, rows: list[dict[str, Any]]) -> None:
+    partner = next((r for r in rows if r["kind"] == "distributor"), rows[0])
+    auth = shlex.quote(f"{partner['client_id']}:{partner['client_secret']}")
+    query = json.dumps(
+        {"query": "{ customers(first: 3) { totalCount edges { node { id name company city } } } }"}
+    )
+    print(f"\n# A token for the distributor {partner['org']}:")  # noqa: T201
+    print(  # noqa: T201
+        f"TOKEN=$(curl -s -u {auth} -d grant_type=client_credentials {issuer}/oauth/token "
+        "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+    )
+    print("# Its customers:")  # noqa: T201
+    print(  # noqa: T201
+        f"curl -s {issuer}/graphql -H \"Authorization: Bearer $TOKEN\" "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(query)}\n"
+    )
+    print(f"# GraphiQL: {issuer}/graphql (add the Authorization header)\n", flush=True)  # noqa: T201
+
+
+@clients_app.command("create")
+def clients_create(
+    org: Annotated[str, typer.Option(help="Slug of the client's organization")],
+    scopes: Annotated[str, typer.Option(help='Space-separated scopes, e.g. "customers:read"')],
+    name: Annotated[str | None, typer.Option(help="A label for the client")] = None,
+) -> None:
+    """Register a client_credentials client; prints its id and (once) its secret as JSON."""
+    settings = _settings()
+    try:
+        scope_list = parse_scopes(scopes)
+    except UnknownScopeError as error:
+        raise _fail(f"--scopes: {error}") from None
+
+    async def create() -> dict[str, Any]:
+        database = Database(make_engine(settings.database_url))
+        try:
+            async with database.transaction() as session:
+                found = await session.execute(select(Organization).where(Organization.slug == org))
+                organization = found.scalar_one_or_none()
+                if organization is None:
+                    raise _fail(f"--org: no organization with slug {org!r}")
+                client, secret = await create_client(
+                    session, organization=organization, name=name or f"{org} client",
+                    scopes=scope_list,
+                )  # fmt: skip
+                return {"client_id": client.client_id, "client_secret": secret, "org": org,
+                        "scopes": client.scopes}  # fmt: skip
+        finally:
+            await database.dispose()
+
+    print(json.dumps(asyncio.run(create()), indent=2))  # noqa: T201
+
+
+def _redacted(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        rest = f"{creds.split(':')[0]}:***@{host}" if ":" in creds else f"{creds}@{host}"
+    return scheme + sep + rest
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as error:
+        err.print(f"[red]error:[/red] {error}")
+        sys.exit(2)

@@ -1,0 +1,138 @@
+"""Customer feedback: the scoped list and submissions."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.access import Action, Record, Resource, access
+from hub.models import Feedback
+from hub.models._types import utcnow
+from hub.models.activity import CHANNELS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES, VISIBILITIES
+from hub.pagination import Page, page_size
+from hub.principal import Principal
+from hub.related import ordering
+from hub.validation import Problems
+
+
+@dataclass(frozen=True)
+class FeedbackFilter:
+    kind: str | None = None
+    status: str | None = None
+    product: str | None = None
+    customer_id: uuid.UUID | None = None
+    since: datetime | None = None
+
+
+def _conditions(principal: Principal, flt: FeedbackFilter) -> list[ColumnElement[bool]]:
+    conditions = [access.row_filter(principal, Resource.FEEDBACK)]
+    if flt.kind is not None:
+        conditions.append(Feedback.kind == flt.kind)  # type: ignore[arg-type]
+    if flt.status is not None:
+        conditions.append(Feedback.status == flt.status)  # type: ignore[arg-type]
+    if flt.product is not None:
+        conditions.append(Feedback.product == flt.product)  # type: ignore[arg-type]
+    if flt.customer_id is not None:
+        conditions.append(Feedback.customer_id == flt.customer_id)  # type: ignore[arg-type]
+    if flt.since is not None:
+        conditions.append(Feedback.created_at >= flt.since)  # type: ignore[arg-type]
+    return conditions
+
+
+async def list_feedback(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    flt: FeedbackFilter,
+    first: int | None,
+    after: str | None,
+    default_size: int,
+    max_size: int,
+) -> Page[Record]:
+    size = page_size(first, default=default_size, maximum=max_size)
+    order = ordering(Resource.FEEDBACK)
+    statement = select(Feedback).where(*_conditions(principal, flt))
+    if after:
+        statement = statement.where(order.after(after))
+    statement = statement.order_by(*order.order_by()).limit(size + 1)
+    rows = list((await session.execute(statement)).scalars().all())
+    rows, has_next = rows[:size], len(rows) > size
+    return Page(
+        items=access.project_all(principal, Resource.FEEDBACK, rows),
+        cursors=[order.cursor(row) for row in rows],
+        has_next=has_next,
+        has_previous=after is not None,
+    )
+
+
+async def count_feedback(session: AsyncSession, principal: Principal, flt: FeedbackFilter) -> int:
+    statement = select(func.count()).select_from(Feedback).where(*_conditions(principal, flt))
+    return int((await session.execute(statement)).scalar_one())
+
+
+@dataclass
+class FeedbackSubmission:
+    customer_id: uuid.UUID
+    channel: str
+    kind: str
+    text: str
+    scale: str | None = None
+    score: int | None = None
+    product: str | None = None
+    tags: list[str] = field(default_factory=list)
+    visibility: str = "internal"
+    external_ref: str | None = None
+
+
+async def submit_feedback(
+    session: AsyncSession, principal: Principal, submission: FeedbackSubmission
+) -> Record:
+    """Validate, check the write against the customer, and store; the contributing
+    organization is always the caller's (a preset, never taken from input)."""
+    p = Problems("input")
+    channel = p.choice("channel", submission.channel, CHANNELS, required=True)
+    kind = p.choice("kind", submission.kind, FEEDBACK_KINDS, required=True)
+    text = p.text("text", submission.text, max_length=5000, required=True)
+    scale = p.choice("scale", submission.scale, SCALES)
+    score = submission.score
+    if scale is not None and score is None:
+        p.add("score", f"is required with the {scale} scale", "REQUIRED")
+    elif scale is None and score is not None and submission.scale is None:
+        p.add("scale", "is required with a score", "REQUIRED")
+    elif scale is not None:
+        low, high = SCALES[scale]
+        score = p.integer("score", score, low=low, high=high)
+    product = p.text("product", submission.product, max_length=120)
+    tags = [t.strip().lower() for t in submission.tags if t.strip()]
+    if len(tags) > 20 or any(len(t) > 40 for t in tags):
+        p.add("tags", "at most 20 tags of at most 40 characters", "TOO_LONG")
+    visibility = p.choice("visibility", submission.visibility, VISIBILITIES, required=True)
+    external_ref = p.text("externalRef", submission.external_ref, max_length=200)
+    p.raise_any()
+    await access.check_customer_write(
+        session, principal, Resource.FEEDBACK, Action.CREATE, submission.customer_id
+    )
+    now = utcnow()
+    feedback = Feedback(
+        customer_id=submission.customer_id,
+        organization_id=principal.organization_id,
+        channel=channel or "",
+        kind=kind or "",
+        scale=scale,
+        score=score,
+        text=text or "",
+        product=product,
+        tags=sorted(set(tags)),
+        status=FEEDBACK_STATUSES[0],
+        visibility=visibility or "internal",
+        external_ref=external_ref,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(feedback)
+    await session.flush()
+    return access.project(principal, Resource.FEEDBACK, feedback)

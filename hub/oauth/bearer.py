@@ -1,0 +1,96 @@
+"""Resource side: turn a bearer access token into a :class:`Principal` (RFC 6750).
+
+Authentication happens once, in middleware; endpoints read ``request.user``.
+"""
+
+from __future__ import annotations
+
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    BaseUser,
+)
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
+
+from hub.oauth.tokens import InvalidTokenError, verify_access_token
+from hub.principal import Principal
+from hub.runtime import Runtime
+
+REALM = "partner-hub"
+
+
+class PrincipalUser(BaseUser):
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.principal.client_id
+
+
+class BearerTokenBackend(AuthenticationBackend):
+    """Validates ``Authorization: Bearer`` tokens; other schemes are left to their routes."""
+
+    async def authenticate(
+        self, conn: HTTPConnection
+    ) -> tuple[AuthCredentials, BaseUser] | None:
+        header = conn.headers.get("authorization")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        token = token.strip()
+        if not token or " " in token:
+            raise AuthenticationError("the Authorization header is malformed")
+        runtime: Runtime = conn.app.state.runtime
+        settings = runtime.settings
+        try:
+            claims = verify_access_token(
+                runtime.keyring, token, issuer=settings.issuer, audience=settings.token_audience
+            )
+        except InvalidTokenError as error:
+            raise AuthenticationError(str(error)) from None
+        identity = await runtime.clients.lookup(str(claims["client_id"]))
+        if identity is None or not identity.active:
+            raise AuthenticationError("the token's client is disabled or unknown")
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        principal = Principal(
+            client_id=identity.client_id,
+            organization_id=identity.organization_id,
+            organization_slug=identity.organization_slug,
+            organization_kind=identity.organization_kind,
+            scopes=scopes,
+            token_id=str(claims["jti"]),
+        )
+        return AuthCredentials(sorted(scopes)), PrincipalUser(principal)
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', "'")
+
+
+def unauthorized(description: str | None = None) -> Response:
+    """401 with the RFC 6750 §3 challenge; no error code when no token was sent (§3.1)."""
+    if description is None:
+        challenge = f'Bearer realm="{REALM}"'
+        body = {"errors": [{"message": "authentication required: send a bearer access token",
+                            "extensions": {"code": "UNAUTHENTICATED"}}]}  # fmt: skip
+    else:
+        challenge = (
+            f'Bearer realm="{REALM}", error="invalid_token", '
+            f'error_description="{_quote(description)}"'
+        )
+        body = {"errors": [{"message": f"invalid token: {description}",
+                            "extensions": {"code": "UNAUTHENTICATED"}}]}  # fmt: skip
+    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": challenge})
+
+
+def on_auth_error(_conn: HTTPConnection, error: AuthenticationError) -> Response:
+    return unauthorized(str(error))

@@ -1,0 +1,61 @@
+"""Who a token's client is now: a short-lived cache over the client and organization rows.
+
+Tokens carry the client id; the organization and whether the client is still active are
+read from the database at most every ``ttl`` seconds, so disabling a client takes effect
+on every replica within that time without a database read per request.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from hub.db import Database
+from hub.models import Client, Organization, OrgKind
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    client_id: str
+    active: bool
+    organization_id: uuid.UUID
+    organization_slug: str
+    organization_kind: OrgKind
+
+
+class ClientDirectory:
+    def __init__(self, database: Database, ttl: float) -> None:
+        self._database = database
+        self._ttl = ttl
+        self._entries: dict[str, tuple[float, ClientIdentity | None]] = {}
+
+    async def lookup(self, client_id: str) -> ClientIdentity | None:
+        now = time.monotonic()
+        cached = self._entries.get(client_id)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        async with self._database.session() as session:
+            row = (
+                await session.execute(
+                    select(Client, Organization)
+                    .join(Organization, Organization.id == Client.organization_id)  # type: ignore[arg-type]
+                    .where(Client.client_id == client_id)
+                )
+            ).first()
+        identity = None
+        if row is not None:
+            client, org = row
+            identity = ClientIdentity(
+                client_id=client.client_id,
+                active=client.active and org.active,
+                organization_id=org.id,
+                organization_slug=org.slug,
+                organization_kind=OrgKind(org.kind),
+            )
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[client_id] = (now, identity)
+        return identity

@@ -1,0 +1,106 @@
+"""Records hanging off customers (feedback, interactions, purchases, assignments), loaded
+for many customers at once so a page's statement count does not grow with its size."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from hub.access import Record, Resource, access
+from hub.access.resources import MODELS
+from hub.pagination import Ordering, Page, page_size
+from hub.principal import Principal
+
+# The time column each resource is listed by, newest first.
+TIME_COLUMN = {
+    Resource.FEEDBACK: "created_at",
+    Resource.INTERACTION: "occurred_at",
+    Resource.PURCHASE: "purchased_at",
+    Resource.ASSIGNMENT: "since",
+}
+
+
+def ordering(resource: Resource) -> Ordering:
+    model: Any = MODELS[resource]
+    return Ordering(
+        key=f"{resource.value}:{TIME_COLUMN[resource]}:desc",
+        columns=(getattr(model, TIME_COLUMN[resource]), model.id),
+        types=(datetime, uuid.UUID),
+        descending=True,
+    )
+
+
+async def pages_per_customer(
+    session: AsyncSession,
+    principal: Principal,
+    resource: Resource,
+    customer_ids: list[uuid.UUID],
+    *,
+    first: int | None,
+    after: str | None,
+    default_size: int,
+    max_size: int,
+) -> dict[uuid.UUID, Page[Record]]:
+    """One page of ``resource`` per customer, in a single windowed statement."""
+    size = page_size(first, default=default_size, maximum=max_size)
+    model: Any = MODELS[resource]
+    order = ordering(resource)
+    rank = func.row_number().over(partition_by=model.customer_id, order_by=order.order_by())
+    inner = (
+        select(model, rank.label("rank"))
+        .where(model.customer_id.in_(customer_ids))
+        .where(access.row_filter(principal, resource))
+    )
+    if after:
+        inner = inner.where(order.after(after))
+    sub = inner.subquery()
+    row_alias = aliased(model, sub)
+    statement = (
+        select(row_alias)
+        .where(sub.c.rank <= size + 1)
+        .order_by(sub.c.customer_id, sub.c.rank)
+    )
+    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for row in (await session.execute(statement)).scalars().all():
+        grouped[row.customer_id].append(row)
+    pages: dict[uuid.UUID, Page[Record]] = {}
+    for customer_id in customer_ids:
+        rows = grouped.get(customer_id, [])
+        shown = rows[:size]
+        pages[customer_id] = Page(
+            items=access.project_all(principal, resource, shown),
+            cursors=[order.cursor(row) for row in shown],
+            has_next=len(rows) > size,
+            has_previous=after is not None,
+        )
+    return pages
+
+
+async def counts_per_customer(
+    session: AsyncSession, principal: Principal, resource: Resource, customer_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    model: Any = MODELS[resource]
+    statement = (
+        select(model.customer_id, func.count())
+        .where(model.customer_id.in_(customer_ids))
+        .where(access.row_filter(principal, resource))
+        .group_by(model.customer_id)
+    )
+    counts = {row[0]: int(row[1]) for row in (await session.execute(statement)).all()}
+    return {customer_id: counts.get(customer_id, 0) for customer_id in customer_ids}
+
+
+async def get_records(
+    session: AsyncSession, principal: Principal, resource: Resource, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Record]:
+    """Records of ``resource`` by id, as the principal may see them (missing = invisible)."""
+    model: Any = MODELS[resource]
+    statement = access.select(principal, resource).where(model.id.in_(ids))
+    rows = (await session.execute(statement)).scalars().all()
+    return {row.id: access.project(principal, resource, row) for row in rows}

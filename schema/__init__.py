@@ -1,0 +1,63 @@
+"""The GraphQL API: a Federation v2 subgraph over the hub (DESIGN §7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from hub.errors import HubError
+from hub.settings import Settings
+from schema.activity.mutations import ActivityMutations
+from schema.activity.types import Interaction, Purchase
+from schema.customers.mutations import CustomerMutations
+from schema.customers.queries import CustomerQueries
+from schema.customers.types import Customer
+from schema.errors import log
+from schema.feedback.mutations import FeedbackMutations
+from schema.feedback.queries import FeedbackQueries
+from schema.feedback.types import Feedback
+from schema.limits import Limits, operation_limits_rule
+from schema.node import NodeQueries
+
+Query = merge_types("Query", (NodeQueries, CustomerQueries, FeedbackQueries))
+Mutation = merge_types("Mutation", (CustomerMutations, FeedbackMutations, ActivityMutations))
+
+
+class HubSchema(strawberry.federation.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Expected refusals (FORBIDDEN, BAD_USER_INPUT...) are answers, not incidents; only
+        # unexpected exceptions are logged, by schema.errors.format_error with a traceback.
+        del errors, execution_context
+
+
+def build_schema(settings: Settings) -> HubSchema:
+    limits = Limits(
+        max_depth=settings.max_depth,
+        max_aliases=settings.max_aliases,
+        max_root_fields=settings.max_root_fields,
+        max_directives_per_field=settings.max_directives_per_field,
+    )
+    extensions: list[Any] = [
+        MaxTokensLimiter(max_token_count=settings.max_tokens),
+        ParserCache(maxsize=512),
+        AddValidationRules([operation_limits_rule(limits)]),
+        ValidationCache(maxsize=512),
+    ]
+    return HubSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Customer, Feedback, Interaction, Purchase],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=True),
+    )
+
+
+__all__ = ["HubError", "HubSchema", "build_schema", "log"]

@@ -1,0 +1,89 @@
+"""Customer queries."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from hub import customers
+from schema.common import Connection, connection
+from schema.context import Context
+from schema.customers.types import Customer, LifecycleStage, Segment
+
+
+@strawberry.input
+class CustomerFilter:
+    search: str | None = strawberry.field(default=None, description="Text in name or company")
+    region: str | None = None
+    segment: Segment | None = None
+    lifecycle_stage: LifecycleStage | None = None
+    updated_since: datetime | None = None
+
+    def to_hub(self) -> customers.CustomerFilter:
+        return customers.CustomerFilter(
+            search=self.search,
+            region=self.region,
+            segment=None if self.segment is None else self.segment.value,
+            lifecycle_stage=None if self.lifecycle_stage is None else self.lifecycle_stage.value,
+            updated_since=self.updated_since,
+        )
+
+
+CustomerOrderField = strawberry.enum(customers.CustomerOrderField, name="CustomerOrderField")
+
+
+@strawberry.enum
+class OrderDirection(enum.Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.input
+class CustomerOrder:
+    field: CustomerOrderField = customers.CustomerOrderField.NAME  # type: ignore[valid-type]
+    direction: OrderDirection = OrderDirection.ASC
+
+    def to_hub(self) -> customers.CustomerOrder:
+        return customers.CustomerOrder(
+            field=self.field, descending=self.direction is OrderDirection.DESC
+        )
+
+
+@strawberry.type
+class CustomerQueries:
+    @strawberry.field(description="A customer by global ID; null when unknown or not yours.")
+    async def customer(self, info: Info[Context, None], id: strawberry.ID) -> Customer | None:
+        return await Customer.resolve_reference(info, id)
+
+    @strawberry.field
+    async def customers(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        filter: CustomerFilter | None = None,
+        order_by: CustomerOrder | None = None,
+    ) -> Connection[Customer]:
+        ctx = info.context
+        flt = (filter or CustomerFilter()).to_hub()
+        async with ctx.database.session() as session:
+            page = await customers.list_customers(
+                session,
+                ctx.principal,
+                flt=flt,
+                order=(order_by or CustomerOrder()).to_hub(),
+                first=first,
+                after=after,
+                default_size=ctx.settings.default_page_size,
+                max_size=ctx.settings.max_page_size,
+            )
+
+        async def count() -> int:
+            async with ctx.database.session() as session:
+                return await customers.count_customers(session, ctx.principal, flt)
+
+        return connection(page, Customer.from_record, count)
+

@@ -1,0 +1,199 @@
+"""Customer, its consent, and who serves it."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from hub.access import Record, Resource
+from schema.common import Connection, Node, Organization, connection, enum_or_none
+from schema.context import Context
+from schema.ids import expect_id, to_global_id
+
+if TYPE_CHECKING:
+    from schema.activity.types import Interaction, Purchase
+    from schema.feedback.types import Feedback
+
+FeedbackT = Annotated["Feedback", strawberry.lazy("schema.feedback.types")]
+InteractionT = Annotated["Interaction", strawberry.lazy("schema.activity.types")]
+PurchaseT = Annotated["Purchase", strawberry.lazy("schema.activity.types")]
+
+
+@strawberry.enum
+class CustomerKind(enum.Enum):
+    PERSON = "person"
+    COMPANY = "company"
+
+
+@strawberry.enum
+class Segment(enum.Enum):
+    CONSUMER = "consumer"
+    SMB = "smb"
+    MID_MARKET = "mid_market"
+    ENTERPRISE = "enterprise"
+
+
+@strawberry.enum
+class LifecycleStage(enum.Enum):
+    LEAD = "lead"
+    PROSPECT = "prospect"
+    CUSTOMER = "customer"
+    CHURNED = "churned"
+
+
+@strawberry.type
+class Consent:
+    share_with_partners: bool | None
+    marketing_opt_in: bool | None
+    given_at: datetime | None
+    source: str | None
+
+
+_CONSENT = ("consent_share_with_partners", "consent_marketing_opt_in", "consent_given_at",
+            "consent_source")  # fmt: skip
+
+
+@strawberry.type
+class CustomerPartner:
+    """A partner organization serving this customer, in a role, since a date."""
+
+    role: str | None
+    since: datetime | None
+    organization_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field
+    async def organization(self, info: Info[Context, None]) -> Organization | None:
+        if self.organization_id is None:
+            return None
+        ref = await info.context.loaders.organizations.load(self.organization_id)
+        return None if ref is None else Organization.from_ref(ref)
+
+    @classmethod
+    def from_record(cls, record: Record) -> CustomerPartner:
+        return cls(
+            role=record.get("role"),
+            since=record.get("since"),
+            organization_id=record.get("organization_id"),
+        )
+
+
+async def related_connection(
+    info: Info[Context, None],
+    resource: Resource,
+    customer_id: uuid.UUID,
+    first: int | None,
+    after: str | None,
+    convert: Any,
+) -> Any:
+    loaders = info.context.loaders
+    page = await loaders.pages.load((resource, customer_id, first, after))
+    return connection(page, convert, lambda: loaders.counts.load((resource, customer_id)))
+
+
+@strawberry.federation.type(keys=["id"], description="A person or company the operator serves.")
+class Customer(Node):
+    id: strawberry.ID
+    kind: CustomerKind | None
+    name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    title: str | None
+    city: str | None
+    region: str | None
+    country: str | None = strawberry.field(description="ISO 3166-1 alpha-2")
+    segment: Segment | None
+    lifecycle_stage: LifecycleStage | None
+    lifetime_value: Decimal | None
+    consent: Consent | None
+    traits: JSON | None
+    version: int | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    uuid: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_record(cls, record: Record) -> Customer:
+        consent = None
+        if any(name in record for name in _CONSENT):
+            consent = Consent(
+                share_with_partners=record.get("consent_share_with_partners"),
+                marketing_opt_in=record.get("consent_marketing_opt_in"),
+                given_at=record.get("consent_given_at"),
+                source=record.get("consent_source"),
+            )
+        return cls(
+            id=strawberry.ID(to_global_id("Customer", record["id"])),
+            uuid=record["id"],
+            kind=enum_or_none(CustomerKind, record.get("kind")),
+            name=record.get("name"),
+            email=record.get("email"),
+            phone=record.get("phone"),
+            company=record.get("company"),
+            title=record.get("title"),
+            city=record.get("city"),
+            region=record.get("region"),
+            country=record.get("country"),
+            segment=enum_or_none(Segment, record.get("segment")),
+            lifecycle_stage=enum_or_none(LifecycleStage, record.get("lifecycle_stage")),
+            lifetime_value=record.get("lifetime_value"),
+            consent=consent,
+            traits=record.get("traits"),
+            version=record.get("version"),
+            created_at=record.get("created_at"),
+            updated_at=record.get("updated_at"),
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info[Context, None], id: strawberry.ID) -> Customer | None:
+        """Federation ``_entities``: the same scoped lookup as ``customer(id)``."""
+        customer_id = expect_id(str(id), "Customer")
+        if customer_id is None:
+            return None
+        record = await info.context.loaders.customers.load(customer_id)
+        return None if record is None else cls.from_record(record)
+
+    @strawberry.field
+    async def feedback(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[FeedbackT]:
+        from schema.feedback.types import Feedback
+
+        return await related_connection(
+            info, Resource.FEEDBACK, self.uuid, first, after, Feedback.from_record
+        )
+
+    @strawberry.field
+    async def interactions(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[InteractionT]:
+        from schema.activity.types import Interaction
+
+        return await related_connection(
+            info, Resource.INTERACTION, self.uuid, first, after, Interaction.from_record
+        )
+
+    @strawberry.field
+    async def purchases(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[PurchaseT]:
+        from schema.activity.types import Purchase
+
+        return await related_connection(
+            info, Resource.PURCHASE, self.uuid, first, after, Purchase.from_record
+        )
+
+    @strawberry.field
+    async def partners(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[CustomerPartner]:
+        return await related_connection(
+            info, Resource.ASSIGNMENT, self.uuid, first, after, CustomerPartner.from_record
+        )

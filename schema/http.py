@@ -1,0 +1,213 @@
+"""GraphQL over HTTP (the GraphQL-over-HTTP spec): content negotiation, status codes,
+GET for queries only, body and document size limits, bearer authentication required."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from strawberry.types.graphql import OperationType
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.types.execution import PreExecutionError
+
+from hub.db import count_statements
+from hub.oauth.bearer import PrincipalUser, unauthorized
+from hub.runtime import Runtime
+from schema import HubSchema
+from schema.context import Context
+from schema.errors import format_error
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+class RequestError(Exception):
+    """The HTTP request is not a GraphQL request we accept; ``status`` says why."""
+
+    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def _negotiate(accept: str | None) -> str | None:
+    """The response media type for an ``Accept`` header, or ``None`` if none fits."""
+    if not accept:
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for index, part in enumerate(accept.split(",")):
+        media, *params = (item.strip() for item in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        if media == GRAPHQL_RESPONSE:
+            chosen = GRAPHQL_RESPONSE
+        elif media in (JSON, "*/*", "application/*"):
+            chosen = JSON
+        else:
+            continue
+        if quality > 0 and (best is None or (quality, -index) > (best[0], best[1])):
+            best = (quality, -index, chosen)
+    return None if best is None else best[2]
+
+
+def _json_param(value: Any, name: str, *, from_query_string: bool) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if from_query_string:
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise RequestError(400, f"{name} is not valid JSON") from None
+        if value is None:
+            return None
+    if not isinstance(value, dict):
+        raise RequestError(400, f"{name} must be a JSON object")
+    return value
+
+
+class GraphQLEndpoint:
+    """The ``/graphql`` ASGI endpoint."""
+
+    def __init__(self, schema: HubSchema) -> None:
+        self.schema = schema
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        settings = runtime.settings
+        accept = request.headers.get("accept")
+        if (
+            request.method == "GET"
+            and settings.graphiql
+            and "text/html" in (accept or "")
+            and "query" not in request.query_params
+        ):
+            return HTMLResponse(get_graphql_ide_html("graphiql"))
+        if request.method not in ("GET", "POST"):
+            return Response(status_code=405, headers={"Allow": "GET, POST"})
+        media = _negotiate(accept)
+        if media is None:
+            return JSONResponse(
+                {"errors": [{"message": f"Accept {JSON} or {GRAPHQL_RESPONSE}",
+                             "extensions": {"code": "NOT_ACCEPTABLE"}}]},  # fmt: skip
+                status_code=406,
+            )
+        user = request.user if "user" in request.scope else None
+        if not isinstance(user, PrincipalUser):
+            return unauthorized()
+        try:
+            params = await self._params(request, settings.max_body_bytes)
+            query = params.get("query")
+            if not isinstance(query, str) or not query.strip():
+                raise RequestError(400, "query must be a non-empty string")
+            if len(query.encode()) > settings.max_document_bytes:
+                raise RequestError(
+                    400,
+                    f"the document is over {settings.max_document_bytes} bytes",
+                    "DOCUMENT_TOO_LARGE",
+                )
+            operation_name = params.get("operationName")
+            if operation_name is not None and not isinstance(operation_name, str):
+                raise RequestError(400, "operationName must be a string")
+            from_qs = request.method == "GET"
+            variables = _json_param(params.get("variables"), "variables", from_query_string=from_qs)
+            _json_param(params.get("extensions"), "extensions", from_query_string=from_qs)
+        except RequestError as error:
+            return self._request_error(error, media)
+
+        context = Context(
+            request=request,
+            principal=user.principal,
+            database=runtime.database,
+            settings=settings,
+        )
+        allowed = (
+            (OperationType.QUERY,)
+            if request.method == "GET"
+            else (OperationType.QUERY, OperationType.MUTATION)
+        )
+        with count_statements() as statements:
+            try:
+                result = await self.schema.execute(
+                    query,
+                    variable_values=variables,
+                    context_value=context,
+                    operation_name=operation_name,
+                    allowed_operation_types=allowed,
+                )
+            except InvalidOperationTypeError:
+                return Response(
+                    status_code=405,
+                    headers={"Allow": "POST"},
+                    content=json.dumps(
+                        {"errors": [{"message": "only queries may be sent with GET",
+                                     "extensions": {"code": "METHOD_NOT_ALLOWED"}}]}  # fmt: skip
+                    ),
+                    media_type=media,
+                )
+            except MissingQueryError:
+                return self._request_error(RequestError(400, "query is required"), media)
+            except Exception as error:  # noqa: BLE001 — e.g. an unknown operationName
+                return self._request_error(RequestError(400, str(error)), media)
+        headers = {}
+        if settings.expose_sql_count:
+            headers["X-SQL-Statements"] = str(statements[0])
+        errors = result.errors or []
+        request_failed = isinstance(result, PreExecutionError) or (
+            result.data is None and errors and all(not e.path for e in errors)
+        )
+        if request_failed:
+            body: dict[str, Any] = {"errors": [format_error(e, phase="request") for e in errors]}
+            # The spec: 4xx with graphql-response+json; legacy application/json answers 200.
+            status = 400 if media == GRAPHQL_RESPONSE else 200
+            return Response(json.dumps(body), status_code=status, media_type=media, headers=headers)
+        body = {"data": result.data}
+        if errors:
+            body["errors"] = [format_error(e, phase="execution") for e in errors]
+        return Response(json.dumps(body), status_code=200, media_type=media, headers=headers)
+
+    async def _params(self, request: Request, max_body: int) -> dict[str, Any]:
+        if request.method == "GET":
+            return dict(request.query_params)
+        content_type = request.headers.get("content-type", "")
+        media = content_type.split(";")[0].strip().lower()
+        if media != JSON:
+            # Refusing form posts and text/plain also blocks cross-site (CSRF) requests.
+            raise RequestError(415, f"Content-Type must be {JSON}", "UNSUPPORTED_MEDIA_TYPE")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
+            raise RequestError(413, f"the body is over {max_body} bytes", "PAYLOAD_TOO_LARGE")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body:
+                raise RequestError(413, f"the body is over {max_body} bytes", "PAYLOAD_TOO_LARGE")
+        try:
+            params = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RequestError(400, "the body is not valid JSON", "BAD_REQUEST") from None
+        if isinstance(params, list):
+            raise RequestError(400, "batched requests are not supported", "BATCH_NOT_SUPPORTED")
+        if not isinstance(params, dict):
+            raise RequestError(400, "the body must be a JSON object")
+        return params
+
+    @staticmethod
+    def _request_error(error: RequestError, media: str) -> Response:
+        body = {"errors": [{"message": str(error), "extensions": {"code": error.code}}]}
+        return Response(json.dumps(body), status_code=error.status, media_type=media)

@@ -1,0 +1,32 @@
+"""Opaque Relay global IDs: base64url of ``Type:uuid``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+
+NODE_TYPES = frozenset({"Customer", "Feedback", "Interaction", "Purchase"})
+
+
+def to_global_id(type_name: str, value: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{value}".encode()).decode().rstrip("=")
+
+
+def from_global_id(global_id: str) -> tuple[str, uuid.UUID] | None:
+    """``(type, uuid)``, or ``None`` for anything that is not one of our IDs."""
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        type_name, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        if type_name not in NODE_TYPES:
+            return None
+        return type_name, uuid.UUID(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def expect_id(global_id: str, type_name: str) -> uuid.UUID | None:
+    parsed = from_global_id(global_id)
+    if parsed is None or parsed[0] != type_name:
+        return None
+    return parsed[1]

@@ -1,0 +1,70 @@
+"""Relay ``node``/``nodes`` and ``me``."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from hub.access import Resource
+from hub.errors import BadInputError
+from schema.activity.types import Interaction, Purchase
+from schema.common import Node, Organization, OrganizationKind
+from schema.context import Context
+from schema.customers.types import Customer
+from schema.feedback.types import Feedback
+from schema.ids import from_global_id
+
+
+async def load_node(info: Info[Context, None], global_id: str) -> Node | None:
+    """Any node by global ID, through the same scoped loaders as every other read."""
+    parsed = from_global_id(global_id)
+    if parsed is None:
+        return None
+    type_name, record_id = parsed
+    loaders = info.context.loaders
+    if type_name == "Customer":
+        record = await loaders.customers.load(record_id)
+        return None if record is None else Customer.from_record(record)
+    kinds = {
+        "Feedback": (Resource.FEEDBACK, Feedback.from_record),
+        "Interaction": (Resource.INTERACTION, Interaction.from_record),
+        "Purchase": (Resource.PURCHASE, Purchase.from_record),
+    }
+    resource, convert = kinds[type_name]
+    found = await loaders.records.load((resource, record_id))
+    return None if found is None else convert(found)
+
+
+@strawberry.type
+class Me:
+    client_id: str
+    scopes: list[str]
+    organization: Organization
+
+
+@strawberry.type
+class NodeQueries:
+    @strawberry.field(description="Any object by global ID; null when unknown or not yours.")
+    async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
+        return await load_node(info, str(id))
+
+    @strawberry.field
+    async def nodes(self, info: Info[Context, None], ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > info.context.settings.max_page_size:
+            raise BadInputError(f"at most {info.context.settings.max_page_size} ids")
+        return [await load_node(info, str(i)) for i in ids]
+
+    @strawberry.field(description="The calling client and its organization.")
+    async def me(self, info: Info[Context, None]) -> Me:
+        principal = info.context.principal
+        ref = await info.context.loaders.organizations.load(principal.organization_id)
+        name = ref.name if ref is not None else principal.organization_slug
+        return Me(
+            client_id=principal.client_id,
+            scopes=sorted(principal.scopes),
+            organization=Organization(
+                slug=principal.organization_slug,
+                name=name,
+                kind=OrganizationKind(principal.organization_kind.value),
+            ),
+        )
