@@ -45,11 +45,14 @@ def build_schema(settings: Settings) -> HubSchema:
         max_root_fields=settings.max_root_fields,
         max_directives_per_field=settings.max_directives_per_field,
     )
+    rule = operation_limits_rule(limits)
+    # Factories: strawberry builds fresh extension instances per request (their caches are
+    # module-level and shared), so concurrent requests never share execution state.
     extensions: list[Any] = [
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
-        ParserCache(maxsize=512),
-        AddValidationRules([operation_limits_rule(limits)]),
-        ValidationCache(maxsize=512),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: ParserCache(maxsize=512),
+        lambda: AddValidationRules([rule]),
+        lambda: ValidationCache(maxsize=512),
     ]
     return HubSchema(
         query=Query,

@@ -1,0 +1,209 @@
+"""Shared fixtures: a fresh database per backend, the app, tokens, and the gql() helper.
+
+Database tests run on SQLite and on PostgreSQL. PostgreSQL is the server named by
+``HUB_TEST_DATABASE_URL`` (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``);
+each run creates its own database there and drops it afterwards. Without a reachable
+server the PostgreSQL cases skip with the reason, except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app import create_app
+from hub.db import Database, make_engine
+from hub.migrate import upgrade
+from hub.models import Organization, OrgKind, metadata
+from hub.oauth.clients import create_client
+from hub.oauth.keys import generate_signing_key
+from hub.settings import Settings
+
+SECRET = "test-secret-key-" + "x" * 40
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+ALL_SCOPES = ["customers:read", "customers:write", "feedback:read", "feedback:write"]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+async def _pg_reachable(url: str) -> str | None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return None
+    except Exception as error:  # noqa: BLE001 — any failure means "not reachable"
+        return f"{type(error).__name__}: {error}"
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A freshly migrated database for this test run, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "hub.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        await upgrade(url)
+        yield url
+        return
+    server = os.environ.get("HUB_TEST_DATABASE_URL", DEFAULT_PG)
+    problem = await _pg_reachable(server)
+    if problem is not None:
+        message = f"PostgreSQL at {make_url(server).render_as_string()} unreachable ({problem})"
+        if _in_ci():
+            pytest.fail(f"{message}; CI=true requires the PostgreSQL tests to run")
+        pytest.skip(f"{message}; set HUB_TEST_DATABASE_URL to run the PostgreSQL cases")
+    name = f"hub_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        await upgrade(url)
+        yield url
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(make_engine(database_url))
+    async with db.transaction() as session:
+        await generate_signing_key(session, SECRET.encode())
+    yield db
+    await db.dispose()
+
+
+_KEEP = {"signing_key", "alembic_version"}
+
+
+@pytest.fixture
+async def db(database: Database) -> AsyncIterator[Database]:
+    """The session database, emptied of everything but signing keys after each test."""
+    yield database
+    async with database.transaction() as session:
+        for table in reversed(metadata.sorted_tables):
+            if table.name not in _KEEP:
+                await session.execute(table.delete())
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key=SECRET,  # type: ignore[arg-type]
+        issuer="http://hub.test",
+        log_json=False,
+        log_level="WARNING",
+        org_cache_ttl=0,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the app, its lifespan running (in-process, no sockets)."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
+            yield http
+
+
+@dataclass
+class Caller:
+    """An organization with a registered client; ``token`` is fetched on demand."""
+
+    org: Organization
+    client_id: str
+    secret: str
+    token: str | None = None
+
+    @property
+    def basic(self) -> str:
+        return "Basic " + base64.b64encode(f"{self.client_id}:{self.secret}".encode()).decode()
+
+
+async def make_org(db: Database, kind: OrgKind | str, slug: str | None = None, **extra: Any) -> Organization:
+    kind = OrgKind(kind)
+    org = Organization(slug=slug or f"{kind.value}-{uuid.uuid4().hex[:6]}", name=(slug or kind.value).title(), kind=kind, **extra)
+    async with db.transaction() as session:
+        session.add(org)
+    return org
+
+
+async def make_caller(
+    db: Database, kind: OrgKind | str, *, scopes: list[str] | None = None, slug: str | None = None
+) -> Caller:
+    org = await make_org(db, kind, slug)
+    async with db.transaction() as session:
+        registered, secret = await create_client(
+            session, organization=org, name="test", scopes=scopes or ALL_SCOPES
+        )
+    return Caller(org=org, client_id=registered.client_id, secret=secret)
+
+
+async def token_for(http: httpx.AsyncClient, caller: Caller, scope: str | None = None) -> str:
+    data = {"grant_type": "client_credentials"}
+    if scope is not None:
+        data["scope"] = scope
+    response = await http.post("/oauth/token", data=data, headers={"Authorization": caller.basic})
+    assert response.status_code == 200, response.text
+    caller.token = response.json()["access_token"]
+    return caller.token
+
+
+async def gql(
+    http: httpx.AsyncClient,
+    caller: Caller,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    expect_errors: bool = False,
+) -> dict[str, Any]:
+    """POST a GraphQL operation as ``caller``; fails on unexpected errors."""
+    token = caller.token or await token_for(http, caller)
+    response = await http.post(
+        "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/graphql-response+json"},
+    )
+    body = response.json()
+    if not expect_errors:
+        assert response.status_code == 200, body
+        assert "errors" not in body, body["errors"]
+    return body
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every test that uses a database fixture is a database test (marker `db`).
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,25 @@
+"""A first end-to-end pass through HTTP, tokens, access and the schema (in-process)."""
+
+from __future__ import annotations
+
+from hub.db import Database
+from hub.models import Customer, CustomerPartner
+from tests.conftest import gql, make_caller
+
+
+async def test_partner_sees_only_assigned_customers(client, db: Database) -> None:
+    partner = await make_caller(db, "distributor")
+    operator = await make_caller(db, "operator")
+    async with db.transaction() as session:
+        mine = Customer(name="Ada Mine", email="ada@example.com", phone="+14155552671")
+        other = Customer(name="Bob Other")
+        session.add_all([mine, other])
+        await session.flush()
+        session.add(CustomerPartner(customer_id=mine.id, organization_id=partner.org.id, role="reseller"))
+    query = "{ customers { totalCount edges { node { name email phone lifetimeValue } } } }"
+    seen = await gql(client, partner, query)
+    assert seen["data"]["customers"]["totalCount"] == 1
+    node = seen["data"]["customers"]["edges"][0]["node"]
+    assert node == {"name": "Ada Mine", "email": None, "phone": None, "lifetimeValue": None}
+    everything = await gql(client, operator, query)
+    assert everything["data"]["customers"]["totalCount"] == 2
