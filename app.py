@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestLogMiddleware),
-            Middleware(AuthenticationMiddleware, backend=BearerTokenBackend(), on_error=on_auth_error),
+            Middleware(
+                AuthenticationMiddleware, backend=BearerTokenBackend(), on_error=on_auth_error
+            ),
         ],
         lifespan=lifespan,
     )

@@ -76,7 +76,9 @@ class PurchaseInput:
     purchased_at: datetime | None = None
 
 
-async def report_purchase(session: AsyncSession, principal: Principal, data: PurchaseInput) -> Record:
+async def report_purchase(
+    session: AsyncSession, principal: Principal, data: PurchaseInput
+) -> Record:
     p = Problems("input")
     sku = p.text("sku", data.sku, max_length=64, required=True)
     quantity = p.integer("quantity", data.quantity, low=1, high=1_000_000)

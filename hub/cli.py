@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from hub.db import Database, make_engine
 from hub.migrate import DatabaseBehindError, ensure_current, upgrade
@@ -22,8 +23,11 @@ from hub.oauth.keys import generate_signing_key
 from hub.oauth.scopes import UnknownScopeError, parse_scopes
 from hub.settings import Settings, SettingsError, load_settings, write_secret_key_file
 
-app = typer.Typer(help="Partner Hub: policy-enforced GraphQL over shared customer data.",
-                  no_args_is_help=True, add_completion=False)  # fmt: skip
+app = typer.Typer(
+    help="Partner Hub: policy-enforced GraphQL over shared customer data.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
 err = Console(stderr=True)
@@ -58,7 +62,9 @@ async def _prepare(settings: Settings, operator: tuple[str, str] | None) -> None
                 err.print("created a token signing key (ES256)")
             if operator is not None:
                 slug, name = operator
-                found = await session.execute(select(Organization).where(Organization.slug == slug))
+                found = await session.execute(
+                    select(Organization).where(col(Organization.slug) == slug)
+                )
                 if found.scalar_one_or_none() is None:
                     session.add(Organization(slug=slug, name=name, kind=OrgKind.OPERATOR))
                     err.print(f"created the operator organization {slug}")
@@ -68,8 +74,12 @@ async def _prepare(settings: Settings, operator: tuple[str, str] | None) -> None
 
 @app.command()
 def init(
-    operator_slug: Annotated[str, typer.Option(help="Slug of the operator organization")] = "operator",
-    operator_name: Annotated[str, typer.Option(help="Name of the operator organization")] = "Operator",
+    operator_slug: Annotated[
+        str, typer.Option(help="Slug of the operator organization")
+    ] = "operator",
+    operator_name: Annotated[
+        str, typer.Option(help="Name of the operator organization")
+    ] = "Operator",
 ) -> None:
     """Create the secret key file, apply migrations, create a signing key and the operator."""
     settings = _settings()
@@ -113,8 +123,15 @@ def serve(
     except (SettingsError, DatabaseBehindError) as error:
         raise _fail(str(error)) from None
     os.environ.setdefault("HUB_ISSUER", settings.issuer)
-    uvicorn.run("app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)  # fmt: skip
+    uvicorn.run(
+        "app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 @app.command()
@@ -125,7 +142,9 @@ def demo(
     credentials_out: Annotated[Path, typer.Option(help="Where to write client credentials")] = Path(
         "./demo-credentials.json"
     ),
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve afterwards")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve afterwards")
+    ] = True,
 ) -> None:
     """Seed a fresh demo database with realistic data and serve it with GraphiQL on."""
     import uvicorn
@@ -164,17 +183,25 @@ def demo(
 
     credentials = asyncio.run(seed())
     rows = [
-        {"org": c.org, "kind": c.kind, "client_id": c.client_id,
-         "client_secret": c.client_secret, "scopes": c.scopes}
+        {
+            "org": c.org,
+            "kind": c.kind,
+            "client_id": c.client_id,
+            "client_secret": c.client_secret,
+            "scopes": c.scopes,
+        }
         for c in credentials
-    ]  # fmt: skip
+    ]
     credentials_out.write_text(json.dumps(rows, indent=2) + "\n")
     credentials_out.chmod(0o600)
-    err.print(f"seeded {customers} customers; credentials for {len(rows)} clients in {credentials_out}")
+    err.print(
+        f"seeded {customers} customers; credentials for {len(rows)} clients in {credentials_out}"
+    )
     _print_walkthrough(settings.issuer, rows)
     if serve_after:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
-                    access_log=False)  # fmt: skip
+        uvicorn.run(
+            create_app(settings), host=host, port=port, log_level="warning", access_log=False
+        )
 
 
 def _print_walkthrough(issuer: str, rows: list[dict[str, Any]]) -> None:
@@ -183,17 +210,17 @@ def _print_walkthrough(issuer: str, rows: list[dict[str, Any]]) -> None:
     query = json.dumps(
         {"query": "{ customers(first: 3) { totalCount edges { node { id name company city } } } }"}
     )
-    print(f"\n# A token for the distributor {partner['org']}:")  # noqa: T201
-    print(  # noqa: T201
+    print(f"\n# A token for the distributor {partner['org']}:")
+    print(
         f"TOKEN=$(curl -s -u {auth} -d grant_type=client_credentials {issuer}/oauth/token "
         "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
     )
-    print("# Its customers:")  # noqa: T201
-    print(  # noqa: T201
-        f"curl -s {issuer}/graphql -H \"Authorization: Bearer $TOKEN\" "
+    print("# Its customers:")
+    print(
+        f'curl -s {issuer}/graphql -H "Authorization: Bearer $TOKEN" '
         f"-H 'Content-Type: application/json' -d {shlex.quote(query)}\n"
     )
-    print(f"# GraphiQL: {issuer}/graphql (add the Authorization header)\n", flush=True)  # noqa: T201
+    print(f"# GraphiQL: {issuer}/graphql (add the Authorization header)\n", flush=True)
 
 
 @clients_app.command("create")
@@ -213,20 +240,28 @@ def clients_create(
         database = Database(make_engine(settings.database_url))
         try:
             async with database.transaction() as session:
-                found = await session.execute(select(Organization).where(Organization.slug == org))
+                found = await session.execute(
+                    select(Organization).where(col(Organization.slug) == org)
+                )
                 organization = found.scalar_one_or_none()
                 if organization is None:
                     raise _fail(f"--org: no organization with slug {org!r}")
                 client, secret = await create_client(
-                    session, organization=organization, name=name or f"{org} client",
+                    session,
+                    organization=organization,
+                    name=name or f"{org} client",
                     scopes=scope_list,
-                )  # fmt: skip
-                return {"client_id": client.client_id, "client_secret": secret, "org": org,
-                        "scopes": client.scopes}  # fmt: skip
+                )
+                return {
+                    "client_id": client.client_id,
+                    "client_secret": secret,
+                    "org": org,
+                    "scopes": client.scopes,
+                }
         finally:
             await database.dispose()
 
-    print(json.dumps(asyncio.run(create()), indent=2))  # noqa: T201
+    print(json.dumps(asyncio.run(create()), indent=2))
 
 
 def _redacted(url: str) -> str:

@@ -164,7 +164,7 @@ class CustomerFields:
     consent_share_with_partners: bool | None = None
     consent_marketing_opt_in: bool | None = None
     consent_source: str | None = None
-    traits: dict[str, Any] | None = field(default=None)
+    traits: dict[str, Any] | None = field(default=None)  # any JSON; validated as an object
 
 
 def _clean(fields: CustomerFields, *, creating: bool, root: str) -> dict[str, Any]:
@@ -201,8 +201,11 @@ def _clean(fields: CustomerFields, *, creating: bool, root: str) -> dict[str, An
 
 
 def _provenance(principal: Principal, names: list[str], at: datetime) -> dict[str, Any]:
-    stamp = {"organization": principal.organization_slug, "client": principal.client_id,
-             "at": at.isoformat()}  # fmt: skip
+    stamp = {
+        "organization": principal.organization_slug,
+        "client": principal.client_id,
+        "at": at.isoformat(),
+    }
     return {name: stamp for name in names}
 
 

@@ -728,7 +728,8 @@ class _Generator:
             "consent_source": rng.choice(_CONSENT_SOURCES) if consented else None,
             "traits": traits,
             "provenance": {
-                name: {"organization": source, "at": at} for name in ("name", "email", "phone", "country")
+                name: {"organization": source, "at": at}
+                for name in ("name", "email", "phone", "country")
             },
         }
 

@@ -62,9 +62,7 @@ async def pages_per_customer(
     sub = inner.subquery()
     row_alias = aliased(model, sub)
     statement = (
-        select(row_alias)
-        .where(sub.c.rank <= size + 1)
-        .order_by(sub.c.customer_id, sub.c.rank)
+        select(row_alias).where(sub.c.rank <= size + 1).order_by(sub.c.customer_id, sub.c.rank)
     )
     grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for row in (await session.execute(statement)).scalars().all():

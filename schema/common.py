@@ -49,7 +49,9 @@ def connection(
     page: Page[T2], convert: Callable[[T2], T], counter: Callable[[], Awaitable[int]]
 ) -> Connection[T]:
     """Build a Relay connection from a hub page, converting each record to a type."""
-    edges = [Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors, strict=True)]
+    edges = [
+        Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors, strict=True)
+    ]
     return Connection(
         edges=edges,
         page_info=PageInfo(

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from strawberry.types.graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
-from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from hub.db import count_statements
 from hub.oauth.bearer import PrincipalUser, unauthorized
@@ -103,8 +103,14 @@ class GraphQLEndpoint:
         media = _negotiate(accept)
         if media is None:
             return JSONResponse(
-                {"errors": [{"message": f"Accept {JSON} or {GRAPHQL_RESPONSE}",
-                             "extensions": {"code": "NOT_ACCEPTABLE"}}]},  # fmt: skip
+                {
+                    "errors": [
+                        {
+                            "message": f"Accept {JSON} or {GRAPHQL_RESPONSE}",
+                            "extensions": {"code": "NOT_ACCEPTABLE"},
+                        }
+                    ]
+                },
                 status_code=406,
             )
         user = request.user if "user" in request.scope else None
@@ -155,8 +161,14 @@ class GraphQLEndpoint:
                     status_code=405,
                     headers={"Allow": "POST"},
                     content=json.dumps(
-                        {"errors": [{"message": "only queries may be sent with GET",
-                                     "extensions": {"code": "METHOD_NOT_ALLOWED"}}]}  # fmt: skip
+                        {
+                            "errors": [
+                                {
+                                    "message": "only queries may be sent with GET",
+                                    "extensions": {"code": "METHOD_NOT_ALLOWED"},
+                                }
+                            ]
+                        }
                     ),
                     media_type=media,
                 )

@@ -41,9 +41,7 @@ def _error(message: str, code: str, node: Any) -> GraphQLError:
 
 def _rule(limits: Limits) -> type[ValidationRule]:
     class OperationLimitsRule(ValidationRule):
-        def enter_operation_definition(
-            self, node: OperationDefinitionNode, *_: Any
-        ) -> None:
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             context: ValidationContext = self.context
             root_fields = list(_fields(context, node.selection_set, set()))
             if len(root_fields) > limits.max_root_fields:
@@ -90,10 +88,11 @@ def _rule(limits: Limits) -> type[ValidationRule]:
                 )
 
         def enter_field(self, node: FieldNode, *_: Any) -> None:
-            if len(node.directives or ()) > limits.max_directives_per_field:
+            directives = len(node.directives or ())
+            if directives > limits.max_directives_per_field:
                 self.report_error(
                     _error(
-                        f"a field carries {len(node.directives)} directives; "
+                        f"a field carries {directives} directives; "
                         f"the limit is {limits.max_directives_per_field}",
                         "MAX_DIRECTIVES_EXCEEDED",
                         node,

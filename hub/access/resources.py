@@ -36,26 +36,73 @@ MODELS: dict[Resource, type[SQLModel]] = {
 FIELDS: dict[Resource, frozenset[str]] = {
     Resource.CUSTOMER: frozenset(
         {
-            "id", "kind", "name", "email", "phone", "company", "title", "city", "region",
-            "country", "segment", "lifecycle_stage", "lifetime_value",
-            "consent_share_with_partners", "consent_marketing_opt_in", "consent_given_at",
-            "consent_source", "traits", "provenance", "version", "created_at", "updated_at",
+            "id",
+            "kind",
+            "name",
+            "email",
+            "phone",
+            "company",
+            "title",
+            "city",
+            "region",
+            "country",
+            "segment",
+            "lifecycle_stage",
+            "lifetime_value",
+            "consent_share_with_partners",
+            "consent_marketing_opt_in",
+            "consent_given_at",
+            "consent_source",
+            "traits",
+            "provenance",
+            "version",
+            "created_at",
+            "updated_at",
         }
     ),
     Resource.FEEDBACK: frozenset(
         {
-            "id", "customer_id", "organization_id", "channel", "kind", "scale", "score",
-            "text", "product", "tags", "status", "visibility", "external_ref", "created_at",
+            "id",
+            "customer_id",
+            "organization_id",
+            "channel",
+            "kind",
+            "scale",
+            "score",
+            "text",
+            "product",
+            "tags",
+            "status",
+            "visibility",
+            "external_ref",
+            "created_at",
             "updated_at",
         }
     ),
     Resource.INTERACTION: frozenset(
-        {"id", "customer_id", "organization_id", "channel", "direction", "summary",
-         "occurred_at", "created_at"}
+        {
+            "id",
+            "customer_id",
+            "organization_id",
+            "channel",
+            "direction",
+            "summary",
+            "occurred_at",
+            "created_at",
+        }
     ),
     Resource.PURCHASE: frozenset(
-        {"id", "customer_id", "organization_id", "sku", "quantity", "amount", "currency",
-         "purchased_at", "created_at"}
+        {
+            "id",
+            "customer_id",
+            "organization_id",
+            "sku",
+            "quantity",
+            "amount",
+            "currency",
+            "purchased_at",
+            "created_at",
+        }
     ),
     Resource.ASSIGNMENT: frozenset({"id", "customer_id", "organization_id", "role", "since"}),
-}  # fmt: skip
+}

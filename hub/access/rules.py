@@ -8,9 +8,11 @@ moves an enforcement point.
 
 from __future__ import annotations
 
+import uuid
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlmodel import col
 
 from hub.access.resources import FIELDS, Action, Resource
 from hub.models import Customer, CustomerPartner, Feedback, Interaction, Purchase
@@ -62,14 +64,20 @@ class RuleSet(Protocol):
 PARTNER_HIDDEN_CUSTOMER_FIELDS = frozenset(
     {"email", "phone", "lifetime_value", "traits", "provenance"}
 )
-PARTNER_WRITES = frozenset({(Resource.FEEDBACK, Action.CREATE), (Resource.INTERACTION, Action.CREATE)})
+PARTNER_WRITES = frozenset(
+    {(Resource.FEEDBACK, Action.CREATE), (Resource.INTERACTION, Action.CREATE)}
+)
+
+
+def _assigned_ids(principal: Principal) -> Select[uuid.UUID]:
+    """The ids of the customers assigned to the principal's organization (a subquery)."""
+    return select(col(CustomerPartner.customer_id)).where(
+        col(CustomerPartner.organization_id) == principal.organization_id
+    )
 
 
 def _assigned_customers(principal: Principal) -> ColumnElement[bool]:
-    assigned = select(CustomerPartner.customer_id).where(
-        CustomerPartner.organization_id == principal.organization_id
-    )
-    return Customer.id.in_(assigned)  # type: ignore[attr-defined]
+    return col(Customer.id).in_(_assigned_ids(principal))
 
 
 class BuiltinRules:
@@ -83,26 +91,24 @@ class BuiltinRules:
         if not principal.is_partner:
             return true()
         org = principal.organization_id
-        assigned = select(CustomerPartner.customer_id).where(
-            CustomerPartner.organization_id == org
-        )
+        assigned = _assigned_ids(principal)
         match resource:
             case Resource.CUSTOMER:
                 return _assigned_customers(principal)
             case Resource.FEEDBACK:
-                return Feedback.customer_id.in_(assigned) & or_(  # type: ignore[attr-defined]
-                    Feedback.visibility == "partners", Feedback.organization_id == org
+                return col(Feedback.customer_id).in_(assigned) & or_(
+                    col(Feedback.visibility) == "partners", col(Feedback.organization_id) == org
                 )
             case Resource.INTERACTION:
-                return Interaction.customer_id.in_(assigned) & (  # type: ignore[attr-defined]
-                    Interaction.organization_id == org
+                return col(Interaction.customer_id).in_(assigned) & (
+                    col(Interaction.organization_id) == org
                 )
             case Resource.PURCHASE:
-                return Purchase.customer_id.in_(assigned) & (  # type: ignore[attr-defined]
-                    Purchase.organization_id == org
+                return col(Purchase.customer_id).in_(assigned) & (
+                    col(Purchase.organization_id) == org
                 )
             case Resource.ASSIGNMENT:
-                return CustomerPartner.organization_id == org  # type: ignore[return-value]
+                return col(CustomerPartner.organization_id) == org
         return false()
 
     def readable_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:

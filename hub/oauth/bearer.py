@@ -37,9 +37,7 @@ class PrincipalUser(BaseUser):
 class BearerTokenBackend(AuthenticationBackend):
     """Validates ``Authorization: Bearer`` tokens; other schemes are left to their routes."""
 
-    async def authenticate(
-        self, conn: HTTPConnection
-    ) -> tuple[AuthCredentials, BaseUser] | None:
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         header = conn.headers.get("authorization")
         if not header:
             return None
@@ -80,15 +78,27 @@ def unauthorized(description: str | None = None) -> Response:
     """401 with the RFC 6750 §3 challenge; no error code when no token was sent (§3.1)."""
     if description is None:
         challenge = f'Bearer realm="{REALM}"'
-        body = {"errors": [{"message": "authentication required: send a bearer access token",
-                            "extensions": {"code": "UNAUTHENTICATED"}}]}  # fmt: skip
+        body = {
+            "errors": [
+                {
+                    "message": "authentication required: send a bearer access token",
+                    "extensions": {"code": "UNAUTHENTICATED"},
+                }
+            ]
+        }
     else:
         challenge = (
             f'Bearer realm="{REALM}", error="invalid_token", '
             f'error_description="{_quote(description)}"'
         )
-        body = {"errors": [{"message": f"invalid token: {description}",
-                            "extensions": {"code": "UNAUTHENTICATED"}}]}  # fmt: skip
+        body = {
+            "errors": [
+                {
+                    "message": f"invalid token: {description}",
+                    "extensions": {"code": "UNAUTHENTICATED"},
+                }
+            ]
+        }
     return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": challenge})
 
 

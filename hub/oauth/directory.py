@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from hub.db import Database
 from hub.models import Client, Organization, OrgKind
@@ -41,8 +42,8 @@ class ClientDirectory:
             row = (
                 await session.execute(
                     select(Client, Organization)
-                    .join(Organization, Organization.id == Client.organization_id)  # type: ignore[arg-type]
-                    .where(Client.client_id == client_id)
+                    .join(Organization, col(Organization.id) == col(Client.organization_id))
+                    .where(col(Client.client_id) == client_id)
                 )
             ).first()
         identity = None

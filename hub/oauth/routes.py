@@ -64,9 +64,7 @@ async def token_endpoint(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        return oauth_error(
-            "invalid_request", "the body must be application/x-www-form-urlencoded"
-        )
+        return oauth_error("invalid_request", "the body must be application/x-www-form-urlencoded")
     form = _parse_form(await request.body())
     if form is None:
         return oauth_error("invalid_request", "the body is malformed or repeats a parameter")

@@ -81,5 +81,5 @@ def _fields(source: CustomerInput | CustomerPatch) -> CustomerFields:
         consent_share_with_partners=source.share_with_partners,
         consent_marketing_opt_in=source.marketing_opt_in,
         consent_source=source.consent_source,
-        traits=source.traits,
+        traits=source.traits,  # type: ignore[arg-type]  # JSON: hub checks it is an object
     )

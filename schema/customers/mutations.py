@@ -36,8 +36,10 @@ class CustomerMutations:
             customer=None if record is None else Customer.from_record(record), user_errors=errors
         )
 
-    @strawberry.mutation(description="Change the given fields if the customer is still at "
-                         "expectedVersion; otherwise a CONFLICT error with currentVersion.")  # fmt: skip
+    @strawberry.mutation(
+        description="Change the given fields if the customer is still at "
+        "expectedVersion; otherwise a CONFLICT error with currentVersion."
+    )
     async def update_customer(
         self,
         info: Info[Context, None],

@@ -86,4 +86,3 @@ class CustomerQueries:
                 return await customers.count_customers(session, ctx.principal, flt)
 
         return connection(page, Customer.from_record, count)
-

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from schema.activity.types import Interaction, Purchase
     from schema.feedback.types import Feedback
 
+T = TypeVar("T")
 FeedbackT = Annotated["Feedback", strawberry.lazy("schema.feedback.types")]
 InteractionT = Annotated["Interaction", strawberry.lazy("schema.activity.types")]
 PurchaseT = Annotated["Purchase", strawberry.lazy("schema.activity.types")]
@@ -56,8 +58,12 @@ class Consent:
     source: str | None
 
 
-_CONSENT = ("consent_share_with_partners", "consent_marketing_opt_in", "consent_given_at",
-            "consent_source")  # fmt: skip
+_CONSENT = (
+    "consent_share_with_partners",
+    "consent_marketing_opt_in",
+    "consent_given_at",
+    "consent_source",
+)
 
 
 @strawberry.type
@@ -90,8 +96,8 @@ async def related_connection(
     customer_id: uuid.UUID,
     first: int | None,
     after: str | None,
-    convert: Any,
-) -> Any:
+    convert: Callable[[Record], T],
+) -> Connection[T]:
     loaders = info.context.loaders
     page = await loaders.pages.load((resource, customer_id, first, after))
     return connection(page, convert, lambda: loaders.counts.load((resource, customer_id)))
@@ -152,7 +158,9 @@ class Customer(Node):
         )
 
     @classmethod
-    async def resolve_reference(cls, info: Info[Context, None], id: strawberry.ID) -> Customer | None:
+    async def resolve_reference(
+        cls, info: Info[Context, None], id: strawberry.ID
+    ) -> Customer | None:
         """Federation ``_entities``: the same scoped lookup as ``customer(id)``."""
         customer_id = expect_id(str(id), "Customer")
         if customer_id is None:

@@ -89,7 +89,9 @@ class Feedback(Node):
         )
 
     @classmethod
-    async def resolve_reference(cls, info: Info[Context, None], id: strawberry.ID) -> Feedback | None:
+    async def resolve_reference(
+        cls, info: Info[Context, None], id: strawberry.ID
+    ) -> Feedback | None:
         feedback_id = expect_id(str(id), "Feedback")
         if feedback_id is None:
             return None
