@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 settings=settings,
                 database=database,
                 keyring=keyring,
-                clients=ClientDirectory(database, settings.org_cache_ttl),
+                clients=ClientDirectory(database, settings.client_cache_ttl),
             )
             yield
         finally:

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     expose_sql_count: bool = False
-    org_cache_ttl: float = Field(default=5.0, ge=0)
+    client_cache_ttl: float = Field(default=5.0, ge=0)
 
     # Operation limits (DESIGN §7; CHECKLIST "resource consumption").
     max_depth: PositiveInt = 10

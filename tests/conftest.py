@@ -51,6 +51,18 @@ async def _pg_reachable(url: str) -> str | None:
         await engine.dispose()
 
 
+async def postgres_server() -> str:
+    """The PostgreSQL server URL for tests; skips (fails under CI=true) when unreachable."""
+    server = os.environ.get("HUB_TEST_DATABASE_URL", DEFAULT_PG)
+    problem = await _pg_reachable(server)
+    if problem is not None:
+        message = f"PostgreSQL at {make_url(server).render_as_string()} unreachable ({problem})"
+        if _in_ci():
+            pytest.fail(f"{message}; CI=true requires the PostgreSQL tests to run")
+        pytest.skip(f"{message}; set HUB_TEST_DATABASE_URL to run the PostgreSQL cases")
+    return server
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 async def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -62,13 +74,7 @@ async def database_url(
         await upgrade(url)
         yield url
         return
-    server = os.environ.get("HUB_TEST_DATABASE_URL", DEFAULT_PG)
-    problem = await _pg_reachable(server)
-    if problem is not None:
-        message = f"PostgreSQL at {make_url(server).render_as_string()} unreachable ({problem})"
-        if _in_ci():
-            pytest.fail(f"{message}; CI=true requires the PostgreSQL tests to run")
-        pytest.skip(f"{message}; set HUB_TEST_DATABASE_URL to run the PostgreSQL cases")
+    server = await postgres_server()
     name = f"hub_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
@@ -112,7 +118,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         issuer="http://hub.test",
         log_json=False,
         log_level="WARNING",
-        org_cache_ttl=0,
+        client_cache_ttl=0,
         **overrides,
     )
 

@@ -1,0 +1,69 @@
+"""Migrations are the schema: they match the models and guard start-up."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from typer.testing import CliRunner
+
+from hub.cli import app as cli
+from hub.db import make_engine
+from hub.migrate import DatabaseBehindError, current_revision, ensure_current, head_revision
+from hub.models import metadata
+from tests.conftest import SECRET, postgres_server
+
+
+async def test_migrations_match_models(database_url: str) -> None:
+    engine = make_engine(database_url)
+    async with engine.connect() as conn:
+
+        def diff(sync_conn: Connection) -> list[object]:
+            return list(compare_metadata(MigrationContext.configure(sync_conn), metadata))
+
+        differences = await conn.run_sync(diff)
+    await engine.dispose()
+    assert differences == []
+    assert await current_revision(database_url) == head_revision()
+
+
+async def test_sqlite_is_upgraded_automatically(tmp_path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    await ensure_current(url, auto_upgrade=True)
+    assert await current_revision(url) == head_revision()
+
+
+@pytest.fixture
+async def empty_postgres():
+    """An empty database on the test PostgreSQL server (PostgreSQL-only behaviour)."""
+    server = await postgres_server()
+    name = f"hub_behind_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.mark.db
+async def test_postgres_behind_is_refused(empty_postgres: str) -> None:
+    with pytest.raises(DatabaseBehindError, match="hub migrate"):
+        await ensure_current(empty_postgres, auto_upgrade=False)
+
+
+@pytest.mark.db
+def test_serve_refuses_a_postgres_database_that_is_behind(empty_postgres: str) -> None:
+    env = {**os.environ, "HUB_DATABASE_URL": empty_postgres, "HUB_SECRET_KEY": SECRET}
+    result = CliRunner().invoke(cli, ["serve", "--port", "1"], env=env)
+    assert result.exit_code == 2
+    assert "run `hub migrate`" in " ".join(result.output.split())
