@@ -1,0 +1,74 @@
+"""The `hub` command line, in-process (typer's runner), on a throw-away SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hub.cli import app as cli
+from hub.oauth.clients import hash_secret
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "HUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "HUB_SECRET_KEY_FILE": str(tmp_path / "secret.key"),
+        "HUB_LOG_JSON": "false",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), env=env)
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_init_then_create_client(env: dict[str, str], tmp_path: Path) -> None:
+    code, out = run(env, "init", "--operator-slug", "northwind", "--operator-name", "Northwind")
+    assert code == 0, out
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert run(env, "init")[0] == 0  # idempotent
+
+    result = CliRunner().invoke(
+        cli,
+        ["clients", "create", "--org", "northwind", "--scopes", "customers:read feedback:read"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert created["org"] == "northwind"
+    assert created["scopes"] == ["customers:read", "feedback:read"]
+    assert created["client_id"].startswith("hub_")
+    assert len(created["client_secret"]) >= 43
+    assert hash_secret(created["client_secret"]) != created["client_secret"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--org", "nobody", "--scopes", "customers:read"],
+            "--org: no organization with slug 'nobody'",
+        ),
+        (
+            ["--org", "northwind", "--scopes", "customers:read hub:admin"],
+            "--scopes: unknown scope(s) hub:admin",
+        ),
+    ],
+)
+def test_create_client_refuses_bad_input(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    assert run(env, "init", "--operator-slug", "northwind")[0] == 0
+    code, out = run(env, "clients", "create", *args)
+    assert code == 2
+    assert message in out
+
+
+def test_bad_setting_names_the_variable(env: dict[str, str]) -> None:
+    code, out = run({**env, "HUB_DATABASE_URL": "mysql://x/y"}, "migrate")
+    assert code == 2
+    assert "HUB_DATABASE_URL" in out
