@@ -17,7 +17,7 @@ from hub.errors import BadInputError, ConflictError, NotFoundError
 from hub.models import Customer
 from hub.models._types import utcnow
 from hub.models.customer import CUSTOMER_KINDS, LIFECYCLE_STAGES, SEGMENTS
-from hub.pagination import Ordering, Page, page_size
+from hub.pagination import Ordering, Page, fetch_page, page_size
 from hub.principal import Principal
 from hub.validation import Problems
 
@@ -124,19 +124,13 @@ async def list_customers(
     default_size: int,
     max_size: int,
 ) -> Page[Record]:
-    size = page_size(first, default=default_size, maximum=max_size)
-    ordering = _ordering(order)
-    statement = select(Customer).where(*_conditions(principal, flt))
-    if after:
-        statement = statement.where(ordering.after(after))
-    statement = statement.order_by(*ordering.order_by()).limit(size + 1)
-    rows = list((await session.execute(statement)).scalars().all())
-    rows, has_next = rows[:size], len(rows) > size
-    return Page(
-        items=access.project_all(principal, Resource.CUSTOMER, rows),
-        cursors=[ordering.cursor(row) for row in rows],
-        has_next=has_next,
-        has_previous=after is not None,
+    return await fetch_page(
+        session,
+        select(Customer).where(*_conditions(principal, flt)),
+        _ordering(order),
+        size=page_size(first, default=default_size, maximum=max_size),
+        after=after,
+        project=lambda rows: access.project_all(principal, Resource.CUSTOMER, rows),
     )
 
 

@@ -13,7 +13,7 @@ from hub.access import Action, Record, Resource, access
 from hub.models import Feedback
 from hub.models._types import utcnow
 from hub.models.activity import CHANNELS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES, VISIBILITIES
-from hub.pagination import Page, page_size
+from hub.pagination import Page, fetch_page, page_size
 from hub.principal import Principal
 from hub.related import ordering
 from hub.validation import Problems
@@ -53,19 +53,13 @@ async def list_feedback(
     default_size: int,
     max_size: int,
 ) -> Page[Record]:
-    size = page_size(first, default=default_size, maximum=max_size)
-    order = ordering(Resource.FEEDBACK)
-    statement = select(Feedback).where(*_conditions(principal, flt))
-    if after:
-        statement = statement.where(order.after(after))
-    statement = statement.order_by(*order.order_by()).limit(size + 1)
-    rows = list((await session.execute(statement)).scalars().all())
-    rows, has_next = rows[:size], len(rows) > size
-    return Page(
-        items=access.project_all(principal, Resource.FEEDBACK, rows),
-        cursors=[order.cursor(row) for row in rows],
-        has_next=has_next,
-        has_previous=after is not None,
+    return await fetch_page(
+        session,
+        select(Feedback).where(*_conditions(principal, flt)),
+        ordering(Resource.FEEDBACK),
+        size=page_size(first, default=default_size, maximum=max_size),
+        after=after,
+        project=lambda rows: access.project_all(principal, Resource.FEEDBACK, rows),
     )
 
 

@@ -6,11 +6,13 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy import ColumnElement, Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from hub.errors import BadInputError
@@ -87,3 +89,26 @@ class Ordering:
 
     def cursor(self, row: Any) -> str:
         return encode_cursor(self.key, tuple(getattr(row, c.key) for c in self.columns))
+
+
+async def fetch_page(
+    session: AsyncSession,
+    statement: Select[Any],
+    ordering: Ordering,
+    *,
+    size: int,
+    after: str | None,
+    project: Callable[[Sequence[Any]], list[T]],
+) -> Page[T]:
+    """Run ``statement`` (already filtered) as one keyset page of ``size`` rows."""
+    if after:
+        statement = statement.where(ordering.after(after))
+    statement = statement.order_by(*ordering.order_by()).limit(size + 1)
+    rows = list((await session.execute(statement)).scalars().all())
+    rows, has_next = rows[:size], len(rows) > size
+    return Page(
+        items=project(rows),
+        cursors=[ordering.cursor(row) for row in rows],
+        has_next=has_next,
+        has_previous=after is not None,
+    )
