@@ -75,7 +75,7 @@ class Access:
         action: Action,
         customer_id: uuid.UUID,
     ) -> Customer:
-        """Check a write about one customer; returns the customer row (locked on PostgreSQL).
+        """Check a write about one customer; returns the customer row as read now.
 
         A customer the principal cannot read gets the same NOT_FOUND as one that does not
         exist, before any rule about the write itself is revealed.
