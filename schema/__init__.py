@@ -7,9 +7,10 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, Info
 
 from hub.errors import HubError
 from hub.settings import Settings
@@ -29,7 +30,30 @@ Query = merge_types("Query", (NodeQueries, CustomerQueries, FeedbackQueries))
 Mutation = merge_types("Mutation", (CustomerMutations, FeedbackMutations, ActivityMutations))
 
 
+# The members of the federation `_Entity` union, all keyed by a global `id`.
+ENTITY_TYPES = frozenset({"Customer", "Feedback"})
+
+
 class HubSchema(strawberry.federation.Schema):
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """Refuse malformed representations as bad input before strawberry dispatches them
+        (unchecked, they end as internal errors); each entity then resolves through the
+        same scoped loaders as ``customer(id)``."""
+        for index, rep in enumerate(representations):
+            if not (
+                isinstance(rep, dict)
+                and rep.get("__typename") in ENTITY_TYPES
+                and isinstance(rep.get("id"), str)
+            ):
+                raise GraphQLError(
+                    f"representations[{index}] must be an object with a __typename of "
+                    f"{' or '.join(sorted(ENTITY_TYPES))} and a string id",
+                    extensions={"code": "BAD_USER_INPUT"},
+                )
+        return super().entities_resolver(info, representations)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

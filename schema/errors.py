@@ -14,11 +14,11 @@ log = logging.getLogger("hub.graphql")
 
 # graphql-core appends suggestions ("Did you mean 'email'?") that would name fields the
 # caller is not shown; they are cut from every message (CHECKLIST: property level).
-_SUGGESTION = re.compile(r"[;.]?\s*Did you mean [^?]*\?", re.IGNORECASE)
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?", re.IGNORECASE)
 
 
 def strip_suggestions(message: str) -> str:
-    return _SUGGESTION.sub("", message).rstrip()
+    return _SUGGESTION.sub("", message).rstrip(" ;")
 
 
 def format_error(error: GraphQLError, *, phase: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,38 +29,15 @@ from hub.models import Organization, OrgKind, metadata
 from hub.oauth.clients import create_client
 from hub.oauth.keys import generate_signing_key
 from hub.settings import Settings
+from tests.e2e.server import attach_server_log, hub_server
+from tests.postgres import postgres_server
+
+# One real-server fixture for tests/e2e and tests/conformance alike: defined here, a
+# session fixture starts one server per backend for the whole run.
+__all__ = ["hub_server"]
 
 SECRET = "test-secret-key-" + "x" * 40
-DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 ALL_SCOPES = ["customers:read", "customers:write", "feedback:read", "feedback:write"]
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-async def _pg_reachable(url: str) -> str | None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return None
-    except Exception as error:  # noqa: BLE001 — any failure means "not reachable"
-        return f"{type(error).__name__}: {error}"
-    finally:
-        await engine.dispose()
-
-
-async def postgres_server() -> str:
-    """The PostgreSQL server URL for tests; skips (fails under CI=true) when unreachable."""
-    server = os.environ.get("HUB_TEST_DATABASE_URL", DEFAULT_PG)
-    problem = await _pg_reachable(server)
-    if problem is not None:
-        message = f"PostgreSQL at {make_url(server).render_as_string()} unreachable ({problem})"
-        if _in_ci():
-            pytest.fail(f"{message}; CI=true requires the PostgreSQL tests to run")
-        pytest.skip(f"{message}; set HUB_TEST_DATABASE_URL to run the PostgreSQL cases")
-    return server
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -152,9 +129,16 @@ class Caller:
         return "Basic " + base64.b64encode(f"{self.client_id}:{self.secret}".encode()).decode()
 
 
-async def make_org(db: Database, kind: OrgKind | str, slug: str | None = None, **extra: Any) -> Organization:
+async def make_org(
+    db: Database, kind: OrgKind | str, slug: str | None = None, **extra: Any
+) -> Organization:
     kind = OrgKind(kind)
-    org = Organization(slug=slug or f"{kind.value}-{uuid.uuid4().hex[:6]}", name=(slug or kind.value).title(), kind=kind, **extra)
+    org = Organization(
+        slug=slug or f"{kind.value}-{uuid.uuid4().hex[:6]}",
+        name=(slug or kind.value).title(),
+        kind=kind,
+        **extra,
+    )
     async with db.transaction() as session:
         session.add(org)
     return org
@@ -213,3 +197,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the real server's log to a failed end-to-end test's report."""
+    del call
+    report = yield
+    attach_server_log(item, report)
+    return report

@@ -17,7 +17,8 @@ from hub.cli import app as cli
 from hub.db import make_engine
 from hub.migrate import DatabaseBehindError, current_revision, ensure_current, head_revision
 from hub.models import metadata
-from tests.conftest import SECRET, postgres_server
+from tests.conftest import SECRET
+from tests.postgres import postgres_server
 
 
 async def test_migrations_match_models(database_url: str) -> None:
