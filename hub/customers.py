@@ -90,6 +90,8 @@ def _conditions(principal: Principal, flt: CustomerFilter) -> list[ColumnElement
         conditions.append(Customer.segment == flt.segment)  # type: ignore[arg-type]
     if flt.lifecycle_stage is not None:
         conditions.append(Customer.lifecycle_stage == flt.lifecycle_stage)  # type: ignore[arg-type]
+    if flt.updated_since is not None and flt.updated_since.tzinfo is None:
+        raise BadInputError("updatedSince must carry a time zone offset, e.g. 2026-01-31T09:00:00Z")
     if flt.updated_since is not None:
         conditions.append(Customer.updated_at >= flt.updated_since)  # type: ignore[arg-type]
     return conditions

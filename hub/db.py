@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import (
 
 # Counts SQL statements per request (tests, bench). The context variable holds a mutable
 # cell so tasks spawned by the GraphQL executor add to the request's own count.
-_statement_counter: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
-    "statement_counter", default=None
+_statement_counters: contextvars.ContextVar[tuple[list[int], ...]] = contextvars.ContextVar(
+    "statement_counters", default=()
 )
 
 
@@ -26,16 +26,16 @@ _statement_counter: contextvars.ContextVar[list[int] | None] = contextvars.Conte
 def count_statements() -> Iterator[list[int]]:
     """Count the SQL statements executed inside the block: ``with count_statements() as n``."""
     cell = [0]
-    token = _statement_counter.set(cell)
+    # Blocks nest: an outer block (a test) also counts what an inner one (a request) sees.
+    token = _statement_counters.set((*_statement_counters.get(), cell))
     try:
         yield cell
     finally:
-        _statement_counter.reset(token)
+        _statement_counters.reset(token)
 
 
 def _on_execute(*_: Any) -> None:
-    cell = _statement_counter.get()
-    if cell is not None:
+    for cell in _statement_counters.get():
         cell[0] += 1
 
 
@@ -47,6 +47,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # SQLite's own lower() folds ASCII only; case-insensitive search needs Unicode folding.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:

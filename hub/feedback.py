@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.access import Action, Record, Resource, access
+from hub.errors import BadInputError
 from hub.models import Feedback
 from hub.models._types import utcnow
 from hub.models.activity import CHANNELS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES, VISIBILITIES
@@ -38,6 +39,8 @@ def _conditions(principal: Principal, flt: FeedbackFilter) -> list[ColumnElement
         conditions.append(Feedback.product == flt.product)  # type: ignore[arg-type]
     if flt.customer_id is not None:
         conditions.append(Feedback.customer_id == flt.customer_id)  # type: ignore[arg-type]
+    if flt.since is not None and flt.since.tzinfo is None:
+        raise BadInputError("since must carry a time zone offset, e.g. 2026-01-31T09:00:00Z")
     if flt.since is not None:
         conditions.append(Feedback.created_at >= flt.since)  # type: ignore[arg-type]
     return conditions

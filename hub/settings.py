@@ -10,6 +10,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,8 +67,11 @@ class Settings(BaseSettings):
     @field_validator("issuer")
     @classmethod
     def _absolute_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or "#" in value or "?" in value:
-            raise ValueError("must be an absolute http(s) URL without query or fragment")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL with a host")
+        if parts.query or parts.fragment or "#" in value or "?" in value:
+            raise ValueError("must not carry a query or fragment")
         return value.rstrip("/")
 
     @field_validator("log_level")

@@ -10,6 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from hub.errors import FieldProblem, InvalidInputError
 
+_MONEY_LIMIT = Decimal("1e12")
 COUNTRIES = frozenset(code for code in phonenumbers.SUPPORTED_REGIONS if code.isalpha())
 
 
@@ -102,14 +103,22 @@ class Problems:
         if value is None:
             return None
         try:
-            amount = Decimal(value).quantize(Decimal("0.01"))
+            amount = Decimal(value)
         except (InvalidOperation, ValueError):
             self.add(field, "is not an amount", "INVALID")
             return None
-        if not amount.is_finite() or amount < minimum or amount >= Decimal("1e12"):
+        if not amount.is_finite():
+            self.add(field, "is not an amount", "INVALID")
+            return None
+        # Range first: rounding a huge value overflows, and -0.001 must not become -0.00.
+        if amount < minimum or amount >= _MONEY_LIMIT:
             self.add(field, f"must be at least {minimum} and below 10^12", "OUT_OF_RANGE")
             return None
-        return amount
+        rounded = amount.quantize(Decimal("0.01"))
+        if rounded >= _MONEY_LIMIT:
+            self.add(field, f"must be at least {minimum} and below 10^12", "OUT_OF_RANGE")
+            return None
+        return rounded
 
     def integer(self, field: str, value: int | None, *, low: int, high: int) -> int | None:
         if value is None:

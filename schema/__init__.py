@@ -6,7 +6,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -23,7 +23,7 @@ from schema.errors import log
 from schema.feedback.mutations import FeedbackMutations
 from schema.feedback.queries import FeedbackQueries
 from schema.feedback.types import Feedback
-from schema.limits import Limits, operation_limits_rule
+from schema.limits import Limits, OperationLimitsExtension
 from schema.node import NodeQueries
 
 Query = merge_types("Query", (NodeQueries, CustomerQueries, FeedbackQueries))
@@ -69,14 +69,12 @@ def build_schema(settings: Settings) -> HubSchema:
         max_root_fields=settings.max_root_fields,
         max_directives_per_field=settings.max_directives_per_field,
     )
-    rule = operation_limits_rule(limits)
     # Factories: strawberry builds fresh extension instances per request (their caches are
     # module-level and shared), so concurrent requests never share execution state.
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=512),
-        lambda: AddValidationRules([rule]),
-        lambda: ValidationCache(maxsize=512),
+        lambda: OperationLimitsExtension(limits),
     ]
     return HubSchema(
         query=Query,

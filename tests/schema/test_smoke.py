@@ -15,7 +15,9 @@ async def test_partner_sees_only_assigned_customers(client, db: Database) -> Non
         other = Customer(name="Bob Other")
         session.add_all([mine, other])
         await session.flush()
-        session.add(CustomerPartner(customer_id=mine.id, organization_id=partner.org.id, role="reseller"))
+        session.add(
+            CustomerPartner(customer_id=mine.id, organization_id=partner.org.id, role="reseller")
+        )
     query = "{ customers { totalCount edges { node { name email phone lifetimeValue } } } }"
     seen = await gql(client, partner, query)
     assert seen["data"]["customers"]["totalCount"] == 1
