@@ -91,7 +91,7 @@ async def db(database: Database) -> AsyncIterator[Database]:
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(
         database_url=database_url,
-        secret_key=SECRET,  # type: ignore[arg-type]
+        secret_key=SECRET,
         issuer="http://hub.test",
         log_json=False,
         log_level="WARNING",
@@ -184,7 +184,8 @@ async def gql(
     if not expect_errors:
         assert response.status_code == 200, body
         assert "errors" not in body, body["errors"]
-    return body
+    result: dict[str, Any] = body
+    return result
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

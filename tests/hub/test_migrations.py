@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -34,14 +36,14 @@ async def test_migrations_match_models(database_url: str) -> None:
     assert await current_revision(database_url) == head_revision()
 
 
-async def test_sqlite_is_upgraded_automatically(tmp_path) -> None:
+async def test_sqlite_is_upgraded_automatically(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
     await ensure_current(url, auto_upgrade=True)
     assert await current_revision(url) == head_revision()
 
 
 @pytest.fixture
-async def empty_postgres():
+async def empty_postgres() -> AsyncIterator[str]:
     """An empty database on the test PostgreSQL server (PostgreSQL-only behaviour)."""
     server = await postgres_server()
     name = f"hub_behind_{uuid.uuid4().hex[:8]}"

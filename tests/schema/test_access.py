@@ -101,7 +101,8 @@ async def world(db: Database) -> World:
 
 
 def caller_of(world: World, who: str) -> Caller:
-    return getattr(world, who)
+    caller: Caller = getattr(world, who)
+    return caller
 
 
 def names(connection: dict[str, Any]) -> set[str]:

@@ -247,7 +247,8 @@ async def test_partner_cannot_create_customers(
 async def test_create_customer_input_is_an_allow_list(
     client: httpx.AsyncClient, db: Database, operator: Caller
 ) -> None:
-    for extra in ({"version": 7}, {"provenance": {}}, {"id": missing_gid()}):
+    extras: list[dict[str, Any]] = [{"version": 7}, {"provenance": {}}, {"id": missing_gid()}]
+    for extra in extras:
         body = await gql(
             client, operator, CREATE, {"input": {"name": "Ada", **extra}}, expect_errors=True
         )

@@ -244,7 +244,7 @@ COUNT = "query($filter: CustomerFilter) { customers(filter: $filter) { totalCoun
 async def catalogue(db: Database) -> tuple[Caller, Caller]:
     operator = await make_caller(db, "operator")
     partner = await make_caller(db, "distributor")
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"name": "100% Organic", "company": "Green_Leaf Ltd", "region": "north", "segment": "smb"},
         {"name": "100 Percent Pure", "company": "Leafy", "region": "north", "segment": "smb"},
         {"name": "Under_score", "company": None, "region": "south", "segment": "enterprise"},

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import httpx
+
 from hub.db import Database
 from hub.models import Customer, CustomerPartner
 from tests.conftest import gql, make_caller
 
 
-async def test_partner_sees_only_assigned_customers(client, db: Database) -> None:
+async def test_partner_sees_only_assigned_customers(
+    client: httpx.AsyncClient, db: Database
+) -> None:
     partner = await make_caller(db, "distributor")
     operator = await make_caller(db, "operator")
     async with db.transaction() as session:
