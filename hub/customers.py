@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.access import Action, Record, Resource, access
 from hub.errors import BadInputError, ConflictError, NotFoundError
 from hub.models import Customer
-from hub.models._types import utcnow
+from hub.models._types import table_columns, utcnow
 from hub.models.customer import CUSTOMER_KINDS, LIFECYCLE_STAGES, SEGMENTS
 from hub.pagination import Ordering, Page, fetch_page, page_size
 from hub.principal import Principal
@@ -128,7 +128,7 @@ async def list_customers(
 ) -> Page[Record]:
     return await fetch_page(
         session,
-        select(Customer).where(*_conditions(principal, flt)),
+        select(*table_columns(Customer)).where(*_conditions(principal, flt)),
         _ordering(order),
         size=page_size(first, default=default_size, maximum=max_size),
         after=after,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.access import Action, Record, Resource, access
 from hub.errors import BadInputError
 from hub.models import Feedback
-from hub.models._types import utcnow
+from hub.models._types import table_columns, utcnow
 from hub.models.activity import CHANNELS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES, VISIBILITIES
 from hub.pagination import Page, fetch_page, page_size
 from hub.principal import Principal
@@ -58,7 +58,7 @@ async def list_feedback(
 ) -> Page[Record]:
     return await fetch_page(
         session,
-        select(Feedback).where(*_conditions(principal, flt)),
+        select(*table_columns(Feedback)).where(*_conditions(principal, flt)),
         ordering(Resource.FEEDBACK),
         size=page_size(first, default=default_size, maximum=max_size),
         after=after,

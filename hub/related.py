@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from hub.access import Record, Resource, access
 from hub.access.resources import MODELS
+from hub.models._types import table_columns
 from hub.pagination import Ordering, Page, page_size
 from hub.principal import Principal
 
@@ -53,19 +53,21 @@ async def pages_per_customer(
     order = ordering(resource)
     rank = func.row_number().over(partition_by=model.customer_id, order_by=order.order_by())
     inner = (
-        select(model, rank.label("rank"))
+        select(*table_columns(model), rank.label("rank"))
         .where(model.customer_id.in_(customer_ids))
         .where(access.row_filter(principal, resource))
     )
     if after:
         inner = inner.where(order.after(after))
     sub = inner.subquery()
-    row_alias = aliased(model, sub)
+    # Plain columns, not ORM entities: building entities costs several times more.
     statement = (
-        select(row_alias).where(sub.c.rank <= size + 1).order_by(sub.c.customer_id, sub.c.rank)
+        select(*(sub.c[column.name] for column in table_columns(model)))
+        .where(sub.c.rank <= size + 1)
+        .order_by(sub.c.customer_id, sub.c.rank)
     )
     grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for row in (await session.execute(statement)).scalars().all():
+    for row in (await session.execute(statement)).all():
         grouped[row.customer_id].append(row)
     pages: dict[uuid.UUID, Page[Record]] = {}
     for customer_id in customer_ids:
@@ -73,7 +75,8 @@ async def pages_per_customer(
         shown = rows[:size]
         pages[customer_id] = Page(
             items=access.project_all(principal, resource, shown),
-            cursors=[order.cursor(row) for row in shown],
+            keys=[order.values(row) for row in shown],
+            ordering_key=order.key,
             has_next=len(rows) > size,
             has_previous=after is not None,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
@@ -30,8 +30,14 @@ class PageInfo:
 
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
     node: T
+    page: strawberry.Private[Page[Any]]
+    index: strawberry.Private[int]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        # Encoded on demand: most pages never ask for their edges' cursors.
+        return self.page.cursor(self.index)
 
 
 @strawberry.type
@@ -49,16 +55,14 @@ def connection(
     page: Page[T2], convert: Callable[[T2], T], counter: Callable[[], Awaitable[int]]
 ) -> Connection[T]:
     """Build a Relay connection from a hub page, converting each record to a type."""
-    edges = [
-        Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors, strict=True)
-    ]
+    edges = [Edge(node=convert(item), page=page, index=i) for i, item in enumerate(page.items)]
     return Connection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
+            start_cursor=page.cursor(0) if page.items else None,
+            end_cursor=page.cursor(len(page.items) - 1) if page.items else None,
         ),
         counter=counter,
     )

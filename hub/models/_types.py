@@ -40,3 +40,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType: Any = JSON().with_variant(JSON(), "sqlite")
+
+
+def table_columns(model: type[Any]) -> list[Any]:
+    """A table model's columns, for Core selects of plain rows (cheaper than ORM entities)."""
+    return list(model.__table__.columns)
