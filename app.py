@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # SQLite is the embedded default: keep it current automatically. A shared
         # PostgreSQL is migrated on purpose, by `hub migrate`, never by a replica starting.
         await ensure_current(settings.database_url, auto_upgrade=settings.is_sqlite)
-        database = Database(make_engine(settings.database_url))
+        database = Database(make_engine(settings.database_url, pool_size=settings.db_pool_size))
         try:
             async with database.session() as session:
                 keyring = await load_keyring(session, master_key)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import col
 
 from hub.db import Database, make_engine
@@ -175,9 +175,15 @@ def demo(
                         "the demo needs an empty database"
                     )
                 with err.status("seeding demo data") as status:
-                    return await seed_demo(
+                    seeded = await seed_demo(
                         session, customers=customers, progress=lambda m: status.update(m)
                     )
+            # Planner statistics for the freshly loaded tables: without them PostgreSQL
+            # guesses row counts wildly and scans whole tables (autovacuum may be off).
+            async with database.engine.connect() as conn:
+                await conn.execute(text("ANALYZE"))
+                await conn.commit()
+            return seeded
         finally:
             await database.dispose()
 

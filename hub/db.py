@@ -55,13 +55,19 @@ def _unicode_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine for ``url`` with the hub's per-backend settings."""
+def make_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
+    """Create the async engine for ``url`` with the hub's per-backend settings.
+
+    The pool is sized for the expected concurrency with little overflow: connections
+    opened past the pool are closed again after use, and opening one is costly (a thread
+    and pragmas per aiosqlite connection, a backend process per PostgreSQL session).
+    """
+    pool = {"pool_size": pool_size, "max_overflow": max(2, pool_size // 4)}
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_async_engine(url, pool_size=10, max_overflow=10, **kwargs)
+        engine = create_async_engine(url, **pool, **kwargs)
     event.listen(engine.sync_engine, "before_cursor_execute", _on_execute)
     return engine
 

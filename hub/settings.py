@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     log_json: bool = True
     expose_sql_count: bool = False
     client_cache_ttl: float = Field(default=5.0, ge=0)
+    db_pool_size: PositiveInt = 20
 
     # Operation limits (DESIGN §7; CHECKLIST "resource consumption").
     max_depth: PositiveInt = 10

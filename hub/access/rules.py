@@ -8,10 +8,9 @@ moves an enforcement point.
 
 from __future__ import annotations
 
-import uuid
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy import ColumnElement, exists, false, or_, true
 from sqlmodel import col
 
 from hub.access.resources import FIELDS, Action, Resource
@@ -69,15 +68,17 @@ PARTNER_WRITES = frozenset(
 )
 
 
-def _assigned_ids(principal: Principal) -> Select[uuid.UUID]:
-    """The ids of the customers assigned to the principal's organization (a subquery)."""
-    return select(col(CustomerPartner.customer_id)).where(
-        col(CustomerPartner.organization_id) == principal.organization_id
+def _assigned(principal: Principal, customer_id: Any) -> ColumnElement[bool]:
+    """Whether ``customer_id`` is assigned to the principal's organization.
+
+    A correlated EXISTS rather than ``IN (SELECT ...)``: SQLite materialises and sorts the
+    whole assignment list for IN, while EXISTS walks the page's index and probes the
+    unique (customer_id, organization_id) index (several times faster for big partners).
+    """
+    return exists().where(
+        col(CustomerPartner.customer_id) == customer_id,
+        col(CustomerPartner.organization_id) == principal.organization_id,
     )
-
-
-def _assigned_customers(principal: Principal) -> ColumnElement[bool]:
-    return col(Customer.id).in_(_assigned_ids(principal))
 
 
 class BuiltinRules:
@@ -91,20 +92,19 @@ class BuiltinRules:
         if not principal.is_partner:
             return true()
         org = principal.organization_id
-        assigned = _assigned_ids(principal)
         match resource:
             case Resource.CUSTOMER:
-                return _assigned_customers(principal)
+                return _assigned(principal, col(Customer.id))
             case Resource.FEEDBACK:
-                return col(Feedback.customer_id).in_(assigned) & or_(
+                return _assigned(principal, col(Feedback.customer_id)) & or_(
                     col(Feedback.visibility) == "partners", col(Feedback.organization_id) == org
                 )
             case Resource.INTERACTION:
-                return col(Interaction.customer_id).in_(assigned) & (
+                return _assigned(principal, col(Interaction.customer_id)) & (
                     col(Interaction.organization_id) == org
                 )
             case Resource.PURCHASE:
-                return col(Purchase.customer_id).in_(assigned) & (
+                return _assigned(principal, col(Purchase.customer_id)) & (
                     col(Purchase.organization_id) == org
                 )
             case Resource.ASSIGNMENT:
