@@ -102,7 +102,7 @@ async def get_customer(
 ) -> Record | None:
     """The customer as the principal may see it; ``None`` when missing *or* not visible."""
     statement = access.select(principal, Resource.CUSTOMER).where(Customer.id == customer_id)  # type: ignore[arg-type]
-    row = (await session.execute(statement)).scalar_one_or_none()
+    row = (await session.execute(statement)).first()
     return None if row is None else access.project(principal, Resource.CUSTOMER, row)
 
 
@@ -111,7 +111,7 @@ async def get_customers(
 ) -> dict[uuid.UUID, Record]:
     """Several customers by id in one statement (DataLoaders, federation entities)."""
     statement = access.select(principal, Resource.CUSTOMER).where(Customer.id.in_(ids))  # type: ignore[attr-defined]
-    rows = (await session.execute(statement)).scalars().all()
+    rows = (await session.execute(statement)).all()
     return {row.id: access.project(principal, Resource.CUSTOMER, row) for row in rows}
 
 

@@ -103,5 +103,5 @@ async def get_records(
     """Records of ``resource`` by id, as the principal may see them (missing = invisible)."""
     model: Any = MODELS[resource]
     statement = access.select(principal, resource).where(model.id.in_(ids))
-    rows = (await session.execute(statement)).scalars().all()
+    rows = (await session.execute(statement)).all()
     return {row.id: access.project(principal, resource, row) for row in rows}
