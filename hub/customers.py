@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.access import Action, Record, Resource, access
 from hub.errors import BadInputError, ConflictError, NotFoundError
+from hub.filters import exact, not_before
 from hub.models import Customer
 from hub.models._types import table_columns, utcnow
 from hub.models.customer import CUSTOMER_KINDS, LIFECYCLE_STAGES, SEGMENTS
@@ -84,17 +85,12 @@ def _conditions(principal: Principal, flt: CustomerFilter) -> list[ColumnElement
                 Customer.company.ilike(pattern, escape="\\"),  # type: ignore[union-attr]
             )
         )
-    if flt.region is not None:
-        conditions.append(Customer.region == flt.region)  # type: ignore[arg-type]
-    if flt.segment is not None:
-        conditions.append(Customer.segment == flt.segment)  # type: ignore[arg-type]
-    if flt.lifecycle_stage is not None:
-        conditions.append(Customer.lifecycle_stage == flt.lifecycle_stage)  # type: ignore[arg-type]
-    if flt.updated_since is not None and flt.updated_since.tzinfo is None:
-        raise BadInputError("updatedSince must carry a time zone offset, e.g. 2026-01-31T09:00:00Z")
-    if flt.updated_since is not None:
-        conditions.append(Customer.updated_at >= flt.updated_since)  # type: ignore[arg-type]
-    return conditions
+    conditions += exact(
+        (Customer.region, flt.region),
+        (Customer.segment, flt.segment),
+        (Customer.lifecycle_stage, flt.lifecycle_stage),
+    )
+    return conditions + not_before(Customer.updated_at, flt.updated_since, "updatedSince")
 
 
 async def get_customer(

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.access import Action, Record, Resource, access
-from hub.errors import BadInputError
+from hub.filters import exact, not_before
 from hub.models import Feedback
 from hub.models._types import table_columns, utcnow
 from hub.models.activity import CHANNELS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES, VISIBILITIES
@@ -30,20 +30,16 @@ class FeedbackFilter:
 
 
 def _conditions(principal: Principal, flt: FeedbackFilter) -> list[ColumnElement[bool]]:
-    conditions = [access.row_filter(principal, Resource.FEEDBACK)]
-    if flt.kind is not None:
-        conditions.append(Feedback.kind == flt.kind)  # type: ignore[arg-type]
-    if flt.status is not None:
-        conditions.append(Feedback.status == flt.status)  # type: ignore[arg-type]
-    if flt.product is not None:
-        conditions.append(Feedback.product == flt.product)  # type: ignore[arg-type]
-    if flt.customer_id is not None:
-        conditions.append(Feedback.customer_id == flt.customer_id)  # type: ignore[arg-type]
-    if flt.since is not None and flt.since.tzinfo is None:
-        raise BadInputError("since must carry a time zone offset, e.g. 2026-01-31T09:00:00Z")
-    if flt.since is not None:
-        conditions.append(Feedback.created_at >= flt.since)  # type: ignore[arg-type]
-    return conditions
+    return [
+        access.row_filter(principal, Resource.FEEDBACK),
+        *exact(
+            (Feedback.kind, flt.kind),
+            (Feedback.status, flt.status),
+            (Feedback.product, flt.product),
+            (Feedback.customer_id, flt.customer_id),
+        ),
+        *not_before(Feedback.created_at, flt.since, "since"),
+    ]
 
 
 async def list_feedback(
