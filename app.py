@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -37,14 +39,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
         database = Database(make_engine(settings.database_url, pool_size=settings.db_pool_size))
         try:
             async with database.session() as session:
-                keyring = await load_keyring(session, master_key)
-            app.state.runtime = Runtime(
+                keyring = await load_keyring(
+                    session, master_key, max_token_lifetime=settings.access_token_ttl
+                )
+            runtime = Runtime(
                 settings=settings,
                 database=database,
                 keyring=keyring,
                 clients=ClientDirectory(database, settings.client_cache_ttl),
             )
-            yield
+            await runtime.revocations.refresh(database)
+            app.state.runtime = runtime
+            # Revocations and key rotations made by other replicas (or the CLI) arrive here.
+            refresher = asyncio.create_task(runtime.refresh_forever())
+            try:
+                yield
+            finally:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
         finally:
             await database.dispose()
 

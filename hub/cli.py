@@ -1,4 +1,4 @@
-"""The ``hub`` command line: init, migrate, serve, demo, clients."""
+"""The ``hub`` command line: init, migrate, serve, demo, clients, keys."""
 
 from __future__ import annotations
 
@@ -7,19 +7,29 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.db import Database, make_engine
 from hub.migrate import DatabaseBehindError, ensure_current, upgrade
 from hub.models import Organization, OrgKind, SigningKey
-from hub.oauth.clients import create_client
-from hub.oauth.keys import generate_signing_key
+from hub.oauth.client_keys import ClientKeysError, validate_client_jwks
+from hub.oauth.clients import (
+    DEFAULT_ROTATION_OVERLAP,
+    UnknownClientError,
+    create_client,
+    create_key_client,
+    disable_client,
+    rotate_secret,
+)
+from hub.oauth.keys import generate_signing_key, rotate_signing_keys
 from hub.oauth.scopes import UnknownScopeError, parse_scopes
 from hub.settings import Settings, SettingsError, load_settings, write_secret_key_file
 
@@ -30,7 +40,10 @@ app = typer.Typer(
 )
 clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+keys_app = typer.Typer(help="The hub's token signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
+T = TypeVar("T")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -229,11 +242,44 @@ def _print_walkthrough(issuer: str, rows: list[dict[str, Any]]) -> None:
     print(f"# GraphiQL: {issuer}/graphql (add the Authorization header)\n", flush=True)
 
 
+def _read_jwks(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except OSError as error:
+        raise _fail(f"--jwks: cannot read {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise _fail(f"--jwks: {path} is not JSON ({error})") from None
+    try:
+        return validate_client_jwks(document)
+    except ClientKeysError as error:
+        raise _fail(f"--jwks: {error}") from None
+
+
+def _run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one committed transaction on the configured database."""
+
+    async def run() -> T:
+        database = Database(make_engine(settings.database_url))
+        try:
+            async with database.transaction() as session:
+                return await work(session)
+        except UnknownClientError as error:
+            raise _fail(str(error)) from None
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
 @clients_app.command("create")
 def clients_create(
     org: Annotated[str, typer.Option(help="Slug of the client's organization")],
     scopes: Annotated[str, typer.Option(help='Space-separated scopes, e.g. "customers:read"')],
     name: Annotated[str | None, typer.Option(help="A label for the client")] = None,
+    jwks: Annotated[
+        Path | None,
+        typer.Option(help="The client's public JWKS file: it authenticates with private_key_jwt"),
+    ] = None,
 ) -> None:
     """Register a client_credentials client; prints its id and (once) its secret as JSON."""
     settings = _settings()
@@ -241,33 +287,73 @@ def clients_create(
         scope_list = parse_scopes(scopes)
     except UnknownScopeError as error:
         raise _fail(f"--scopes: {error}") from None
+    public_keys = None if jwks is None else _read_jwks(jwks)
 
-    async def create() -> dict[str, Any]:
-        database = Database(make_engine(settings.database_url))
-        try:
-            async with database.transaction() as session:
-                found = await session.execute(
-                    select(Organization).where(col(Organization.slug) == org)
-                )
-                organization = found.scalar_one_or_none()
-                if organization is None:
-                    raise _fail(f"--org: no organization with slug {org!r}")
-                client, secret = await create_client(
-                    session,
-                    organization=organization,
-                    name=name or f"{org} client",
-                    scopes=scope_list,
-                )
-                return {
-                    "client_id": client.client_id,
-                    "client_secret": secret,
-                    "org": org,
-                    "scopes": client.scopes,
-                }
-        finally:
-            await database.dispose()
+    async def create(session: AsyncSession) -> dict[str, Any]:
+        found = await session.execute(select(Organization).where(col(Organization.slug) == org))
+        organization = found.scalar_one_or_none()
+        if organization is None:
+            raise _fail(f"--org: no organization with slug {org!r}")
+        label = name or f"{org} client"
+        if public_keys is not None:
+            client = await create_key_client(
+                session, organization=organization, name=label, scopes=scope_list, jwks=public_keys
+            )
+            method = {"token_endpoint_auth_method": "private_key_jwt"}
+        else:
+            client, secret = await create_client(
+                session, organization=organization, name=label, scopes=scope_list
+            )
+            method = {"client_secret": secret}
+        return {"client_id": client.client_id, **method, "org": org, "scopes": client.scopes}
 
-    print(json.dumps(asyncio.run(create()), indent=2))
+    print(json.dumps(_run_db(settings, create), indent=2))
+
+
+@clients_app.command("rotate")
+def clients_rotate(
+    client_id: Annotated[str, typer.Argument(help="The client's id")],
+    overlap: Annotated[
+        int, typer.Option(min=0, help="Seconds the previous secret keeps working")
+    ] = DEFAULT_ROTATION_OVERLAP,
+) -> None:
+    """Issue a new secret (printed once as JSON); the old one works until the overlap ends."""
+    settings = _settings()
+
+    async def rotate(session: AsyncSession) -> dict[str, Any]:
+        client, secret = await rotate_secret(session, client_id, overlap=overlap)
+        until = client.previous_secret_expires_at
+        return {
+            "client_id": client.client_id,
+            "client_secret": secret,
+            "previous_secret_valid_until": None if until is None else until.isoformat(),
+        }
+
+    print(json.dumps(_run_db(settings, rotate), indent=2))
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: Annotated[str, typer.Argument(help="The client's id")]) -> None:
+    """Disable a client: no new tokens; its tokens stop within HUB_CLIENT_CACHE_TTL."""
+    settings = _settings()
+
+    async def disable(session: AsyncSession) -> str:
+        return (await disable_client(session, client_id)).client_id
+
+    err.print(f"disabled {_run_db(settings, disable)}")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new current signing key; retire keys no unexpired token can still need."""
+    settings = _settings()
+    lifetime = settings.access_token_ttl
+
+    async def rotate(session: AsyncSession) -> dict[str, Any]:
+        done = await rotate_signing_keys(session, settings.master_key, max_token_lifetime=lifetime)
+        return {"current": done.new_kid, "published": done.published, "retired": done.retired}
+
+    print(json.dumps(_run_db(settings, rotate), indent=2))
 
 
 def _redacted(url: str) -> str:

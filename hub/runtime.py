@@ -1,13 +1,25 @@
-"""What the running app holds: settings, database, signing keys, client directory."""
+"""What the running app holds: settings, database, signing keys, client directory, and
+the deny list of revoked tokens; :meth:`Runtime.refresh_forever` keeps the shared parts
+current on every replica."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.db import Database
+from hub.models import Client, Organization
 from hub.oauth.directory import ClientDirectory
-from hub.oauth.keys import KeyRing, load_keyring
+from hub.oauth.keys import KeyRing, NoSigningKeyError, load_keyring
+from hub.oauth.revocation import RevocationList, prune_expired
 from hub.settings import Settings
+
+logger = logging.getLogger(__name__)
+_PRUNE_INTERVAL = 60.0
 
 
 @dataclass
@@ -16,7 +28,43 @@ class Runtime:
     database: Database
     keyring: KeyRing
     clients: ClientDirectory
+    revocations: RevocationList = field(default_factory=RevocationList)
+    # Client rows read by client authentication, kept HUB_CLIENT_CACHE_TTL seconds
+    # (hub.oauth.client_auth): (monotonic time read, client and organization or None).
+    client_rows: dict[str, tuple[float, tuple[Client, Organization] | None]] = field(
+        default_factory=dict
+    )
 
     async def reload_keys(self) -> None:
         async with self.database.session() as session:
-            self.keyring = await load_keyring(session, self.settings.master_key)
+            self.keyring = await load_keyring(
+                session,
+                self.settings.master_key,
+                max_token_lifetime=self.settings.access_token_ttl,
+            )
+
+    async def refresh_forever(self) -> None:
+        """Re-read revocations and signing keys on their intervals; prune expired rows.
+
+        Errors are logged and retried at the next tick: a database hiccup must not stop
+        the refresh for the rest of the process's life.
+        """
+        settings = self.settings
+        due = {"revocations": 0.0, "keys": 0.0, "prune": 0.0}
+        while True:
+            now = time.monotonic()
+            try:
+                if now >= due["revocations"]:
+                    await self.revocations.refresh(self.database)
+                    due["revocations"] = now + settings.revocation_refresh_interval
+                if now >= due["keys"]:
+                    await self.reload_keys()
+                    due["keys"] = now + settings.key_refresh_interval
+                if now >= due["prune"]:
+                    await prune_expired(self.database)
+                    due["prune"] = now + _PRUNE_INTERVAL
+            except (SQLAlchemyError, NoSigningKeyError, OSError):
+                logger.exception("refreshing the shared OAuth state failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            await asyncio.sleep(max(0.01, min(due.values()) - time.monotonic()))

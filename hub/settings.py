@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     expose_sql_count: bool = False
     client_cache_ttl: float = Field(default=5.0, ge=0)
     db_pool_size: PositiveInt = 20
+    # How often each replica re-reads shared OAuth state (DESIGN §6): revoked token ids
+    # and the signing key ring; a revocation or key rotation reaches every replica within.
+    revocation_refresh_interval: float = Field(default=2.0, gt=0)
+    key_refresh_interval: float = Field(default=5.0, gt=0)
 
     # Operation limits (DESIGN §7; CHECKLIST "resource consumption").
     max_depth: PositiveInt = 10

@@ -6,6 +6,7 @@ from hub.models.activity import Feedback, Interaction, Purchase
 from hub.models.client import Client, SigningKey
 from hub.models.customer import Customer, CustomerPartner, ExternalRef
 from hub.models.organization import PARTNER_KINDS, Organization, OrgKind
+from hub.models.token_state import RevokedToken, UsedAssertion
 
 metadata = SQLModel.metadata
 
@@ -20,6 +21,8 @@ __all__ = [
     "OrgKind",
     "Organization",
     "Purchase",
+    "RevokedToken",
     "SigningKey",
+    "UsedAssertion",
     "metadata",
 ]

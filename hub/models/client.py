@@ -22,6 +22,10 @@ class Client(SQLModel, table=True):
     # SHA-256 of a 256-bit random secret: high entropy makes a slow hash unnecessary and
     # keeps the token endpoint fast (argon2 is for human passwords).
     secret_hash: str | None = Field(default=None, max_length=128)
+    # The secret replaced by the last rotation keeps working until this time (overlap).
+    previous_secret_hash: str | None = Field(default=None, max_length=128)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The client's public keys for private_key_jwt (RFC 7523 §2.2); never fetched remotely.
     jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     grant_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

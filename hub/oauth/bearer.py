@@ -55,6 +55,10 @@ class BearerTokenBackend(AuthenticationBackend):
             )
         except InvalidTokenError as error:
             raise AuthenticationError(str(error)) from None
+        # RFC 7009 §2: a revoked token is refused; the set is refreshed from the database
+        # every HUB_REVOCATION_REFRESH_INTERVAL seconds on every replica.
+        if claims["jti"] in runtime.revocations:
+            raise AuthenticationError("the token has been revoked")
         identity = await runtime.clients.lookup(str(claims["client_id"]))
         if identity is None or not identity.active:
             raise AuthenticationError("the token's client is disabled or unknown")

@@ -69,6 +69,7 @@ class HubServer:
     credentials: list[dict[str, Any]] = field(repr=False)
     process: Process
     stderr_path: Path
+    env: dict[str, str] = field(repr=False)
     _tokens: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -210,6 +211,7 @@ async def start_server(workdir: Path, backend: str, env: dict[str, str]) -> HubS
         credentials=credentials,
         process=process,
         stderr_path=stderr_path,
+        env=env,
     )
     problem = await wait_ready(f"{server.base_url}/readyz", process, READY_TIMEOUT)
     if problem is not None:

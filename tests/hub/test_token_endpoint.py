@@ -128,10 +128,15 @@ AUTH_FAILURES: dict[
     "disabled client": (lambda c: c.basic, "", _disable_client),
     "disabled organization": (lambda c: c.basic, "", _disable_org),
     "no authorization": (lambda c: None, "", _no_change),
-    "secret in the body (client_secret_post)": (
+    "wrong secret in the body (client_secret_post)": (
+        lambda c: None,
+        "&client_id={id}&client_secret={secret}x",
+        _no_change,
+    ),
+    "disabled client (client_secret_post)": (
         lambda c: None,
         "&client_id={id}&client_secret={secret}",
-        _no_change,
+        _disable_client,
     ),
     "other scheme": (lambda c: "Token " + c.secret, "", _no_change),
     "basic not base64": (lambda c: "Basic !!not-base64!!", "", _no_change),
@@ -272,8 +277,14 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     assert metadata["issuer"] == ISSUER
     assert metadata["token_endpoint"] == f"{ISSUER}/oauth/token"
     assert metadata["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
+    assert metadata["introspection_endpoint"] == f"{ISSUER}/oauth/introspect"
+    assert metadata["revocation_endpoint"] == f"{ISSUER}/oauth/revoke"
     assert metadata["grant_types_supported"] == ["client_credentials"]
-    assert metadata["token_endpoint_auth_methods_supported"] == ["client_secret_basic"]
+    methods = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    for endpoint in ("token", "introspection", "revocation"):
+        assert metadata[f"{endpoint}_endpoint_auth_methods_supported"] == methods
+        algorithms = metadata[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
+        assert algorithms == ["ES256", "RS256", "EdDSA"]
     assert set(metadata["scopes_supported"]) == set(ALL_SCOPES)
     assert metadata["access_token_signing_alg_values_supported"] == ["ES256"]
 

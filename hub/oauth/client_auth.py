@@ -1,0 +1,160 @@
+"""Client authentication at the token, introspection and revocation endpoints.
+
+Three methods (RFC 8414 ``token_endpoint_auth_methods_supported``): ``client_secret_basic``
+(RFC 6749 §2.3.1, HTTP Basic), ``client_secret_post`` (§2.3.1, secret in the body) and
+``private_key_jwt`` (RFC 7523 §2.2, see :mod:`hub.oauth.assertions`). A request uses one
+method only (§2.3). Unknown client, wrong credentials and disabled client get one answer,
+``invalid_client`` with 401 (§5.2), so the endpoint cannot be used to probe for accounts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from sqlalchemy import select
+from sqlmodel import col
+from starlette.requests import Request
+
+from hub.models import Client, Organization
+from hub.oauth._http import OAuthError
+from hub.oauth.assertions import (
+    ASSERTION_TYPE,
+    InvalidAssertionError,
+    assertion_subject,
+    record_assertion,
+    verify_assertion,
+)
+from hub.oauth.clients import secret_matches
+from hub.runtime import Runtime
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+_FAILED = "client authentication failed"
+
+
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    client: Client
+    organization: Organization
+    method: str
+
+
+def invalid_client(description: str = _FAILED) -> OAuthError:
+    return OAuthError("invalid_client", description, 401)
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """RFC 6749 §2.3.1: id and secret are form-urlencoded, then joined for Basic auth."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise invalid_client("the Basic credentials are malformed") from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise invalid_client("the Basic credentials are malformed")
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+async def _load(
+    runtime: Runtime, client_id: str, *, fresh: bool = False
+) -> tuple[Client, Organization] | None:
+    """The client and its organization, from a cache of ``HUB_CLIENT_CACHE_TTL`` seconds.
+
+    The cache keeps a database read off most token requests (the bench's hot path); a
+    disabled client is refused within the same time as its tokens at the resource side.
+    """
+    now = time.monotonic()
+    cached = runtime.client_rows.get(client_id)
+    if not fresh and cached is not None and now - cached[0] < runtime.settings.client_cache_ttl:
+        return cached[1]
+    async with runtime.database.session() as session:
+        row = (
+            await session.execute(
+                select(Client, Organization)
+                .join(Organization, col(Organization.id) == col(Client.organization_id))
+                .where(col(Client.client_id) == client_id)
+            )
+        ).first()
+    found = None if row is None else (row[0], row[1])
+    if len(runtime.client_rows) > 10_000:
+        runtime.client_rows.clear()
+    runtime.client_rows[client_id] = (now, found)
+    return found
+
+
+def _usable(found: tuple[Client, Organization] | None) -> tuple[Client, Organization]:
+    if found is None or not found[0].active or not found[1].active:
+        raise invalid_client()
+    return found
+
+
+async def _by_secret(
+    runtime: Runtime, client_id: str, secret: str, method: str
+) -> AuthenticatedClient:
+    found = await _load(runtime, client_id)
+    if found is None or not secret_matches(found[0], secret):
+        # A secret rotated since the row was cached must work at once: read it again.
+        found = await _load(runtime, client_id, fresh=True)
+        if found is None or not secret_matches(found[0], secret):
+            raise invalid_client()
+    client, org = _usable(found)
+    return AuthenticatedClient(client, org, method)
+
+
+async def _by_assertion(runtime: Runtime, form: dict[str, str]) -> AuthenticatedClient:
+    if form.get("client_assertion_type") != ASSERTION_TYPE:
+        raise invalid_client(f"client_assertion_type must be {ASSERTION_TYPE}")
+    assertion = form.get("client_assertion")
+    if not assertion:
+        raise invalid_client("client_assertion is missing")
+    try:
+        client_id = assertion_subject(assertion)
+        if form.get("client_id", client_id) != client_id:
+            raise InvalidAssertionError("client_id differs from the assertion's iss and sub")
+        found = await _load(runtime, client_id)
+        if found is None or not found[0].jwks:
+            raise invalid_client()
+        issuer = runtime.settings.issuer
+        verified = verify_assertion(
+            assertion,
+            found[0].jwks,
+            client_id=client_id,
+            audiences=(issuer, f"{issuer}/oauth/token"),
+        )
+        client, org = _usable(found)
+        await record_assertion(runtime.database, verified)
+    except InvalidAssertionError as error:
+        raise invalid_client(str(error)) from None
+    return AuthenticatedClient(client, org, "private_key_jwt")
+
+
+async def authenticate_client(
+    request: Request, form: dict[str, str], runtime: Runtime
+) -> AuthenticatedClient:
+    """Authenticate the calling client or raise :class:`OAuthError` (``invalid_client``)."""
+    header = request.headers.get("authorization")
+    basic = _basic_credentials(header) if header else None
+    posted = "client_secret" in form
+    asserted = "client_assertion" in form or "client_assertion_type" in form
+    if basic is not None and "client_id" in form and form["client_id"] != basic[0]:
+        raise OAuthError("invalid_request", "client_id differs from the Basic credentials")
+    if (basic is not None) + posted + asserted > 1:
+        raise OAuthError("invalid_request", "use exactly one client authentication method")
+    if basic is not None:
+        return await _by_secret(runtime, basic[0], basic[1], "client_secret_basic")
+    if posted:
+        client_id = form.get("client_id")
+        if not client_id:
+            raise invalid_client("client_secret_post needs client_id in the body")
+        return await _by_secret(runtime, client_id, form["client_secret"], "client_secret_post")
+    if asserted:
+        return await _by_assertion(runtime, form)
+    raise invalid_client(
+        "authenticate with client_secret_basic, client_secret_post or private_key_jwt"
+    )
