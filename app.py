@@ -20,6 +20,7 @@ from hub.oauth import routes as oauth_routes
 from hub.oauth.bearer import BearerTokenBackend, on_auth_error
 from hub.oauth.directory import ClientDirectory
 from hub.oauth.keys import load_keyring
+from hub.oauth.ratelimit import token_rate_limiter
 from hub.runtime import Runtime
 from hub.settings import Settings, load_settings
 from schema import build_schema
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 database=database,
                 keyring=keyring,
                 clients=ClientDirectory(database, settings.client_cache_ttl),
+                rate_limiter=token_rate_limiter(settings),
             )
             await runtime.revocations.refresh(database)
             app.state.runtime = runtime
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await refresher
+                await runtime.rate_limiter.close()
         finally:
             await database.dispose()
 

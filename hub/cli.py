@@ -17,20 +17,28 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from hub.cli_users import users_app
 from hub.db import Database, make_engine
 from hub.migrate import DatabaseBehindError, ensure_current, upgrade
 from hub.models import Organization, OrgKind, SigningKey
 from hub.oauth.client_keys import ClientKeysError, validate_client_jwks
 from hub.oauth.clients import (
     DEFAULT_ROTATION_OVERLAP,
+    RedirectUriError,
     UnknownClientError,
     create_client,
+    create_code_client,
     create_key_client,
     disable_client,
     rotate_secret,
 )
 from hub.oauth.keys import generate_signing_key, rotate_signing_keys
-from hub.oauth.scopes import UnknownScopeError, parse_scopes
+from hub.oauth.scopes import (
+    ScopeNotGrantableError,
+    UnknownScopeError,
+    check_grantable,
+    parse_scopes,
+)
 from hub.settings import Settings, SettingsError, load_settings, write_secret_key_file
 
 app = typer.Typer(
@@ -42,6 +50,7 @@ clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
 keys_app = typer.Typer(help="The hub's token signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 err = Console(stderr=True)
 T = TypeVar("T")
 
@@ -280,9 +289,28 @@ def clients_create(
         Path | None,
         typer.Option(help="The client's public JWKS file: it authenticates with private_key_jwt"),
     ] = None,
+    grant: Annotated[
+        list[str] | None,
+        typer.Option(help="client_credentials (default) or authorization_code (staff sign-in)"),
+    ] = None,
+    redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option(help="A redirect URI of an authorization_code client (repeatable)"),
+    ] = None,
+    public: Annotated[
+        bool, typer.Option(help="authorization_code client without a secret (auth method none)")
+    ] = False,
 ) -> None:
-    """Register a client_credentials client; prints its id and (once) its secret as JSON."""
+    """Register a client; prints its id and (once) its secret as JSON."""
     settings = _settings()
+    grants = set(grant or ["client_credentials"])
+    if not grants <= {"client_credentials", "authorization_code"} or len(grants) != 1:
+        raise _fail("--grant: choose one of client_credentials, authorization_code")
+    code_client = grants == {"authorization_code"}
+    if not code_client and (redirect_uri or public):
+        raise _fail("--redirect-uri and --public need --grant authorization_code")
+    if code_client and jwks is not None:
+        raise _fail("--jwks is for client_credentials clients")
     try:
         scope_list = parse_scopes(scopes)
     except UnknownScopeError as error:
@@ -295,7 +323,30 @@ def clients_create(
         if organization is None:
             raise _fail(f"--org: no organization with slug {org!r}")
         label = name or f"{org} client"
-        if public_keys is not None:
+        try:
+            check_grantable(organization.kind, scope_list)
+        except ScopeNotGrantableError as error:
+            raise _fail(f"--scopes: {error}") from None
+        if code_client:
+            try:
+                client, secret = await create_code_client(
+                    session,
+                    organization=organization,
+                    name=label,
+                    scopes=scope_list,
+                    redirect_uris=redirect_uri or [],
+                    public=public,
+                )
+            except RedirectUriError as error:
+                raise _fail(f"--redirect-uri: {error}") from None
+            auth = "none" if secret is None else "client_secret_basic"
+            method: dict[str, Any] = {
+                "token_endpoint_auth_method": auth,
+                "redirect_uris": client.redirect_uris,
+            }
+            if secret is not None:
+                method["client_secret"] = secret
+        elif public_keys is not None:
             client = await create_key_client(
                 session, organization=organization, name=label, scopes=scope_list, jwks=public_keys
             )

@@ -15,7 +15,9 @@ from hub.db import Database
 from hub.models import Client, Organization
 from hub.oauth.directory import ClientDirectory
 from hub.oauth.keys import KeyRing, NoSigningKeyError, load_keyring
+from hub.oauth.ratelimit import TokenRateLimiter
 from hub.oauth.revocation import RevocationList, prune_expired
+from hub.oauth.staff_directory import StaffDirectory
 from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,7 +30,9 @@ class Runtime:
     database: Database
     keyring: KeyRing
     clients: ClientDirectory
+    rate_limiter: TokenRateLimiter
     revocations: RevocationList = field(default_factory=RevocationList)
+    staff: StaffDirectory = field(default_factory=StaffDirectory)
     # Client rows read by client authentication, kept HUB_CLIENT_CACHE_TTL seconds
     # (hub.oauth.client_auth): (monotonic time read, client and organization or None).
     client_rows: dict[str, tuple[float, tuple[Client, Organization] | None]] = field(

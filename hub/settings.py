@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     secret_key_file: Path = Path("./hub-secret.key")
 
     access_token_ttl: PositiveInt = 900
+    # Staff sessions (authorization code grant): a refresh-token family lives this long.
+    refresh_token_ttl: PositiveInt = 8 * 3600
     graphiql: bool = False
     log_level: str = "INFO"
     log_json: bool = True
@@ -47,6 +49,14 @@ class Settings(BaseSettings):
     # and the signing key ring; a revocation or key rotation reaches every replica within.
     revocation_refresh_interval: float = Field(default=2.0, gt=0)
     key_refresh_interval: float = Field(default=5.0, gt=0)
+
+    # Token endpoint rate limits (hub.oauth.ratelimit): requests per window of
+    # token_rate_window seconds; counted in Redis when redis_url is set, else in memory.
+    token_rate_per_client: PositiveInt = 600
+    token_rate_per_address: PositiveInt = 1200
+    token_rate_window: PositiveInt = 60
+    redis_url: str | None = None
+    rate_limit_prefix: str = "hub:ratelimit:"
 
     # Operation limits (DESIGN §7; CHECKLIST "resource consumption").
     max_depth: PositiveInt = 10

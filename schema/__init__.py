@@ -16,6 +16,8 @@ from hub.errors import HubError
 from hub.settings import Settings
 from schema.activity.mutations import ActivityMutations
 from schema.activity.types import Interaction, Purchase
+from schema.admin.mutations import AdminMutations
+from schema.admin.queries import AdminQueries
 from schema.customers.mutations import CustomerMutations
 from schema.customers.queries import CustomerQueries
 from schema.customers.types import Customer
@@ -26,8 +28,10 @@ from schema.feedback.types import Feedback
 from schema.limits import Limits, OperationLimitsExtension
 from schema.node import NodeQueries
 
-Query = merge_types("Query", (NodeQueries, CustomerQueries, FeedbackQueries))
-Mutation = merge_types("Mutation", (CustomerMutations, FeedbackMutations, ActivityMutations))
+Query = merge_types("Query", (NodeQueries, CustomerQueries, FeedbackQueries, AdminQueries))
+Mutation = merge_types(
+    "Mutation", (CustomerMutations, FeedbackMutations, ActivityMutations, AdminMutations)
+)
 
 
 # The members of the federation `_Entity` union, all keyed by a global `id`.

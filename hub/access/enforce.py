@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.access.resources import MODELS, Action, Resource
 from hub.access.rules import REQUIRED_SCOPE, BuiltinRules, RuleSet
 from hub.errors import ForbiddenError, NotFoundError
-from hub.models import Customer
+from hub.models import Customer, OrgKind
 from hub.models._types import table_columns
+from hub.oauth.scopes import Scope
 from hub.principal import Principal
 
 Record = Mapping[str, Any]
@@ -38,6 +39,16 @@ class Access:
             raise ForbiddenError(f"this operation needs the {scope or 'admin'} scope")
         if not self.rules.may(principal, resource, action):
             raise ForbiddenError(f"your organization may not {action} {resource} records")
+
+    def require_admin(self, principal: Principal) -> None:
+        """Refuse with FORBIDDEN unless the caller administers the hub: the ``hub:admin``
+        scope *and* an operator or department organization (the scope alone is not enough;
+        a partner's client cannot be granted it either). One message for every refusal."""
+        if not principal.has_scope(Scope.HUB_ADMIN) or principal.organization_kind not in (
+            OrgKind.OPERATOR,
+            OrgKind.DEPARTMENT,
+        ):
+            raise ForbiddenError("this operation is for hub administrators")
 
     def row_filter(self, principal: Principal, resource: Resource) -> ColumnElement[bool]:
         """The SQL condition for the rows the principal may read (after the scope check)."""

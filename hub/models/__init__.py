@@ -6,12 +6,15 @@ from hub.models.activity import Feedback, Interaction, Purchase
 from hub.models.client import Client, SigningKey
 from hub.models.customer import Customer, CustomerPartner, ExternalRef
 from hub.models.organization import PARTNER_KINDS, Organization, OrgKind
+from hub.models.staff import STAFF_ROLES, AuthorizationCode, RefreshToken, StaffUser
 from hub.models.token_state import RevokedToken, UsedAssertion
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "PARTNER_KINDS",
+    "STAFF_ROLES",
+    "AuthorizationCode",
     "Client",
     "Customer",
     "CustomerPartner",
@@ -21,8 +24,10 @@ __all__ = [
     "OrgKind",
     "Organization",
     "Purchase",
+    "RefreshToken",
     "RevokedToken",
     "SigningKey",
+    "StaffUser",
     "UsedAssertion",
     "metadata",
 ]

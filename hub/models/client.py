@@ -29,6 +29,10 @@ class Client(SQLModel, table=True):
     jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     grant_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # authorization_code clients: compared by exact string match (RFC 9700 §4.1.3).
+    redirect_uris: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -5,6 +5,9 @@ Authentication happens once, in middleware; endpoints read ``request.user``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
@@ -71,7 +74,32 @@ class BearerTokenBackend(AuthenticationBackend):
             scopes=scopes,
             token_id=str(claims["jti"]),
         )
+        if "roles" in claims:
+            principal = await _staff_principal(runtime, claims, principal)
         return AuthCredentials(sorted(scopes)), PrincipalUser(principal)
+
+
+async def _staff_principal(
+    runtime: Runtime, claims: dict[str, Any], principal: Principal
+) -> Principal:
+    """A staff user's token (authorization code grant): ``sub`` is the user, who acts for
+    their own organization with the token's ``roles`` (RFC 9068 §2.2.3.1)."""
+    roles = claims["roles"]
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise AuthenticationError("the token's roles claim is malformed")
+    settings = runtime.settings
+    user = await runtime.staff.lookup(
+        runtime.database, settings.client_cache_ttl, str(claims["sub"])
+    )
+    if user is None or not user.active:
+        raise AuthenticationError("the token's staff user is disabled or unknown")
+    return replace(
+        principal,
+        organization_id=user.organization_id,
+        organization_slug=user.organization_slug,
+        organization_kind=user.organization_kind,
+        roles=frozenset(roles),
+    )
 
 
 def _quote(text: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import time
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
@@ -33,6 +34,7 @@ from hub.runtime import Runtime
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 _FAILED = "client authentication failed"
+audit = logging.getLogger("hub.audit")
 
 
 @dataclass(frozen=True)
@@ -134,10 +136,82 @@ async def _by_assertion(runtime: Runtime, form: dict[str, str]) -> Authenticated
     return AuthenticatedClient(client, org, "private_key_jwt")
 
 
+def source_address(request: Request) -> str:
+    """The peer address the request came from (the proxy's, behind one without
+    ``--forwarded-allow-ips``)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _method_and_claimed_id(request: Request, form: dict[str, str]) -> tuple[str, str | None]:
+    """Which method a request tried and the client id it claimed (unverified), for the log."""
+    header = request.headers.get("authorization", "")
+    claimed: str | None = None
+    if header.lower().startswith("basic "):
+        method = "client_secret_basic"
+        try:
+            basic = _basic_credentials(header)
+        except OAuthError:
+            basic = None
+        claimed = None if basic is None else basic[0]
+    elif "client_assertion" in form or "client_assertion_type" in form:
+        method = "private_key_jwt"
+        try:
+            claimed = assertion_subject(form.get("client_assertion", ""))
+        except InvalidAssertionError:
+            claimed = form.get("client_id")
+    else:
+        method = "client_secret_post" if "client_secret" in form else "none"
+        claimed = form.get("client_id")
+    # Caller-chosen text: bounded so a flood of huge ids cannot flood the log.
+    return method, None if claimed is None else claimed[:128]
+
+
+def _audit_failure(request: Request, form: dict[str, str], reason: str) -> None:
+    """A structured ``hub.audit`` event for a failed client authentication.
+
+    Never the secret or the assertion: only the id tried, the address, the method and the
+    reason. The tamper-evident audit table arrives in a later issue; until then the event
+    goes to the log only.
+    """
+    method, claimed = _method_and_claimed_id(request, form)
+    fields = {
+        "event": "client_authentication_failed",
+        "client_id": claimed,
+        "source_address": source_address(request),
+        "method": method,
+        "reason": reason,
+        "path": request.url.path,
+    }
+    audit.warning("client authentication failed", extra={"fields": fields})
+
+
+async def _public(runtime: Runtime, client_id: str) -> AuthenticatedClient:
+    """RFC 6749 §2.1 public client (``none``, RFC 7591 §2): only one registered without a
+    secret or keys, and only for the authorization code grant (PKCE protects its codes)."""
+    found = await _load(runtime, client_id)
+    if found is None or found[0].secret_hash is not None or found[0].jwks:
+        raise invalid_client()
+    client, org = _usable(found)
+    return AuthenticatedClient(client, org, "none")
+
+
 async def authenticate_client(
-    request: Request, form: dict[str, str], runtime: Runtime
+    request: Request, form: dict[str, str], runtime: Runtime, *, allow_public: bool = False
 ) -> AuthenticatedClient:
-    """Authenticate the calling client or raise :class:`OAuthError` (``invalid_client``)."""
+    """Authenticate the calling client or raise :class:`OAuthError` (``invalid_client``);
+    every ``invalid_client`` is logged to ``hub.audit``. ``allow_public`` (the token
+    endpoint) accepts a bare ``client_id`` of a public client."""
+    try:
+        return await _authenticate(request, form, runtime, allow_public)
+    except OAuthError as error:
+        if error.error == "invalid_client":
+            _audit_failure(request, form, error.description)
+        raise
+
+
+async def _authenticate(
+    request: Request, form: dict[str, str], runtime: Runtime, allow_public: bool
+) -> AuthenticatedClient:
     header = request.headers.get("authorization")
     basic = _basic_credentials(header) if header else None
     posted = "client_secret" in form
@@ -155,6 +229,8 @@ async def authenticate_client(
         return await _by_secret(runtime, client_id, form["client_secret"], "client_secret_post")
     if asserted:
         return await _by_assertion(runtime, form)
+    if allow_public and form.get("client_id"):
+        return await _public(runtime, form["client_id"])
     raise invalid_client(
         "authenticate with client_secret_basic, client_secret_post or private_key_jwt"
     )

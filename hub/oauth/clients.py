@@ -7,12 +7,14 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from hub.models import Client, Organization
 from hub.models._types import utcnow
+from hub.oauth.scopes import check_grantable
 
 DEFAULT_ROTATION_OVERLAP = 24 * 3600
 
@@ -49,7 +51,11 @@ def new_client_secret() -> str:
 async def create_client(
     session: AsyncSession, *, organization: Organization, name: str, scopes: list[str]
 ) -> tuple[Client, str]:
-    """Register a client_credentials client; returns it and its secret (shown only once)."""
+    """Register a client_credentials client; returns it and its secret (shown only once).
+
+    Raises :class:`hub.oauth.scopes.ScopeNotGrantableError` for a scope the organization's
+    kind may never hold.
+    """
     secret = new_client_secret()
     client = _new_client(organization, name, scopes, secret_hash=hash_secret(secret))
     session.add(client)
@@ -82,16 +88,67 @@ def _new_client(
     *,
     secret_hash: str | None = None,
     jwks: dict[str, Any] | None = None,
+    grant_types: list[str] | None = None,
+    redirect_uris: list[str] | None = None,
 ) -> Client:
+    # Every registration path (CLI, GraphQL admin, demo) passes here: a partner's client
+    # can never be stored with hub:admin (ScopeNotGrantableError).
+    check_grantable(organization.kind, scopes)
     return Client(
         client_id=new_client_id(),
         organization_id=organization.id,
         name=name,
         secret_hash=secret_hash,
         jwks=jwks,
-        grant_types=["client_credentials"],
+        grant_types=grant_types or ["client_credentials"],
+        redirect_uris=redirect_uris or [],
         scopes=sorted(scopes),
     )
+
+
+class RedirectUriError(ValueError):
+    """A redirect URI the hub will not register; the message says why."""
+
+
+def check_redirect_uri(uri: str) -> str:
+    """RFC 6749 §3.1.2: absolute, no fragment; https, or http on a loopback host only
+    (RFC 8252 §7.3). Matched later by exact string comparison (RFC 9700 §4.1.3)."""
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        raise RedirectUriError(f"{uri!r} must not contain a fragment")
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+        raise RedirectUriError(f"{uri!r} must be an https URL (or http on a loopback address)")
+    return uri
+
+
+async def create_code_client(
+    session: AsyncSession,
+    *,
+    organization: Organization,
+    name: str,
+    scopes: list[str],
+    redirect_uris: list[str],
+    public: bool,
+) -> tuple[Client, str | None]:
+    """Register an authorization_code client (RFC 6749 §4.1) with its exact redirect URIs;
+    a public one has no secret (``token_endpoint_auth_method`` ``none``), a confidential
+    one gets a secret (shown once). Both may use refresh tokens (RFC 6749 §6)."""
+    if not redirect_uris:
+        raise RedirectUriError("an authorization_code client needs at least one redirect URI")
+    uris = [check_redirect_uri(uri) for uri in redirect_uris]
+    secret = None if public else new_client_secret()
+    client = _new_client(
+        organization,
+        name,
+        scopes,
+        secret_hash=None if secret is None else hash_secret(secret),
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=uris,
+    )
+    session.add(client)
+    await session.flush()
+    return client, secret
 
 
 async def find_client(session: AsyncSession, client_id: str) -> Client | None:

@@ -8,7 +8,7 @@ database, on every request (DESIGN §6: "revoked jtis honoured by every replica"
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.db import Database
-from hub.models import RevokedToken, UsedAssertion
+from hub.models import AuthorizationCode, RefreshToken, RevokedToken, UsedAssertion
 from hub.models._types import utcnow
 
 
@@ -45,11 +45,18 @@ async def is_revoked(session: AsyncSession, jti: str) -> bool:
 
 
 async def prune_expired(database: Database) -> None:
-    """Drop deny-list and used-assertion rows past their expiry: they can no longer matter."""
+    """Drop deny-list, used-assertion, code and refresh rows that can no longer matter."""
     now = utcnow()
     async with database.transaction() as session:
         await session.execute(delete(RevokedToken).where(col(RevokedToken.expires_at) < now))
         await session.execute(delete(UsedAssertion).where(col(UsedAssertion.expires_at) < now))
+        # Codes and refresh families: kept a day past expiry so a late replay is still
+        # recognised as reuse (and revokes) rather than looking unknown.
+        stale = now - timedelta(days=1)
+        await session.execute(
+            delete(AuthorizationCode).where(col(AuthorizationCode.expires_at) < stale)
+        )
+        await session.execute(delete(RefreshToken).where(col(RefreshToken.expires_at) < stale))
 
 
 class RevocationList:

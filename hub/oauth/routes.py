@@ -9,12 +9,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.oauth._http import NO_STORE, OAuthError, read_form
-from hub.oauth.client_auth import AUTH_METHODS, authenticate_client
+from hub.oauth.authorize import authorization_endpoint
+from hub.oauth.client_auth import AUTH_METHODS, authenticate_client, source_address
 from hub.oauth.client_keys import ASSERTION_ALGORITHMS
+from hub.oauth.grants import STAFF_GRANTS
 from hub.oauth.introspection import introspection_endpoint
 from hub.oauth.keys import ALGORITHM
+from hub.oauth.pkce import METHODS as PKCE_METHODS
+from hub.oauth.ratelimit import RateLimitedError
 from hub.oauth.revoke import revocation_endpoint
-from hub.oauth.scopes import ALL_SCOPES
+from hub.oauth.scopes import ADVERTISED_SCOPES, ALL_SCOPES, grantable_scopes
 from hub.oauth.tokens import issue_access_token
 from hub.runtime import Runtime
 
@@ -30,16 +34,42 @@ def _granted_scopes(form: dict[str, str], allowed: list[str]) -> list[str]:
     return sorted(set(requested))
 
 
+def _slow_down(error: RateLimitedError) -> Response:
+    """429 (RFC 6585 §4) with ``Retry-After`` and an RFC 6749 §5.2-shaped body.
+
+    ``slow_down`` rather than ``temporarily_unavailable``: it is the registered OAuth error
+    whose usage location is the token endpoint response (RFC 8628 §3.5, IANA "OAuth
+    Extensions Error Registry") and means exactly "back off, then retry", while
+    ``temporarily_unavailable`` is registered for the authorization endpoint only and
+    describes a server fault, not the client's own request rate.
+    """
+    return JSONResponse(
+        {"error": "slow_down", "error_description": str(error)},
+        status_code=429,
+        headers=error.headers(),
+    )
+
+
 async def token_endpoint(request: Request) -> Response:
     """RFC 6749 §4.4.2 client_credentials access token request."""
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     try:
+        # Counted before client authentication: secret guessing is throttled per address.
+        await runtime.rate_limiter.check_address(source_address(request))
         form = await read_form(request)
-        caller = await authenticate_client(request, form, runtime)
+        caller = await authenticate_client(request, form, runtime, allow_public=True)
+        await runtime.rate_limiter.check_client(caller.client.client_id)
         grant_type = form.get("grant_type")
         if not grant_type:
             raise OAuthError("invalid_request", "grant_type is required")
+        if grant_type in STAFF_GRANTS:
+            if grant_type not in caller.client.grant_types:
+                raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
+            body = await STAFF_GRANTS[grant_type](runtime, caller, form)
+            return JSONResponse(body, headers=NO_STORE)
+        if caller.method == "none":
+            raise OAuthError("unauthorized_client", "a public client may not use this grant")
         if grant_type != "client_credentials":
             raise OAuthError("unsupported_grant_type", f"grant_type {grant_type} is not supported")
         if "client_credentials" not in caller.client.grant_types:
@@ -48,9 +78,14 @@ async def token_endpoint(request: Request) -> Response:
         resource = form.get("resource")
         if resource is not None and resource != settings.token_audience:
             raise OAuthError("invalid_target", f"resource must be {settings.token_audience}")
-        scopes = _granted_scopes(form, caller.client.scopes)
+        # Defence in depth: what is stored is narrowed to what the organization's kind may
+        # hold, so a partner's client never gets hub:admin even if a row says so.
+        allowed = grantable_scopes(caller.organization.kind, caller.client.scopes)
+        scopes = _granted_scopes(form, allowed)
     except OAuthError as error:
         return error.response()
+    except RateLimitedError as error:
+        return _slow_down(error)
 
     issued = issue_access_token(
         runtime.keyring,
@@ -83,10 +118,16 @@ async def metadata_endpoint(request: Request) -> Response:
             "introspection_endpoint": f"{issuer}/oauth/introspect",
             "revocation_endpoint": f"{issuer}/oauth/revoke",
             "jwks_uri": f"{issuer}/.well-known/jwks.json",
-            "grant_types_supported": ["client_credentials"],
-            "response_types_supported": [],
-            "scopes_supported": sorted(ALL_SCOPES),
-            "token_endpoint_auth_methods_supported": methods,
+            "authorization_endpoint": f"{issuer}/oauth/authorize",
+            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": list(PKCE_METHODS),
+            # RFC 9207: the authorization response carries iss (mix-up defence).
+            "authorization_response_iss_parameter_supported": True,
+            "scopes_supported": sorted(ADVERTISED_SCOPES),
+            # "none": public clients of the authorization code grant (RFC 7591 §2).
+            "token_endpoint_auth_methods_supported": [*methods, "none"],
             "token_endpoint_auth_signing_alg_values_supported": algorithms,
             "introspection_endpoint_auth_methods_supported": methods,
             "introspection_endpoint_auth_signing_alg_values_supported": algorithms,
@@ -105,6 +146,7 @@ async def jwks_endpoint(request: Request) -> Response:
 
 
 routes = [
+    Route("/oauth/authorize", authorization_endpoint, methods=["GET", "POST"]),
     Route("/oauth/token", token_endpoint, methods=["POST"]),
     Route("/oauth/introspect", introspection_endpoint, methods=["POST"]),
     Route("/oauth/revoke", revocation_endpoint, methods=["POST"]),

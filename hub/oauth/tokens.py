@@ -26,6 +26,8 @@ class AccessToken:
     token: str
     expires_in: int
     scope: str
+    jti: str = ""
+    expires_at: int = 0
 
 
 def issue_access_token(
@@ -37,13 +39,19 @@ def issue_access_token(
     organization_slug: str,
     scopes: list[str],
     ttl: int,
+    subject: str | None = None,
+    roles: list[str] | None = None,
 ) -> AccessToken:
-    """RFC 9068 §2.2 claims: iss, exp, aud, sub, client_id, iat, jti, plus scope and org."""
+    """RFC 9068 §2.2 claims: iss, exp, aud, sub, client_id, iat, jti, plus scope and org.
+
+    ``sub`` is the client for client_credentials (§2.2) and the staff user otherwise, who
+    also gets a ``roles`` claim (RFC 9068 §2.2.3.1).
+    """
     now = int(time.time())
     scope = " ".join(scopes)
-    claims = {
+    claims: dict[str, Any] = {
         "iss": issuer,
-        "sub": client_id,
+        "sub": subject or client_id,
         "aud": audience,
         "exp": now + ttl,
         "iat": now,
@@ -52,9 +60,13 @@ def issue_access_token(
         "scope": scope,
         "org": organization_slug,
     }
+    if roles is not None:
+        claims["roles"] = sorted(roles)
     header = {"alg": ALGORITHM, "typ": "at+jwt", "kid": keyring.signing_kid}
     token = jwt.encode(header, claims, keyring.signing_key, algorithms=[ALGORITHM])
-    return AccessToken(token=token, expires_in=ttl, scope=scope)
+    return AccessToken(
+        token=token, expires_in=ttl, scope=scope, jti=claims["jti"], expires_at=now + ttl
+    )
 
 
 _REQUIRED = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")

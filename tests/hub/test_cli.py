@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.cli import app as cli
+from hub.db import Database, make_engine
+from hub.models import Organization, OrgKind
 from hub.oauth.clients import hash_secret
 
 
@@ -54,8 +57,8 @@ def test_init_then_create_client(env: dict[str, str], tmp_path: Path) -> None:
             "--org: no organization with slug 'nobody'",
         ),
         (
-            ["--org", "northwind", "--scopes", "customers:read hub:admin"],
-            "--scopes: unknown scope(s) hub:admin",
+            ["--org", "northwind", "--scopes", "customers:read hub:root"],
+            "--scopes: unknown scope(s) hub:root",
         ),
     ],
 )
@@ -66,6 +69,25 @@ def test_create_client_refuses_bad_input(
     code, out = run(env, "clients", "create", *args)
     assert code == 2
     assert message in out
+
+
+def test_hub_admin_is_refused_for_a_partner_organization(env: dict[str, str]) -> None:
+    assert run(env, "init", "--operator-slug", "northwind")[0] == 0
+
+    async def add_partner() -> None:
+        database = Database(make_engine(env["HUB_DATABASE_URL"]))
+        async with database.transaction() as session:
+            session.add(Organization(slug="acme", name="Acme", kind=OrgKind.DISTRIBUTOR))
+        await database.dispose()
+
+    asyncio.run(add_partner())
+    code, out = run(
+        env, "clients", "create", "--org", "acme", "--scopes", "customers:read hub:admin"
+    )
+    assert code == 2
+    assert "--scopes: hub:admin may not be granted to a client of a partner organization" in out
+    code, out = run(env, "clients", "create", "--org", "northwind", "--scopes", "hub:admin")
+    assert code == 0, out  # the operator may hold it
 
 
 def test_bad_setting_names_the_variable(env: dict[str, str]) -> None:

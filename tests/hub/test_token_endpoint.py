@@ -193,7 +193,8 @@ async def test_invalid_client_answers_are_identical(
             FORM,
             "unsupported_grant_type",
         ),
-        ("grant_type=authorization_code&code=x", FORM, "unsupported_grant_type"),
+        # Supported now, but not for a client_credentials client (RFC 6749 §5.2).
+        ("grant_type=authorization_code&code=x", FORM, "unauthorized_client"),
         ("grant_type=client_credentials&scope=admin", FORM, "invalid_scope"),
         (
             "grant_type=client_credentials&grant_type=client_credentials",
@@ -279,10 +280,20 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     assert metadata["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
     assert metadata["introspection_endpoint"] == f"{ISSUER}/oauth/introspect"
     assert metadata["revocation_endpoint"] == f"{ISSUER}/oauth/revoke"
-    assert metadata["grant_types_supported"] == ["client_credentials"]
+    assert metadata["grant_types_supported"] == [
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    ]
+    assert metadata["authorization_endpoint"] == f"{ISSUER}/oauth/authorize"
+    assert metadata["response_types_supported"] == ["code"]
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
     methods = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
-    for endpoint in ("token", "introspection", "revocation"):
+    # "none" (public clients) only where a code is redeemed, never to introspect or revoke.
+    assert metadata["token_endpoint_auth_methods_supported"] == [*methods, "none"]
+    for endpoint in ("introspection", "revocation"):
         assert metadata[f"{endpoint}_endpoint_auth_methods_supported"] == methods
+    for endpoint in ("token", "introspection", "revocation"):
         algorithms = metadata[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
         assert algorithms == ["ES256", "RS256", "EdDSA"]
     assert set(metadata["scopes_supported"]) == set(ALL_SCOPES)

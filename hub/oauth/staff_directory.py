@@ -1,0 +1,61 @@
+"""Who a staff token's user is now: a short-lived cache over the user and organization rows,
+so disabling a staff user stops their tokens within ``HUB_CLIENT_CACHE_TTL`` seconds
+without a database read per request (the same rule as :mod:`hub.oauth.directory`)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from hub.db import Database
+from hub.models import Organization, OrgKind, StaffUser
+
+
+@dataclass(frozen=True)
+class StaffIdentity:
+    user_id: uuid.UUID
+    active: bool
+    organization_id: uuid.UUID
+    organization_slug: str
+    organization_kind: OrgKind
+
+
+class StaffDirectory:
+    def __init__(self) -> None:
+        self._entries: dict[uuid.UUID, tuple[float, StaffIdentity | None]] = {}
+
+    async def lookup(self, database: Database, ttl: float, user_id: str) -> StaffIdentity | None:
+        try:
+            key = uuid.UUID(user_id)
+        except ValueError:
+            return None
+        now = time.monotonic()
+        cached = self._entries.get(key)
+        if cached is not None and now - cached[0] < ttl:
+            return cached[1]
+        async with database.session() as session:
+            row = (
+                await session.execute(
+                    select(StaffUser, Organization)
+                    .join(Organization, col(Organization.id) == col(StaffUser.organization_id))
+                    .where(col(StaffUser.id) == key)
+                )
+            ).first()
+        identity = None
+        if row is not None:
+            user, org = row
+            identity = StaffIdentity(
+                user_id=user.id,
+                active=user.active and org.active,
+                organization_id=org.id,
+                organization_slug=org.slug,
+                organization_kind=OrgKind(org.kind),
+            )
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key] = (now, identity)
+        return identity

@@ -1,0 +1,1 @@
+"""Administration: organizations and OAuth clients (scope hub:admin, operator or department)."""

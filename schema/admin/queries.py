@@ -1,0 +1,27 @@
+"""Admin queries: organizations and their clients."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from hub import admin
+from schema.admin.types import AdminOrganization, OAuthClient
+from schema.context import Context
+
+
+@strawberry.type
+class AdminQueries:
+    @strawberry.field(description="Every organization (administrators only).")
+    async def organizations(self, info: Info[Context, None]) -> list[AdminOrganization]:
+        ctx = info.context
+        async with ctx.database.session() as session:
+            views = await admin.list_organizations(session, ctx.principal)
+        return [AdminOrganization.of(view) for view in views]
+
+    @strawberry.field(description="An organization's OAuth clients (administrators only).")
+    async def clients(self, info: Info[Context, None], organization: str) -> list[OAuthClient]:
+        ctx = info.context
+        async with ctx.database.session() as session:
+            views = await admin.list_clients(session, ctx.principal, organization)
+        return [OAuthClient.of(view) for view in views]
