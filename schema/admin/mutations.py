@@ -10,11 +10,15 @@ from hub.oauth.clients import DEFAULT_ROTATION_OVERLAP
 from schema.admin.types import (
     ClientPayload,
     ClientSecretPayload,
+    CreatedStaffUserPayload,
     CreateOrganizationInput,
+    CreateStaffUserInput,
     OAuthClient,
     OrganizationPatch,
     OrganizationPayload,
     RegisterClientInput,
+    StaffUser,
+    StaffUserPayload,
 )
 from schema.context import Context
 from schema.writes import run_write
@@ -96,4 +100,28 @@ class AdminMutations:
         )
         return ClientPayload(
             client=None if view is None else OAuthClient.of(view), user_errors=errors
+        )
+
+    @strawberry.mutation(description="Returns a random initial password, shown this once.")
+    async def create_staff_user(
+        self, info: Info[Context, None], input: CreateStaffUserInput
+    ) -> CreatedStaffUserPayload:
+        ctx = info.context
+        done, errors = await run_write(
+            ctx,
+            lambda s: admin.add_staff_user(s, ctx.principal, input.to_fields()),
+            not_found_path=("input",),
+        )
+        return CreatedStaffUserPayload.of(done, errors)
+
+    @strawberry.mutation(description="The user can no longer sign in; their tokens stop.")
+    async def disable_staff_user(self, info: Info[Context, None], email: str) -> StaffUserPayload:
+        ctx = info.context
+        view, errors = await run_write(
+            ctx,
+            lambda s: admin.disable_staff_user(s, ctx.principal, email),
+            not_found_path=("email",),
+        )
+        return StaffUserPayload(
+            staff_user=None if view is None else StaffUser.of(view), user_errors=errors
         )

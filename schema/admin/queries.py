@@ -1,4 +1,4 @@
-"""Admin queries: organizations and their clients."""
+"""Admin queries: organizations, their clients and staff users."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub import admin
-from schema.admin.types import AdminOrganization, OAuthClient
+from schema.admin.types import AdminOrganization, OAuthClient, StaffUser
 from schema.context import Context
 
 
@@ -25,3 +25,10 @@ class AdminQueries:
         async with ctx.database.session() as session:
             views = await admin.list_clients(session, ctx.principal, organization)
         return [OAuthClient.of(view) for view in views]
+
+    @strawberry.field(description="An organization's staff users (administrators only).")
+    async def staff_users(self, info: Info[Context, None], organization: str) -> list[StaffUser]:
+        ctx = info.context
+        async with ctx.database.session() as session:
+            views = await admin.list_staff_users(session, ctx.principal, organization)
+        return [StaffUser.of(view) for view in views]

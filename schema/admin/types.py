@@ -7,7 +7,15 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from hub.admin import ClientView, OrganizationFields, OrganizationView, RegisteredClient
+from hub.admin import (
+    ClientView,
+    CreatedStaffUser,
+    OrganizationFields,
+    OrganizationView,
+    RegisteredClient,
+    StaffUserFields,
+    StaffUserView,
+)
 from schema.common import OrganizationKind, UserError
 
 
@@ -120,3 +128,60 @@ class ClientSecretPayload:
             return cls(client=None, client_secret=None, user_errors=errors)
         client = OAuthClient.of(done.client)
         return cls(client=client, client_secret=done.secret, user_errors=errors)
+
+
+@strawberry.type
+class StaffUser:
+    email: str
+    name: str
+    organization: str
+    roles: list[str]
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, view: StaffUserView) -> StaffUser:
+        return cls(
+            email=view.email,
+            name=view.name,
+            organization=view.organization_slug,
+            roles=view.roles,
+            active=view.active,
+            created_at=view.created_at,
+        )
+
+
+@strawberry.input
+class CreateStaffUserInput:
+    organization: str = strawberry.field(description="An operator or department slug")
+    email: str
+    name: str
+    roles: list[str] = strawberry.field(description="admin, policy_editor, analyst, member")
+
+    def to_fields(self) -> StaffUserFields:
+        return StaffUserFields(self.organization, self.email, self.name, list(self.roles))
+
+
+@strawberry.type
+class StaffUserPayload:
+    staff_user: StaffUser | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class CreatedStaffUserPayload:
+    staff_user: StaffUser | None
+    initial_password: str | None = strawberry.field(
+        description="Shown this once, for the person's first sign-in"
+    )
+    user_errors: list[UserError]
+
+    @classmethod
+    def of(cls, done: CreatedStaffUser | None, errors: list[UserError]) -> CreatedStaffUserPayload:
+        if done is None:
+            return cls(staff_user=None, initial_password=None, user_errors=errors)
+        return cls(
+            staff_user=StaffUser.of(done.user),
+            initial_password=done.initial_password,
+            user_errors=errors,
+        )
