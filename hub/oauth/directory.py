@@ -7,7 +7,6 @@ on every replica within that time without a database read per request.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from sqlmodel import col
 
 from hub.db import Database
 from hub.models import Client, Organization, OrgKind
+from hub.ttl_cache import TTLCache
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,12 @@ class ClientDirectory:
     def __init__(self, database: Database, ttl: float) -> None:
         self._database = database
         self._ttl = ttl
-        self._entries: dict[str, tuple[float, ClientIdentity | None]] = {}
+        self._cache: TTLCache[str, ClientIdentity | None] = TTLCache()
 
     async def lookup(self, client_id: str) -> ClientIdentity | None:
-        now = time.monotonic()
-        cached = self._entries.get(client_id)
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
+        return await self._cache.get(client_id, self._ttl, lambda: self._load(client_id))
+
+    async def _load(self, client_id: str) -> ClientIdentity | None:
         async with self._database.session() as session:
             row = (
                 await session.execute(
@@ -46,17 +45,13 @@ class ClientDirectory:
                     .where(col(Client.client_id) == client_id)
                 )
             ).first()
-        identity = None
-        if row is not None:
-            client, org = row
-            identity = ClientIdentity(
-                client_id=client.client_id,
-                active=client.active and org.active,
-                organization_id=org.id,
-                organization_slug=org.slug,
-                organization_kind=OrgKind(org.kind),
-            )
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[client_id] = (now, identity)
-        return identity
+        if row is None:
+            return None
+        client, org = row
+        return ClientIdentity(
+            client_id=client.client_id,
+            active=client.active and org.active,
+            organization_id=org.id,
+            organization_slug=org.slug,
+            organization_kind=OrgKind(org.kind),
+        )

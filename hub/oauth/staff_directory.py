@@ -4,7 +4,6 @@ without a database read per request (the same rule as :mod:`hub.oauth.directory`
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -13,6 +12,7 @@ from sqlmodel import col
 
 from hub.db import Database
 from hub.models import Organization, OrgKind, StaffUser
+from hub.ttl_cache import TTLCache
 
 
 @dataclass(frozen=True)
@@ -26,36 +26,32 @@ class StaffIdentity:
 
 class StaffDirectory:
     def __init__(self) -> None:
-        self._entries: dict[uuid.UUID, tuple[float, StaffIdentity | None]] = {}
+        self._cache: TTLCache[uuid.UUID, StaffIdentity | None] = TTLCache()
 
     async def lookup(self, database: Database, ttl: float, user_id: str) -> StaffIdentity | None:
         try:
             key = uuid.UUID(user_id)
         except ValueError:
             return None
-        now = time.monotonic()
-        cached = self._entries.get(key)
-        if cached is not None and now - cached[0] < ttl:
-            return cached[1]
-        async with database.session() as session:
-            row = (
-                await session.execute(
-                    select(StaffUser, Organization)
-                    .join(Organization, col(Organization.id) == col(StaffUser.organization_id))
-                    .where(col(StaffUser.id) == key)
-                )
-            ).first()
-        identity = None
-        if row is not None:
-            user, org = row
-            identity = StaffIdentity(
-                user_id=user.id,
-                active=user.active and org.active,
-                organization_id=org.id,
-                organization_slug=org.slug,
-                organization_kind=OrgKind(org.kind),
+        return await self._cache.get(key, ttl, lambda: _load(database, key))
+
+
+async def _load(database: Database, user_id: uuid.UUID) -> StaffIdentity | None:
+    async with database.session() as session:
+        row = (
+            await session.execute(
+                select(StaffUser, Organization)
+                .join(Organization, col(Organization.id) == col(StaffUser.organization_id))
+                .where(col(StaffUser.id) == user_id)
             )
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[key] = (now, identity)
-        return identity
+        ).first()
+    if row is None:
+        return None
+    user, org = row
+    return StaffIdentity(
+        user_id=user.id,
+        active=user.active and org.active,
+        organization_id=org.id,
+        organization_slug=org.slug,
+        organization_kind=OrgKind(org.kind),
+    )
