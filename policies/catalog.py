@@ -1,0 +1,134 @@
+"""The resource catalog a policy is validated and evaluated against.
+
+The project passes its own catalog in (``policies`` imports nothing from the project): the
+resources, their fields with a type, and their relations (for dotted paths such as
+``customer.region``). Subject attributes usable as ``$subject.attributes.<name>`` are
+declared here too.
+
+Example::
+
+    catalog = Catalog.from_dict(
+        {
+            "Customer": {
+                "fields": {"id": "uuid", "email": "string", "traits": "json"},
+                "relations": {"assignments": {"resource": "CustomerPartner", "many": True}},
+            },
+            "CustomerPartner": {"fields": {"organization": "string"}},
+        },
+        subject_attributes={"regions": "string[]"},
+    )
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Catalog", "CatalogError", "FieldType", "Relation", "ResourceSpec"]
+
+
+class FieldType(enum.StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    UUID = "uuid"
+    JSON = "json"  # any value; dotted paths reach into it
+    STRING_LIST = "string[]"
+
+
+class CatalogError(ValueError):
+    """A path or definition that does not fit the catalog."""
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A link to another resource; ``many`` for one-to-many (conditions then mean "any")."""
+
+    resource: str
+    many: bool = False
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    fields: Mapping[str, FieldType]
+    relations: Mapping[str, Relation] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Resources -> fields -> type, plus relations and subject attributes."""
+
+    resources: Mapping[str, ResourceSpec]
+    subject_attributes: Mapping[str, FieldType] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(
+        cls, resources: Mapping[str, Any], subject_attributes: Mapping[str, str] | None = None
+    ) -> Catalog:
+        """Build a catalog from plain data (``{"Customer": {"fields": {...},
+        "relations": {name: {"resource": ..., "many": bool}}}}``); types by name."""
+        specs: dict[str, ResourceSpec] = {}
+        for name, raw in resources.items():
+            try:
+                fields = {f: FieldType(t) for f, t in raw["fields"].items()}
+                relations = {
+                    r: Relation(str(v["resource"]), bool(v.get("many", False)))
+                    for r, v in raw.get("relations", {}).items()
+                }
+            except (KeyError, ValueError, AttributeError, TypeError) as exc:
+                raise CatalogError(f"resource {name!r}: {exc}") from exc
+            specs[name] = ResourceSpec(fields, relations)
+        for name, spec in specs.items():
+            for rel, relation in spec.relations.items():
+                if relation.resource not in specs:
+                    raise CatalogError(
+                        f"{name}.{rel} relates to unknown resource {relation.resource!r}"
+                    )
+                if rel in spec.fields:
+                    raise CatalogError(f"{name}.{rel} is both a field and a relation")
+        attributes = {k: FieldType(v) for k, v in (subject_attributes or {}).items()}
+        return cls(specs, attributes)
+
+    def fields(self, resource: str) -> frozenset[str]:
+        """The fields of ``resource`` (empty for an unknown resource)."""
+        spec = self.resources.get(resource)
+        return frozenset(spec.fields) if spec else frozenset()
+
+    def field_type(self, resource: str, path: str) -> FieldType:
+        """The type at dotted ``path`` from ``resource``; raise :class:`CatalogError`."""
+        spec = self.resources.get(resource)
+        if spec is None:
+            raise CatalogError(f"unknown resource '{resource}'{_hint(resource, self.resources)}")
+        parts = path.split(".")
+        here = resource
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if part in spec.fields:
+                kind = spec.fields[part]
+                if last or kind is FieldType.JSON:
+                    return kind
+                raise CatalogError(f"'{here}.{part}' is a {kind} field, not a relation")
+            if part in spec.relations:
+                relation = spec.relations[part]
+                if last:
+                    raise CatalogError(
+                        f"'{here}.{part}' is a relation to {relation.resource}; "
+                        "name one of its fields"
+                    )
+                here = relation.resource
+                spec = self.resources[here]
+                continue
+            known = [*spec.fields, *spec.relations]
+            raise CatalogError(f"unknown field '{part}' on {here}{_hint(part, known)}")
+        raise CatalogError(f"empty path on {resource}")  # pragma: no cover - split never empty
+
+
+def _hint(name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
