@@ -19,6 +19,7 @@ from hub.oauth.ratelimit import TokenRateLimiter
 from hub.oauth.revocation import RevocationList, prune_expired
 from hub.oauth.staff_directory import StaffDirectory
 from hub.settings import Settings
+from hub.ttl_cache import TTLCache
 
 logger = logging.getLogger(__name__)
 _PRUNE_INTERVAL = 60.0
@@ -34,10 +35,8 @@ class Runtime:
     revocations: RevocationList = field(default_factory=RevocationList)
     staff: StaffDirectory = field(default_factory=StaffDirectory)
     # Client rows read by client authentication, kept HUB_CLIENT_CACHE_TTL seconds
-    # (hub.oauth.client_auth): (monotonic time read, client and organization or None).
-    client_rows: dict[str, tuple[float, tuple[Client, Organization] | None]] = field(
-        default_factory=dict
-    )
+    # (hub.oauth.client_auth.load_client); None caches "no such client" too.
+    client_rows: TTLCache[str, tuple[Client, Organization] | None] = field(default_factory=TTLCache)
 
     async def reload_keys(self) -> None:
         async with self.database.session() as session:

@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from hub.crypto import derive_key
 from hub.models import Client
 from hub.oauth._http import parse_form
-from hub.oauth.client_auth import _load
+from hub.oauth.client_auth import load_client
 from hub.oauth.pkce import challenge_problem
 from hub.oauth.scopes import ALL_SCOPES
 from hub.oauth.staff_sessions import issue_code
@@ -71,7 +71,7 @@ async def _client(runtime: Runtime, params: dict[str, str]) -> Client:
     client_id = params.get("client_id")
     if not client_id:
         raise _Refused("client_id is missing")
-    found = await _load(runtime, client_id)
+    found = await load_client(runtime, client_id)
     if found is None or not found[0].active or not found[1].active:
         raise _Refused("the client is unknown or disabled")
     client = found[0]

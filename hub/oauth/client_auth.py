@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import time
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
@@ -63,31 +62,29 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-async def _load(
+async def load_client(
     runtime: Runtime, client_id: str, *, fresh: bool = False
 ) -> tuple[Client, Organization] | None:
-    """The client and its organization, from a cache of ``HUB_CLIENT_CACHE_TTL`` seconds.
+    """The client and its organization, from a cache of ``HUB_CLIENT_CACHE_TTL`` seconds
+    (``fresh``: read now, e.g. after a secret mismatch, so a rotated secret works at once).
 
     The cache keeps a database read off most token requests (the bench's hot path); a
     disabled client is refused within the same time as its tokens at the resource side.
     """
-    now = time.monotonic()
-    cached = runtime.client_rows.get(client_id)
-    if not fresh and cached is not None and now - cached[0] < runtime.settings.client_cache_ttl:
-        return cached[1]
-    async with runtime.database.session() as session:
-        row = (
-            await session.execute(
-                select(Client, Organization)
-                .join(Organization, col(Organization.id) == col(Client.organization_id))
-                .where(col(Client.client_id) == client_id)
-            )
-        ).first()
-    found = None if row is None else (row[0], row[1])
-    if len(runtime.client_rows) > 10_000:
-        runtime.client_rows.clear()
-    runtime.client_rows[client_id] = (now, found)
-    return found
+
+    async def read() -> tuple[Client, Organization] | None:
+        async with runtime.database.session() as session:
+            row = (
+                await session.execute(
+                    select(Client, Organization)
+                    .join(Organization, col(Organization.id) == col(Client.organization_id))
+                    .where(col(Client.client_id) == client_id)
+                )
+            ).first()
+        return None if row is None else (row[0], row[1])
+
+    ttl = 0.0 if fresh else runtime.settings.client_cache_ttl
+    return await runtime.client_rows.get(client_id, ttl, read)
 
 
 def _usable(found: tuple[Client, Organization] | None) -> tuple[Client, Organization]:
@@ -99,10 +96,10 @@ def _usable(found: tuple[Client, Organization] | None) -> tuple[Client, Organiza
 async def _by_secret(
     runtime: Runtime, client_id: str, secret: str, method: str
 ) -> AuthenticatedClient:
-    found = await _load(runtime, client_id)
+    found = await load_client(runtime, client_id)
     if found is None or not secret_matches(found[0], secret):
         # A secret rotated since the row was cached must work at once: read it again.
-        found = await _load(runtime, client_id, fresh=True)
+        found = await load_client(runtime, client_id, fresh=True)
         if found is None or not secret_matches(found[0], secret):
             raise invalid_client()
     client, org = _usable(found)
@@ -119,7 +116,7 @@ async def _by_assertion(runtime: Runtime, form: dict[str, str]) -> Authenticated
         client_id = assertion_subject(assertion)
         if form.get("client_id", client_id) != client_id:
             raise InvalidAssertionError("client_id differs from the assertion's iss and sub")
-        found = await _load(runtime, client_id)
+        found = await load_client(runtime, client_id)
         if found is None or not found[0].jwks:
             raise invalid_client()
         issuer = runtime.settings.issuer
@@ -188,7 +185,7 @@ def _audit_failure(request: Request, form: dict[str, str], reason: str) -> None:
 async def _public(runtime: Runtime, client_id: str) -> AuthenticatedClient:
     """RFC 6749 §2.1 public client (``none``, RFC 7591 §2): only one registered without a
     secret or keys, and only for the authorization code grant (PKCE protects its codes)."""
-    found = await _load(runtime, client_id)
+    found = await load_client(runtime, client_id)
     if found is None or found[0].secret_hash is not None or found[0].jwks:
         raise invalid_client()
     client, org = _usable(found)
