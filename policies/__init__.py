@@ -3,13 +3,16 @@
 Built so far: the document model (:mod:`policies.model`), the YAML/JSON parser with
 line:column errors (:mod:`policies.parse`), the resource catalog (:mod:`policies.catalog`)
 and validation against it (:mod:`policies.validate`), the masks (:mod:`policies.masks`) and
-the plain Python evaluator with ``explain`` (:mod:`policies.evaluate`), the oracle for the
-SQL compiler to come. Not built yet: the compiler to SQLAlchemy predicates, guardrail and
-expectation checks at publish, and the wiring into ``hub.access``; until then
-``hub.access.rules.BuiltinRules`` is in force.
+the plain Python evaluator with ``explain`` (:mod:`policies.evaluate`), the oracle of the
+compiler to SQLAlchemy predicates and row plans (:mod:`policies.compile`), the publish-time
+guardrail and expectation checks (:mod:`policies.guard`) and document diffs
+(:mod:`policies.diff`). ``hub.access.policy_rules`` enforces a published document;
+``hub.sharing`` keeps its versions.
 """
 
 from policies.catalog import Catalog, CatalogError, FieldType, Relation, ResourceSpec
+from policies.compile import Join, RowPlan, SqlMapping, compile_condition, plan
+from policies.diff import RuleChange, diff_documents, field_access
 from policies.errors import PolicyError, PolicySyntaxError, PolicyValidationError
 from policies.evaluate import (
     Caller,
@@ -21,6 +24,7 @@ from policies.evaluate import (
     holds,
     project,
 )
+from policies.guard import Violation, check_guardrails, describe, implies, run_expectations
 from policies.masks import apply_mask
 from policies.model import (
     And,
@@ -58,6 +62,7 @@ __all__ = [
     "FieldDecision",
     "FieldType",
     "Guardrail",
+    "Join",
     "MaskSpec",
     "Not",
     "Or",
@@ -69,19 +74,31 @@ __all__ = [
     "Read",
     "Relation",
     "ResourceSpec",
+    "RowPlan",
     "Rule",
+    "RuleChange",
     "RuleTrace",
+    "SqlMapping",
     "Subject",
     "Variable",
+    "Violation",
     "Write",
     "apply_mask",
     "check",
+    "check_guardrails",
+    "compile_condition",
+    "describe",
+    "diff_documents",
     "evaluate",
     "explain",
+    "field_access",
     "holds",
+    "implies",
     "parse",
     "parse_json",
     "parse_yaml",
+    "plan",
     "project",
+    "run_expectations",
     "validate",
 ]

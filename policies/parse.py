@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -64,7 +65,8 @@ _SCALAR_KINDS = {
     "tag:yaml.org,2002:null": "null",
 }
 
-_DOCUMENT_KEYS = ("rules", "guardrails", "expect")
+# `definitions` holds YAML anchors (shared field lists) and is otherwise ignored.
+_DOCUMENT_KEYS = ("rules", "guardrails", "expect", "definitions")
 _RULE_KEYS = (
     "name",
     "description",
@@ -90,10 +92,26 @@ def parse(source: str, *, format: Literal["yaml", "json"] = "yaml") -> Document:
     return parse_json(source) if format == "json" else parse_yaml(source)
 
 
+class _JsonLoader(yaml.SafeLoader):
+    """YAML 1.1 reads JSON's exponent numbers (``1e3``) as strings; this loader resolves
+    every JSON number form as a number."""
+
+
+_JsonLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[eE][-+]?[0-9]+$"),
+    list("-0123456789"),
+)
+
+
 def parse_yaml(source: str) -> Document:
     """Parse a YAML policy document."""
+    return _compose(source, yaml.SafeLoader)
+
+
+def _compose(source: str, loader: type[yaml.SafeLoader]) -> Document:
     try:
-        nodes = list(yaml.compose_all(source, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(source, Loader=loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
@@ -115,7 +133,9 @@ def parse_json(source: str) -> Document:
         raise PolicySyntaxError(
             f"invalid JSON: {exc.msg}", Position(exc.lineno, exc.colno)
         ) from exc
-    return parse_yaml(source)
+    # Valid JSON has tabs only as whitespace between tokens, which YAML refuses: spaces
+    # keep every line and column where it was.
+    return _compose(source.replace("\t", " "), _JsonLoader)
 
 
 def _pos(node: Node) -> Position:
@@ -213,9 +233,12 @@ class _Parser:
     # -- document ---------------------------------------------------------------------
 
     def document(self, node: Node) -> Document:
-        top = self.mapping(node, "the policy document", _DOCUMENT_KEYS, ("rules",))
+        top = self.mapping(node, "the policy document", _DOCUMENT_KEYS)
         self.check_duplicates(node, "the policy document")
-        rules = self.items(top["rules"][1], "rules", ("rules",), self.rule)
+        # No rules is a valid document: it denies everything (a guardrails file, say).
+        rules = (
+            self.items(top["rules"][1], "rules", ("rules",), self.rule) if "rules" in top else ()
+        )
         names: dict[str, Position] = {}
         for rule in rules:
             if rule.name in names:
