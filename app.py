@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 rate_limiter=token_rate_limiter(settings),
             )
             await runtime.revocations.refresh(database)
+            await runtime.reload_policy()
             app.state.runtime = runtime
             # Revocations and key rotations made by other replicas (or the CLI) arrive here.
             refresher = asyncio.create_task(runtime.refresh_forever())

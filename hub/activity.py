@@ -63,7 +63,7 @@ async def log_interaction(
     )
     session.add(interaction)
     await session.flush()
-    return access.project(principal, Resource.INTERACTION, interaction)
+    return await access.read_back(session, principal, Resource.INTERACTION, interaction.id)
 
 
 @dataclass
@@ -100,4 +100,4 @@ async def report_purchase(
     )
     session.add(purchase)
     await session.flush()
-    return access.project(principal, Resource.PURCHASE, purchase)
+    return await access.read_back(session, principal, Resource.PURCHASE, purchase.id)

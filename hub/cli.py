@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from hub.cli_policy import policy_app
 from hub.cli_users import users_app
 from hub.db import Database, make_engine
 from hub.migrate import DatabaseBehindError, ensure_current, upgrade
@@ -40,6 +41,7 @@ from hub.oauth.scopes import (
     parse_scopes,
 )
 from hub.settings import Settings, SettingsError, load_settings, write_secret_key_file
+from hub.sharing import install_defaults
 
 app = typer.Typer(
     help="Partner Hub: policy-enforced GraphQL over shared customer data.",
@@ -51,6 +53,7 @@ app.add_typer(clients_app, name="clients")
 keys_app = typer.Typer(help="The hub's token signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(policy_app, name="policy")
 err = Console(stderr=True)
 T = TypeVar("T")
 
@@ -90,6 +93,8 @@ async def _prepare(settings: Settings, operator: tuple[str, str] | None) -> None
                 if found.scalar_one_or_none() is None:
                     session.add(Organization(slug=slug, name=name, kind=OrgKind.OPERATOR))
                     err.print(f"created the operator organization {slug}")
+            if await install_defaults(session):
+                err.print("installed the default sharing policy as version 1")
     finally:
         await database.dispose()
 

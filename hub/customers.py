@@ -13,10 +13,16 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.access import Action, Record, Resource, access
-from hub.errors import BadInputError, ConflictError, NotFoundError
+from hub.errors import (
+    BadInputError,
+    ConflictError,
+    FieldProblem,
+    InvalidInputError,
+    NotFoundError,
+)
 from hub.filters import exact, not_before
 from hub.models import Customer
-from hub.models._types import table_columns, utcnow
+from hub.models._types import utcnow
 from hub.models.customer import CUSTOMER_KINDS, LIFECYCLE_STAGES, SEGMENTS
 from hub.pagination import Ordering, Page, fetch_page, page_size
 from hub.principal import Principal
@@ -124,7 +130,7 @@ async def list_customers(
 ) -> Page[Record]:
     return await fetch_page(
         session,
-        select(*table_columns(Customer)).where(*_conditions(principal, flt)),
+        select(*access.columns(principal, Resource.CUSTOMER)).where(*_conditions(principal, flt)),
         _ordering(order),
         size=page_size(first, default=default_size, maximum=max_size),
         after=after,
@@ -192,6 +198,35 @@ def _clean(fields: CustomerFields, *, creating: bool, root: str) -> dict[str, An
     return {key: value for key, value in values.items() if value is not None}
 
 
+def _check_writable(
+    principal: Principal, action: Action, values: dict[str, Any], root: str
+) -> None:
+    """Refuse fields the sharing policy does not let the principal set (its ``write`` or
+    ``create`` fields), each named as the caller spelled it; nothing is written."""
+    allowed = access.writable_fields(principal, Resource.CUSTOMER, action)
+    refused = sorted(set(values) - allowed)
+    if refused:
+        raise InvalidInputError(
+            [
+                FieldProblem(
+                    (root, _INPUT_NAMES.get(name, name)),
+                    "you may not set this field",
+                    "NOT_WRITABLE",
+                )
+                for name in refused
+            ]
+        )
+
+
+_INPUT_NAMES = {
+    "lifecycle_stage": "lifecycleStage",
+    "lifetime_value": "lifetimeValue",
+    "consent_share_with_partners": "shareWithPartners",
+    "consent_marketing_opt_in": "marketingOptIn",
+    "consent_source": "consentSource",
+}
+
+
 def _provenance(principal: Principal, names: list[str], at: datetime) -> dict[str, Any]:
     stamp = {
         "organization": principal.organization_slug,
@@ -206,6 +241,7 @@ async def create_customer(
 ) -> Record:
     access.require(principal, Resource.CUSTOMER, Action.CREATE)
     values = _clean(fields, creating=True, root="input")
+    _check_writable(principal, Action.CREATE, values, "input")
     now = utcnow()
     if "consent_share_with_partners" in values or "consent_marketing_opt_in" in values:
         values["consent_given_at"] = now
@@ -213,7 +249,7 @@ async def create_customer(
     customer.provenance = _provenance(principal, sorted(values), now)
     session.add(customer)
     await session.flush()
-    return access.project(principal, Resource.CUSTOMER, customer)
+    return await access.read_back(session, principal, Resource.CUSTOMER, customer.id)
 
 
 async def update_customer(
@@ -228,6 +264,7 @@ async def update_customer(
         session, principal, Resource.CUSTOMER, Action.UPDATE, customer_id
     )
     values = _clean(patch, creating=False, root="patch")
+    _check_writable(principal, Action.UPDATE, values, "patch")
     if not values:
         raise BadInputError("patch sets no field")
     now = utcnow()
@@ -248,8 +285,7 @@ async def update_customer(
             f"the customer is at version {current.version}, not {expected_version}",
             current_version=current.version,
         )
-    await session.refresh(current)
-    return access.project(principal, Resource.CUSTOMER, current)
+    return await access.read_back(session, principal, Resource.CUSTOMER, customer_id)
 
 
 async def require_customer(

@@ -83,12 +83,15 @@ class _OrgSpec:
 _ORGS = (
     _OrgSpec("northwind", "Northwind Outfitters", OrgKind.OPERATOR,
              {"hq_country": "US", "regions": ALL_REGIONS, "product_lines": PRODUCT_LINES}),
-    _OrgSpec("sales", "Northwind Sales", OrgKind.DEPARTMENT, {"cost_center": "CC-110"}),
-    _OrgSpec("marketing", "Northwind Marketing", OrgKind.DEPARTMENT, {"cost_center": "CC-120"}),
+    # A department's `roles` say what the sharing policy lets it see (policies/defaults).
+    _OrgSpec("sales", "Northwind Sales", OrgKind.DEPARTMENT,
+             {"cost_center": "CC-110", "roles": ["sales"]}),
+    _OrgSpec("marketing", "Northwind Marketing", OrgKind.DEPARTMENT,
+             {"cost_center": "CC-120", "roles": ["marketing"]}),
     _OrgSpec("support", "Northwind Customer Support", OrgKind.DEPARTMENT,
-             {"cost_center": "CC-130"}),
+             {"cost_center": "CC-130", "roles": ["support"]}),
     _OrgSpec("technical-support", "Northwind Technical Support", OrgKind.DEPARTMENT,
-             {"cost_center": "CC-140"}),
+             {"cost_center": "CC-140", "roles": ["support"]}),
     _OrgSpec("alpine-textiles", "Alpine Textiles GmbH", OrgKind.SUPPLIER,
              {"regions": ["EMEA"], "hq_country": "AT",
               "product_lines": ["apparel", "sleep", "shelter"],
@@ -880,6 +883,16 @@ async def _insert(session: AsyncSession, batch: _Batch) -> None:
             await session.execute(insert(table), rows[start : start + CHUNK])
 
 
+def _attributes(spec: _OrgSpec) -> dict[str, Any]:
+    # A copy: the specs share lists that a caller editing attributes must not alter.
+    attributes = copy.deepcopy(spec.attributes)
+    if spec.kind is OrgKind.SUPPLIER:
+        # The products a supplier makes: the sharing policy shows it their feedback.
+        lines = set(attributes["product_lines"])
+        attributes["products"] = [p.name for p in _PRODUCTS if p.line in lines]
+    return attributes
+
+
 async def seed_demo(
     session: AsyncSession,
     *,
@@ -914,8 +927,7 @@ async def seed_demo(
             slug=spec.slug,
             name=spec.name,
             kind=spec.kind.value,
-            # A copy: the specs share lists that a caller editing attributes must not alter.
-            attributes=copy.deepcopy(spec.attributes),
+            attributes=_attributes(spec),
             created_at=NOW - timedelta(days=1100 - 7 * index),
         )
         for index, spec in enumerate(_ORGS)

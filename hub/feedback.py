@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.access import Action, Record, Resource, access
 from hub.filters import exact, not_before
 from hub.models import Feedback
-from hub.models._types import table_columns, utcnow
+from hub.models._types import utcnow
 from hub.models.activity import CHANNELS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES, VISIBILITIES
 from hub.pagination import Page, fetch_page, page_size
 from hub.principal import Principal
@@ -54,7 +54,7 @@ async def list_feedback(
 ) -> Page[Record]:
     return await fetch_page(
         session,
-        select(*table_columns(Feedback)).where(*_conditions(principal, flt)),
+        select(*access.columns(principal, Resource.FEEDBACK)).where(*_conditions(principal, flt)),
         ordering(Resource.FEEDBACK),
         size=page_size(first, default=default_size, maximum=max_size),
         after=after,
@@ -128,4 +128,4 @@ async def submit_feedback(
     )
     session.add(feedback)
     await session.flush()
-    return access.project(principal, Resource.FEEDBACK, feedback)
+    return await access.read_back(session, principal, Resource.FEEDBACK, feedback.id)

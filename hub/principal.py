@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from hub.models import OrgKind
 
@@ -19,6 +21,8 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     roles: frozenset[str] = field(default_factory=frozenset)
     token_id: str | None = None
+    # The organization's attributes (``$subject.attributes.<name>`` in sharing policies).
+    attributes: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def is_partner(self) -> bool:

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.access import Record, Resource, access
 from hub.access.resources import MODELS
-from hub.models._types import table_columns
 from hub.pagination import Ordering, Page, page_size
 from hub.principal import Principal
 
@@ -52,8 +51,9 @@ async def pages_per_customer(
     model: Any = MODELS[resource]
     order = ordering(resource)
     rank = func.row_number().over(partition_by=model.customer_id, order_by=order.order_by())
+    columns = access.columns(principal, resource)
     inner = (
-        select(*table_columns(model), rank.label("rank"))
+        select(*columns, rank.label("rank"))
         .where(model.customer_id.in_(customer_ids))
         .where(access.row_filter(principal, resource))
     )
@@ -62,7 +62,7 @@ async def pages_per_customer(
     sub = inner.subquery()
     # Plain columns, not ORM entities: building entities costs several times more.
     statement = (
-        select(*(sub.c[column.name] for column in table_columns(model)))
+        select(*(sub.c[column.name] for column in columns))
         .where(sub.c.rank <= size + 1)
         .order_by(sub.c.customer_id, sub.c.rank)
     )

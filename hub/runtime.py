@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from hub import sharing
+from hub.access import PolicyRules, access
 from hub.db import Database
 from hub.models import Client, Organization
 from hub.oauth.directory import ClientDirectory
@@ -46,6 +48,25 @@ class Runtime:
                 max_token_lifetime=self.settings.access_token_ttl,
             )
 
+    async def reload_policy(self) -> None:
+        """Put the newest published policy version in force if it is not already.
+
+        Checking costs one indexed ``max(number)``; the version is parsed and installed
+        only when it changed, so every replica follows a publish within one interval.
+        """
+        async with self.database.session() as session:
+            identity = await sharing.current_identity(session)
+            if identity == (access.rules.version, access.rules.fingerprint):
+                return
+            version = await sharing.current_version(session)
+        rules = (
+            sharing.rules_for(version, self.settings.master_key)
+            if version is not None
+            else PolicyRules.deny_all()
+        )
+        access.rules = rules
+        logger.info("sharing policy version %s in force", rules.version)
+
     async def refresh_forever(self) -> None:
         """Re-read revocations and signing keys on their intervals; prune expired rows.
 
@@ -53,7 +74,7 @@ class Runtime:
         the refresh for the rest of the process's life.
         """
         settings = self.settings
-        due = {"revocations": 0.0, "keys": 0.0, "prune": 0.0}
+        due = {"revocations": 0.0, "keys": 0.0, "policy": 0.0, "prune": 0.0}
         while True:
             now = time.monotonic()
             try:
@@ -63,11 +84,14 @@ class Runtime:
                 if now >= due["keys"]:
                     await self.reload_keys()
                     due["keys"] = now + settings.key_refresh_interval
+                if now >= due["policy"]:
+                    await self.reload_policy()
+                    due["policy"] = now + settings.policy_refresh_interval
                 if now >= due["prune"]:
                     await prune_expired(self.database)
                     due["prune"] = now + _PRUNE_INTERVAL
             except (SQLAlchemyError, NoSigningKeyError, OSError):
-                logger.exception("refreshing the shared OAuth state failed; retrying")
+                logger.exception("refreshing the shared state failed; retrying")
                 await asyncio.sleep(1.0)
                 continue
             await asyncio.sleep(max(0.01, min(due.values()) - time.monotonic()))

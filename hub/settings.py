@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # and the signing key ring; a revocation or key rotation reaches every replica within.
     revocation_refresh_interval: float = Field(default=2.0, gt=0)
     key_refresh_interval: float = Field(default=5.0, gt=0)
+    # How often each replica checks for a newly published sharing-policy version.
+    policy_refresh_interval: float = Field(default=2.0, gt=0)
 
     # Token endpoint rate limits (hub.oauth.ratelimit): requests per window of
     # token_rate_window seconds; counted in Redis when redis_url is set, else in memory.

@@ -18,17 +18,19 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import col
 
 from app import create_app
 from hub.db import Database, make_engine
 from hub.migrate import upgrade
-from hub.models import Organization, OrgKind, metadata
+from hub.models import Organization, OrgKind, PolicyVersion, metadata
 from hub.oauth.clients import create_client
 from hub.oauth.keys import generate_signing_key
 from hub.settings import Settings
+from hub.sharing import install_defaults
 from tests.e2e.server import attach_server_log, hub_server
 from tests.postgres import postgres_server
 
@@ -71,11 +73,12 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(make_engine(database_url))
     async with db.transaction() as session:
         await generate_signing_key(session, SECRET.encode())
+        await install_defaults(session, author="tests")
     yield db
     await db.dispose()
 
 
-_KEEP = {"signing_key", "alembic_version"}
+_KEEP = {"signing_key", "alembic_version", "policy_version"}
 
 
 @pytest.fixture
@@ -86,6 +89,8 @@ async def db(database: Database) -> AsyncIterator[Database]:
         for table in reversed(metadata.sorted_tables):
             if table.name not in _KEEP:
                 await session.execute(table.delete())
+        # The default policy (version 1) stays; versions a test published go.
+        await session.execute(delete(PolicyVersion).where(col(PolicyVersion.number) > 1))
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -145,9 +150,14 @@ async def make_org(
 
 
 async def make_caller(
-    db: Database, kind: OrgKind | str, *, scopes: list[str] | None = None, slug: str | None = None
+    db: Database,
+    kind: OrgKind | str,
+    *,
+    scopes: list[str] | None = None,
+    slug: str | None = None,
+    attributes: dict[str, Any] | None = None,
 ) -> Caller:
-    org = await make_org(db, kind, slug)
+    org = await make_org(db, kind, slug, attributes=attributes or {})
     async with db.transaction() as session:
         registered, secret = await create_client(
             session, organization=org, name="test", scopes=scopes or ALL_SCOPES

@@ -7,23 +7,40 @@ hub decides access at run time (DESIGN §5).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.access.catalog import DERIVED
+from hub.access.policy_rules import PolicyRules
 from hub.access.resources import MODELS, Action, Resource
-from hub.access.rules import REQUIRED_SCOPE, BuiltinRules, RuleSet
+from hub.access.rules import REQUIRED_SCOPE, RuleSet
 from hub.errors import ForbiddenError, NotFoundError
 from hub.models import Customer, OrgKind
 from hub.models._types import table_columns
 from hub.oauth.scopes import Scope
 from hub.principal import Principal
+from policies import Outcome, apply_mask
+
+# Derived fields that exist for conditions only; the API shows the organization through
+# ``organization_id``.
+_CONDITION_ONLY = frozenset({"organization"})
+
+FULL_SCHEMA = "full-schema"
+"""The audience key of hub administrators, who see the whole schema."""
+
+_DATA_SCOPES = frozenset(REQUIRED_SCOPE.values())
 
 Record = Mapping[str, Any]
 """A row projected for one principal: fields it may not read are absent."""
+
+WITHHELD = "__withheld__"
+"""The key of a :data:`Record` listing (as a frozenset) the fields withheld from this row
+only: fields the principal's schema has but a policy hides on this particular row. The
+API answers ``null`` for them and names their paths in the response's ``extensions``."""
 
 
 class Access:
@@ -44,10 +61,7 @@ class Access:
         """Refuse with FORBIDDEN unless the caller administers the hub: the ``hub:admin``
         scope *and* an operator or department organization (the scope alone is not enough;
         a partner's client cannot be granted it either). One message for every refusal."""
-        if not principal.has_scope(Scope.HUB_ADMIN) or principal.organization_kind not in (
-            OrgKind.OPERATOR,
-            OrgKind.DEPARTMENT,
-        ):
+        if not self.is_admin(principal):
             raise ForbiddenError("this operation is for hub administrators")
 
     def row_filter(self, principal: Principal, resource: Resource) -> ColumnElement[bool]:
@@ -55,29 +69,101 @@ class Access:
         self.require(principal, resource, Action.READ)
         return self.rules.row_filter(principal, resource)
 
+    def columns(self, principal: Principal, resource: Resource) -> list[ColumnElement[Any]]:
+        """What to select for :meth:`project`: the resource's columns and the policy's
+        boolean rule columns (which rules hold for the row decides its field outcomes)."""
+        return [*table_columns(MODELS[resource]), *self.rules.rule_columns(principal, resource)]
+
     def select(self, principal: Principal, resource: Resource) -> Select[Any]:
-        """``SELECT`` of the resource's columns (plain rows, not ORM entities, which cost
-        several times more to build), already restricted to the readable rows."""
-        columns = table_columns(MODELS[resource])
-        return select(*columns).where(self.row_filter(principal, resource))
+        """``SELECT`` of :meth:`columns` (plain rows, not ORM entities, which cost several
+        times more to build), already restricted to the readable rows."""
+        return select(*self.columns(principal, resource)).where(
+            self.row_filter(principal, resource)
+        )
 
     def readable_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
         return self.rules.readable_fields(principal, resource)
+
+    def shown_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
+        """The fields of ``resource`` the principal may get on some row (clear or masked);
+        nothing else may appear in its schema. Empty without the read scope."""
+        scope = REQUIRED_SCOPE.get((resource, Action.READ))
+        if scope is None or not principal.has_scope(scope):
+            return frozenset()
+        return self.rules.shown_fields(principal, resource)
+
+    def audience(self, principal: Principal) -> Hashable:
+        """The cache key of the principal's per-audience schema: equal keys, equal
+        schemas. Staff administrators (``hub:admin`` on an internal organization) see
+        the full schema."""
+        if self.is_admin(principal):
+            return FULL_SCHEMA
+        scopes = frozenset(s for s in principal.scopes if s in _DATA_SCOPES)
+        return (self.rules.audience(principal), scopes)
+
+    def is_admin(self, principal: Principal) -> bool:
+        """Whether the caller administers the hub (see :meth:`require_admin`)."""
+        return principal.has_scope(Scope.HUB_ADMIN) and principal.organization_kind in (
+            OrgKind.OPERATOR,
+            OrgKind.DEPARTMENT,
+        )
 
     def readable(self, principal: Principal, resource: Resource, fields: Iterable[str]) -> bool:
         """Whether every one of ``fields`` is readable in clear (for filters and ordering)."""
         return set(fields) <= self.readable_fields(principal, resource)
 
-    def project(self, principal: Principal, resource: Resource, row: Any) -> Record:
-        """The row as the principal may see it: unreadable fields are simply absent."""
-        readable = self.readable_fields(principal, resource)
-        return MappingProxyType({name: getattr(row, name) for name in readable})
+    def project(self, principal: Principal, resource: Resource, row: Row[Any]) -> Record:
+        """A row selected with :meth:`columns` as the principal may see it: visible fields
+        in clear, masked fields masked, hidden fields absent; fields hidden on this row
+        only are listed under :data:`WITHHELD`. The ``id`` of a visible row is always
+        there (the row is visible, so its identity is)."""
+        return self.project_all(principal, resource, (row,))[0]
 
     def project_all(
-        self, principal: Principal, resource: Resource, rows: Iterable[Any]
+        self, principal: Principal, resource: Resource, rows: Iterable[Row[Any]]
     ) -> list[Record]:
-        readable = self.readable_fields(principal, resource)
-        return [MappingProxyType({name: getattr(row, name) for name in readable}) for row in rows]
+        rules = self.rules
+        shown = rules.shown_fields(principal, resource)
+        secret = rules.pseudonym_secret
+        partner = principal.organization_slug
+        out: list[Record] = []
+        for row in rows:
+            values = row._mapping
+            record: dict[str, Any] = {"id": values["id"]}
+            withheld: set[str] = set()
+            for name, decision in rules.decide(principal, resource, values).items():
+                if name in _CONDITION_ONLY or name == "id":
+                    continue
+                if decision.outcome is Outcome.VISIBLE:
+                    record[name] = values[DERIVED.get(name, name)]
+                elif decision.outcome is Outcome.MASKED and decision.mask is not None:
+                    value = values[DERIVED.get(name, name)]
+                    record[name] = apply_mask(decision.mask, value, secret=secret, partner=partner)
+                elif name in shown:
+                    withheld.add(name)
+            if withheld:
+                record[WITHHELD] = frozenset(withheld)
+            out.append(MappingProxyType(record))
+        return out
+
+    async def read_back(
+        self, session: AsyncSession, principal: Principal, resource: Resource, id: uuid.UUID
+    ) -> Record:
+        """A row just written, as the principal may see it now (mutation payloads go
+        through the same scoped select as queries). A row the writer may not read shows
+        its ``id`` only."""
+        model: Any = MODELS[resource]
+        statement = self.select(principal, resource).where(model.id == id)
+        row = (await session.execute(statement)).first()
+        return (
+            MappingProxyType({"id": id}) if row is None else self.project(principal, resource, row)
+        )
+
+    def writable_fields(
+        self, principal: Principal, resource: Resource, action: Action
+    ) -> frozenset[str]:
+        """The fields ``action`` may set on ``resource`` (after :meth:`require`)."""
+        return self.rules.writable_fields(principal, resource, action)
 
     async def check_customer_write(
         self,
@@ -107,5 +193,5 @@ class Access:
         return customer
 
 
-access = Access(BuiltinRules())
+access = Access(PolicyRules.deny_all())
 """The process-wide access module; :meth:`Access.rules` is replaced, never bypassed."""

@@ -1,22 +1,22 @@
 """The rule set the access module enforces.
 
-:class:`RuleSet` is the extension point the sharing-policy engine (``policies/``) will
-implement; :class:`BuiltinRules` is the fixed rule set in force until then. Rules only
-*describe* access; :mod:`hub.access.enforce` applies them, so replacing the rules never
-moves an enforcement point.
+:class:`RuleSet` is the extension point; :class:`hub.access.policy_rules.PolicyRules`
+implements it on the published sharing policy. Rules only *describe* access;
+:mod:`hub.access.enforce` applies them, so replacing the rules never moves an
+enforcement point.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, exists, false, or_, true
-from sqlmodel import col
+from sqlalchemy import ColumnElement, Label
 
-from hub.access.resources import FIELDS, Action, Resource
-from hub.models import Customer, CustomerPartner, Feedback, Interaction, Purchase
+from hub.access.resources import Action, Resource
 from hub.oauth.scopes import Scope
 from hub.principal import Principal
+from policies import FieldDecision
 
 # The coarse OAuth scope each (resource, action) needs before any rule is consulted.
 REQUIRED_SCOPE: dict[tuple[Resource, Action], Scope] = {
@@ -36,88 +36,48 @@ REQUIRED_SCOPE: dict[tuple[Resource, Action], Scope] = {
 class RuleSet(Protocol):
     """What the access module asks of a rule set. Deny by default in every method.
 
-    Example::
-
-        class ReadOnlyRules:
-            def row_filter(self, principal, resource):
-                return true()
-            def readable_fields(self, principal, resource):
-                return FIELDS[resource]
-            def may(self, principal, resource, action):
-                return action is Action.READ
+    ``version`` names what is in force (caches key on it); ``pseudonym_secret`` keys
+    the ``pseudonym`` mask.
     """
+
+    version: int
+    fingerprint: str
+    pseudonym_secret: bytes
 
     def row_filter(self, principal: Principal, resource: Resource) -> ColumnElement[bool]:
         """The SQL condition selecting the rows of ``resource`` the principal may read."""
         ...
 
+    def rule_columns(self, principal: Principal, resource: Resource) -> Sequence[Label[bool]]:
+        """Columns to select with each row so :meth:`decide` can read them."""
+        ...
+
+    def decide(
+        self, principal: Principal, resource: Resource, row: Mapping[Any, Any]
+    ) -> Mapping[str, FieldDecision]:
+        """Each field's outcome (visible, masked with a mask, hidden) for one visible row
+        selected with :meth:`rule_columns`."""
+        ...
+
     def readable_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
-        """The fields of ``resource`` the principal may read in clear."""
+        """The fields of ``resource`` every visible row shows the principal in clear."""
+        ...
+
+    def writable_fields(
+        self, principal: Principal, resource: Resource, action: Action
+    ) -> frozenset[str]:
+        """The fields ``action`` (create or update) may set."""
         ...
 
     def may(self, principal: Principal, resource: Resource, action: Action) -> bool:
         """Whether the principal may perform ``action`` at all (rows are checked apart)."""
         ...
 
+    def shown_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
+        """The fields of ``resource`` the principal may get on *some* row, in clear or
+        masked: the fields of its per-audience schema. Every other field is hidden."""
+        ...
 
-PARTNER_HIDDEN_CUSTOMER_FIELDS = frozenset(
-    {"email", "phone", "lifetime_value", "traits", "provenance"}
-)
-PARTNER_WRITES = frozenset(
-    {(Resource.FEEDBACK, Action.CREATE), (Resource.INTERACTION, Action.CREATE)}
-)
-
-
-def _assigned(principal: Principal, customer_id: Any) -> ColumnElement[bool]:
-    """Whether ``customer_id`` is assigned to the principal's organization.
-
-    A correlated EXISTS rather than ``IN (SELECT ...)``: SQLite materialises and sorts the
-    whole assignment list for IN, while EXISTS walks the page's index and probes the
-    unique (customer_id, organization_id) index (several times faster for big partners).
-    """
-    return exists().where(
-        col(CustomerPartner.customer_id) == customer_id,
-        col(CustomerPartner.organization_id) == principal.organization_id,
-    )
-
-
-class BuiltinRules:
-    """Operator and departments: everything. Partners: their assigned customers only,
-    without email, phone, lifetime value, traits or provenance; feedback shared with
-    partners or contributed by themselves; their own interactions, purchases and
-    assignments; they may submit feedback and log interactions for those customers.
-    """
-
-    def row_filter(self, principal: Principal, resource: Resource) -> ColumnElement[bool]:
-        if not principal.is_partner:
-            return true()
-        org = principal.organization_id
-        match resource:
-            case Resource.CUSTOMER:
-                return _assigned(principal, col(Customer.id))
-            case Resource.FEEDBACK:
-                return _assigned(principal, col(Feedback.customer_id)) & or_(
-                    col(Feedback.visibility) == "partners", col(Feedback.organization_id) == org
-                )
-            case Resource.INTERACTION:
-                return _assigned(principal, col(Interaction.customer_id)) & (
-                    col(Interaction.organization_id) == org
-                )
-            case Resource.PURCHASE:
-                return _assigned(principal, col(Purchase.customer_id)) & (
-                    col(Purchase.organization_id) == org
-                )
-            case Resource.ASSIGNMENT:
-                return col(CustomerPartner.organization_id) == org
-        return false()
-
-    def readable_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
-        fields = FIELDS[resource]
-        if principal.is_partner and resource is Resource.CUSTOMER:
-            return fields - PARTNER_HIDDEN_CUSTOMER_FIELDS
-        return fields
-
-    def may(self, principal: Principal, resource: Resource, action: Action) -> bool:
-        if action is Action.READ or not principal.is_partner:
-            return True
-        return (resource, action) in PARTNER_WRITES
+    def audience(self, principal: Principal) -> Hashable:
+        """A key equal for every principal who sees the same schema (for caches)."""
+        ...

@@ -6,6 +6,7 @@ from hub.models.activity import Feedback, Interaction, Purchase
 from hub.models.client import Client, SigningKey
 from hub.models.customer import Customer, CustomerPartner, ExternalRef
 from hub.models.organization import PARTNER_KINDS, Organization, OrgKind
+from hub.models.policy import AuditEvent, PolicyVersion
 from hub.models.staff import STAFF_ROLES, AuthorizationCode, RefreshToken, StaffUser
 from hub.models.token_state import RevokedToken, UsedAssertion
 
@@ -14,6 +15,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "PARTNER_KINDS",
     "STAFF_ROLES",
+    "AuditEvent",
     "AuthorizationCode",
     "Client",
     "Customer",
@@ -23,6 +25,7 @@ __all__ = [
     "Interaction",
     "OrgKind",
     "Organization",
+    "PolicyVersion",
     "Purchase",
     "RefreshToken",
     "RevokedToken",

@@ -71,6 +71,7 @@ class BearerTokenBackend(AuthenticationBackend):
             organization_id=identity.organization_id,
             organization_slug=identity.organization_slug,
             organization_kind=identity.organization_kind,
+            attributes=identity.organization_attributes,
             scopes=scopes,
             token_id=str(claims["jti"]),
         )
@@ -98,6 +99,7 @@ async def _staff_principal(
         organization_id=user.organization_id,
         organization_slug=user.organization_slug,
         organization_kind=user.organization_kind,
+        attributes=user.organization_attributes,
         roles=frozenset(roles),
     )
 

@@ -8,7 +8,9 @@ on every replica within that time without a database read per request.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -25,6 +27,7 @@ class ClientIdentity:
     organization_id: uuid.UUID
     organization_slug: str
     organization_kind: OrgKind
+    organization_attributes: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 class ClientDirectory:
@@ -54,4 +57,5 @@ class ClientDirectory:
             organization_id=org.id,
             organization_slug=org.slug,
             organization_kind=OrgKind(org.kind),
+            organization_attributes=dict(org.attributes or {}),
         )

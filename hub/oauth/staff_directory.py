@@ -5,7 +5,9 @@ without a database read per request (the same rule as :mod:`hub.oauth.directory`
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -22,6 +24,7 @@ class StaffIdentity:
     organization_id: uuid.UUID
     organization_slug: str
     organization_kind: OrgKind
+    organization_attributes: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 class StaffDirectory:
@@ -54,4 +57,5 @@ async def _load(database: Database, user_id: uuid.UUID) -> StaffIdentity | None:
         organization_id=org.id,
         organization_slug=org.slug,
         organization_kind=OrgKind(org.kind),
+        organization_attributes=dict(org.attributes or {}),
     )

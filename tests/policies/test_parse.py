@@ -273,3 +273,26 @@ def test_json_structure_errors_name_line_and_column() -> None:
     with pytest.raises(PolicySyntaxError, match="unknown key 'oops'") as info:
         parse(source, format="json")
     assert (info.value.line, info.value.column) == (3, 28)
+
+
+def test_definitions_hold_anchors_shared_by_rules() -> None:
+    source = """
+definitions:
+  contact: &contact [email, phone]
+rules:
+  - name: a
+    subjects: [{kind: distributor}]
+    resource: Customer
+    read: {visible: *contact}
+  - name: b
+    subjects: [{kind: supplier}]
+    resource: Customer
+    read: {visible: *contact}
+"""
+    document = parse(source)
+    assert [rule.read.visible for rule in document.rules] == [("email", "phone")] * 2
+
+
+def test_a_document_without_rules_denies_everything() -> None:
+    document = parse("guardrails: []\n")
+    assert document.rules == ()

@@ -1,0 +1,232 @@
+"""The published sharing policy as the access module's rule set (DESIGN §4, §5).
+
+:class:`PolicyRules` implements :class:`hub.access.rules.RuleSet` on one policy version:
+row filters are the policy's row conditions compiled to SQL (:func:`policies.plan`), with
+the operator's guardrails ANDed in (they hold even if a published rule forgot them); each
+row's field outcomes come from the boolean rule columns selected with it. Plans are
+compiled once per caller shape and cached for the life of the version.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Label, and_, false
+
+from hub.access.catalog import CATALOG, HubMapping
+from hub.access.resources import Action, Resource
+from hub.principal import Principal
+from policies import (
+    Caller,
+    Document,
+    Effect,
+    FieldDecision,
+    Guardrail,
+    Outcome,
+    RowPlan,
+    Rule,
+    compile_condition,
+    plan,
+)
+from policies.evaluate import subject_matches
+
+_HIDDEN = FieldDecision(Outcome.HIDDEN)
+_MAX_PLANS = 4096
+
+
+def caller_of(principal: Principal) -> Caller:
+    """The policy engine's view of a principal: its organization (slug, kind and
+    attributes), its roles (a staff user's, plus the organization's ``roles`` attribute,
+    which is how a department says what it does) and its token's scopes."""
+    org_roles = principal.attributes.get("roles", ())
+    roles = set(principal.roles)
+    if isinstance(org_roles, list | tuple):
+        roles.update(str(role) for role in org_roles)
+    return Caller(
+        org=principal.organization_slug,
+        kind=principal.organization_kind.value,
+        roles=frozenset(roles),
+        scopes=frozenset(principal.scopes),
+        attributes=principal.attributes,
+    )
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    """The compiled policy for one caller on one resource."""
+
+    row: RowPlan
+    where: ColumnElement[bool]  # the plan's rows AND the guardrails' rows
+    guarded: frozenset[str]  # fields a guardrail hides from this caller
+    shown: frozenset[str]  # fields some row may show (clear or masked)
+    clear: frozenset[str]  # fields every visible row shows in clear
+    static: Mapping[str, FieldDecision] | None  # outcomes when they never vary per row
+
+    def decide(self, row: Mapping[Any, Any]) -> Mapping[str, FieldDecision]:
+        if self.static is not None:
+            return self.static
+        decisions = self.row.decide(row)
+        if not self.guarded:
+            return decisions
+        return {k: _HIDDEN if k in self.guarded else v for k, v in decisions.items()}
+
+
+class PolicyRules:
+    """A :class:`~hub.access.rules.RuleSet` enforcing one published policy version."""
+
+    def __init__(
+        self,
+        number: int,
+        document: Document,
+        guardrails: Sequence[Guardrail],
+        *,
+        pseudonym_secret: bytes,
+        fingerprint: str = "",
+    ) -> None:
+        self.version = number
+        self.fingerprint = fingerprint  # the source's SHA-256: which version this is
+        self.document = document
+        self.guardrails = tuple(guardrails)
+        self.pseudonym_secret = pseudonym_secret
+        self._plans: dict[tuple[Hashable, ...], ResourcePlan] = {}
+
+    @classmethod
+    def deny_all(cls) -> PolicyRules:
+        """Rules before any policy is loaded: nobody sees anything (deny by default)."""
+        return cls(0, Document(), (), pseudonym_secret=secrets.token_bytes(32))
+
+    # -- compiled plans --------------------------------------------------------------
+
+    def _key(self, principal: Principal, resource: Resource) -> tuple[Hashable, ...]:
+        attributes = json.dumps(dict(principal.attributes), sort_keys=True, default=str)
+        return (
+            resource,
+            principal.organization_id,
+            principal.organization_slug,
+            principal.organization_kind,
+            principal.roles,
+            principal.scopes,
+            attributes,
+        )
+
+    def plan(self, principal: Principal, resource: Resource) -> ResourcePlan:
+        """The cached compiled plan of ``resource`` for ``principal``."""
+        key = self._key(principal, resource)
+        cached = self._plans.get(key)
+        if cached is None:
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()  # callers' shapes are few; this only bounds abuse
+            cached = self._plans[key] = self._compile(principal, resource)
+        return cached
+
+    def _compile(self, principal: Principal, resource: Resource) -> ResourcePlan:
+        caller = caller_of(principal)
+        mapping = HubMapping(principal.organization_slug, principal.organization_id)
+        row = plan(self.document, CATALOG, caller, resource.value, mapping)
+        table = mapping.table(resource.value)
+        where = row.where
+        guarded: set[str] = set()
+        for guardrail in self.guardrails:
+            if guardrail.resource != resource.value or not any(
+                subject_matches(s, caller) for s in guardrail.subjects
+            ):
+                continue
+            if guardrail.rows is not None:
+                held = compile_condition(
+                    guardrail.rows, resource.value, table, caller, CATALOG, mapping
+                )
+                where = and_(where, held)
+            # A hidden JSON path ("traits.internal_notes") hides the whole JSON field.
+            guarded.update(name.split(".", 1)[0] for name in guardrail.hidden)
+        possible = row.possible()
+        shown = (
+            frozenset(name for name, outcome in possible.items() if outcome >= Outcome.MASKED)
+            - guarded
+        )
+        rules = self._applicable(caller, resource)
+        allows = [r for r in rules if r.effect is Effect.ALLOW]
+        if allows:
+            # A visible row always shows its id (Access.project), whatever the rules list.
+            shown |= {"id"}
+        denied = {name for r in rules if r.effect is Effect.DENY for name in r.fields}
+        clear = frozenset(
+            name
+            for name in shown
+            if allows and all(name in r.read.visible for r in allows) and name not in denied
+        )
+        if not allows:
+            where = false()
+        static: Mapping[str, FieldDecision] | None = None
+        if row.static:
+            decisions = row.decide({})
+            static = {k: _HIDDEN if k in guarded else v for k, v in decisions.items()}
+        return ResourcePlan(row, where, frozenset(guarded), shown, clear, static)
+
+    def _applicable(self, caller: Caller, resource: Resource) -> list[Rule]:
+        return [
+            rule
+            for rule in self.document.rules
+            if rule.resource == resource.value
+            and any(subject_matches(s, caller) for s in rule.subjects)
+        ]
+
+    # -- the RuleSet protocol ----------------------------------------------------------
+
+    def row_filter(self, principal: Principal, resource: Resource) -> ColumnElement[bool]:
+        return self.plan(principal, resource).where
+
+    def rule_columns(self, principal: Principal, resource: Resource) -> tuple[Label[bool], ...]:
+        return self.plan(principal, resource).row.columns
+
+    def readable_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
+        """Fields every visible row shows in clear: the only ones a caller may filter or
+        order by (filtering on a field hidden on some rows would reveal it)."""
+        return self.plan(principal, resource).clear
+
+    def shown_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
+        return self.plan(principal, resource).shown
+
+    def decide(
+        self, principal: Principal, resource: Resource, row: Mapping[Any, Any]
+    ) -> Mapping[str, FieldDecision]:
+        return self.plan(principal, resource).decide(row)
+
+    def may(self, principal: Principal, resource: Resource, action: Action) -> bool:
+        allows = [
+            r for r in self._applicable(caller_of(principal), resource) if r.effect is Effect.ALLOW
+        ]
+        match action:
+            case Action.READ:
+                return bool(allows)
+            case Action.CREATE:
+                return any(r.create is not None for r in allows)
+            case Action.UPDATE:
+                return any(r.write is not None for r in allows)
+        return False
+
+    def writable_fields(
+        self, principal: Principal, resource: Resource, action: Action
+    ) -> frozenset[str]:
+        """The fields ``action`` may set: the union over the applicable allow rules."""
+        names: set[str] = set()
+        for rule in self._applicable(caller_of(principal), resource):
+            grant = rule.create if action is Action.CREATE else rule.write
+            if rule.effect is Effect.ALLOW and grant is not None:
+                names.update(grant.fields)
+        return frozenset(names)
+
+    def audience(self, principal: Principal) -> Hashable:
+        caller = caller_of(principal)
+        rules = frozenset(
+            r.index
+            for r in self.document.rules
+            if any(subject_matches(s, caller) for s in r.subjects)
+        )
+        guardrails = frozenset(
+            g.name for g in self.guardrails if any(subject_matches(s, caller) for s in g.subjects)
+        )
+        return (self.version, rules, guardrails)
