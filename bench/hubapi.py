@@ -11,9 +11,11 @@ import httpx
 CUSTOMER_FIELDS = "id name company city region country segment lifecycleStage"
 # (a) one customer by global id, as an operator.
 CUSTOMER_QUERY = f"query Customer($id: ID!) {{ customer(id: $id) {{ {CUSTOMER_FIELDS} }} }}"
-# (b) a partner's page: 50 customers with their 5 latest feedback each.
+# (b) a partner's page: 50 customers with their 5 latest feedback each; (d) sends the same
+# query with the operator's token.
+PAGE_SIZE = 50
 PARTNER_PAGE_QUERY = (
-    f"{{ customers(first: 50) {{ edges {{ node {{ {CUSTOMER_FIELDS} "
+    f"{{ customers(first: {PAGE_SIZE}) {{ edges {{ node {{ {CUSTOMER_FIELDS} "
     "feedback(first: 5) { edges { node { kind text createdAt } } } } } } }"
 )
 _IDS_QUERY = (
@@ -24,6 +26,26 @@ _IDS_QUERY = (
 
 class HubCallError(Exception):
     """The hub answered a set-up call with an error."""
+
+
+@dataclass(frozen=True)
+class PageShape:
+    """What a captured (b) or (d) reply holds."""
+
+    bytes: int
+    customers: int
+    customers_with_feedback: int
+    feedback: int
+
+
+def page_shape(body: bytes) -> PageShape:
+    """Count the customers and feedback in a reply to ``PARTNER_PAGE_QUERY``."""
+    try:
+        edges = json.loads(body)["data"]["customers"]["edges"]
+        counts = [len(edge["node"]["feedback"]["edges"]) for edge in edges]
+    except (ValueError, KeyError, TypeError) as error:
+        raise HubCallError(f"not a customers page ({error!r}): {body[:300]!r}") from None
+    return PageShape(len(body), len(counts), sum(1 for n in counts if n), sum(counts))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Benchmark the hub over HTTP against a bare-Starlette ceiling: ``python -m bench.run``.
 
-For each backend: seed a fresh database with ``hub demo``, serve it with ``hub serve``,
-measure (a) ``customer(id)`` and (b) a partner's page of 50 customers with their feedback,
-then serve (b)'s captured body from a bare Starlette app and measure that as (c). See
-bench/README.md for how to read the table.
+For each backend: seed a fresh database with ``hub demo``, time ``hub policy preview`` and
+``hub policy publish`` of a small policy change on it, serve it with ``hub serve``, measure
+(a) ``customer(id)``, (b) a partner's page of 50 customers with their feedback and (d) the
+same page as the operator (no policy conditions), then serve (b)'s captured body from a
+bare Starlette app and measure that as (c). See bench/README.md for how to read the table.
 """
 
 from __future__ import annotations
@@ -26,13 +27,17 @@ from bench.databases import BACKENDS, DatabaseSetupError, analyze, check_pg_url,
 from bench.drive import REPO_ROOT, LoadError, LoadOptions, drive
 from bench.hubapi import (
     CUSTOMER_QUERY,
+    PAGE_SIZE,
     PARTNER_PAGE_QUERY,
     HubCallError,
     HubClient,
+    PageShape,
     credentials,
+    page_shape,
     request_body,
 )
 from bench.load import CLIENTS
+from bench.policytime import PolicyTimingError, time_policy
 from bench.procs import HOST, ServerError, free_port, server
 from bench.results import BackendResult, table, write_json
 
@@ -138,6 +143,33 @@ def _seed(hub: str, customers: int, port: int, cwd: Path, env: dict[str, str]) -
     return time.monotonic() - began
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s"
+
+
+def _check_pages(pages: dict[str, PageShape], customers: int) -> list[str]:
+    """Raise if the operator's page (d) is not a full page with feedback; return warnings
+    about the partner's page (b), which the policy may legitimately shorten."""
+    operator, partner = pages["d"], pages["b"]
+    if operator.customers != min(PAGE_SIZE, customers) or not operator.feedback:
+        raise BenchError(
+            f"the operator's page (d) should hold {min(PAGE_SIZE, customers)} customers with"
+            f" feedback, it holds {operator.customers} customers and {operator.feedback}"
+            " feedback"
+        )
+    if not partner.customers:
+        raise BenchError("the distributor's page (b) is empty: (b)/(d) would compare nothing")
+    warnings = []
+    if partner.customers < operator.customers:
+        warnings.append(
+            f"the distributor's page (b) holds {partner.customers} customers, the operator's"
+            f" (d) {operator.customers}: (b)/(d) compares unequal pages"
+        )
+    if not partner.feedback:
+        warnings.append("the distributor's page (b) holds no feedback")
+    return warnings
+
+
 def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
     hub = _hub_executable()
     options = LoadOptions(
@@ -172,6 +204,14 @@ def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
         _say(f"[{backend}] seeded in {seed_seconds:.1f} s")
         if backend == "postgresql" and not args.no_analyze:
             analyze(db_url)
+        _say(f"[{backend}] timing hub policy preview/publish ...")
+        policy = time_policy(hub, workdir, env)
+        _say(
+            f"[{backend}] policy preview --json {policy.preview_s:.2f} s, publish"
+            f" {policy.publish_s:.2f} s (wall, subprocess); in-process preview"
+            f" {_seconds(policy.preview_inprocess_s)}, publish"
+            f" {_seconds(policy.publish_inprocess_s)}"
+        )
         rows = json.loads((workdir / "creds.json").read_text())
         operator, partner = credentials(rows, "operator"), credentials(rows, "distributor")
         page_body = [request_body(PARTNER_PAGE_QUERY)]
@@ -184,13 +224,21 @@ def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
                 ids = client.customer_ids(client.token(operator), CUSTOMER_IDS)
                 page = client.graphql(client.token(partner), PARTNER_PAGE_QUERY).content
                 (workdir / "page.json").write_bytes(page)
-                result = BackendResult(backend, seed_seconds, len(page))
+                operator_page = client.graphql(client.token(operator), PARTNER_PAGE_QUERY)
+                (workdir / "page-operator.json").write_bytes(operator_page.content)
+                result = BackendResult(backend, args.customers, seed_seconds, len(page))
+                result.policy = policy
+                result.pages = {"b": page_shape(page), "d": page_shape(operator_page.content)}
+                result.warnings = _check_pages(result.pages, args.customers)
+                for warning in result.warnings:
+                    _say(f"[{backend}] WARNING {warning}")
                 customer_bodies = [request_body(CUSTOMER_QUERY, {"id": i}) for i in ids]
                 # A fresh token per scenario: a long --duration must not outlive one.
                 url = f"{base}/graphql"
                 measure("a", url, client.token(operator), customer_bodies, hub_process.pid)
                 page_token = client.token(partner)
                 measure("b", url, page_token, page_body, hub_process.pid)
+                measure("d", url, client.token(operator), page_body, hub_process.pid)
             finally:
                 client.close()
 
@@ -255,7 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = args.results_dir / f"{stamp}-{backend}.json"
             write_json(path, result, _run_info(args, started))
             _say(f"[{backend}] results in {path}")
-    except (BenchError, DatabaseSetupError, ServerError, HubCallError, LoadError) as error:
+    except (
+        BenchError,
+        DatabaseSetupError,
+        ServerError,
+        HubCallError,
+        LoadError,
+        PolicyTimingError,
+    ) as error:
         _say(f"error: {error}")
         return 1
     finally:

@@ -61,6 +61,22 @@ _FILTER_FIELDS = {
 }
 
 
+# Without a readable name, the default order is by id: random, so it reveals nothing.
+_BY_ID = Ordering(key="id:asc", columns=(Customer.id,), types=(uuid.UUID,))  # type: ignore[arg-type]
+
+
+def _ordering_for(principal: Principal, order: CustomerOrder | None) -> Ordering:
+    """The page order: ordering reveals values, so the field must be readable in clear
+    on every row the caller sees; otherwise it is refused like a filter is."""
+    if order is None:
+        if not access.readable(principal, Resource.CUSTOMER, ["name"]):
+            return _BY_ID
+        order = CustomerOrder()
+    elif not access.readable(principal, Resource.CUSTOMER, [order.field.value]):
+        raise BadInputError("this ordering is not available")
+    return _ordering(order)
+
+
 def _ordering(order: CustomerOrder) -> Ordering:
     column = getattr(Customer, order.field.value)
     kind = str if order.field is CustomerOrderField.NAME else datetime
@@ -122,7 +138,7 @@ async def list_customers(
     principal: Principal,
     *,
     flt: CustomerFilter,
-    order: CustomerOrder,
+    order: CustomerOrder | None,
     first: int | None,
     after: str | None,
     default_size: int,
@@ -131,7 +147,7 @@ async def list_customers(
     return await fetch_page(
         session,
         select(*access.columns(principal, Resource.CUSTOMER)).where(*_conditions(principal, flt)),
-        _ordering(order),
+        _ordering_for(principal, order),
         size=page_size(first, default=default_size, maximum=max_size),
         after=after,
         project=lambda rows: access.project_all(principal, Resource.CUSTOMER, rows),

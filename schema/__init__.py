@@ -27,15 +27,23 @@ from schema.feedback.queries import FeedbackQueries
 from schema.feedback.types import Feedback
 from schema.limits import Limits, OperationLimitsExtension
 from schema.node import NodeQueries
+from schema.policies.mutations import PolicyMutations
+from schema.policies.queries import PolicyQueries
 
-Query = merge_types("Query", (NodeQueries, CustomerQueries, FeedbackQueries, AdminQueries))
+Query = merge_types(
+    "Query", (NodeQueries, CustomerQueries, FeedbackQueries, AdminQueries, PolicyQueries)
+)
 Mutation = merge_types(
-    "Mutation", (CustomerMutations, FeedbackMutations, ActivityMutations, AdminMutations)
+    "Mutation",
+    (CustomerMutations, FeedbackMutations, ActivityMutations, AdminMutations, PolicyMutations),
 )
 
 
-# The members of the federation `_Entity` union, all keyed by a global `id`.
-ENTITY_TYPES = frozenset({"Customer", "Feedback"})
+def _entity_types(info: Info) -> list[str]:
+    """The members of the federation ``_Entity`` union (all keyed by a global ``id``) in
+    the caller's schema: a type hidden from it is refused like an unknown one."""
+    union = info.schema._schema.type_map.get("_Entity")
+    return sorted(member.name for member in getattr(union, "types", ()))
 
 
 class HubSchema(strawberry.federation.Schema):
@@ -45,15 +53,16 @@ class HubSchema(strawberry.federation.Schema):
         """Refuse malformed representations as bad input before strawberry dispatches them
         (unchecked, they end as internal errors); each entity then resolves through the
         same scoped loaders as ``customer(id)``."""
+        entity_types = _entity_types(info)
         for index, rep in enumerate(representations):
             if not (
                 isinstance(rep, dict)
-                and rep.get("__typename") in ENTITY_TYPES
+                and rep.get("__typename") in entity_types
                 and isinstance(rep.get("id"), str)
             ):
                 raise GraphQLError(
                     f"representations[{index}] must be an object with a __typename of "
-                    f"{' or '.join(sorted(ENTITY_TYPES))} and a string id",
+                    f"{' or '.join(entity_types)} and a string id",
                     extensions={"code": "BAD_USER_INPUT"},
                 )
         return super().entities_resolver(info, representations)

@@ -22,6 +22,8 @@ class Context:
     database: Database
     settings: Settings
     loaders: Loaders = field(init=False)
+    withheld: list[list[str | int]] = field(init=False, default_factory=list)
+    """Response paths of fields withheld on their row (see :mod:`schema.withheld`)."""
 
     def __post_init__(self) -> None:
         from schema.loaders import Loaders

@@ -20,6 +20,8 @@ from hub.runtime import Runtime
 from schema import HubSchema
 from schema.context import Context
 from schema.errors import format_error
+from schema.visibility import AudienceSchemas
+from schema.withheld import withheld_paths
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -77,10 +79,12 @@ def _json_param(value: Any, name: str, *, from_query_string: bool) -> dict[str, 
 
 
 class GraphQLEndpoint:
-    """The ``/graphql`` ASGI endpoint."""
+    """The ``/graphql`` ASGI endpoint. Each request runs against its caller's audience
+    schema (:mod:`schema.visibility`)."""
 
     def __init__(self, schema: HubSchema) -> None:
         self.schema = schema
+        self.audiences = AudienceSchemas(schema)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
@@ -147,9 +151,10 @@ class GraphQLEndpoint:
             if request.method == "GET"
             else (OperationType.QUERY, OperationType.MUTATION)
         )
+        schema = self.audiences.for_principal(user.principal)
         with count_statements() as statements:
             try:
-                result = await self.schema.execute(
+                result = await schema.execute(
                     query,
                     variable_values=variables,
                     context_value=context,
@@ -191,6 +196,10 @@ class GraphQLEndpoint:
         body = {"data": result.data}
         if errors:
             body["errors"] = [format_error(e, phase="execution") for e in errors]
+        if context.withheld:
+            withheld = withheld_paths(context.withheld, result.data)
+            if withheld:
+                body["extensions"] = {"withheld": withheld}
         return Response(json.dumps(body), status_code=200, media_type=media, headers=headers)
 
     async def _params(self, request: Request, max_body: int) -> dict[str, Any]:

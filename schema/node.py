@@ -23,6 +23,8 @@ async def load_node(info: Info[Context, None], global_id: str) -> Node | None:
     if parsed is None:
         return None
     type_name, record_id = parsed
+    if type_name not in info.schema._schema.type_map:
+        return None  # a type hidden from the caller's schema: like an unknown ID
     loaders = info.context.loaders
     if type_name == "Customer":
         record = await loaders.customers.load(record_id)

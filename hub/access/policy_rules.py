@@ -93,6 +93,7 @@ class PolicyRules:
         self.guardrails = tuple(guardrails)
         self.pseudonym_secret = pseudonym_secret
         self._plans: dict[tuple[Hashable, ...], ResourcePlan] = {}
+        self._audiences: dict[tuple[Hashable, ...], Hashable] = {}
 
     @classmethod
     def deny_all(cls) -> PolicyRules:
@@ -101,7 +102,7 @@ class PolicyRules:
 
     # -- compiled plans --------------------------------------------------------------
 
-    def _key(self, principal: Principal, resource: Resource) -> tuple[Hashable, ...]:
+    def _key(self, principal: Principal, resource: Resource | None) -> tuple[Hashable, ...]:
         attributes = json.dumps(dict(principal.attributes), sort_keys=True, default=str)
         return (
             resource,
@@ -220,6 +221,16 @@ class PolicyRules:
         return frozenset(names)
 
     def audience(self, principal: Principal) -> Hashable:
+        # Per request (the schema is chosen by it): memoised by caller shape.
+        key = self._key(principal, None)
+        found = self._audiences.get(key)
+        if found is None:
+            if len(self._audiences) >= _MAX_PLANS:
+                self._audiences.clear()
+            found = self._audiences[key] = self._audience(principal)
+        return found
+
+    def _audience(self, principal: Principal) -> Hashable:
         caller = caller_of(principal)
         rules = frozenset(
             r.index

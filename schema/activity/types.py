@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import strawberry
 
-from hub.access import Record
+from hub.access import WITHHELD, Record
+from schema.audience import NOTHING, withheld_fields, without_withheld
 from schema.common import Channel, Node, enum_or_none
 from schema.ids import to_global_id
 
@@ -26,15 +27,21 @@ class Interaction(Node):
     direction: Direction | None
     summary: str | None
     occurred_at: datetime | None
+    withheld: strawberry.Private[frozenset[str]] = NOTHING
 
     @classmethod
     def from_record(cls, record: Record) -> Interaction:
+        withheld = NOTHING
+        if WITHHELD in record:
+            withheld = withheld_fields("Interaction", record)
+            record = without_withheld(record)
         return cls(
             id=strawberry.ID(to_global_id("Interaction", record["id"])),
             channel=enum_or_none(Channel, record.get("channel")),
             direction=enum_or_none(Direction, record.get("direction")),
             summary=record.get("summary"),
             occurred_at=record.get("occurred_at"),
+            withheld=withheld,
         )
 
 
@@ -46,9 +53,14 @@ class Purchase(Node):
     amount: Decimal | None
     currency: str | None
     purchased_at: datetime | None
+    withheld: strawberry.Private[frozenset[str]] = NOTHING
 
     @classmethod
     def from_record(cls, record: Record) -> Purchase:
+        withheld = NOTHING
+        if WITHHELD in record:
+            withheld = withheld_fields("Purchase", record)
+            record = without_withheld(record)
         return cls(
             id=strawberry.ID(to_global_id("Purchase", record["id"])),
             sku=record.get("sku"),
@@ -56,4 +68,5 @@ class Purchase(Node):
             amount=record.get("amount"),
             currency=record.get("currency"),
             purchased_at=record.get("purchased_at"),
+            withheld=withheld,
         )

@@ -74,7 +74,7 @@ class CustomerQueries:
                 session,
                 ctx.principal,
                 flt=flt,
-                order=(order_by or CustomerOrder()).to_hub(),
+                order=order_by.to_hub() if order_by is not None else None,
                 first=first,
                 after=after,
                 default_size=ctx.settings.default_page_size,

@@ -13,7 +13,8 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from hub.access import Record, Resource
+from hub.access import WITHHELD, Record, Resource
+from schema.audience import NOTHING, withheld_fields, without_withheld
 from schema.common import Connection, Node, Organization, connection, enum_or_none
 from schema.context import Context
 from schema.ids import expect_id, to_global_id
@@ -56,6 +57,7 @@ class Consent:
     marketing_opt_in: bool | None
     given_at: datetime | None
     source: str | None
+    withheld: strawberry.Private[frozenset[str]] = NOTHING
 
 
 _CONSENT = (
@@ -73,6 +75,7 @@ class CustomerPartner:
     role: str | None
     since: datetime | None
     organization_id: strawberry.Private[uuid.UUID | None]
+    withheld: strawberry.Private[frozenset[str]] = NOTHING
 
     @strawberry.field
     async def organization(self, info: Info[Context, None]) -> Organization | None:
@@ -83,10 +86,15 @@ class CustomerPartner:
 
     @classmethod
     def from_record(cls, record: Record) -> CustomerPartner:
+        withheld = NOTHING
+        if WITHHELD in record:
+            withheld = withheld_fields("CustomerPartner", record)
+            record = without_withheld(record)
         return cls(
             role=record.get("role"),
             since=record.get("since"),
             organization_id=record.get("organization_id"),
+            withheld=withheld,
         )
 
 
@@ -124,16 +132,23 @@ class Customer(Node):
     created_at: datetime | None
     updated_at: datetime | None
     uuid: strawberry.Private[uuid.UUID]
+    withheld: strawberry.Private[frozenset[str]] = NOTHING
 
     @classmethod
     def from_record(cls, record: Record) -> Customer:
+        withheld = consent_withheld = NOTHING
+        if WITHHELD in record:
+            withheld = withheld_fields("Customer", record)
+            consent_withheld = withheld_fields("Consent", record)
+            record = without_withheld(record)
         consent = None
-        if any(name in record for name in _CONSENT):
+        if consent_withheld or any(name in record for name in _CONSENT):
             consent = Consent(
                 share_with_partners=record.get("consent_share_with_partners"),
                 marketing_opt_in=record.get("consent_marketing_opt_in"),
                 given_at=record.get("consent_given_at"),
                 source=record.get("consent_source"),
+                withheld=consent_withheld,
             )
         return cls(
             id=strawberry.ID(to_global_id("Customer", record["id"])),
@@ -155,6 +170,7 @@ class Customer(Node):
             version=record.get("version"),
             created_at=record.get("created_at"),
             updated_at=record.get("updated_at"),
+            withheld=withheld,
         )
 
     @classmethod

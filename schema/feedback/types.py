@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from hub.access import Record, Resource
+from hub.access import WITHHELD, Record, Resource
+from schema.audience import NOTHING, withheld_fields, without_withheld
 from schema.common import Channel, Node, Organization, enum_or_none
 from schema.context import Context
 from schema.ids import expect_id, to_global_id
@@ -67,9 +68,26 @@ class Feedback(Node):
     updated_at: datetime | None
     customer_id: strawberry.Private[uuid.UUID | None]
     organization_id: strawberry.Private[uuid.UUID | None]
+    ref: strawberry.Private[object] = None  # the record's customer_ref, if any
+    withheld: strawberry.Private[frozenset[str]] = NOTHING
+
+    @strawberry.field(
+        description="The customer this feedback is about: its global ID, or a stable "
+        "pseudonym specific to your organization when the sharing policy masks it."
+    )
+    def customer_ref(self) -> str | None:
+        # Encoded on demand: most queries never ask for it.
+        ref = self.customer_id if self.ref is None else self.ref
+        if isinstance(ref, uuid.UUID):
+            return to_global_id("Customer", ref)
+        return None if ref is None else str(ref)
 
     @classmethod
     def from_record(cls, record: Record) -> Feedback:
+        withheld = NOTHING
+        if WITHHELD in record:
+            withheld = withheld_fields("Feedback", record)
+            record = without_withheld(record)
         return cls(
             id=strawberry.ID(to_global_id("Feedback", record["id"])),
             channel=enum_or_none(Channel, record.get("channel")),
@@ -85,7 +103,9 @@ class Feedback(Node):
             created_at=record.get("created_at"),
             updated_at=record.get("updated_at"),
             customer_id=record.get("customer_id"),
+            ref=record.get("customer_ref"),
             organization_id=record.get("organization_id"),
+            withheld=withheld,
         )
 
     @classmethod

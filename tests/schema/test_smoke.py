@@ -23,9 +23,14 @@ async def test_partner_sees_only_assigned_customers(
             CustomerPartner(customer_id=mine.id, organization_id=partner.org.id, role="reseller")
         )
     query = "{ customers { totalCount edges { node { name email phone lifetimeValue } } } }"
-    seen = await gql(client, partner, query)
+    # lifetimeValue is not in a partner's schema (DESIGN §5): asking for it is an error.
+    refused = await gql(client, partner, query, expect_errors=True)
+    assert [e["message"] for e in refused["errors"]] == [
+        "Cannot query field 'lifetimeValue' on type 'Customer'."
+    ]
+    seen = await gql(client, partner, query.replace(" lifetimeValue", ""))
     assert seen["data"]["customers"]["totalCount"] == 1
     node = seen["data"]["customers"]["edges"][0]["node"]
-    assert node == {"name": "Ada Mine", "email": None, "phone": None, "lifetimeValue": None}
+    assert node == {"name": "Ada Mine", "email": None, "phone": None}
     everything = await gql(client, operator, query)
     assert everything["data"]["customers"]["totalCount"] == 2
