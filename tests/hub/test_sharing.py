@@ -561,7 +561,7 @@ async def test_preview_reports_fields_and_rows_gained_and_lost_per_organization(
     }
     assert changed == {
         ("acme", "distributor", "Customer"): ([], ["company"], 0, 1),  # the enterprise one
-        ("initech", "vendor", "Customer"): (["region", "segment"], [], 3, 0),  # consenting
+        ("initech", "vendor", "Customer"): (["id", "region", "segment"], [], 3, 0),  # consenting
     }
     await assert_nothing_stored(db)
 

@@ -36,7 +36,10 @@ async def _seed(db: Database) -> dict[str, Caller]:
     operator = await make_caller(db, "operator", slug="operator")
     partner = await make_caller(db, "distributor", slug="acme-distribution")
     rival = await make_caller(db, "vendor", slug="rival-vendor")
-    customers = await make_customers(db, [{"name": f"C{i:03d}"} for i in range(CUSTOMERS)])
+    # Consenting customers: partners see only those (the default policy's guardrail).
+    customers = await make_customers(
+        db, [{"name": f"C{i:03d}", "consent_share_with_partners": True} for i in range(CUSTOMERS)]
+    )
     links, feedback = [], []
     now = utcnow()
     for i, customer in enumerate(customers):

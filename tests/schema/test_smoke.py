@@ -15,8 +15,15 @@ async def test_partner_sees_only_assigned_customers(
     partner = await make_caller(db, "distributor")
     operator = await make_caller(db, "operator")
     async with db.transaction() as session:
-        mine = Customer(name="Ada Mine", email="ada@example.com", phone="+14155552671")
-        other = Customer(name="Bob Other")
+        # Partners see assigned customers who consented to partner sharing (the default
+        # policy and the operator's guardrail).
+        mine = Customer(
+            name="Ada Mine",
+            email="ada@example.com",
+            phone="+14155552671",
+            consent_share_with_partners=True,
+        )
+        other = Customer(name="Bob Other", consent_share_with_partners=True)
         session.add_all([mine, other])
         await session.flush()
         session.add(
@@ -31,6 +38,7 @@ async def test_partner_sees_only_assigned_customers(
     seen = await gql(client, partner, query.replace(" lifetimeValue", ""))
     assert seen["data"]["customers"]["totalCount"] == 1
     node = seen["data"]["customers"]["edges"][0]["node"]
-    assert node == {"name": "Ada Mine", "email": None, "phone": None}
+    # Contact details come masked (partial_email, last4).
+    assert node == {"name": "Ada Mine", "email": "a***@example.com", "phone": "****2671"}
     everything = await gql(client, operator, query)
     assert everything["data"]["customers"]["totalCount"] == 2
