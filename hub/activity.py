@@ -61,8 +61,13 @@ async def log_interaction(
         summary=summary or "",
         occurred_at=occurred_at,
     )
+    for column, value in access.presets(principal, Resource.INTERACTION, Action.CREATE).items():
+        setattr(interaction, column, value)
     session.add(interaction)
     await session.flush()
+    await access.check_written(
+        session, principal, Resource.INTERACTION, Action.CREATE, interaction.id
+    )
     return await access.read_back(session, principal, Resource.INTERACTION, interaction.id)
 
 
@@ -98,6 +103,9 @@ async def report_purchase(
         currency=currency or "",
         purchased_at=purchased_at,
     )
+    for column, value in access.presets(principal, Resource.PURCHASE, Action.CREATE).items():
+        setattr(purchase, column, value)
     session.add(purchase)
     await session.flush()
+    await access.check_written(session, principal, Resource.PURCHASE, Action.CREATE, purchase.id)
     return await access.read_back(session, principal, Resource.PURCHASE, purchase.id)

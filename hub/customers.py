@@ -263,8 +263,11 @@ async def create_customer(
         values["consent_given_at"] = now
     customer = Customer(**values, created_at=now, updated_at=now)
     customer.provenance = _provenance(principal, sorted(values), now)
+    for column, value in access.presets(principal, Resource.CUSTOMER, Action.CREATE).items():
+        setattr(customer, column, value)
     session.add(customer)
     await session.flush()
+    await access.check_written(session, principal, Resource.CUSTOMER, Action.CREATE, customer.id)
     return await access.read_back(session, principal, Resource.CUSTOMER, customer.id)
 
 
@@ -301,6 +304,7 @@ async def update_customer(
             f"the customer is at version {current.version}, not {expected_version}",
             current_version=current.version,
         )
+    await access.check_written(session, principal, Resource.CUSTOMER, Action.UPDATE, customer_id)
     return await access.read_back(session, principal, Resource.CUSTOMER, customer_id)
 
 

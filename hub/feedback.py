@@ -126,6 +126,9 @@ async def submit_feedback(
         created_at=now,
         updated_at=now,
     )
+    for column, value in access.presets(principal, Resource.FEEDBACK, Action.CREATE).items():
+        setattr(feedback, column, value)
     session.add(feedback)
     await session.flush()
+    await access.check_written(session, principal, Resource.FEEDBACK, Action.CREATE, feedback.id)
     return await access.read_back(session, principal, Resource.FEEDBACK, feedback.id)

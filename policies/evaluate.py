@@ -226,6 +226,11 @@ def _resolve(value: Any, parts: list[str]) -> tuple[bool, list[Any]]:
     return False, [None]
 
 
+def variable_value(variable: Variable, caller: Caller) -> Any:
+    """The value of a subject variable for ``caller`` (lists as tuples; unknown: None)."""
+    return _operand(variable, caller)
+
+
 def _operand(value: Operand, caller: Caller) -> Any:
     if not isinstance(value, Variable):
         return value

@@ -159,6 +159,30 @@ class Access:
             MappingProxyType({"id": id}) if row is None else self.project(principal, resource, row)
         )
 
+    async def check_written(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        resource: Resource,
+        action: Action,
+        row_id: uuid.UUID,
+    ) -> None:
+        """After a write (flushed, not committed): refuse it unless the row satisfies the
+        ``check`` of a rule granting the write; the caller's transaction then rolls back,
+        so nothing is written."""
+        model: Any = MODELS[resource]
+        statement = select(model.id).where(
+            model.id == row_id, self.rules.write_check(principal, resource, action)
+        )
+        if (await session.execute(statement)).first() is None:
+            raise ForbiddenError(
+                f"the sharing policy does not let you leave this {resource} record like this"
+            )
+
+    def presets(self, principal: Principal, resource: Resource, action: Action) -> dict[str, Any]:
+        """Column values the policy forces on a write (``presets``)."""
+        return self.rules.presets(principal, resource, action)
+
     def writable_fields(
         self, principal: Principal, resource: Resource, action: Action
     ) -> frozenset[str]:

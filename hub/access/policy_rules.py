@@ -15,9 +15,9 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Label, and_, false
+from sqlalchemy import ColumnElement, Label, and_, false, func, or_, true
 
-from hub.access.catalog import CATALOG, HubMapping
+from hub.access.catalog import CATALOG, DERIVED, HubMapping
 from hub.access.resources import Action, Resource
 from hub.principal import Principal
 from policies import (
@@ -29,10 +29,12 @@ from policies import (
     Outcome,
     RowPlan,
     Rule,
+    Variable,
     compile_condition,
     plan,
 )
 from policies.evaluate import subject_matches
+from policies.evaluate import variable_value as bind_variable
 
 _HIDDEN = FieldDecision(Outcome.HIDDEN)
 _MAX_PLANS = 4096
@@ -219,6 +221,46 @@ class PolicyRules:
             if rule.effect is Effect.ALLOW and grant is not None:
                 names.update(grant.fields)
         return frozenset(names)
+
+    def write_check(
+        self, principal: Principal, resource: Resource, action: Action
+    ) -> ColumnElement[bool]:
+        """The SQL condition a row must satisfy after ``action``: the ``check`` of some
+        applicable rule granting it (a grant without ``check`` accepts any row)."""
+        caller = caller_of(principal)
+        mapping = HubMapping(principal.organization_slug, principal.organization_id)
+        table = mapping.table(resource.value)
+        checks: list[ColumnElement[bool]] = []
+        for rule in self._applicable(caller, resource):
+            grant = rule.create if action is Action.CREATE else rule.write
+            if rule.effect is not Effect.ALLOW or grant is None:
+                continue
+            if grant.check is None:
+                return true()
+            held = compile_condition(grant.check, resource.value, table, caller, CATALOG, mapping)
+            checks.append(func.coalesce(held, false()))
+        return or_(*checks) if checks else false()
+
+    def presets(self, principal: Principal, resource: Resource, action: Action) -> dict[str, Any]:
+        """Column values ``action`` forces from the caller (``presets`` of the applicable
+        grants), e.g. ``organization: $subject.org`` sets ``organization_id``."""
+        caller = caller_of(principal)
+        values: dict[str, Any] = {}
+        for rule in self._applicable(caller, resource):
+            grant = rule.create if action is Action.CREATE else rule.write
+            if rule.effect is not Effect.ALLOW or grant is None:
+                continue
+            for name, value in grant.presets.items():
+                if isinstance(value, Variable):
+                    value = bind_variable(value, caller)
+                if name == "organization":
+                    # The only organization a caller can preset is its own.
+                    if value != principal.organization_slug:
+                        raise ValueError(f"preset organization {value!r} is not the caller's")
+                    values["organization_id"] = principal.organization_id
+                else:
+                    values[DERIVED.get(name, name)] = value
+        return values
 
     def audience(self, principal: Principal) -> Hashable:
         # Per request (the schema is chosen by it): memoised by caller shape.

@@ -63,6 +63,16 @@ class RuleSet(Protocol):
         """The fields of ``resource`` every visible row shows the principal in clear."""
         ...
 
+    def write_check(
+        self, principal: Principal, resource: Resource, action: Action
+    ) -> ColumnElement[bool]:
+        """What a row must satisfy after ``action`` (the grants' ``check``)."""
+        ...
+
+    def presets(self, principal: Principal, resource: Resource, action: Action) -> dict[str, Any]:
+        """Column values ``action`` forces from the caller."""
+        ...
+
     def writable_fields(
         self, principal: Principal, resource: Resource, action: Action
     ) -> frozenset[str]:
