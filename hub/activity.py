@@ -53,6 +53,15 @@ async def log_interaction(
     await access.check_customer_write(
         session, principal, Resource.INTERACTION, Action.CREATE, data.customer_id
     )
+    given = {
+        "customer_id": "customerId",
+        "channel": "channel",
+        "direction": "direction",
+        "summary": "summary",
+    }
+    if data.occurred_at is not None:
+        given["occurred_at"] = "occurredAt"
+    access.check_fields(principal, Resource.INTERACTION, Action.CREATE, given)
     interaction = Interaction(
         customer_id=data.customer_id,
         organization_id=principal.organization_id,
@@ -94,6 +103,16 @@ async def report_purchase(
     await access.check_customer_write(
         session, principal, Resource.PURCHASE, Action.CREATE, data.customer_id
     )
+    given = {
+        "customer_id": "customerId",
+        "sku": "sku",
+        "quantity": "quantity",
+        "amount": "amount",
+        "currency": "currency",
+    }
+    if data.purchased_at is not None:
+        given["purchased_at"] = "purchasedAt"
+    access.check_fields(principal, Resource.PURCHASE, Action.CREATE, given)
     purchase = Purchase(
         customer_id=data.customer_id,
         organization_id=principal.organization_id,

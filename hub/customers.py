@@ -16,8 +16,6 @@ from hub.access import Action, Record, Resource, access
 from hub.errors import (
     BadInputError,
     ConflictError,
-    FieldProblem,
-    InvalidInputError,
     NotFoundError,
 )
 from hub.filters import exact, not_before
@@ -217,21 +215,9 @@ def _clean(fields: CustomerFields, *, creating: bool, root: str) -> dict[str, An
 def _check_writable(
     principal: Principal, action: Action, values: dict[str, Any], root: str
 ) -> None:
-    """Refuse fields the sharing policy does not let the principal set (its ``write`` or
-    ``create`` fields), each named as the caller spelled it; nothing is written."""
-    allowed = access.writable_fields(principal, Resource.CUSTOMER, action)
-    refused = sorted(set(values) - allowed)
-    if refused:
-        raise InvalidInputError(
-            [
-                FieldProblem(
-                    (root, _INPUT_NAMES.get(name, name)),
-                    "you may not set this field",
-                    "NOT_WRITABLE",
-                )
-                for name in refused
-            ]
-        )
+    """Refuse fields the sharing policy does not let the principal set."""
+    given = {name: _INPUT_NAMES.get(name, name) for name in values}
+    access.check_fields(principal, Resource.CUSTOMER, action, given, root)
 
 
 _INPUT_NAMES = {

@@ -109,6 +109,18 @@ async def submit_feedback(
     await access.check_customer_write(
         session, principal, Resource.FEEDBACK, Action.CREATE, submission.customer_id
     )
+    given = {"customer_id": "customerId", "channel": "channel", "kind": "kind", "text": "text"}
+    optional = {
+        "scale": ("scale", scale),
+        "score": ("score", score),
+        "product": ("product", product),
+        "tags": ("tags", tags or None),
+        "external_ref": ("externalRef", external_ref),
+        # The default visibility is no choice; choosing who else sees it is.
+        "visibility": ("visibility", None if visibility == "internal" else visibility),
+    }
+    given |= {name: path for name, (path, value) in optional.items() if value is not None}
+    access.check_fields(principal, Resource.FEEDBACK, Action.CREATE, given)
     now = utcnow()
     feedback = Feedback(
         customer_id=submission.customer_id,

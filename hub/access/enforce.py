@@ -18,7 +18,7 @@ from hub.access.catalog import DERIVED
 from hub.access.policy_rules import PolicyRules
 from hub.access.resources import MODELS, Action, Resource
 from hub.access.rules import REQUIRED_SCOPE, RuleSet
-from hub.errors import ForbiddenError, NotFoundError
+from hub.errors import FieldProblem, ForbiddenError, InvalidInputError, NotFoundError
 from hub.models import Customer, OrgKind
 from hub.models._types import table_columns
 from hub.oauth.scopes import Scope
@@ -152,6 +152,9 @@ class Access:
         """A row just written, as the principal may see it now (mutation payloads go
         through the same scoped select as queries). A row the writer may not read shows
         its ``id`` only."""
+        scope = REQUIRED_SCOPE.get((resource, Action.READ))
+        if scope is None or not principal.has_scope(scope):
+            return MappingProxyType({"id": id})  # a write-only token reads nothing back
         model: Any = MODELS[resource]
         statement = self.select(principal, resource).where(model.id == id)
         row = (await session.execute(statement)).first()
@@ -177,6 +180,27 @@ class Access:
         if (await session.execute(statement)).first() is None:
             raise ForbiddenError(
                 f"the sharing policy does not let you leave this {resource} record like this"
+            )
+
+    def check_fields(
+        self,
+        principal: Principal,
+        resource: Resource,
+        action: Action,
+        given: Mapping[str, str],
+        root: str = "input",
+    ) -> None:
+        """Refuse the fields of a write the policy does not let the principal set (its
+        ``create``/``write`` fields): ``given`` maps each field set to its input name;
+        every refused one is a NOT_WRITABLE problem at ``[root, input name]``."""
+        allowed = self.rules.writable_fields(principal, resource, action)
+        refused = sorted(name for name in given if name not in allowed)
+        if refused:
+            raise InvalidInputError(
+                [
+                    FieldProblem((root, given[name]), "you may not set this field", "NOT_WRITABLE")
+                    for name in refused
+                ]
             )
 
     def presets(self, principal: Principal, resource: Resource, action: Action) -> dict[str, Any]:

@@ -1,20 +1,25 @@
-"""The README's first command, ``hub demo``, followed as a reader would: paste the two
-printed shell lines and get customers back from the real server."""
+"""The README followed as a reader would: ``hub demo``, then paste the two printed shell
+lines and get customers back from the real server; and the "Five minutes with the demo"
+steps, run as written against the demo's data."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.server import HUB, READY_TIMEOUT, free_port, hub_env, stop, wait_ready
+from tests.e2e.server import HUB, READY_TIMEOUT, HubServer, free_port, hub_env, stop, wait_ready
 
 pytestmark = pytest.mark.e2e
 
 PRINT_TIMEOUT = 60.0
+README = Path(__file__).resolve().parents[2] / "README.md"
+README_ORIGIN = "http://127.0.0.1:8000"
 
 
 async def _read_walkthrough(stdout: asyncio.StreamReader) -> tuple[list[str], list[str]]:
@@ -85,3 +90,76 @@ async def test_demo_prints_commands_that_work(tmp_path: Path) -> None:
         assert all(edge["node"]["id"] and edge["node"]["name"] for edge in edges), body
     finally:
         await stop(demo)
+
+
+def readme_steps() -> list[str]:
+    """The shell commands of the README's "Five minutes with the demo" block, each with
+    its continuation lines joined."""
+    section = README.read_text().split("## Five minutes with the demo", 1)[1]
+    match = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert match, "no bash block in the README's walkthrough"
+    commands: list[str] = []
+    current = ""
+    for line in match.group(1).splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        current += line[:-1] if line.endswith("\\") else line
+        if not line.endswith("\\"):
+            commands.append(current)
+            current = ""
+    return commands
+
+
+async def run_steps(server: HubServer, workdir: Path, commands: list[str]) -> dict[str, Any]:
+    """Run ``commands`` in one shell against ``server``; the JSON the last one prints."""
+    script = "\n".join(commands).replace(README_ORIGIN, server.base_url)
+    shell = await asyncio.create_subprocess_exec(
+        "bash",
+        "-ec",
+        script,
+        cwd=workdir,
+        env=hub_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(shell.communicate(), timeout=30)
+    assert shell.returncode == 0, err.decode()
+    try:
+        body: dict[str, Any] = json.loads(out)
+    except json.JSONDecodeError:
+        pytest.fail(f"the README command did not print JSON:\n{out.decode()}\n{err.decode()}")
+    return body
+
+
+async def test_the_readme_five_minutes_work_as_written(
+    hub_server: HubServer, tmp_path: Path
+) -> None:
+    commands = readme_steps()
+    assert len(commands) == 4, commands  # credentials, token, query, mutation
+    assert commands[0].startswith("CREDS=") and commands[1].startswith("TOKEN="), commands
+    (tmp_path / "demo-credentials.json").write_text(json.dumps(hub_server.credentials))
+
+    # Step 2: the distributor's customers in NA, e-mail masked, and their feedback.
+    listed = await run_steps(hub_server, tmp_path, commands[:3])
+    assert "errors" not in listed, listed
+    assert listed["data"]["me"] == {
+        "organization": {"slug": "acme-distribution", "kind": "DISTRIBUTOR"}
+    }
+    nodes = [edge["node"] for edge in listed["data"]["customers"]["edges"]]
+    assert nodes, listed
+    for node in nodes:
+        assert node["email"] is None or re.fullmatch(r".\*\*\*@[^@*]+", node["email"]), node
+
+    # Step 3: feedback about one of them, with the id pasted from step 2.
+    step3 = commands[3]
+    assert step3.count("<customer id>") == 1, step3
+    submitted = await run_steps(
+        hub_server, tmp_path, [*commands[:2], step3.replace("<customer id>", nodes[0]["id"])]
+    )
+    assert "errors" not in submitted, (
+        "the README's step 3 fails as written (a field outside the distributor's schema?)",
+        submitted,
+    )
+    payload = submitted["data"]["submitFeedback"]
+    assert payload["userErrors"] == [], payload
+    assert payload["feedback"]["status"] == "NEW"

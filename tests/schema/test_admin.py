@@ -1,18 +1,38 @@
 """Admin operations (issue 3 §8): organizations and clients for operator `hub:admin`
-clients, FORBIDDEN to every other token, user errors for bad input, nothing half-written."""
+clients, absent from every other token's schema (unknown exactly like names that exist
+nowhere), refused by the hub itself for anyone else, user errors for bad input, nothing
+half-written."""
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+from graphql import (
+    FieldNode,
+    ListTypeNode,
+    NamedTypeNode,
+    NonNullTypeNode,
+    OperationDefinitionNode,
+    TypeNode,
+    parse,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.access import access
+from hub.admin import clients as admin_clients
+from hub.admin import organizations as admin_orgs
 from hub.db import Database
-from hub.models import Client, Organization
+from hub.errors import ForbiddenError
+from hub.models import Client, Organization, OrgKind
 from hub.oauth.clients import hash_secret, new_client_id
-from tests.conftest import ALL_SCOPES, Caller, gql, make_caller, make_org
+from hub.principal import Principal
+from tests.conftest import ALL_SCOPES, Caller, gql, make_caller, make_org, token_for
 from tests.hub.factories import count_rows
 from tests.hub.oauth_helpers import new_key, public_jwks
 
@@ -163,24 +183,151 @@ OPERATIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+BUILT_IN = frozenset({"String", "Int", "ID", "Boolean", "Float"})
+
+
+def _named(type_node: TypeNode) -> str:
+    while isinstance(type_node, NonNullTypeNode | ListTypeNode):
+        type_node = type_node.type
+    assert isinstance(type_node, NamedTypeNode)
+    return type_node.name.value
+
+
+def admin_names(query: str) -> list[str]:
+    """The operation's root fields and the non-scalar types of its variables."""
+    [operation] = parse(query).definitions
+    assert isinstance(operation, OperationDefinitionNode)
+    names = [f.name.value for f in operation.selection_set.selections if isinstance(f, FieldNode)]
+    types = {_named(v.type) for v in operation.variable_definitions or ()}
+    return names + sorted(types - BUILT_IN)
+
+
+def stand_ins(names: list[str]) -> dict[str, str]:
+    """A name that exists nowhere for each of ``names``: same length (error locations stay
+    comparable), a letter of its own (no stand-in is part of another)."""
+    found = {}
+    for letter, name in zip("zyxwvutsr", names, strict=False):
+        stand_in = letter * len(name)
+        found[name] = stand_in.capitalize() if name[0].isupper() else stand_in
+    return found
+
+
+async def post(
+    http: httpx.AsyncClient, caller: Caller, query: str, variables: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    token = caller.token or await token_for(http, caller)
+    response = await http.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/graphql-response+json"},
+    )
+    return response.status_code, response.json()
+
+
 @pytest.mark.parametrize(
     "who",
     ["operator without hub:admin", "department without hub:admin", "partner"],
 )
-async def test_non_admins_are_forbidden(
+async def test_admin_operations_are_unknown_to_non_admins(
     client: httpx.AsyncClient, db: Database, admin: Caller, who: str
 ) -> None:
     caller = await non_admin(db, who)
     orgs_before = await count_rows(db, Organization)
+    clients_before = await count_rows(db, Client)
     for query, variables in OPERATIONS:
         if variables.get("id") == "ADMIN":
             variables = {**variables, "id": admin.client_id}
-        body = await gql(client, caller, query, variables, expect_errors=True)
-        assert body["data"] is None, (query, body)
-        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
-        assert body["errors"][0]["message"] == "this operation is for hub administrators"
+        status, body = await post(client, caller, query, variables)
+        # Admin fields are not in a non-admin's schema (DESIGN §5): unknown, not refused,
+        # and so are their input types ("Unknown type" for the variables).
+        assert status == 400, (query, body)
+        assert "data" not in body, (query, body)
+        assert {e["extensions"]["code"] for e in body["errors"]} == {"GRAPHQL_VALIDATION_FAILED"}
+        # ...answered exactly as the same operation naming things that exist nowhere.
+        names = stand_ins(admin_names(query))
+        nowhere = query
+        for name, stand_in in names.items():
+            nowhere = re.sub(rf"\b{name}\b", stand_in, nowhere)
+        unknown_status, unknown = await post(client, caller, nowhere, variables)
+        text = json.dumps(unknown)
+        for name, stand_in in names.items():
+            text = text.replace(stand_in, name)
+        assert (status, body) == (unknown_status, json.loads(text)), query
     assert await count_rows(db, Organization) == orgs_before
+    assert await count_rows(db, Client) == clients_before
     assert await token_status(client, admin.client_id, admin.secret) == 200
+    # The same operations are the administrator's (the other tests here use them).
+    for query, variables in OPERATIONS[:3]:
+        answered = await gql(client, admin, query, variables, expect_errors=True)
+        codes = {e["extensions"]["code"] for e in answered.get("errors", [])}
+        assert codes <= {"NOT_FOUND"}, answered  # validated and run
+
+
+def principal(kind: OrgKind, scopes: list[str], roles: frozenset[str] = frozenset()) -> Principal:
+    return Principal(
+        client_id="hub_test",
+        organization_id=uuid.uuid4(),
+        organization_slug=f"{kind.value}-caller",
+        organization_kind=kind,
+        scopes=frozenset(scopes),
+        roles=roles,
+    )
+
+
+AdminCall = Callable[[AsyncSession, Principal], Awaitable[Any]]
+ADMIN_CALLS: list[tuple[str, AdminCall]] = [
+    ("list_organizations", admin_orgs.list_organizations),
+    (
+        "create_organization",
+        lambda s, p: admin_orgs.create_organization(
+            s, p, admin_orgs.OrganizationFields(slug="x", name="X", kind="vendor")
+        ),
+    ),
+    (
+        "update_organization",
+        lambda s, p: admin_orgs.update_organization(
+            s, p, "operator", admin_orgs.OrganizationFields(name="Mine")
+        ),
+    ),
+    ("disable_organization", lambda s, p: admin_orgs.disable_organization(s, p, "operator")),
+    ("list_clients", lambda s, p: admin_clients.list_clients(s, p, "operator")),
+    (
+        "register_client",
+        lambda s, p: admin_clients.register_client(
+            s, p, admin_clients.RegisterFields(organization="operator", name="n", scopes=[])
+        ),
+    ),
+    ("rotate_client_secret", lambda s, p: admin_clients.rotate_client_secret(s, p, "ADMIN", 0)),
+    ("disable_client", lambda s, p: admin_clients.disable_client(s, p, "ADMIN")),
+]
+
+
+@pytest.mark.parametrize(
+    "who",
+    [
+        principal(OrgKind.OPERATOR, ALL_SCOPES),
+        principal(OrgKind.DEPARTMENT, ALL_SCOPES, frozenset({"admin"})),
+        # A partner never holds hub:admin (the token endpoint narrows it away); were one to
+        # carry it, the hub would still refuse.
+        principal(OrgKind.DISTRIBUTOR, ADMIN_SCOPES),
+        principal(OrgKind.VENDOR, ADMIN_SCOPES),
+    ],
+    ids=["operator", "department", "distributor with hub:admin", "vendor with hub:admin"],
+)
+async def test_the_hub_refuses_non_admins_whatever_reaches_it(db: Database, who: Principal) -> None:
+    # Behind the schema, every admin function checks for itself (FORBIDDEN, one message),
+    # before reading or writing anything.
+    orgs_before = await count_rows(db, Organization)
+    clients_before = await count_rows(db, Client)
+    for name, call in ADMIN_CALLS:
+        async with db.transaction() as session:
+            with pytest.raises(ForbiddenError) as refused:
+                await call(session, who)
+        assert str(refused.value) == "this operation is for hub administrators", name
+        assert refused.value.code == "FORBIDDEN"
+    assert not access.is_admin(who)
+    assert await count_rows(db, Organization) == orgs_before
+    assert await count_rows(db, Client) == clients_before
 
 
 async def test_department_admin_may_administer(client: httpx.AsyncClient, db: Database) -> None:
@@ -215,7 +362,7 @@ async def test_partner_cannot_get_hub_admin(
     assert "hub:admin" not in default.json()["scope"].split()
     forged = Caller(partner.org, client_id, "s3cret-value", default.json()["access_token"])
     body = await gql(client, forged, ORGANIZATIONS, expect_errors=True)
-    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
     metadata = (await client.get("/.well-known/oauth-authorization-server")).json()
     assert "hub:admin" not in metadata["scopes_supported"]

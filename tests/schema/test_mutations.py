@@ -1,18 +1,31 @@
 """Mutations: validated input with user errors naming the field, nothing half-written,
-optimistic concurrency, write checks with presets, and projected payloads."""
+optimistic concurrency, write checks with presets, and projected payloads.
+
+Who may write what is the default sharing policy's (policies/defaults/default.yaml): the
+operator everything; a sales department customers (not their value or traits) and
+purchases; a support department feedback and interactions; every department its own
+feedback and interactions; a distributor feedback about, and the lifecycle stage of, the
+customers assigned to it that consented to partner sharing. Payloads are read back
+through the writer's own scoped select."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from hub import sharing
+from hub.access import access
 from hub.db import Database
 from hub.models import Customer, Feedback, Interaction, Purchase
+from hub.settings import Settings
+from schema.ids import to_global_id
 from tests.conftest import Caller, gql, make_caller
 from tests.hub.factories import assign, count_rows, gid, load, make_customer, missing_gid
 
@@ -32,6 +45,24 @@ SUBMIT = """mutation($input: SubmitFeedbackInput!) {
     userErrors { field message code }
   }
 }"""
+# What a partner may ask of the payloads: fields in every audience's schema (DESIGN §5).
+PARTNER_CREATE = """mutation($input: CustomerInput!) {
+  createCustomer(input: $input) { customer { id } userErrors { field message code } } }"""
+PARTNER_UPDATE = """mutation($id: ID!, $version: Int!, $patch: CustomerPatch!) {
+  updateCustomer(id: $id, expectedVersion: $version, patch: $patch) {
+    customer { id } userErrors { field message code } } }"""
+PARTNER_SUBMIT = """mutation($input: SubmitFeedbackInput!) {
+  submitFeedback(input: $input) { feedback { id } userErrors { field message code } } }"""
+# A distributor's payloads: only fields of its schema (no Feedback.organization, no
+# lifetimeValue or traits; email and phone masked).
+DISTRIBUTOR_UPDATE = """mutation($id: ID!, $version: Int!, $patch: CustomerPatch!) {
+  updateCustomer(id: $id, expectedVersion: $version, patch: $patch) {
+    customer { id name email phone lifecycleStage version }
+    userErrors { field message code } } }"""
+DISTRIBUTOR_SUBMIT = """mutation($input: SubmitFeedbackInput!) {
+  submitFeedback(input: $input) {
+    feedback { id text scale score visibility tags status customer { name email phone } }
+    userErrors { field message code } } }"""
 LOG = """mutation($input: LogInteractionInput!) {
   logInteraction(input: $input) {
     interaction { id summary channel direction occurredAt }
@@ -56,12 +87,40 @@ async def partner(db: Database) -> Caller:
     return await make_caller(db, "distributor", slug="acme-distribution")
 
 
+async def shared_customer(db: Database, partner: Caller, **overrides: Any) -> Customer:
+    """A customer the distributor sees: assigned to it and consenting to partner sharing."""
+    customer = await make_customer(db, consent_share_with_partners=True, **overrides)
+    await assign(db, customer, partner.org)
+    return customer
+
+
+async def invisible_customers(db: Database, partner: Caller) -> list[Customer]:
+    """Customers the distributor does not see: assigned without consent, consenting but
+    not assigned, neither."""
+    assigned = await make_customer(db, name="Assigned", consent_share_with_partners=False)
+    await assign(db, assigned, partner.org)
+    consenting = await make_customer(db, name="Consenting", consent_share_with_partners=True)
+    neither = await make_customer(db, name="Neither")
+    return [assigned, consenting, neither]
+
+
 def errors_of(body: dict[str, Any], mutation: str) -> list[tuple[list[str], str]]:
     return [(e["field"], e["code"]) for e in body["data"][mutation]["userErrors"]]
 
 
 def codes(body: dict[str, Any]) -> list[str]:
     return [e["extensions"]["code"] for e in body["errors"]]
+
+
+def renamed(body: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """``body`` with each key of ``names`` replaced by its value (same lengths, so error
+    locations still match): what an unknown name's answer looks like for another name."""
+    text = json.dumps(body)
+    for old, new in names.items():
+        assert len(old) == len(new)
+        text = text.replace(old, new)
+    result: dict[str, Any] = json.loads(text)
+    return result
 
 
 # --- createCustomer -------------------------------------------------------------------
@@ -198,47 +257,106 @@ async def test_create_customer_records_provenance_and_consent_time(
     assert stored.provenance["email"]["organization"] == "operator"
 
 
-@pytest.mark.parametrize("kind", ["operator", "department"])
-async def test_staff_payload_shows_everything_partner_query_hides_it(
+@pytest.mark.parametrize("kind", ["operator", "sales department"])
+async def test_staff_payload_shows_everything_partner_query_masks_it(
     client: httpx.AsyncClient, db: Database, partner: Caller, kind: str
 ) -> None:
-    staff = await make_caller(db, kind)
-    given = {
+    given: dict[str, Any] = {
         "name": "Ada",
         "email": "ada@example.com",
         "phone": "+14155552671",
-        "lifetimeValue": "10.00",
-        "traits": {"vip": True},
+        "shareWithPartners": True,
     }
+    if kind == "operator":
+        staff = await make_caller(db, "operator")
+        given |= {"lifetimeValue": "10.00", "traits": {"vip": True}}
+        value, traits = "10.00", {"vip": True}
+    else:  # sales reads value and traits, but may not set them (see below)
+        staff = await make_caller(db, "department", attributes={"roles": ["sales"]})
+        value, traits = None, {}
     body = await gql(client, staff, CREATE, {"input": given})
     created = body["data"]["createCustomer"]["customer"]
-    assert (created["email"], created["phone"], created["lifetimeValue"], created["traits"]) == (
-        "ada@example.com",
-        "+14155552671",
-        "10.00",
-        {"vip": True},
-    )
+    assert (
+        created["email"],
+        created["phone"],
+        created["lifetimeValue"],
+        created["traits"],
+        created["consent"],
+    ) == ("ada@example.com", "+14155552671", value, traits, {"shareWithPartners": True})
     customer = await load(db, Customer, _uuid(created["id"]))
     await assign(db, customer, partner.org)
     seen = await gql(
         client,
         partner,
-        "query($id: ID!) { customer(id: $id) { name email phone lifetimeValue traits } }",
+        "query($id: ID!) { customer(id: $id) { name email phone } }",
         {"id": created["id"]},
     )
     assert seen["data"]["customer"] == {
         "name": "Ada",
-        "email": None,
-        "phone": None,
-        "lifetimeValue": None,
-        "traits": None,
+        "email": "a***@example.com",
+        "phone": "****2671",
     }
+    # Value and traits are not in the distributor's schema: unknown, like a typo.
+    for field in ("lifetimeValue", "traits"):
+        query = f"query($id: ID!) {{ customer(id: $id) {{ name {field} }} }}"
+        hidden = await gql(client, partner, query, {"id": created["id"]}, expect_errors=True)
+        unknown = await gql(
+            client,
+            partner,
+            query.replace(field, "q" * len(field)),
+            {"id": created["id"]},
+            expect_errors=True,
+        )
+        assert codes(hidden) == ["GRAPHQL_VALIDATION_FAILED"], hidden
+        assert hidden == renamed(unknown, {"q" * len(field): field})
+
+
+async def test_sales_may_not_set_value_or_traits(client: httpx.AsyncClient, db: Database) -> None:
+    sales = await make_caller(db, "department", attributes={"roles": ["sales"]})
+    given = {"name": "Ada", "lifetimeValue": "10.00", "traits": {"vip": True}}
+    body = await gql(client, sales, CREATE, {"input": given})
+    assert body["data"]["createCustomer"]["customer"] is None
+    assert errors_of(body, "createCustomer") == [
+        (["input", "lifetimeValue"], "NOT_WRITABLE"),
+        (["input", "traits"], "NOT_WRITABLE"),
+    ]
+    assert await count_rows(db, Customer) == 0
+
+    customer = await make_customer(db, name="Ada")
+    refused = await gql(
+        client, sales, UPDATE, {"id": gid(customer), "version": 1, "patch": {"traits": {}}}
+    )
+    assert errors_of(refused, "updateCustomer") == [(["patch", "traits"], "NOT_WRITABLE")]
+    stored = await load(db, Customer, customer.id)
+    assert (stored.version, stored.traits) == (1, customer.traits)
+    # Everything else of the profile is sales' to change.
+    patch = {"name": "Ada Lovelace", "marketingOptIn": True, "segment": "ENTERPRISE"}
+    body = await gql(client, sales, UPDATE, {"id": gid(customer), "version": 1, "patch": patch})
+    assert body["data"]["updateCustomer"]["userErrors"] == []
+    assert body["data"]["updateCustomer"]["customer"]["lifetimeValue"] == "1234.50"
+    stored = await load(db, Customer, customer.id)
+    assert (stored.version, stored.name, stored.segment) == (2, "Ada Lovelace", "enterprise")
+
+
+@pytest.mark.parametrize("roles", [["support"], ["marketing"], []])
+async def test_other_departments_may_not_create_customers(
+    client: httpx.AsyncClient, db: Database, roles: list[str]
+) -> None:
+    department = await make_caller(db, "department", attributes={"roles": roles})
+    body = await gql(
+        client, department, PARTNER_CREATE, {"input": {"name": "Eve"}}, expect_errors=True
+    )
+    assert codes(body) == ["FORBIDDEN"]
+    assert body["data"] is None
+    assert await count_rows(db, Customer) == 0
 
 
 async def test_partner_cannot_create_customers(
     client: httpx.AsyncClient, db: Database, partner: Caller
 ) -> None:
-    body = await gql(client, partner, CREATE, {"input": {"name": "Eve"}}, expect_errors=True)
+    body = await gql(
+        client, partner, PARTNER_CREATE, {"input": {"name": "Eve"}}, expect_errors=True
+    )
     assert codes(body) == ["FORBIDDEN"]
     assert body["data"] is None
     assert await count_rows(db, Customer) == 0
@@ -354,31 +472,104 @@ async def test_update_customer_refuses_invalid_patch_and_changes_nothing(
     assert (stored.version, stored.name, stored.email) == (1, "Ada", customer.email)
 
 
-async def test_partner_update_customer_is_forbidden(
+async def test_partner_updates_the_lifecycle_stage_and_gets_a_masked_payload(
     client: httpx.AsyncClient, db: Database, partner: Caller
 ) -> None:
-    customer = await make_customer(db, name="Ada")
-    await assign(db, customer, partner.org)
-    body = await gql(
-        client,
-        partner,
-        UPDATE,
-        {"id": gid(customer), "version": 1, "patch": {"name": "Hijacked"}},
-        expect_errors=True,
+    customer = await shared_customer(
+        db, partner, name="Ada", email="ada@example.com", lifecycle_stage="customer"
     )
-    assert codes(body) == ["FORBIDDEN"]
+    variables = {"id": gid(customer), "version": 1, "patch": {"lifecycleStage": "CHURNED"}}
+    body = await gql(client, partner, DISTRIBUTOR_UPDATE, variables)
+    # The payload is the partner's projection: email and phone masked, as in a query.
+    assert body["data"]["updateCustomer"] == {
+        "customer": {
+            "id": gid(customer),
+            "name": "Ada",
+            "email": "a***@example.com",
+            "phone": "****2671",
+            "lifecycleStage": "CHURNED",
+            "version": 2,
+        },
+        "userErrors": [],
+    }
     stored = await load(db, Customer, customer.id)
-    assert (stored.version, stored.name) == (1, "Ada")
+    assert (stored.version, stored.lifecycle_stage) == (2, "churned")
+    assert (stored.name, stored.email, stored.phone) == ("Ada", "ada@example.com", customer.phone)
+    assert stored.provenance["lifecycle_stage"]["organization"] == "acme-distribution"
+
+
+@pytest.mark.parametrize(
+    ("patch", "refused"),
+    [
+        ({"name": "Hijacked"}, ["name"]),
+        ({"email": "eve@example.com", "lifecycleStage": "CHURNED"}, ["email"]),
+        ({"shareWithPartners": False}, ["shareWithPartners"]),
+        (
+            {"phone": "+33612345678", "city": "Paris", "segment": "ENTERPRISE"},
+            ["city", "phone", "segment"],
+        ),
+    ],
+)
+async def test_partner_may_set_no_field_but_the_lifecycle_stage(
+    client: httpx.AsyncClient,
+    db: Database,
+    partner: Caller,
+    patch: dict[str, Any],
+    refused: list[str],
+) -> None:
+    customer = await shared_customer(db, partner, name="Ada", lifecycle_stage="customer")
+    body = await gql(
+        client, partner, DISTRIBUTOR_UPDATE, {"id": gid(customer), "version": 1, "patch": patch}
+    )
+    assert body["data"]["updateCustomer"]["customer"] is None
+    assert sorted(errors_of(body, "updateCustomer")) == [
+        (["patch", field], "NOT_WRITABLE") for field in refused
+    ]
+    stored = await load(db, Customer, customer.id)
+    assert (stored.version, stored.name, stored.email, stored.phone, stored.city) == (
+        1,
+        "Ada",
+        customer.email,
+        customer.phone,
+        customer.city,
+    )
+    assert (stored.lifecycle_stage, stored.segment, stored.consent_share_with_partners) == (
+        "customer",
+        customer.segment,
+        True,
+    )
+
+
+@pytest.mark.parametrize("hidden", ["lifetimeValue", "traits"])
+async def test_partner_patch_of_a_hidden_field_is_refused_like_an_unknown_field(
+    client: httpx.AsyncClient, db: Database, partner: Caller, hidden: str
+) -> None:
+    customer = await shared_customer(db, partner)
+    unknown = "q" * len(hidden)
+    bodies = [
+        await gql(
+            client,
+            partner,
+            DISTRIBUTOR_UPDATE,
+            {"id": gid(customer), "version": 1, "patch": {name: "1"}},
+            expect_errors=True,
+        )
+        for name in (hidden, unknown)
+    ]
+    assert codes(bodies[0]) == ["BAD_USER_INPUT"]
+    assert bodies[0] == renamed(bodies[1], {unknown: hidden})
+    stored = await load(db, Customer, customer.id)
+    assert (stored.version, stored.lifetime_value, stored.traits) == (
+        1,
+        customer.lifetime_value,
+        customer.traits,
+    )
 
 
 async def test_update_of_an_invisible_customer_answers_like_a_missing_one(
     client: httpx.AsyncClient, db: Database, partner: Caller
 ) -> None:
-    hidden = await make_customer(db, name="Ada")
-    bodies = [
-        await gql(client, partner, UPDATE, {"id": i, "version": 1, "patch": {"name": "X"}})
-        for i in (gid(hidden), missing_gid(), "garbage")
-    ]
+    hidden = await invisible_customers(db, partner)
     expected = {
         "data": {
             "updateCustomer": {
@@ -389,8 +580,21 @@ async def test_update_of_an_invisible_customer_answers_like_a_missing_one(
             }
         }
     }
-    assert bodies == [expected] * 3
-    assert (await load(db, Customer, hidden.id)).name == "Ada"
+    ids = [*(gid(c) for c in hidden), missing_gid(), "garbage"]
+    # Whether the patch is one the partner may write or not: the customer comes first.
+    for patch in ({"name": "X"}, {"lifecycleStage": "CHURNED"}):
+        bodies = [
+            await gql(client, partner, PARTNER_UPDATE, {"id": i, "version": 1, "patch": patch})
+            for i in ids
+        ]
+        assert bodies == [expected] * len(ids)
+    for customer in hidden:
+        stored = await load(db, Customer, customer.id)
+        assert (stored.version, stored.name, stored.lifecycle_stage) == (
+            1,
+            customer.name,
+            customer.lifecycle_stage,
+        )
 
 
 # --- submitFeedback -------------------------------------------------------------------
@@ -476,11 +680,11 @@ async def test_submit_feedback_for_unknown_invisible_or_garbage_customer(
     client: httpx.AsyncClient, db: Database, partner: Caller, operator: Caller, who: str
 ) -> None:
     caller = partner if who == "partner" else operator
-    unassigned = await make_customer(db)
     ids = [missing_gid(), "garbage", missing_gid("Feedback")]
     if who == "partner":
-        ids.append(gid(unassigned))
-    bodies = [await gql(client, caller, SUBMIT, {"input": feedback_input(i)}) for i in ids]
+        ids.extend(gid(c) for c in await invisible_customers(db, partner))
+    query = PARTNER_SUBMIT if who == "partner" else SUBMIT
+    bodies = [await gql(client, caller, query, {"input": feedback_input(i)}) for i in ids]
     expected = {
         "data": {
             "submitFeedback": {
@@ -502,27 +706,25 @@ async def test_submit_feedback_for_unknown_invisible_or_garbage_customer(
 async def test_partner_submits_feedback_as_its_own_organization(
     client: httpx.AsyncClient, db: Database, partner: Caller, operator: Caller
 ) -> None:
-    customer = await make_customer(db, name="Ada")
-    await assign(db, customer, partner.org)
-    given = feedback_input(
-        gid(customer), scale="NPS", score=9, visibility="PARTNERS", tags=[" Fast ", "fast", "KIND"]
-    )
-    body = await gql(client, partner, SUBMIT, {"input": given})
-    feedback = body["data"]["submitFeedback"]["feedback"]
-    assert feedback["organization"] == {"slug": "acme-distribution"}
+    customer = await shared_customer(db, partner, name="Ada", email="ada@example.com")
+    given = feedback_input(gid(customer), scale="NPS", score=9, tags=[" Fast ", "fast", "KIND"])
+    body = await gql(client, partner, DISTRIBUTOR_SUBMIT, {"input": given})
+    payload = body["data"]["submitFeedback"]
+    assert payload["userErrors"] == []
+    feedback = payload["feedback"]
+    assert (feedback["scale"], feedback["score"]) == ("NPS", 9)
     assert feedback["tags"] == ["fast", "kind"]
-    assert feedback["visibility"] == "PARTNERS"
-    # The payload is projected for the partner like any query.
-    assert feedback["customer"] == {
-        "name": "Ada",
-        "email": None,
-        "phone": None,
-        "lifetimeValue": None,
-        "traits": None,
-    }
+    assert (feedback["visibility"], feedback["status"]) == ("INTERNAL", "NEW")
+    # The payload is projected for the partner like any query: contact details masked.
+    assert feedback["customer"] == {"name": "Ada", "email": "a***@example.com", "phone": "****2671"}
     stored = await load(db, Feedback, _uuid(feedback["id"]))
     assert stored.organization_id == partner.org.id
     assert stored.status == "new"
+    # The partner reads its own feedback back (the policy's "contributed by" rows).
+    listed = await gql(client, partner, "{ feedback { edges { node { id text } } } }")
+    assert listed["data"]["feedback"]["edges"] == [
+        {"node": {"id": feedback["id"], "text": "Lovely service"}}
+    ]
     # The operator sees it, attributed to the partner.
     seen = await gql(client, operator, "{ feedback { edges { node { organization { slug } } } } }")
     assert seen["data"]["feedback"]["edges"] == [
@@ -530,14 +732,34 @@ async def test_partner_submits_feedback_as_its_own_organization(
     ]
 
 
+async def test_partner_may_not_choose_who_else_sees_its_feedback(
+    client: httpx.AsyncClient, db: Database, partner: Caller
+) -> None:
+    # `visibility` is not among the distributor's create fields (default.yaml): it is in
+    # its input because it reads the field, so setting it is a user error, as for
+    # updateCustomer (schema/audience.py, WRITE_INPUTS).
+    customer = await shared_customer(db, partner)
+    other = await make_caller(db, "distributor")  # another partner of the same customer
+    await assign(db, customer, other.org)
+    given = feedback_input(gid(customer), visibility="PARTNERS")
+    body = await gql(client, partner, DISTRIBUTOR_SUBMIT, {"input": given})
+    seen = await gql(client, other, "{ feedback { totalCount } }")
+    shared = seen["data"]["feedback"]["totalCount"]
+    assert errors_of(body, "submitFeedback") == [(["input", "visibility"], "NOT_WRITABLE")], (
+        f"accepted: {body}; the other distributor now reads {shared} feedback"
+    )
+    assert body["data"]["submitFeedback"]["feedback"] is None
+    assert await count_rows(db, Feedback) == 0
+    assert shared == 0
+
+
 async def test_submit_feedback_input_cannot_name_the_organization(
     client: httpx.AsyncClient, db: Database, partner: Caller, operator: Caller
 ) -> None:
-    customer = await make_customer(db)
-    await assign(db, customer, partner.org)
+    customer = await shared_customer(db, partner)
     for extra in ({"organization": "operator"}, {"organizationId": str(operator.org.id)}):
         given = {**feedback_input(gid(customer)), **extra}
-        body = await gql(client, partner, SUBMIT, {"input": given}, expect_errors=True)
+        body = await gql(client, partner, PARTNER_SUBMIT, {"input": given}, expect_errors=True)
         assert codes(body) == ["BAD_USER_INPUT"]
     assert await count_rows(db, Feedback) == 0
 
@@ -550,7 +772,8 @@ async def test_submit_feedback_needs_the_feedback_write_scope(
     body = await gql(
         client, caller, SUBMIT, {"input": feedback_input(gid(customer))}, expect_errors=True
     )
-    assert codes(body) == ["FORBIDDEN"]
+    # Without the scope, the mutation (and its input type) is not in the caller's schema.
+    assert set(codes(body)) == {"GRAPHQL_VALIDATION_FAILED"}
     assert await count_rows(db, Feedback) == 0
 
 
@@ -567,41 +790,67 @@ def interaction_input(customer_id: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
-async def test_partner_logs_an_interaction_for_an_assigned_customer(
-    client: httpx.AsyncClient, db: Database, partner: Caller
+INTERACTIONS = "query($id: ID!) { customer(id: $id) { interactions { totalCount } } }"
+
+
+async def test_support_logs_an_interaction_as_its_own_organization(
+    client: httpx.AsyncClient, db: Database, operator: Caller
 ) -> None:
+    support = await make_caller(db, "department", attributes={"roles": ["support"]})
+    sales = await make_caller(db, "department", attributes={"roles": ["sales"]})
     customer = await make_customer(db)
-    await assign(db, customer, partner.org)
     when = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
     given = interaction_input(gid(customer), occurredAt=when.isoformat())
-    body = await gql(client, partner, LOG, {"input": given})
+    body = await gql(client, support, LOG, {"input": given})
     payload = body["data"]["logInteraction"]
     assert payload["userErrors"] == []
     assert payload["interaction"]["summary"] == "Asked about delivery"
     assert datetime.fromisoformat(payload["interaction"]["occurredAt"]) == when
     stored = await load(db, Interaction, _uuid(payload["interaction"]["id"]))
-    assert stored.organization_id == partner.org.id
-    nested = await gql(
-        client,
-        partner,
-        "query($id: ID!) { customer(id: $id) { interactions { totalCount } } }",
-        {"id": gid(customer)},
-    )
-    assert nested["data"]["customer"]["interactions"]["totalCount"] == 1
+    assert stored.organization_id == support.org.id
+    # The writer and the operator read it back; another department sees its own only.
+    for caller, expected in ((support, 1), (operator, 1), (sales, 0)):
+        nested = await gql(client, caller, INTERACTIONS, {"id": gid(customer)})
+        assert nested["data"]["customer"]["interactions"]["totalCount"] == expected
 
 
-async def test_partner_log_interaction_for_unassigned_customer_is_not_found(
+async def test_distributor_may_not_log_interactions(
     client: httpx.AsyncClient, db: Database, partner: Caller
 ) -> None:
-    customer = await make_customer(db)
+    customer = await shared_customer(db, partner)
+    log = """mutation($input: LogInteractionInput!) {
+      logInteraction(input: $input) { userErrors { field message code } } }"""
+    body = await gql(
+        client, partner, log, {"input": interaction_input(gid(customer))}, expect_errors=True
+    )
+    assert body.get("data") is None, body
+    # Refused: by the access module, or by validation if logInteraction is left out of
+    # the distributor's schema (it reads interactions, so its input types are there).
+    messages = {(e["extensions"]["code"], e["message"]) for e in body["errors"]}
+    assert messages in (
+        {("FORBIDDEN", "your organization may not create Interaction records")},
+        {("GRAPHQL_VALIDATION_FAILED", "Cannot query field 'logInteraction' on type 'Mutation'.")},
+    ), body
+    assert await count_rows(db, Interaction) == 0
+
+
+async def test_partner_log_interaction_for_an_invisible_customer_is_not_found(
+    client: httpx.AsyncClient, db: Database, partner: Caller
+) -> None:
+    # The customer is checked first: a partner learns nothing about the write rule (or
+    # whether a customer exists) from a customer it does not see.
+    hidden = await invisible_customers(db, partner)
+    ids = [*(gid(c) for c in hidden), missing_gid(), "garbage"]
+    log = """mutation($input: LogInteractionInput!) {
+      logInteraction(input: $input) { userErrors { field message code } } }"""
     bodies = [
-        await gql(client, partner, LOG, {"input": interaction_input(i)})
-        for i in (gid(customer), missing_gid(), "garbage")
+        await gql(client, partner, log, {"input": interaction_input(i)}, expect_errors=True)
+        for i in ids
     ]
     assert [errors_of(b, "logInteraction") for b in bodies] == [
         [(["input", "customerId"], "NOT_FOUND")]
-    ] * 3
-    assert bodies[0] == bodies[1] == bodies[2]
+    ] * len(ids)
+    assert all(b == bodies[0] for b in bodies)
     assert await count_rows(db, Interaction) == 0
 
 
@@ -660,16 +909,24 @@ async def test_operator_reports_a_purchase(
     assert (stored.amount, stored.organization_id) == (Decimal("20.00"), operator.org.id)
 
 
-async def test_partner_report_purchase_is_forbidden(
+async def test_partner_report_purchase_is_not_in_its_schema(
     client: httpx.AsyncClient, db: Database, partner: Caller
 ) -> None:
-    customer = await make_customer(db)
-    await assign(db, customer, partner.org)
-    body = await gql(
-        client, partner, REPORT, {"input": purchase_input(gid(customer))}, expect_errors=True
-    )
-    assert codes(body) == ["FORBIDDEN"]
-    assert body["data"] is None
+    customer = await shared_customer(db, partner)
+    # No rule lets a distributor see or set a purchase: reportPurchase and its input type
+    # are unknown to it, exactly like names that exist nowhere (DESIGN §5).
+    report = """mutation($input: ReportPurchaseInput!) {
+      reportPurchase(input: $input) { userErrors { field message code } } }"""
+    names = {"reportPurchase": "z" * 14, "ReportPurchaseInput": "Q" + "q" * 18}
+    unknown = report
+    for name, stand_in in names.items():
+        unknown = unknown.replace(name, stand_in)
+    variables = {"input": purchase_input(gid(customer))}
+    body = await gql(client, partner, report, variables, expect_errors=True)
+    assert set(codes(body)) == {"GRAPHQL_VALIDATION_FAILED"}, body
+    assert "data" not in body
+    nowhere = await gql(client, partner, unknown, variables, expect_errors=True)
+    assert body == renamed(nowhere, {v: k for k, v in names.items()})
     assert await count_rows(db, Purchase) == 0
 
 
@@ -727,3 +984,83 @@ async def test_purchase_slightly_in_the_future_is_tolerated(
     )
     assert body["data"]["reportPurchase"]["userErrors"] == []
     assert await count_rows(db, Purchase) == 1
+
+
+# --- payloads read back through the writer's scoped select ----------------------------
+
+# The default policy with distributors reading only the feedback shared with partners (not
+# what they contributed themselves): a distributor then writes feedback it cannot read.
+SHARED_FEEDBACK_ONLY = """        - or:
+            - visibility: {eq: partners}
+            - organization: {eq: $subject.org}
+"""
+
+
+async def all_rows(db: Database, model: type[Any]) -> list[Any]:
+    async with db.session() as session:
+        return list((await session.execute(select(model))).scalars())
+
+
+async def test_payload_of_a_row_the_writer_may_not_read_is_its_id_only(
+    client: httpx.AsyncClient,
+    db: Database,
+    partner: Caller,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = sharing.default_source()
+    assert source.count(SHARED_FEEDBACK_ONLY) == 1
+    source = source.replace(SHARED_FEEDBACK_ONLY, "        - visibility: {eq: partners}\n")
+    monkeypatch.setattr(access, "rules", access.rules)  # restored after the test
+    async with db.transaction() as session:
+        version = await sharing.publish(session, source, author="tests", reason="write-only")
+    access.rules = sharing.rules_for(version, settings.master_key)
+
+    customer = await shared_customer(db, partner, name="Ada")
+    body = await gql(client, partner, DISTRIBUTOR_SUBMIT, {"input": feedback_input(gid(customer))})
+    [stored] = await all_rows(db, Feedback)
+    assert stored.organization_id == partner.org.id
+    assert body["data"]["submitFeedback"] == {
+        "feedback": {
+            "id": to_global_id("Feedback", stored.id),
+            "text": None,
+            "scale": None,
+            "score": None,
+            "visibility": None,
+            "tags": None,
+            "status": None,
+            "customer": None,
+        },
+        "userErrors": [],
+    }
+    # ...exactly as much as a query shows it: nothing.
+    listed = await gql(client, partner, "{ feedback { totalCount } }")
+    assert listed["data"]["feedback"]["totalCount"] == 0
+
+
+async def test_a_write_only_token_is_not_offered_a_write_it_cannot_make(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    # customers:write without customers:read: createCustomer is in the caller's schema
+    # (the Customer type is not, so its payload offers userErrors only). Either the write
+    # succeeds and its payload shows what the writer may read (read_back: "a row the writer
+    # may not read shows its id only"), or the mutation is not offered at all; never a
+    # mutation that validates, does the work, and is then refused for a missing read scope.
+    writer = await make_caller(db, "operator", scopes=["customers:write"])
+    create = """mutation($input: CustomerInput!) {
+      createCustomer(input: $input) { userErrors { field message code } } }"""
+    body = await gql(client, writer, create, {"input": {"name": "Ada"}}, expect_errors=True)
+    written = [c.name for c in await all_rows(db, Customer)]
+    absent = {
+        "errors": [
+            {
+                "message": "Cannot query field 'createCustomer' on type 'Mutation'.",
+                "locations": [{"line": 2, "column": 7}],
+                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+            }
+        ]
+    }
+    assert (body, written) in (
+        ({"data": {"createCustomer": {"userErrors": []}}}, ["Ada"]),
+        (absent, []),
+    ), (body, written)

@@ -1,5 +1,8 @@
 """Keyset pagination and filters: every visible row exactly once, in every ordering and
-direction (ties included); refused cursors; filter counts."""
+direction (ties included); refused cursors; filter counts.
+
+The partner is a distributor: under the default sharing policy it sees the customers
+assigned to it *and* consenting to partner sharing, so the seeds mix both conditions."""
 
 from __future__ import annotations
 
@@ -22,16 +25,21 @@ from tests.hub.factories import assign, gid, make_customers, make_feedback
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 NAMES = ["alpha", "bravo", "charlie", "delta"]
 # 30 customers: 4 names, 5 creation times and 3 update times, so every ordering has ties
-# that only the id breaks; the partner is assigned 20 of them.
+# that only the id breaks. The partner is assigned 20 of them (i % 3 != 2); 24 consent to
+# partner sharing (i % 5 != 4); it sees the 16 that are both.
 ROWS = [
     {
         "name": NAMES[i % 4],
         "created_at": T0 + timedelta(hours=i % 5),
         "updated_at": T0 + timedelta(days=i % 3),
+        "consent_share_with_partners": i % 5 != 4,
     }
     for i in range(30)
 ]
 ORDER_COLUMNS = {"NAME": "name", "UPDATED_AT": "updated_at", "CREATED_AT": "created_at"}
+# What the distributor sees in clear (policies/defaults/default.yaml); it may order by
+# nothing else: an ordering reveals how values compare, and cursors carry them.
+PARTNER_ORDERS = ("NAME", "UPDATED_AT")
 
 PAGE = """
 query($first: Int, $after: String, $order: CustomerOrder) {
@@ -49,18 +57,24 @@ class Seeded:
     operator: Caller
     partner: Caller
     customers: list[Customer]
-    assigned: list[Customer]
+    visible: list[Customer]  # to the partner: assigned and consenting
 
 
 @pytest.fixture
 async def seeded(db: Database) -> Seeded:
     operator = await make_caller(db, "operator")
-    partner = await make_caller(db, "vendor")
+    partner = await make_caller(db, "distributor")
     customers = await make_customers(db, ROWS)
-    assigned = [c for i, c in enumerate(customers) if i % 3 != 2]
-    for customer in assigned:
-        await assign(db, customer, partner.org)
-    return Seeded(operator, partner, customers, assigned)
+    for i, customer in enumerate(customers):
+        if i % 3 != 2:
+            await assign(db, customer, partner.org)
+    visible = [c for i, c in enumerate(customers) if i % 3 != 2 and i % 5 != 4]
+    assert len(visible) == 16
+    return Seeded(operator, partner, customers, visible)
+
+
+def _decode(cursor: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
 
 
 def _uuid(global_id: str) -> uuid.UUID:
@@ -89,13 +103,16 @@ async def walk(
 
 @pytest.mark.parametrize("first", [4, 7])
 @pytest.mark.parametrize("direction", ["ASC", "DESC"])
-@pytest.mark.parametrize("field", list(ORDER_COLUMNS))
-@pytest.mark.parametrize("who", ["partner", "operator"])
+@pytest.mark.parametrize(
+    ("who", "field"),
+    [("partner", field) for field in PARTNER_ORDERS]
+    + [("operator", field) for field in ORDER_COLUMNS],
+)
 async def test_paging_visits_every_visible_customer_once_in_order(
     client: httpx.AsyncClient, seeded: Seeded, who: str, field: str, direction: str, first: int
 ) -> None:
     caller = seeded.partner if who == "partner" else seeded.operator
-    visible = seeded.assigned if who == "partner" else seeded.customers
+    visible = seeded.visible if who == "partner" else seeded.customers
     seen, pages = await walk(client, caller, {"field": field, "direction": direction}, first)
 
     column = ORDER_COLUMNS[field]
@@ -113,6 +130,28 @@ async def test_paging_visits_every_visible_customer_once_in_order(
         assert info["startCursor"] == (edges[0]["cursor"] if edges else None)
         assert info["endCursor"] == (edges[-1]["cursor"] if edges else None)
         assert len(edges) == (first if index < len(pages) - 1 else len(visible) - first * index)
+
+
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+async def test_partner_may_not_order_by_a_field_it_does_not_see(
+    client: httpx.AsyncClient, seeded: Seeded, direction: str
+) -> None:
+    # The distributor does not see createdAt (absent from its Customer type): ordering by
+    # it would reveal how creation times compare, and every cursor would carry one in clear.
+    described = await gql(
+        client, seeded.partner, '{ __type(name: "Customer") { fields { name } } }'
+    )
+    assert "createdAt" not in {f["name"] for f in described["data"]["__type"]["fields"]}
+    order = {"field": "CREATED_AT", "direction": direction}
+    body = await gql(client, seeded.partner, PAGE, {"first": 4, "order": order}, expect_errors=True)
+    edges = ((body.get("data") or {}).get("customers") or {}).get("edges") or []
+    carried = [_decode(edge["cursor"]) for edge in edges]
+    assert body.get("data") is None, f"ordered by createdAt; its cursors carry it: {carried}"
+    codes = {e["extensions"]["code"] for e in body.get("errors", [])}
+    assert codes in ({"BAD_USER_INPUT"}, {"GRAPHQL_VALIDATION_FAILED"}), body
+    # The same request as the operator, who sees createdAt, pages normally.
+    allowed = await gql(client, seeded.operator, PAGE, {"first": 4, "order": order})
+    assert allowed["data"]["customers"]["totalCount"] == len(seeded.customers)
 
 
 async def test_page_size_bounds(client: httpx.AsyncClient, seeded: Seeded) -> None:
@@ -200,8 +239,8 @@ async def test_nested_feedback_pages_visit_every_visible_item_once(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     operator = await make_caller(db, "operator")
-    partner = await make_caller(db, "supplier")
-    [customer] = await make_customers(db, [{"name": "Ada"}])
+    partner = await make_caller(db, "distributor")
+    [customer] = await make_customers(db, [{"name": "Ada", "consent_share_with_partners": True}])
     await assign(db, customer, partner.org)
     visible = set()
     for i in range(13):
@@ -257,9 +296,15 @@ async def catalogue(db: Database) -> tuple[Caller, Caller]:
         row.setdefault("segment", "mid_market")
         row.setdefault("lifecycle_stage", "lead" if days % 2 else "customer")
         row["updated_at"] = T0 + timedelta(days=days)
+    for index, row in enumerate(rows):
+        # Consent: the partner's four, and one it is not assigned ("UnderXscore").
+        row["consent_share_with_partners"] = index % 2 == 0
+    rows[3]["consent_share_with_partners"] = True
     customers = await make_customers(db, rows)
     for customer in customers[::2]:  # the partner serves the 1st, 3rd, 5th and 7th
         await assign(db, customer, partner.org)
+    # ...and the 2nd, which did not consent to partner sharing: it sees none of it.
+    await assign(db, customers[1], partner.org)
     return operator, partner
 
 
