@@ -84,7 +84,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from policies.catalog import Catalog, CatalogError, FieldType
-from policies.evaluate import Caller, FieldDecision, subject_matches
+from policies.evaluate import Caller, FieldDecision, subject_matches, variable_value
 from policies.model import (
     And,
     Compare,
@@ -601,24 +601,8 @@ def _on_missing(op: str, operand: Any) -> bool | None:
 
 def _bind_operand(value: Operand, caller: Caller) -> Any:
     """``value`` with a subject variable replaced by the caller's value (lists as tuples);
-    ``None`` for an unknown variable or a missing attribute."""
-    if not isinstance(value, Variable):
-        return value
-    match value.name.split(".", 2):
-        case ["subject", "org"]:
-            return caller.org
-        case ["subject", "kind"]:
-            return caller.kind
-        case ["subject", "roles"]:
-            return tuple(sorted(caller.roles))
-        case ["subject", "scopes"]:
-            return tuple(sorted(caller.scopes))
-        case ["subject", "attributes", name]:
-            attribute = caller.attributes.get(name)
-            if isinstance(attribute, list | set | frozenset):
-                return tuple(attribute)
-            return attribute
-    return None
+    ``None`` for an unknown variable or a missing attribute: exactly as the oracle."""
+    return variable_value(value, caller) if isinstance(value, Variable) else value
 
 
 @dataclass(frozen=True)

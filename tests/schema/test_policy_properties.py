@@ -32,19 +32,14 @@ from hub.demo import DemoCredential, seed_demo
 from hub.models import Customer, Organization
 from hub.settings import Settings
 from policies import (
-    Compare,
     Document,
-    MaskSpec,
     Outcome,
-    Read,
-    Rule,
-    Subject,
     apply_mask,
     evaluate,
 )
 from schema.ids import from_global_id
 from tests.conftest import make_settings
-from tests.hub.test_policy_enforcement import documents
+from tests.hub.test_policy_enforcement import ROW_DEPENDENT, documents
 
 EXAMPLES = max(1, int(os.environ.get("HUB_HYPOTHESIS_EXAMPLES", "200")) // 4)
 CALLERS = ("acme-distribution", "sales", "marketing", "northwind")
@@ -65,21 +60,6 @@ API_NAMES = {
     "version": "version",
 }
 ENUMS = API_ENUMS[Resource.CUSTOMER]
-# Always tried: email and phone shown only on opted-in rows, masked on some (the
-# default policy's marketing rule, plus a mask).
-ROW_DEPENDENT = Document(
-    rules=(
-        Rule("base", "Customer", (Subject(kind="department"),), read=Read(("name", "city"))),
-        Rule(
-            "contacts",
-            "Customer",
-            (Subject(kind="department"),),
-            rows=Compare("consent_marketing_opt_in", "eq", True),
-            read=Read(("email",), {"phone": MaskSpec("last4")}),
-            index=1,
-        ),
-    )
-)
 
 
 @pytest.fixture
