@@ -29,6 +29,7 @@ from sqlmodel import col
 from hub.access.catalog import API_ENUMS, CATALOG, DERIVED, TYPES
 from hub.access.policy_rules import PolicyRules, caller_of
 from hub.access.resources import MODELS, Resource
+from hub.access.rules import DATA_SCOPES
 from hub.crypto import derive_key
 from hub.errors import ConflictError, NotFoundError
 from hub.models import (
@@ -40,7 +41,6 @@ from hub.models import (
     PolicyVersion,
 )
 from hub.models._types import utcnow
-from hub.oauth.scopes import Scope
 from hub.principal import Principal
 from policies import (
     Document,
@@ -60,9 +60,6 @@ from policies.model import MASK_NAMES
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "policies" / "defaults"
 Format = Literal["yaml", "json"]
-_DATA_SCOPES = frozenset(
-    {Scope.CUSTOMERS_READ, Scope.CUSTOMERS_WRITE, Scope.FEEDBACK_READ, Scope.FEEDBACK_WRITE}
-)
 
 
 class PolicyRejectedError(Exception):
@@ -390,7 +387,7 @@ def principal_for(org: Organization) -> Principal:
         organization_id=org.id,
         organization_slug=org.slug,
         organization_kind=OrgKind(org.kind),
-        scopes=_DATA_SCOPES,
+        scopes=DATA_SCOPES,
         attributes=dict(org.attributes or {}),
     )
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.access.catalog import DERIVED
 from hub.access.policy_rules import PolicyRules
 from hub.access.resources import MODELS, Action, Resource
-from hub.access.rules import REQUIRED_SCOPE, RuleSet
+from hub.access.rules import DATA_SCOPES, REQUIRED_SCOPE, RuleSet
 from hub.errors import FieldProblem, ForbiddenError, InvalidInputError, NotFoundError
 from hub.models import Customer, OrgKind
 from hub.models._types import table_columns
@@ -32,7 +32,6 @@ _CONDITION_ONLY = frozenset({"organization"})
 FULL_SCHEMA = "full-schema"
 """The audience key of hub administrators, who see the whole schema."""
 
-_DATA_SCOPES = frozenset(REQUIRED_SCOPE.values())
 
 Record = Mapping[str, Any]
 """A row projected for one principal: fields it may not read are absent."""
@@ -98,7 +97,7 @@ class Access:
         the full schema."""
         if self.is_admin(principal):
             return FULL_SCHEMA
-        scopes = frozenset(s for s in principal.scopes if s in _DATA_SCOPES)
+        scopes = frozenset(s for s in principal.scopes if s in DATA_SCOPES)
         return (self.rules.audience(principal), scopes)
 
     def is_admin(self, principal: Principal) -> bool:
@@ -126,12 +125,13 @@ class Access:
         shown = rules.shown_fields(principal, resource)
         secret = rules.pseudonym_secret
         partner = principal.organization_slug
+        decide = rules.decider(principal, resource)
         out: list[Record] = []
         for row in rows:
             values = row._mapping
             record: dict[str, Any] = {"id": values["id"]}
             withheld: set[str] = set()
-            for name, decision in rules.decide(principal, resource, values).items():
+            for name, decision in decide(values).items():
                 if name in _CONDITION_ONLY or name == "id":
                     continue
                 if decision.outcome is Outcome.VISIBLE:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from policies import (
     RowPlan,
     Rule,
     Variable,
+    Write,
     compile_condition,
     plan,
 )
@@ -67,6 +68,12 @@ class ResourcePlan:
     shown: frozenset[str]  # fields some row may show (clear or masked)
     clear: frozenset[str]  # fields every visible row shows in clear
     static: Mapping[str, FieldDecision] | None  # outcomes when they never vary per row
+    allows: tuple[Rule, ...]  # the allow rules that apply to this caller, in order
+
+    def grants(self, action: Action) -> list[Write]:
+        """The ``create`` (or ``write``) grants of the applicable allow rules."""
+        found = (r.create if action is Action.CREATE else r.write for r in self.allows)
+        return [grant for grant in found if grant is not None]
 
     def decide(self, row: Mapping[Any, Any]) -> Mapping[str, FieldDecision]:
         if self.static is not None:
@@ -150,7 +157,12 @@ class PolicyRules:
             frozenset(name for name, outcome in possible.items() if outcome >= Outcome.MASKED)
             - guarded
         )
-        rules = self._applicable(caller, resource)
+        rules = [
+            rule
+            for rule in self.document.rules
+            if rule.resource == resource.value
+            and any(subject_matches(s, caller) for s in rule.subjects)
+        ]
         allows = [r for r in rules if r.effect is Effect.ALLOW]
         if allows:
             # A visible row always shows its id (Access.project), whatever the rules list.
@@ -167,15 +179,7 @@ class PolicyRules:
         if row.static:
             decisions = row.decide({})
             static = {k: _HIDDEN if k in guarded else v for k, v in decisions.items()}
-        return ResourcePlan(row, where, frozenset(guarded), shown, clear, static)
-
-    def _applicable(self, caller: Caller, resource: Resource) -> list[Rule]:
-        return [
-            rule
-            for rule in self.document.rules
-            if rule.resource == resource.value
-            and any(subject_matches(s, caller) for s in rule.subjects)
-        ]
+        return ResourcePlan(row, where, frozenset(guarded), shown, clear, static, tuple(allows))
 
     # -- the RuleSet protocol ----------------------------------------------------------
 
@@ -193,34 +197,21 @@ class PolicyRules:
     def shown_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
         return self.plan(principal, resource).shown
 
-    def decide(
-        self, principal: Principal, resource: Resource, row: Mapping[Any, Any]
-    ) -> Mapping[str, FieldDecision]:
-        return self.plan(principal, resource).decide(row)
+    def decider(
+        self, principal: Principal, resource: Resource
+    ) -> Callable[[Mapping[Any, Any]], Mapping[str, FieldDecision]]:
+        return self.plan(principal, resource).decide
 
     def may(self, principal: Principal, resource: Resource, action: Action) -> bool:
-        allows = [
-            r for r in self._applicable(caller_of(principal), resource) if r.effect is Effect.ALLOW
-        ]
-        match action:
-            case Action.READ:
-                return bool(allows)
-            case Action.CREATE:
-                return any(r.create is not None for r in allows)
-            case Action.UPDATE:
-                return any(r.write is not None for r in allows)
-        return False
+        plan = self.plan(principal, resource)
+        return bool(plan.allows) if action is Action.READ else bool(plan.grants(action))
 
     def writable_fields(
         self, principal: Principal, resource: Resource, action: Action
     ) -> frozenset[str]:
         """The fields ``action`` may set: the union over the applicable allow rules."""
-        names: set[str] = set()
-        for rule in self._applicable(caller_of(principal), resource):
-            grant = rule.create if action is Action.CREATE else rule.write
-            if rule.effect is Effect.ALLOW and grant is not None:
-                names.update(grant.fields)
-        return frozenset(names)
+        grants = self.plan(principal, resource).grants(action)
+        return frozenset(name for grant in grants for name in grant.fields)
 
     def write_check(
         self, principal: Principal, resource: Resource, action: Action
@@ -231,10 +222,7 @@ class PolicyRules:
         mapping = HubMapping(principal.organization_slug, principal.organization_id)
         table = mapping.table(resource.value)
         checks: list[ColumnElement[bool]] = []
-        for rule in self._applicable(caller, resource):
-            grant = rule.create if action is Action.CREATE else rule.write
-            if rule.effect is not Effect.ALLOW or grant is None:
-                continue
+        for grant in self.plan(principal, resource).grants(action):
             if grant.check is None:
                 return true()
             held = compile_condition(grant.check, resource.value, table, caller, CATALOG, mapping)
@@ -246,10 +234,7 @@ class PolicyRules:
         grants), e.g. ``organization: $subject.org`` sets ``organization_id``."""
         caller = caller_of(principal)
         values: dict[str, Any] = {}
-        for rule in self._applicable(caller, resource):
-            grant = rule.create if action is Action.CREATE else rule.write
-            if rule.effect is not Effect.ALLOW or grant is None:
-                continue
+        for grant in self.plan(principal, resource).grants(action):
             for name, value in grant.presets.items():
                 if isinstance(value, Variable):
                     value = bind_variable(value, caller)

@@ -8,7 +8,7 @@ enforcement point.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Label
@@ -33,6 +33,10 @@ REQUIRED_SCOPE: dict[tuple[Resource, Action], Scope] = {
 }
 
 
+DATA_SCOPES = frozenset(REQUIRED_SCOPE.values())
+"""Every scope that gates customer data (the rest is OAuth and administration)."""
+
+
 class RuleSet(Protocol):
     """What the access module asks of a rule set. Deny by default in every method.
 
@@ -52,11 +56,12 @@ class RuleSet(Protocol):
         """Columns to select with each row so :meth:`decide` can read them."""
         ...
 
-    def decide(
-        self, principal: Principal, resource: Resource, row: Mapping[Any, Any]
-    ) -> Mapping[str, FieldDecision]:
-        """Each field's outcome (visible, masked with a mask, hidden) for one visible row
-        selected with :meth:`rule_columns`."""
+    def decider(
+        self, principal: Principal, resource: Resource
+    ) -> Callable[[Mapping[Any, Any]], Mapping[str, FieldDecision]]:
+        """The function giving each field's outcome (visible, masked with a mask, hidden)
+        for one visible row selected with :meth:`rule_columns` (looked up once per page,
+        called per row)."""
         ...
 
     def readable_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
