@@ -23,6 +23,7 @@ from hub.oauth.keys import load_keyring
 from hub.oauth.ratelimit import token_rate_limiter
 from hub.runtime import Runtime
 from hub.settings import Settings, load_settings
+from hub.vault import ensure_data_key
 from schema import build_schema
 from schema.http import GraphQLEndpoint
 
@@ -39,7 +40,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await ensure_current(settings.database_url, auto_upgrade=settings.is_sqlite)
         database = Database(make_engine(settings.database_url, pool_size=settings.db_pool_size))
         try:
-            async with database.session() as session:
+            async with database.transaction() as session:
+                # Sensitive fields need the data keys before any request reads them.
+                await ensure_data_key(session, master_key)
                 keyring = await load_keyring(
                     session, master_key, max_token_lifetime=settings.access_token_ttl
                 )

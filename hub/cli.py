@@ -42,6 +42,7 @@ from hub.oauth.scopes import (
 )
 from hub.settings import Settings, SettingsError, load_settings, write_secret_key_file
 from hub.sharing import install_defaults
+from hub.vault import ensure_data_key, load_data_keys
 
 app = typer.Typer(
     help="Partner Hub: policy-enforced GraphQL over shared customer data.",
@@ -85,6 +86,9 @@ async def _prepare(settings: Settings, operator: tuple[str, str] | None) -> None
             if not keys:
                 await generate_signing_key(session, settings.master_key)
                 err.print("created a token signing key (ES256)")
+            if await load_data_keys(session, settings.master_key) is None:
+                await ensure_data_key(session, settings.master_key)
+                err.print("created a data encryption key (AES-256-GCM) for sensitive fields")
             if operator is not None:
                 slug, name = operator
                 found = await session.execute(

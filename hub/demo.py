@@ -39,6 +39,7 @@ from hub.models import (
     Purchase,
 )
 from hub.oauth.clients import create_client
+from hub.vault import email_index, phone_index
 
 # The reference "now" of the demo world: fixed so the data does not drift with the clock.
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -651,12 +652,16 @@ class _Generator:
             local = rng.choice((f"{first}.{last}", f"{first}{last}", f"{first[0]}.{last}",
                                 f"{first}_{last}", f"{last}.{first}"))  # fmt: skip
             segment = rng.choice(("smb", "mid_market")) if works else "consumer"
+        email = self.email(local) if rng.random() < 0.97 else None
+        phone = self.phone(country.code, ctx.city) if rng.random() < 0.9 else None
         return {
             "id": ctx.customer_id,
             "kind": "company" if ctx.is_company else "person",
             "name": name,
-            "email": self.email(local) if rng.random() < 0.97 else None,
-            "phone": self.phone(country.code, ctx.city) if rng.random() < 0.9 else None,
+            "email": email,
+            "phone": phone,
+            "email_index": email_index(email),
+            "phone_index": phone_index(phone),
             "company": company,
             "title": title,
             "city": ctx.city,

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from hub import audit
 from hub.access.catalog import API_ENUMS, CATALOG, DERIVED, TYPES
 from hub.access.policy_rules import PolicyRules, caller_of
 from hub.access.resources import MODELS, Resource
@@ -33,7 +34,6 @@ from hub.access.rules import DATA_SCOPES
 from hub.crypto import derive_key
 from hub.errors import ConflictError, NotFoundError
 from hub.models import (
-    AuditEvent,
     Customer,
     CustomerPartner,
     Organization,
@@ -261,19 +261,6 @@ async def _insert(
         created_at=utcnow(),
     )
     session.add(version)
-    session.add(
-        AuditEvent(
-            actor=author[:200],
-            action=f"policy.{action}",
-            target=f"policy_version:{number + 1}",
-            details={
-                "reason": reason,
-                "sha256": version.sha256,
-                "restores": restores,
-                "previous": number,
-            },
-        )
-    )
     try:
         await session.flush()
     except IntegrityError:
@@ -282,6 +269,23 @@ async def _insert(
             "another version was published at the same time; preview again",
             current_version=number + 1,
         ) from None
+    organization, _, client = author.partition("/")
+    await audit.append(
+        session,
+        audit.Entry(
+            actor=author,
+            organization=organization if client else None,
+            client=client or None,
+            action=f"policy.{action}",
+            target=f"policy_version:{number + 1}",
+            details={
+                "reason": reason,
+                "sha256": version.sha256,
+                "restores": restores,
+                "previous": number,
+            },
+        ),
+    )
     return version
 
 
@@ -456,7 +460,7 @@ async def preview(
 
 
 def audit_actor(principal: Principal) -> str:
-    return f"{principal.organization_slug}/{principal.client_id}"
+    return audit.actor_of(principal)
 
 
 def describe(problems: Sequence[Problem]) -> str:

@@ -31,6 +31,7 @@ from hub.oauth.clients import create_client
 from hub.oauth.keys import generate_signing_key
 from hub.settings import Settings
 from hub.sharing import install_defaults
+from hub.vault import ensure_data_key, load_data_keys
 from tests.e2e.server import attach_server_log, hub_server
 from tests.postgres import postgres_server
 
@@ -73,17 +74,21 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(make_engine(database_url))
     async with db.transaction() as session:
         await generate_signing_key(session, SECRET.encode())
+        await ensure_data_key(session, SECRET.encode())
         await install_defaults(session, author="tests")
     yield db
     await db.dispose()
 
 
-_KEEP = {"signing_key", "alembic_version", "policy_version"}
+_KEEP = {"signing_key", "data_key", "alembic_version", "policy_version"}
 
 
 @pytest.fixture
 async def db(database: Database) -> AsyncIterator[Database]:
     """The session database, emptied of everything but signing keys after each test."""
+    # Both backends' databases live in this process: put this one's data keys in force.
+    async with database.session() as session:
+        await load_data_keys(session, SECRET.encode())
     yield database
     async with database.transaction() as session:
         for table in reversed(metadata.sorted_tables):

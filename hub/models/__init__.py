@@ -4,9 +4,11 @@ from sqlmodel import SQLModel
 
 from hub.models.activity import Feedback, Interaction, Purchase
 from hub.models.client import Client, SigningKey
+from hub.models.contribution import IdempotencyKey, ProposedChange
 from hub.models.customer import Customer, CustomerPartner, ExternalRef
+from hub.models.data_key import DataKey
 from hub.models.organization import PARTNER_KINDS, Organization, OrgKind
-from hub.models.policy import AuditEvent, PolicyVersion
+from hub.models.policy import AuditEvent, Disclosure, PolicyVersion
 from hub.models.staff import STAFF_ROLES, AuthorizationCode, RefreshToken, StaffUser
 from hub.models.token_state import RevokedToken, UsedAssertion
 
@@ -20,12 +22,16 @@ __all__ = [
     "Client",
     "Customer",
     "CustomerPartner",
+    "DataKey",
+    "Disclosure",
     "ExternalRef",
     "Feedback",
+    "IdempotencyKey",
     "Interaction",
     "OrgKind",
     "Organization",
     "PolicyVersion",
+    "ProposedChange",
     "Purchase",
     "RefreshToken",
     "RevokedToken",

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from hub.models._sealed import EncryptedText
 from hub.models._types import UTCDateTime, new_id, utcnow
 
 CUSTOMER_KINDS = ("person", "company")
@@ -23,8 +24,11 @@ class Customer(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     kind: str = Field(default="person", max_length=16)
     name: str = Field(max_length=200, index=True)
-    email: str | None = Field(default=None, max_length=254)
-    phone: str | None = Field(default=None, max_length=32)
+    # Sensitive: encrypted at rest; exact matching goes through the keyed blind indexes.
+    email: str | None = Field(default=None, sa_type=EncryptedText("customer.email"))
+    phone: str | None = Field(default=None, sa_type=EncryptedText("customer.phone"))
+    email_index: str | None = Field(default=None, max_length=64, index=True)
+    phone_index: str | None = Field(default=None, max_length=64, index=True)
     company: str | None = Field(default=None, max_length=200, index=True)
     title: str | None = Field(default=None, max_length=200)
     city: str | None = Field(default=None, max_length=120)

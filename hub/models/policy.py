@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text
+from sqlalchemy import JSON, BigInteger, Column, Text
 from sqlmodel import Field, SQLModel
 
 from hub.models._types import UTCDateTime, new_id, utcnow
@@ -31,13 +31,40 @@ class PolicyVersion(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Who did what to the hub's configuration, when and why (append-only)."""
+    """One entry of the append-only, hash-chained audit log (see :mod:`hub.audit`).
+
+    ``seq`` numbers the chain without gaps; ``hash`` is the SHA-256 of ``prev_hash`` and
+    the event's canonical content, so changing, deleting or reordering any row breaks
+    every later link."""
 
     __tablename__ = "audit_event"
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     actor: str = Field(max_length=200)
+    organization: str | None = Field(default=None, max_length=64, index=True)
+    client: str | None = Field(default=None, max_length=200)
     action: str = Field(max_length=64, index=True)
     target: str = Field(max_length=200)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class Disclosure(SQLModel, table=True):
+    """Which fields of which customer one audited read disclosed to an organization:
+    an index over the ``read`` audit events, for data-subject access reports."""
+
+    __tablename__ = "disclosure"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    event_seq: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    customer_id: uuid.UUID = Field(index=True)
+    organization: str = Field(max_length=64)
+    client: str = Field(max_length=200)
+    resource: str = Field(max_length=32)  # Customer, Feedback, Interaction, Purchase
+    record_id: uuid.UUID
+    fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    policy_version: int | None = None

@@ -1,0 +1,268 @@
+"""The append-only, hash-chained audit log (DESIGN §3 AuditEvent).
+
+Every event carries ``seq`` (1, 2, 3, ... without gaps), ``prev_hash`` (the ``hash`` of
+event ``seq - 1``; 64 zeros for the first) and ``hash`` = SHA-256 of ``prev_hash`` and the
+event's canonical JSON. Changing a row breaks its own hash; deleting or reordering rows
+breaks the ``seq``/``prev_hash`` links; :func:`verify_chain` names the first event where
+the chain breaks.
+
+Appending is serialised per database so that the chain never forks: PostgreSQL takes a
+transaction-scoped advisory lock (released at commit, so appends from concurrent writers
+queue briefly at their commit point); SQLite has one writer at a time, and the unique
+``seq`` turns any race into a failed, rolled-back transaction rather than a fork.
+Append late in a transaction, so the lock is held for as little time as possible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from hub.models import AuditEvent
+from hub.models._sealed import vault
+from hub.models._types import utcnow
+from hub.principal import Principal
+
+GENESIS = "0" * 64
+# Any constant identifies the chain's lock; this one spells "audit".
+_LOCK_KEY = 0x6175646974
+
+SENSITIVE_FIELDS = frozenset({"email", "phone", "email_index", "phone_index"})
+"""Fields whose values the log never holds in clear (see :func:`field_changes`)."""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(_plain(v) for v in value)
+    raise TypeError(f"cannot record {type(value).__name__} in the audit log")
+
+
+def normalise_details(details: Mapping[str, Any]) -> dict[str, Any]:
+    """The details as the database returns them (plain JSON), so the hash computed at
+    append time equals the one recomputed from the stored row."""
+    result: dict[str, Any] = json.loads(json.dumps(details, default=_plain))
+    return result
+
+
+def event_hash(
+    *,
+    seq: int,
+    prev_hash: str,
+    at: datetime,
+    actor: str,
+    organization: str | None,
+    client: str | None,
+    action: str,
+    target: str,
+    details: Mapping[str, Any],
+) -> str:
+    """SHA-256 over the previous hash and the event's canonical JSON content."""
+    content = {
+        "seq": seq,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "organization": organization,
+        "client": client,
+        "action": action,
+        "target": target,
+        "details": details,
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(prev_hash.encode() + canonical.encode()).hexdigest()
+
+
+def _row_hash(event: AuditEvent) -> str:
+    return event_hash(
+        seq=event.seq,
+        prev_hash=event.prev_hash,
+        at=event.at,
+        actor=event.actor,
+        organization=event.organization,
+        client=event.client,
+        action=event.action,
+        target=event.target,
+        details=event.details,
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event to append: what happened, to what, and its details (plain JSON)."""
+
+    actor: str
+    action: str
+    target: str
+    details: Mapping[str, Any]
+    organization: str | None = None
+    client: str | None = None
+    at: datetime | None = None
+
+
+async def _lock_and_tail(session: AsyncSession) -> tuple[int, str]:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    tail = (
+        await session.execute(
+            select(col(AuditEvent.seq), col(AuditEvent.hash))
+            .order_by(col(AuditEvent.seq).desc())
+            .limit(1)
+        )
+    ).first()
+    return (0, GENESIS) if tail is None else (int(tail[0]), str(tail[1]))
+
+
+async def append_all(session: AsyncSession, entries: Iterable[Entry]) -> list[AuditEvent]:
+    """Append ``entries`` to the chain in order, in the caller's transaction."""
+    entries = list(entries)
+    if not entries:
+        return []
+    seq, prev = await _lock_and_tail(session)
+    events = []
+    for entry in entries:
+        seq += 1
+        at = (entry.at or utcnow()).astimezone(UTC)
+        # Microsecond precision is what both backends keep.
+        details = normalise_details(entry.details)
+        event = AuditEvent(
+            seq=seq,
+            at=at,
+            actor=entry.actor[:200],
+            organization=entry.organization,
+            client=entry.client,
+            action=entry.action,
+            target=entry.target[:200],
+            details=details,
+            prev_hash=prev,
+            hash="",
+        )
+        event.hash = _row_hash(event)
+        prev = event.hash
+        events.append(event)
+    session.add_all(events)
+    await session.flush()
+    return events
+
+
+async def append(session: AsyncSession, entry: Entry) -> AuditEvent:
+    """Append one event to the chain, in the caller's transaction."""
+    return (await append_all(session, [entry]))[0]
+
+
+def actor_of(principal: Principal) -> str:
+    """How the log names a caller: its organization and client."""
+    return f"{principal.organization_slug}/{principal.client_id}"
+
+
+def entry_for(principal: Principal, action: str, target: str, details: Mapping[str, Any]) -> Entry:
+    return Entry(
+        actor=actor_of(principal),
+        organization=principal.organization_slug,
+        client=principal.client_id,
+        action=action,
+        target=target,
+        details=details,
+    )
+
+
+def _shown(name: str, value: Any) -> Any:
+    if value is None or name not in SENSITIVE_FIELDS:
+        return value
+    return vault.value_hash(str(value))
+
+
+def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """``{field: {"before": x, "after": y}}`` for every field whose value changed;
+    sensitive values appear as keyed hashes, never in clear."""
+    changes: dict[str, Any] = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old != new:
+            changes[name] = {"before": _shown(name, old), "after": _shown(name, new)}
+    return changes
+
+
+async def record_write(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    resource: str,
+    record_id: uuid.UUID,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    **extra: Any,
+) -> AuditEvent:
+    """Audit one write: ``action`` (e.g. ``customer.update``) with its field diff."""
+    details = {"resource": resource, "id": record_id, "changes": field_changes(before, after)}
+    details.update(extra)
+    return await append(session, entry_for(principal, action, f"{resource}:{record_id}", details))
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """Where verification failed: the first event that does not check out."""
+
+    seq: int
+    event_id: uuid.UUID | None
+    reason: str
+
+
+async def verify_chain(
+    session: AsyncSession, *, batch: int = 5000
+) -> tuple[int, ChainBreak | None]:
+    """Walk the whole chain in ``seq`` order; returns (events checked, first break)."""
+    expected_seq, prev = 1, GENESIS
+    checked = 0
+    last = 0
+    while True:
+        rows = (
+            (
+                await session.execute(
+                    select(AuditEvent)
+                    .where(col(AuditEvent.seq) > last)
+                    .order_by(col(AuditEvent.seq))
+                    .limit(batch)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            return checked, None
+        for event in rows:
+            if event.seq != expected_seq:
+                reason = (
+                    f"event {expected_seq} is missing (deleted?); the next one is {event.seq}"
+                    if event.seq > expected_seq
+                    else f"event numbered {event.seq} appears out of order"
+                )
+                return checked, ChainBreak(expected_seq, event.id, reason)
+            if event.prev_hash != prev:
+                return checked, ChainBreak(
+                    event.seq,
+                    event.id,
+                    "its prev_hash does not match the event before it "
+                    "(an earlier event was removed, replaced or reordered)",
+                )
+            if _row_hash(event) != event.hash:
+                return checked, ChainBreak(
+                    event.seq, event.id, "its content does not match its hash (modified)"
+                )
+            prev = event.hash
+            expected_seq += 1
+            checked += 1
+        last = rows[-1].seq
+        session.expunge_all()

@@ -1,0 +1,111 @@
+"""Sensitive column values: the process's data keys, the encrypted column type and the
+keyed blind indexes (key management, loading and rotation live in :mod:`hub.vault`)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+from hub.crypto import derive_key
+
+_INDEX_PURPOSE = "hub blind index v1"
+_AUDIT_PURPOSE = "hub audit value hash v1"
+
+
+class VaultNotLoadedError(RuntimeError):
+    """Sensitive data was read or written before the database's data keys were loaded."""
+
+
+@dataclass
+class Vault:
+    """The data keys of the open database, the active one, and the derived index keys."""
+
+    keys: dict[str, AESGCM] = field(default_factory=dict)
+    active: str | None = None
+    index_key: bytes | None = None
+    audit_key: bytes | None = None
+
+    def install(self, master_key: bytes, keys: dict[str, bytes], active: str) -> None:
+        # Keys of other databases opened by this process stay (kids are random, so they
+        # never collide); only the active key and the derived keys follow the last load.
+        self.keys.update({kid: AESGCM(raw) for kid, raw in keys.items()})
+        self.active = active
+        self.index_key = derive_key(master_key, _INDEX_PURPOSE)
+        self.audit_key = derive_key(master_key, _AUDIT_PURPOSE)
+
+    def seal(self, plaintext: str, purpose: str) -> str:
+        if self.active is None:
+            raise VaultNotLoadedError("no data key loaded: run `hub init` or `hub migrate`")
+        nonce = os.urandom(12)
+        sealed = self.keys[self.active].encrypt(nonce, plaintext.encode(), purpose.encode())
+        return f"{self.active}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+    def open(self, token: str, purpose: str) -> str:
+        kid, _, body = token.partition(".")
+        key = self.keys.get(kid)
+        if key is None:
+            raise VaultNotLoadedError(f"data key {kid!r} is not loaded")
+        raw = base64.urlsafe_b64decode(body.encode())
+        return key.decrypt(raw[:12], raw[12:], purpose.encode()).decode()
+
+    def key_id(self, token: str) -> str:
+        return token.partition(".")[0]
+
+    def blind_index(self, kind: str, normalised: str) -> str:
+        """The keyed index of one normalised value (``kind`` keeps email and phone apart)."""
+        if self.index_key is None:
+            raise VaultNotLoadedError("no data key loaded: run `hub init` or `hub migrate`")
+        message = f"{kind}:{normalised}".encode()
+        return hmac.new(self.index_key, message, hashlib.sha256).hexdigest()
+
+    def value_hash(self, value: str) -> str:
+        """A keyed hash standing for a sensitive value in the audit log: equal values
+        compare equal, and the value cannot be recovered or guessed offline."""
+        if self.audit_key is None:
+            raise VaultNotLoadedError("no data key loaded: run `hub init` or `hub migrate`")
+        return "hmac-sha256:" + hmac.new(self.audit_key, value.encode(), hashlib.sha256).hexdigest()
+
+
+vault = Vault()
+"""The process-wide vault; :func:`load_data_keys` fills it for the open database."""
+
+
+class EncryptedText(TypeDecorator[str]):
+    """A text column stored encrypted with the active data key (``purpose`` is the
+    associated data). Values are compared only through their blind index, never in SQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, purpose: str) -> None:
+        super().__init__()
+        self.purpose = purpose
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else vault.seal(value, self.purpose)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else vault.open(value, self.purpose)
+
+
+def normalise_email(value: str) -> str:
+    """The matching form of an address: trimmed and case-folded as a whole (providers
+    differ on local-part rules, so nothing else is assumed)."""
+    return value.strip().casefold()
+
+
+def email_index(value: str | None) -> str | None:
+    return None if value is None else vault.blind_index("email", normalise_email(value))
+
+
+def phone_index(value: str | None) -> str | None:
+    """``value`` is already E.164 (validation normalises every phone it accepts)."""
+    return None if value is None else vault.blind_index("phone", value.strip())
