@@ -22,6 +22,7 @@ from hub.oauth.revocation import RevocationList, prune_expired
 from hub.oauth.staff_directory import StaffDirectory
 from hub.settings import Settings
 from hub.ttl_cache import TTLCache
+from hub.vault import activation_delay, load_data_keys, vault
 
 logger = logging.getLogger(__name__)
 _PRUNE_INTERVAL = 60.0
@@ -48,6 +49,14 @@ class Runtime:
                 max_token_lifetime=self.settings.access_token_ttl,
             )
 
+    async def reload_data_keys(self) -> None:
+        """Load data keys created since the last reload, and make active the newest one
+        old enough that every replica has loaded it (:func:`hub.vault.activation_delay`):
+        a rotation's key is known everywhere before any row sealed with it is written."""
+        delay = activation_delay(self.settings.key_refresh_interval)
+        async with self.database.session() as session:
+            await load_data_keys(session, self.settings.master_key, activation_delay=delay)
+
     async def reload_policy(self) -> None:
         """Put the newest published policy version in force if it is not already.
 
@@ -68,13 +77,17 @@ class Runtime:
         logger.info("sharing policy version %s in force", rules.version)
 
     async def refresh_forever(self) -> None:
-        """Re-read revocations and signing keys on their intervals; prune expired rows.
+        """Re-read revocations, signing and data keys on their intervals; prune expired rows.
+
+        Data keys are also reloaded at the next tick when a value named a key this process
+        has not loaded (:attr:`hub.vault.Vault.stale`): a rotation's new key, or a key
+        created while a reload failed.
 
         Errors are logged and retried at the next tick: a database hiccup must not stop
         the refresh for the rest of the process's life.
         """
         settings = self.settings
-        due = {"revocations": 0.0, "keys": 0.0, "policy": 0.0, "prune": 0.0}
+        due = {"revocations": 0.0, "keys": 0.0, "data_keys": 0.0, "policy": 0.0, "prune": 0.0}
         while True:
             now = time.monotonic()
             try:
@@ -84,6 +97,9 @@ class Runtime:
                 if now >= due["keys"]:
                     await self.reload_keys()
                     due["keys"] = now + settings.key_refresh_interval
+                if now >= due["data_keys"] or vault.stale:
+                    await self.reload_data_keys()
+                    due["data_keys"] = now + settings.key_refresh_interval
                 if now >= due["policy"]:
                     await self.reload_policy()
                     due["policy"] = now + settings.policy_refresh_interval

@@ -17,6 +17,11 @@ Example::
         },
         subject_attributes={"regions": "string[]"},
     )
+
+A resource may list *opaque* fields with the reason (``"opaque": {"email": "encrypted at
+rest"}``): their stored values cannot be compared in the database, so a condition may only
+test them with ``is_null`` (any other operator would compile to a comparison that never
+holds, and disagree with the evaluator).
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class Relation:
 class ResourceSpec:
     fields: Mapping[str, FieldType]
     relations: Mapping[str, Relation] = field(default_factory=dict)
+    opaque: Mapping[str, str] = field(default_factory=dict)
+    """Fields only ``is_null`` can test -> why (e.g. "encrypted at rest")."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +88,13 @@ class Catalog:
                     r: Relation(str(v["resource"]), bool(v.get("many", False)))
                     for r, v in raw.get("relations", {}).items()
                 }
+                opaque = {str(f): str(why) for f, why in raw.get("opaque", {}).items()}
             except (KeyError, ValueError, AttributeError, TypeError) as exc:
                 raise CatalogError(f"resource {name!r}: {exc}") from exc
-            specs[name] = ResourceSpec(fields, relations)
+            unknown = sorted(set(opaque) - set(fields))
+            if unknown:
+                raise CatalogError(f"resource {name!r}: opaque fields {unknown} are not fields")
+            specs[name] = ResourceSpec(fields, relations, opaque)
         for name, spec in specs.items():
             for rel, relation in spec.relations.items():
                 if relation.resource not in specs:
@@ -127,6 +138,21 @@ class Catalog:
             known = [*spec.fields, *spec.relations]
             raise CatalogError(f"unknown field '{part}' on {here}{_hint(part, known)}")
         raise CatalogError(f"empty path on {resource}")  # pragma: no cover - split never empty
+
+    def opaque_reason(self, resource: str, path: str) -> str | None:
+        """Why the field at dotted ``path`` is opaque (only ``is_null`` tests it), or
+        ``None`` when it is comparable or the path does not resolve (see
+        :meth:`field_type` for the error)."""
+        spec = self.resources.get(resource)
+        parts = path.split(".")
+        for i, part in enumerate(parts):
+            if spec is None:
+                return None
+            if part in spec.fields:
+                return spec.opaque.get(part) if i == len(parts) - 1 else None
+            relation = spec.relations.get(part)
+            spec = self.resources.get(relation.resource) if relation else None
+        return None
 
 
 def _hint(name: str, known: Any) -> str:

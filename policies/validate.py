@@ -196,6 +196,14 @@ class _Validator:
         except CatalogError as exc:
             self.error(str(exc), cmp.pos)
             return
+        opaque = self.catalog.opaque_reason(resource, cmp.path)
+        if opaque is not None and cmp.op != "is_null":
+            self.error(
+                f"'{cmp.op}' on '{cmp.path}': the field is {opaque}; only is_null can be "
+                "evaluated on it",
+                cmp.op_pos,
+            )
+            return
         if isinstance(cmp.value, Variable):
             var_kind = self.variable(cmp.value, cmp.value_pos)
             if var_kind is not None:

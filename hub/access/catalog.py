@@ -11,6 +11,10 @@ and a few *derived* fields that exist for policies only:
   ``Feedback.customerRef`` shows it (a policy masks it as a ``pseudonym`` to let a partner
   group feedback by customer without learning who the customer is).
 
+Fields stored encrypted (:class:`hub.models._sealed.EncryptedText`: Customer.email and
+phone) are *opaque*: a condition may only test them with ``is_null``, since SQL sees
+ciphertext (see :data:`OPAQUE`).
+
 :class:`HubMapping` maps the catalog onto the tables for :func:`policies.plan`.
 """
 
@@ -23,6 +27,7 @@ from sqlalchemy import ColumnElement, FromClause, select
 
 from hub.access.resources import FIELDS, MODELS, Resource
 from hub.models import Organization
+from hub.models._sealed import EncryptedText
 from policies import Catalog, FieldType, Join
 
 _T = FieldType
@@ -127,11 +132,24 @@ RELATIONS: dict[Resource, dict[str, dict[str, Any]]] = {
 SUBJECT_ATTRIBUTES = {"regions": "string[]", "products": "string[]", "countries": "string[]"}
 """Organization attributes a policy may use as ``$subject.attributes.<name>``."""
 
+_ENCRYPTED = "encrypted at rest"
+OPAQUE: dict[Resource, dict[str, str]] = {
+    resource: {
+        c.name: _ENCRYPTED
+        for c in MODELS[resource].__table__.columns  # type: ignore[attr-defined]
+        if isinstance(c.type, EncryptedText)
+    }
+    for resource in TYPES
+}
+"""Fields a condition may test only with ``is_null``: comparing them in SQL would compare
+ciphertext and never match (and disagree with the policy oracle)."""
+
 CATALOG = Catalog.from_dict(
     {
         resource.value: {
             "fields": {name: kind.value for name, kind in TYPES[resource].items()},
             "relations": RELATIONS[resource],
+            "opaque": OPAQUE[resource],
         }
         for resource in TYPES
     },

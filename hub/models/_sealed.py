@@ -4,11 +4,14 @@ keyed blind indexes (key management, loading and rotation live in :mod:`hub.vaul
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
+import re
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Text
 from sqlalchemy.engine import Dialect
@@ -20,8 +23,31 @@ _INDEX_PURPOSE = "hub blind index v1"
 _AUDIT_PURPOSE = "hub audit value hash v1"
 
 
+_NONCE = 12
+_TAG = 16
+# ``<kid>.<urlsafe base64>``: kids are 16 hex digits (secrets.token_hex(8)). An email or an
+# E.164 phone never has this shape, which is how legacy plaintext is told from ciphertext.
+_SEALED_SHAPE = re.compile(r"[0-9a-f]{16}\.[A-Za-z0-9_-]+={0,2}")
+
+
 class VaultNotLoadedError(RuntimeError):
     """Sensitive data was read or written before the database's data keys were loaded."""
+
+
+class UnknownDataKeyError(VaultNotLoadedError):
+    """A value is sealed under a data key this process has not loaded: a key created
+    after the last refresh (the vault is marked stale so the runtime reloads at once),
+    or a key retired while a value still used it."""
+
+
+class SealedValueError(ValueError):
+    """A stored value does not open under its key: altered, truncated, or copied from
+    another column (the associated data binds each value to its column)."""
+
+
+def looks_sealed(value: str) -> bool:
+    """Whether ``value`` has the shape of a sealed value (says nothing about its key)."""
+    return _SEALED_SHAPE.fullmatch(value) is not None
 
 
 @dataclass
@@ -32,6 +58,9 @@ class Vault:
     active: str | None = None
     index_key: bytes | None = None
     audit_key: bytes | None = None
+    # Set when a value named a key not loaded here; the runtime's refresh loop reloads
+    # the keys at its next tick instead of waiting for the key refresh interval.
+    stale: bool = False
 
     def install(self, master_key: bytes, keys: dict[str, bytes], active: str) -> None:
         # Keys of other databases opened by this process stay (kids are random, so they
@@ -40,6 +69,7 @@ class Vault:
         self.active = active
         self.index_key = derive_key(master_key, _INDEX_PURPOSE)
         self.audit_key = derive_key(master_key, _AUDIT_PURPOSE)
+        self.stale = False
 
     def seal(self, plaintext: str, purpose: str) -> str:
         if self.active is None:
@@ -52,9 +82,27 @@ class Vault:
         kid, _, body = token.partition(".")
         key = self.keys.get(kid)
         if key is None:
-            raise VaultNotLoadedError(f"data key {kid!r} is not loaded")
-        raw = base64.urlsafe_b64decode(body.encode())
-        return key.decrypt(raw[:12], raw[12:], purpose.encode()).decode()
+            if not looks_sealed(token):
+                raise SealedValueError(
+                    f"{purpose} holds a value that is not sealed (plaintext from before "
+                    "encryption at rest?): run `hub migrate` to seal legacy values"
+                )
+            self.stale = True
+            raise UnknownDataKeyError(
+                f"{purpose} value is sealed under data key {kid!r}, which this process has "
+                "not loaded: the key is newer than the last key refresh (retry shortly) or "
+                "was retired while still in use"
+            )
+        try:
+            raw = base64.urlsafe_b64decode(body.encode())
+            if len(raw) < _NONCE + _TAG:
+                raise SealedValueError(f"{purpose} value under data key {kid!r} is truncated")
+            return key.decrypt(raw[:_NONCE], raw[_NONCE:], purpose.encode()).decode()
+        except (InvalidTag, binascii.Error, UnicodeDecodeError) as error:
+            raise SealedValueError(
+                f"{purpose} value under data key {kid!r} does not open: it was altered, "
+                "or copied from another column"
+            ) from error
 
     def key_id(self, token: str) -> str:
         return token.partition(".")[0]
