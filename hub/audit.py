@@ -15,22 +15,26 @@ Append late in a transaction, so the lock is held for as little time as possible
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from hub.db import take_write_lock
 from hub.models import AuditEvent
 from hub.models._sealed import vault
 from hub.models._types import utcnow
+from hub.pagination import Ordering, Page, fetch_page
 from hub.principal import Principal
 
 GENESIS = "0" * 64
@@ -115,6 +119,8 @@ class Entry:
 async def _lock_and_tail(session: AsyncSession) -> tuple[int, str]:
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    else:
+        await take_write_lock(session)  # the tail read below must not go stale
     tail = (
         await session.execute(
             select(col(AuditEvent.seq), col(AuditEvent.hash))
@@ -221,9 +227,14 @@ class ChainBreak:
 
 
 async def verify_chain(
-    session: AsyncSession, *, batch: int = 5000
+    session: AsyncSession, *, batch: int = 5000, progress: Callable[[int], None] | None = None
 ) -> tuple[int, ChainBreak | None]:
-    """Walk the whole chain in ``seq`` order; returns (events checked, first break)."""
+    """Walk the whole chain in ``seq`` order; returns (events checked, first break).
+
+    ``progress`` is called with the number of events checked after each batch (the CLI
+    shows it for long chains). Removing the *newest* events leaves a shorter chain that
+    still checks out: compare the count (or the last hash) with one kept elsewhere.
+    """
     expected_seq, prev = 1, GENESIS
     checked = 0
     last = 0
@@ -266,3 +277,178 @@ async def verify_chain(
             checked += 1
         last = rows[-1].seq
         session.expunge_all()
+        if progress is not None:
+            progress(checked)
+
+
+async def count_events(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one())
+
+
+# --- reading the log ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which events to list; every given condition must hold (``until`` is exclusive)."""
+
+    action: str | None = None
+    organization: str | None = None
+    target: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if self.action is not None:
+            conditions.append(col(AuditEvent.action) == self.action)
+        if self.organization is not None:
+            conditions.append(col(AuditEvent.organization) == self.organization)
+        if self.target is not None:
+            conditions.append(col(AuditEvent.target) == self.target)
+        if self.since is not None:
+            conditions.append(col(AuditEvent.at) >= self.since)
+        if self.until is not None:
+            conditions.append(col(AuditEvent.at) < self.until)
+        return conditions
+
+
+NEWEST_FIRST = Ordering(
+    key="audit:seq:desc",
+    columns=(AuditEvent.seq,),  # type: ignore[arg-type]
+    types=(int,),
+    descending=True,
+)
+"""The order of the ``auditEvents`` connection (``seq`` is unique, so it is a keyset)."""
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One audit event as administrators read and export it."""
+
+    seq: int
+    at: datetime
+    actor: str
+    organization: str | None
+    client: str | None
+    action: str
+    target: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, row: Any) -> EventView:
+        return cls(
+            row.seq,
+            row.at,
+            row.actor,
+            row.organization,
+            row.client,
+            row.action,
+            row.target,
+            dict(row.details),
+            row.prev_hash,
+            row.hash,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "organization": self.organization,
+            "client": self.client,
+            "action": self.action,
+            "target": self.target,
+            "details": self.details,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+EVENT_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "organization",
+    "client",
+    "action",
+    "target",
+    "details",
+    "prev_hash",
+    "hash",
+)
+
+
+def _event_columns() -> list[Any]:
+    return [getattr(AuditEvent, name) for name in EVENT_COLUMNS]
+
+
+async def events_page(
+    session: AsyncSession, flt: AuditFilter, *, size: int, after: str | None
+) -> Page[EventView]:
+    """One page of events, newest first (no access check: :mod:`hub.admin.audit` checks)."""
+    statement = select(*_event_columns()).where(*flt.conditions())
+    return await fetch_page(
+        session,
+        statement,
+        NEWEST_FIRST,
+        size=size,
+        after=after,
+        project=lambda rows: [EventView.of(row) for row in rows],
+    )
+
+
+async def count_matching(session: AsyncSession, flt: AuditFilter) -> int:
+    statement = select(func.count()).select_from(AuditEvent).where(*flt.conditions())
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def iter_events(
+    session: AsyncSession, flt: AuditFilter | None = None, *, batch: int = 2000
+) -> AsyncIterator[EventView]:
+    """Every matching event in chain order, read in batches (exports of long logs)."""
+    conditions = (flt or AuditFilter()).conditions()
+    last = 0
+    while True:
+        statement = (
+            select(*_event_columns())
+            .where(col(AuditEvent.seq) > last, *conditions)
+            .order_by(col(AuditEvent.seq))
+            .limit(batch)
+        )
+        rows = (await session.execute(statement)).all()
+        if not rows:
+            return
+        for row in rows:
+            yield EventView.of(row)
+        last = rows[-1].seq
+
+
+# --- exports ----------------------------------------------------------------------------
+
+ExportFormat = Literal["csv", "json"]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+def render(records: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: ExportFormat) -> str:
+    """Export rows (plain JSON values) as CSV (lists space-separated, objects as JSON)
+    or as a JSON array."""
+    if fmt == "json":
+        return json.dumps(list(records), indent=2, ensure_ascii=False) + "\n"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for record in records:
+        writer.writerow([_cell(record.get(name)) for name in columns])
+    return buffer.getvalue()

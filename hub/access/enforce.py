@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import disclosures
 from hub.access.catalog import DERIVED
 from hub.access.policy_rules import PolicyRules
 from hub.access.resources import MODELS, Action, Resource
@@ -121,7 +122,12 @@ class Access:
     def project_all(
         self, principal: Principal, resource: Resource, rows: Iterable[Row[Any]]
     ) -> list[Record]:
+        """:meth:`project` for many rows; every row emitted to a caller passes here, so
+        this is also where a partner's read is noted for the audit log (DESIGN §5)."""
         rules = self.rules
+        # None unless the request is a partner's with read auditing on: then the only
+        # cost is noting ids and field names (hub.disclosures).
+        reads = disclosures.recording(principal)
         shown = rules.shown_fields(principal, resource)
         secret = rules.pseudonym_secret
         partner = principal.organization_slug
@@ -144,6 +150,8 @@ class Access:
             if withheld:
                 record[WITHHELD] = frozenset(withheld)
             out.append(MappingProxyType(record))
+            if reads is not None:
+                reads.note(resource, rules.version, values, record)
         return out
 
     async def read_back(
@@ -192,13 +200,17 @@ class Access:
     ) -> None:
         """Refuse the fields of a write the policy does not let the principal set (its
         ``create``/``write`` fields): ``given`` maps each field set to its input name;
-        every refused one is a NOT_WRITABLE problem at ``[root, input name]``."""
+        every refused one is a FORBIDDEN problem at ``[root, input name]``."""
         allowed = self.rules.writable_fields(principal, resource, action)
         refused = sorted(name for name in given if name not in allowed)
         if refused:
             raise InvalidInputError(
                 [
-                    FieldProblem((root, given[name]), "you may not set this field", "NOT_WRITABLE")
+                    FieldProblem(
+                        (root, given[name]),
+                        "the sharing policy does not let you set this field",
+                        "FORBIDDEN",
+                    )
                     for name in refused
                 ]
             )

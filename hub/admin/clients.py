@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from hub import audit
 from hub.access import access
 from hub.admin.organizations import find_organization
 from hub.errors import FieldProblem, InvalidInputError, NotFoundError
@@ -87,6 +88,13 @@ async def _require(session: AsyncSession, client_id: str) -> Client:
     return client
 
 
+async def _audit(
+    session: AsyncSession, principal: Principal, action: str, client_id: str, details: Any
+) -> None:
+    """Record a client change in the audit log, in the change's transaction."""
+    await audit.append(session, audit.entry_for(principal, action, f"client:{client_id}", details))
+
+
 async def list_clients(
     session: AsyncSession, principal: Principal, organization: str
 ) -> list[ClientView]:
@@ -129,15 +137,25 @@ async def register_client(
             problems.add("jwks", str(error))
     if problems.items or org is None or name is None or scopes is None:
         raise InvalidInputError(problems.items)
+    secret: str | None = None
     if jwks is not None:
         client = await clients.create_key_client(
             session, organization=org, name=name, scopes=scopes, jwks=jwks
         )
-        return RegisteredClient(ClientView.of(client, org.slug), None)
-    client, secret = await clients.create_client(
-        session, organization=org, name=name, scopes=scopes
-    )
-    return RegisteredClient(ClientView.of(client, org.slug), secret)
+    else:
+        client, secret = await clients.create_client(
+            session, organization=org, name=name, scopes=scopes
+        )
+    view = ClientView.of(client, org.slug)
+    # The secret and the JWKS stay out of the log: the method says which one was given.
+    details = {
+        "organization": org.slug,
+        "name": name,
+        "scopes": view.scopes,
+        "auth_method": view.auth_method,
+    }
+    await _audit(session, principal, "client.register", view.client_id, details)
+    return RegisteredClient(view, secret)
 
 
 async def rotate_client_secret(
@@ -156,12 +174,18 @@ async def rotate_client_secret(
     if problems:
         raise InvalidInputError(problems)
     client, secret = await clients.rotate_secret(session, client_id, overlap=overlap)
-    return RegisteredClient(ClientView.of(client, await _slug_of(session, client)), secret)
+    view = ClientView.of(client, await _slug_of(session, client))
+    details = {"organization": view.organization_slug, "overlap_seconds": overlap}
+    await _audit(session, principal, "client.rotate_secret", client_id, details)
+    return RegisteredClient(view, secret)
 
 
 async def disable_client(session: AsyncSession, principal: Principal, client_id: str) -> ClientView:
     """Refused at the token endpoint now; its tokens within ``HUB_CLIENT_CACHE_TTL``."""
     access.require_admin(principal)
-    await _require(session, client_id)
+    was_active = (await _require(session, client_id)).active
     client = await clients.disable_client(session, client_id)
-    return ClientView.of(client, await _slug_of(session, client))
+    view = ClientView.of(client, await _slug_of(session, client))
+    details = {"organization": view.organization_slug, "was_active": was_active}
+    await _audit(session, principal, "client.disable", client_id, details)
+    return view

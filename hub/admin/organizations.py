@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from hub import audit
 from hub.access import access
 from hub.errors import FieldProblem, InvalidInputError, NotFoundError
 from hub.models import Organization, OrgKind
@@ -71,6 +72,18 @@ async def _require(session: AsyncSession, slug: str) -> Organization:
     return org
 
 
+async def _audit(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    org: Organization,
+    details: dict[str, Any],
+) -> None:
+    """Record an organization change in the audit log, in the change's transaction."""
+    entry = audit.entry_for(principal, action, f"organization:{org.slug}", details)
+    await audit.append(session, entry)
+
+
 async def list_organizations(session: AsyncSession, principal: Principal) -> list[OrganizationView]:
     access.require_admin(principal)
     rows = (await session.execute(select(Organization).order_by(col(Organization.slug)))).scalars()
@@ -103,6 +116,8 @@ async def create_organization(
     org = Organization(slug=slug, name=name, kind=kind, attributes=attributes or {})
     session.add(org)
     await session.flush()
+    details = {"slug": slug, "name": name, "kind": kind, "attributes": org.attributes}
+    await _audit(session, principal, "organization.create", org, details)
     return OrganizationView.of(org)
 
 
@@ -117,11 +132,14 @@ async def update_organization(
         name = problems.text("name", patch.name, max_length=200, required=True)
     attributes = _attributes(problems, patch.attributes)
     problems.raise_any()
+    before = {"name": org.name, "attributes": dict(org.attributes)}
     if patch.name is not None and name is not None:
         org.name = name
     if attributes is not None:
         org.attributes = attributes
     await session.flush()
+    changes = audit.field_changes(before, {"name": org.name, "attributes": org.attributes})
+    await _audit(session, principal, "organization.update", org, {"changes": changes})
     return OrganizationView.of(org)
 
 
@@ -136,6 +154,8 @@ async def disable_organization(
         # Disabling the operator (or oneself) would lock every administrator out.
         message = "the operator and your own organization cannot be disabled"
         raise InvalidInputError([FieldProblem(("slug",), message, "NOT_ALLOWED")])
+    was_active = org.active
     org.active = False
     await session.flush()
+    await _audit(session, principal, "organization.disable", org, {"was_active": was_active})
     return OrganizationView.of(org)

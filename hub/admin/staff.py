@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from hub import audit
 from hub.access import access
 from hub.admin.organizations import find_organization
 from hub.errors import FieldProblem, InvalidInputError, NotFoundError
@@ -95,6 +96,10 @@ async def add_staff_user(
         )
     except StaffUserError as error:
         raise InvalidInputError([FieldProblem(("input",), str(error), "NOT_ALLOWED")]) from None
+    # Never the initial password (nor its hash).
+    details = {"organization": org.slug, "name": user.name, "roles": sorted(user.roles)}
+    entry = audit.entry_for(principal, "staff_user.create", f"staff_user:{user.email}", details)
+    await audit.append(session, entry)
     return CreatedStaffUser(_view(user, org.slug), password)
 
 
@@ -109,8 +114,13 @@ async def disable_staff_user(
     user = found.scalar_one_or_none()
     if user is None:
         raise NotFoundError("no such staff user")
+    was_active = user.active
     user.active = False
     session.add(user)
     await session.flush()
     owner = await session.get(Organization, user.organization_id)
-    return _view(user, "" if owner is None else owner.slug)
+    slug = "" if owner is None else owner.slug
+    details = {"organization": slug, "was_active": was_active}
+    entry = audit.entry_for(principal, "staff_user.disable", f"staff_user:{user.email}", details)
+    await audit.append(session, entry)
+    return _view(user, slug)

@@ -1,0 +1,271 @@
+"""Partner read disclosures (hub.disclosures): the per-request collector and the batched
+background writer. The end-to-end behaviour through GraphQL is in
+tests/schema/test_audit_admin.py."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select
+from sqlmodel import col
+
+from hub import audit, disclosures
+from hub.access import WITHHELD
+from hub.db import Database, make_engine
+from hub.models import AuditEvent, Disclosure, OrgKind
+from hub.principal import Principal
+
+
+def principal(kind: OrgKind = OrgKind.DISTRIBUTOR, slug: str = "acme") -> Principal:
+    return Principal(
+        client_id=f"{slug}-client",
+        organization_id=uuid.uuid4(),
+        organization_slug=slug,
+        organization_kind=kind,
+        scopes=frozenset({"customers:read", "feedback:read"}),
+    )
+
+
+@pytest.fixture(autouse=True)
+async def empty_log(db: Database) -> None:
+    async with db.transaction() as session:
+        await session.execute(delete(Disclosure))
+        await session.execute(delete(AuditEvent))
+
+
+def customer_row(customer_id: uuid.UUID) -> dict[str, Any]:
+    return {"id": customer_id, "name": "Ada", "email": "ada@example.com"}
+
+
+def read_of(
+    who: Principal, customers: int = 1, operation: str = "Page"
+) -> disclosures.ReadCollector:
+    reads = disclosures.ReadCollector(who, operation, disclosures.query_hash("{ x }"))
+    for _ in range(customers):
+        row = customer_row(uuid.uuid4())
+        reads.note("Customer", 1, row, MappingProxyType({"id": row["id"], "name": "Ada"}))
+    return reads
+
+
+async def count(db: Database, model: Any) -> int:
+    async with db.session() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+# --- the collector ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "enabled", "records"),
+    [
+        (OrgKind.DISTRIBUTOR, True, True),
+        (OrgKind.SUPPLIER, True, True),
+        (OrgKind.VENDOR, True, True),
+        (OrgKind.DISTRIBUTOR, False, False),
+        (OrgKind.DEPARTMENT, True, False),
+        (OrgKind.OPERATOR, True, False),
+    ],
+)
+def test_only_partner_requests_are_collected(kind: OrgKind, enabled: bool, records: bool) -> None:
+    who = principal(kind)
+    with disclosures.collect(who, operation="Op", query="{ x }", enabled=enabled) as reads:
+        assert (reads is not None) is records
+        assert (disclosures.recording(who) is not None) is records
+    assert disclosures.recording(who) is None  # closed with the block
+
+
+def test_projections_for_another_principal_are_not_attributed() -> None:
+    who, other = principal(), principal(slug="rival")
+    with disclosures.collect(who, operation=None, query="{ x }") as reads:
+        assert reads is not None
+        assert disclosures.recording(other) is None
+        assert disclosures.recording(who) is reads
+
+
+def test_note_merges_fields_and_finds_the_customer_in_the_raw_row() -> None:
+    who = principal(OrgKind.SUPPLIER)
+    customer, feedback = uuid.uuid4(), uuid.uuid4()
+    reads = disclosures.ReadCollector(who, "Op", "h")
+    raw = {"id": feedback, "customer_id": customer, "text": "t", "product": "widget"}
+    # A supplier's projection carries a pseudonym, not the customer id.
+    reads.note(
+        "Feedback",
+        3,
+        raw,
+        MappingProxyType({"id": feedback, "customer_ref": "p-1", WITHHELD: frozenset({"x"})}),
+    )
+    reads.note("Feedback", 3, raw, MappingProxyType({"id": feedback, "text": "t"}))
+    rows = reads.disclosure_rows(event_seq=7)
+    assert len(rows) == 1
+    row = dict(zip(disclosures.DISCLOSURE_COLUMNS, rows[0], strict=True))
+    assert (row["customer_id"], row["record_id"], row["resource"]) == (
+        customer,
+        feedback,
+        "Feedback",
+    )
+    assert row["fields"] == ("customer_ref", "id", "text")
+    assert row["event_seq"] == 7
+    assert (row["organization"], row["client"], row["policy_version"]) == (
+        "acme",
+        "acme-client",
+        3,
+    )
+    assert reads.customer_ids == [customer]
+
+
+def test_the_internal_markers_are_those_of_the_access_module() -> None:
+    assert frozenset({WITHHELD}) == disclosures._MARKERS
+
+
+def test_the_event_groups_records_by_the_fields_they_carried() -> None:
+    who = principal()
+    reads = disclosures.ReadCollector(who, None, disclosures.query_hash("{ customers }"))
+    a, b, c = sorted((uuid.uuid4() for _ in range(3)), key=str)
+    for customer_id in (a, b):
+        reads.note("Customer", 2, {"id": customer_id}, {"id": customer_id, "name": "n"})
+    reads.note("Customer", 2, {"id": c}, {"id": c, "name": "n", "email": "e"})
+    entry = reads.entry()
+    assert (entry.action, entry.target, entry.actor) == (
+        "read",
+        "operation:(anonymous)",
+        "acme/acme-client",
+    )
+    assert entry.details == {
+        "operation": None,
+        "query_sha256": disclosures.query_hash("{ customers }"),
+        "policy_version": 2,
+        "customers": [str(a), str(b), str(c)],
+        "disclosed": {
+            "Customer": [
+                {"fields": ["id", "name"], "ids": [str(a), str(b)]},
+                {"fields": ["email", "id", "name"], "ids": [str(c)]},
+            ]
+        },
+    }
+
+
+# --- the writer -------------------------------------------------------------------------
+
+
+async def test_a_batch_is_one_transaction_with_consecutive_events(db: Database) -> None:
+    writer = disclosures.DisclosureWriter(db, interval=60, batch_size=100)
+    reads = [read_of(principal(), customers=3) for _ in range(5)]
+    for item in reads:
+        writer.submit(item)
+    writer.submit(disclosures.ReadCollector(principal(), "Empty", "h"))  # nothing emitted
+    assert writer.pending == 5
+    assert await count(db, AuditEvent) == 0  # nothing until a tick or a flush
+    assert await writer.flush() == 5
+    assert writer.pending == 0
+    async with db.session() as session:
+        events = (await session.execute(select(AuditEvent).order_by(col(AuditEvent.seq)))).all()
+        stored = (await session.execute(select(Disclosure))).scalars().all()
+        assert await audit.verify_chain(session) == (5, None)
+    assert [e[0].seq for e in events] == [1, 2, 3, 4, 5]
+    assert len(stored) == 15
+    by_seq: dict[int, set[uuid.UUID]] = {}
+    for row in stored:
+        by_seq.setdefault(row.event_seq, set()).add(row.customer_id)
+    for event, item in zip(events, reads, strict=True):
+        assert by_seq[event[0].seq] == set(item.customer_ids)
+    # Written with driver-level values: read back through the column types, they round-trip.
+    first = next(row for row in stored if row.event_seq == 1)
+    assert (first.at, first.organization, first.client) == (reads[0].at, "acme", "acme-client")
+    assert (first.resource, first.fields, first.policy_version) == ("Customer", ["id", "name"], 1)
+    assert first.record_id == first.customer_id
+    assert isinstance(first.id, uuid.UUID)
+
+
+async def test_a_full_batch_is_written_without_waiting_for_the_interval(db: Database) -> None:
+    writer = disclosures.DisclosureWriter(db, interval=60, batch_size=3)
+    writer.start()
+    try:
+        for _ in range(3):
+            writer.submit(read_of(principal()))
+        for _ in range(100):
+            if await count(db, AuditEvent) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert await count(db, AuditEvent) == 3
+    finally:
+        await writer.stop()
+
+
+async def test_the_interval_writes_a_partial_batch(db: Database) -> None:
+    writer = disclosures.DisclosureWriter(db, interval=0.05, batch_size=1000)
+    writer.start()
+    try:
+        writer.submit(read_of(principal()))
+        for _ in range(100):
+            if await count(db, AuditEvent) == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert await count(db, AuditEvent) == 1
+    finally:
+        await writer.stop()
+
+
+async def test_stop_writes_what_is_pending(db: Database) -> None:
+    writer = disclosures.DisclosureWriter(db, interval=60, batch_size=1000)
+    writer.start()
+    writer.submit(read_of(principal()))
+    writer.submit(read_of(principal()))
+    await writer.stop()
+    assert await count(db, AuditEvent) == 2
+
+
+async def test_concurrent_flushes_never_fork_or_repeat_the_chain(db: Database) -> None:
+    writer = disclosures.DisclosureWriter(db, interval=60, batch_size=7)
+    for _ in range(40):
+        writer.submit(read_of(principal()))
+    await asyncio.gather(writer.flush(), writer.flush(), writer.flush())
+    async with db.session() as session:
+        assert await audit.verify_chain(session) == (40, None)
+
+
+async def test_a_failed_write_is_kept_and_retried(db: Database, tmp_path: Path) -> None:
+    # A database whose file cannot be opened: every write fails.
+    broken = Database(make_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/hub.db"))
+    writer = disclosures.DisclosureWriter(broken, interval=60, batch_size=10)
+    items = [read_of(principal()) for _ in range(3)]
+    for item in items:
+        writer.submit(item)
+    try:
+        with pytest.raises(Exception, match="unable to open"):
+            await writer.flush()
+        assert writer.pending == 3  # nothing lost, order kept
+    finally:
+        await broken.dispose()
+    writer.database = db  # the database is back
+    assert await writer.flush() == 3
+    async with db.session() as session:
+        targets = [
+            row[0]
+            for row in await session.execute(
+                select(col(AuditEvent.details)).order_by(col(AuditEvent.seq))
+            )
+        ]
+    assert [t["customers"] for t in targets] == [
+        [str(c) for c in item.customer_ids] for item in items
+    ]
+
+
+def test_the_pending_queue_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    writer = disclosures.DisclosureWriter(
+        None,  # type: ignore[arg-type]  # never written
+        interval=60,
+        batch_size=1000,
+        max_pending=3,
+    )
+    items = [read_of(principal()) for _ in range(5)]
+    for item in items:
+        writer.submit(item)
+    assert writer.pending == 3
+    assert writer.dropped == 2
+    assert writer._pending == items[2:]  # the oldest go first
+    assert "dropped unrecorded" in caplog.text
