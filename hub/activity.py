@@ -6,12 +6,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import audit
 from hub.access import Action, Record, Resource, access
 from hub.models import Interaction, Purchase
-from hub.models._types import utcnow
+from hub.models._types import table_columns, utcnow
 from hub.models.activity import CHANNELS, DIRECTIONS
 from hub.principal import Principal
 from hub.validation import Problems
@@ -20,7 +22,8 @@ from hub.validation import Problems
 _FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
-def _when(p: Problems, field: str, value: datetime | None) -> datetime:
+def contribution_time(p: Problems, field: str, value: datetime | None) -> datetime:
+    """When a contributed fact happened: ``value`` (aware, not in the future) or now."""
     now = utcnow()
     if value is None:
         return now
@@ -48,7 +51,7 @@ async def log_interaction(
     channel = p.choice("channel", data.channel, CHANNELS, required=True)
     direction = p.choice("direction", data.direction, DIRECTIONS, required=True)
     summary = p.text("summary", data.summary, max_length=2000, required=True)
-    occurred_at = _when(p, "occurredAt", data.occurred_at)
+    occurred_at = contribution_time(p, "occurredAt", data.occurred_at)
     p.raise_any()
     await access.check_customer_write(
         session, principal, Resource.INTERACTION, Action.CREATE, data.customer_id
@@ -77,6 +80,15 @@ async def log_interaction(
     await access.check_written(
         session, principal, Resource.INTERACTION, Action.CREATE, interaction.id
     )
+    await audit.record_write(
+        session,
+        principal,
+        "interaction.create",
+        Resource.INTERACTION,
+        interaction.id,
+        {},
+        _values(interaction),
+    )
     return await access.read_back(session, principal, Resource.INTERACTION, interaction.id)
 
 
@@ -98,7 +110,7 @@ async def report_purchase(
     quantity = p.integer("quantity", data.quantity, low=1, high=1_000_000)
     amount = p.money("amount", data.amount, minimum=Decimal(0))
     currency = p.currency("currency", data.currency)
-    purchased_at = _when(p, "purchasedAt", data.purchased_at)
+    purchased_at = contribution_time(p, "purchasedAt", data.purchased_at)
     p.raise_any()
     await access.check_customer_write(
         session, principal, Resource.PURCHASE, Action.CREATE, data.customer_id
@@ -127,4 +139,12 @@ async def report_purchase(
     session.add(purchase)
     await session.flush()
     await access.check_written(session, principal, Resource.PURCHASE, Action.CREATE, purchase.id)
+    await audit.record_write(
+        session, principal, "purchase.create", Resource.PURCHASE, purchase.id, {}, _values(purchase)
+    )
     return await access.read_back(session, principal, Resource.PURCHASE, purchase.id)
+
+
+def _values(row: Interaction | Purchase) -> dict[str, Any]:
+    """A row's stored values, for the audit log's field diff."""
+    return {column.name: getattr(row, column.name) for column in table_columns(type(row))}

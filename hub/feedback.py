@@ -1,18 +1,23 @@
-"""Customer feedback: the scoped list and submissions."""
+"""Customer feedback: the scoped list, submissions and the status lifecycle."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from hub import audit
 from hub.access import Action, Record, Resource, access
+from hub.access.rules import REQUIRED_SCOPE
+from hub.errors import ConflictError, FieldProblem, InvalidInputError, NotFoundError
 from hub.filters import exact, not_before
 from hub.models import Feedback
-from hub.models._types import utcnow
+from hub.models._types import table_columns, utcnow
 from hub.models.activity import CHANNELS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES, VISIBILITIES
 from hub.pagination import Page, fetch_page, page_size
 from hub.principal import Principal
@@ -143,4 +148,112 @@ async def submit_feedback(
     session.add(feedback)
     await session.flush()
     await access.check_written(session, principal, Resource.FEEDBACK, Action.CREATE, feedback.id)
+    await audit.record_write(
+        session, principal, "feedback.create", Resource.FEEDBACK, feedback.id, {}, _values(feedback)
+    )
     return await access.read_back(session, principal, Resource.FEEDBACK, feedback.id)
+
+
+# The status lifecycle (DESIGN §3): forward moves, skipping steps allowed (a duplicate
+# goes straight from new to closed); closed feedback may be reopened, to triaged, when
+# the customer comes back about it. Nothing else moves backwards: "actioned" records
+# that something was done, and undoing that claim would rewrite history.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"triaged", "actioned", "closed"}),
+    "triaged": frozenset({"actioned", "closed"}),
+    "actioned": frozenset({"closed"}),
+    "closed": frozenset({"triaged"}),
+}
+
+
+async def _visible_feedback(
+    session: AsyncSession, principal: Principal, feedback_id: uuid.UUID, action: Action
+) -> Feedback:
+    """The feedback row if the principal can read it; NOT_FOUND (one answer for missing
+    and invisible) before anything about the write itself is revealed."""
+    if not principal.has_scope(REQUIRED_SCOPE[(Resource.FEEDBACK, Action.READ)]):
+        # Without read access the existence of the feedback must not be revealed either.
+        access.require(principal, Resource.FEEDBACK, action)
+    statement = select(Feedback).where(
+        col(Feedback.id) == feedback_id, access.rules.row_filter(principal, Resource.FEEDBACK)
+    )
+    found = (await session.execute(statement)).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError("no such feedback")
+    access.require(principal, Resource.FEEDBACK, action)
+    return found
+
+
+async def update_feedback_status(
+    session: AsyncSession,
+    principal: Principal,
+    feedback_id: uuid.UUID,
+    status: str,
+    *,
+    expected_status: str | None = None,
+) -> Record:
+    """Move feedback along its lifecycle (:data:`TRANSITIONS`) under the policy's
+    Feedback ``write`` rule (``status`` among its fields). ``expected_status`` makes it
+    a compare-and-set: CONFLICT unless the feedback is still in that status. Setting
+    the status it already has changes nothing and is not audited."""
+    # Arguments, not an input object: problems point at the argument itself.
+    allowed = ", ".join(FEEDBACK_STATUSES)
+    problems = [
+        FieldProblem((name,), f"must be one of {allowed}", "NOT_ALLOWED")
+        for name, value in (("status", status), ("expectedStatus", expected_status))
+        if value is not None and value not in FEEDBACK_STATUSES
+    ]
+    if problems:
+        raise InvalidInputError(problems)
+    current = await _visible_feedback(session, principal, feedback_id, Action.UPDATE)
+    if "status" not in access.writable_fields(principal, Resource.FEEDBACK, Action.UPDATE):
+        raise InvalidInputError(
+            [
+                FieldProblem(
+                    ("status",), "the sharing policy does not let you set this field", "FORBIDDEN"
+                )
+            ]
+        )
+    before = current.status
+    if expected_status is not None and before != expected_status:
+        raise ConflictError(f"the feedback is {before}, not {expected_status}")
+    if before == status:
+        return await access.read_back(session, principal, Resource.FEEDBACK, feedback_id)
+    if status not in TRANSITIONS[before]:
+        moves = " or ".join(sorted(TRANSITIONS[before]))
+        raise InvalidInputError(
+            [
+                FieldProblem(
+                    ("status",),
+                    f"feedback that is {before} can move to {moves} only",
+                    "INVALID_TRANSITION",
+                )
+            ]
+        )
+    now = utcnow()
+    # Compare-and-set on the status read above: a concurrent move makes rowcount 0, and
+    # this one would then be a transition from a status nobody checked.
+    result = await session.execute(
+        update(Feedback)
+        .where(col(Feedback.id) == feedback_id, col(Feedback.status) == before)
+        .values(status=status, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError("the feedback's status changed meanwhile; read it and retry")
+    await access.check_written(session, principal, Resource.FEEDBACK, Action.UPDATE, feedback_id)
+    await audit.record_write(
+        session,
+        principal,
+        "feedback.status",
+        Resource.FEEDBACK,
+        feedback_id,
+        {"status": before, "updated_at": current.updated_at},
+        {"status": status, "updated_at": now},
+    )
+    return await access.read_back(session, principal, Resource.FEEDBACK, feedback_id)
+
+
+def _values(row: Feedback) -> dict[str, Any]:
+    """A row's stored values, for the audit log's field diff."""
+    return {column.name: getattr(row, column.name) for column in table_columns(type(row))}

@@ -30,6 +30,7 @@ REQUIRED_SCOPE: dict[tuple[Resource, Action], Scope] = {
     (Resource.PURCHASE, Action.CREATE): Scope.CUSTOMERS_WRITE,
     (Resource.FEEDBACK, Action.READ): Scope.FEEDBACK_READ,
     (Resource.FEEDBACK, Action.CREATE): Scope.FEEDBACK_WRITE,
+    (Resource.FEEDBACK, Action.UPDATE): Scope.FEEDBACK_WRITE,
 }
 
 

@@ -9,11 +9,12 @@ import strawberry
 from strawberry.types import Info
 
 from hub import activity
+from hub.access import Resource
 from schema.activity.types import Direction, Interaction, Purchase
 from schema.common import Channel, UserError
 from schema.context import Context
 from schema.ids import expect_id
-from schema.writes import bad_id, run_write
+from schema.writes import IDEMPOTENCY_KEY, Idempotent, bad_id, run_write
 
 
 @strawberry.input
@@ -23,6 +24,7 @@ class LogInteractionInput:
     direction: Direction
     summary: str
     occurred_at: datetime | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.input
@@ -33,6 +35,7 @@ class ReportPurchaseInput:
     amount: Decimal
     currency: str = strawberry.field(description="ISO 4217, e.g. EUR")
     purchased_at: datetime | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.type
@@ -68,6 +71,12 @@ class ActivityMutations:
             ctx,
             lambda s: activity.log_interaction(s, ctx.principal, data),
             not_found_path=("input", "customerId"),
+            idempotency=Idempotent(
+                operation="logInteraction",
+                key=input.idempotency_key,
+                request=data,
+                resource=Resource.INTERACTION,
+            ),
         )
         return InteractionPayload(
             interaction=None if record is None else Interaction.from_record(record),
@@ -94,6 +103,12 @@ class ActivityMutations:
             ctx,
             lambda s: activity.report_purchase(s, ctx.principal, data),
             not_found_path=("input", "customerId"),
+            idempotency=Idempotent(
+                operation="reportPurchase",
+                key=input.idempotency_key,
+                request=data,
+                resource=Resource.PURCHASE,
+            ),
         )
         return PurchasePayload(
             purchase=None if record is None else Purchase.from_record(record), user_errors=errors
