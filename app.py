@@ -12,8 +12,9 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Route
 
-from hub import ops
+from hub import ops, provenance
 from hub.db import Database, make_engine
+from hub.disclosures import DisclosureWriter
 from hub.logs import RequestLogMiddleware, configure_logging
 from hub.migrate import ensure_current
 from hub.oauth import routes as oauth_routes
@@ -23,8 +24,9 @@ from hub.oauth.keys import load_keyring
 from hub.oauth.ratelimit import token_rate_limiter
 from hub.runtime import Runtime
 from hub.settings import Settings, load_settings
-from hub.vault import ensure_data_key
+from hub.vault import activation_delay, ensure_data_key
 from schema import build_schema
+from schema.audit import export as audit_export
 from schema.http import GraphQLEndpoint
 
 
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     configure_logging(settings.log_level, as_json=settings.log_json)
     master_key = settings.master_key  # fail at start-up, not on the first request
+    provenance.configure(settings.source_precedence)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -42,7 +45,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             async with database.transaction() as session:
                 # Sensitive fields need the data keys before any request reads them.
-                await ensure_data_key(session, master_key)
+                await ensure_data_key(
+                    session,
+                    master_key,
+                    activation_delay=activation_delay(settings.key_refresh_interval),
+                )
                 keyring = await load_keyring(
                     session, master_key, max_token_lifetime=settings.access_token_ttl
                 )
@@ -56,6 +63,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await runtime.revocations.refresh(database)
             await runtime.reload_policy()
             app.state.runtime = runtime
+            # Partner reads are recorded in batches, off the request path (docs/audit.md).
+            disclosure_writer = DisclosureWriter(
+                database,
+                interval=settings.audit_flush_interval,
+                batch_size=settings.audit_batch_size,
+            )
+            app.state.disclosures = disclosure_writer
+            disclosure_writer.start()
             # Revocations and key rotations made by other replicas (or the CLI) arrive here.
             refresher = asyncio.create_task(runtime.refresh_forever())
             try:
@@ -64,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await refresher
+                await disclosure_writer.stop()  # writes what is still pending
                 await runtime.rate_limiter.close()
         finally:
             await database.dispose()
@@ -74,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *ops.routes,
             *oauth_routes.routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            *audit_export.routes,
         ],
         middleware=[
             Middleware(RequestLogMiddleware),

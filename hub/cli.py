@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import shlex
@@ -17,6 +18,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from hub import audit
+from hub.cli_audit import audit_app
 from hub.cli_policy import policy_app
 from hub.cli_users import users_app
 from hub.db import Database, make_engine
@@ -42,7 +45,15 @@ from hub.oauth.scopes import (
 )
 from hub.settings import Settings, SettingsError, load_settings, write_secret_key_file
 from hub.sharing import install_defaults
-from hub.vault import ensure_data_key, load_data_keys
+from hub.vault import (
+    DataKeyRotationError,
+    ResealProgress,
+    activation_delay,
+    ensure_data_key,
+    load_data_keys,
+    rotate_data_key,
+    seal_legacy,
+)
 
 app = typer.Typer(
     help="Partner Hub: policy-enforced GraphQL over shared customer data.",
@@ -51,10 +62,13 @@ app = typer.Typer(
 )
 clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
-keys_app = typer.Typer(help="The hub's token signing keys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="The hub's token signing keys and data encryption keys.", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
 err = Console(stderr=True)
 T = TypeVar("T")
 
@@ -99,6 +113,7 @@ async def _prepare(settings: Settings, operator: tuple[str, str] | None) -> None
                     err.print(f"created the operator organization {slug}")
             if await install_defaults(session):
                 err.print("installed the default sharing policy as version 1")
+        await _seal_legacy(settings, database)
     finally:
         await database.dispose()
 
@@ -121,9 +136,19 @@ def init(
 
 @app.command()
 def migrate() -> None:
-    """Apply pending database migrations."""
+    """Apply pending database migrations, then seal email/phone stored in clear by a hub
+    older than encryption at rest."""
     settings = _settings()
-    asyncio.run(upgrade(settings.database_url))
+
+    async def run() -> None:
+        await upgrade(settings.database_url)
+        database = Database(make_engine(settings.database_url))
+        try:
+            await _seal_legacy(settings, database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
     err.print(f"[green]migrated[/green] {_redacted(settings.database_url)}")
 
 
@@ -365,6 +390,16 @@ def clients_create(
                 session, organization=organization, name=label, scopes=scope_list
             )
             method = {"client_secret": secret}
+        await _audit(
+            session,
+            "client.register",
+            f"client:{client.client_id}",
+            {
+                "organization": org,
+                "scopes": client.scopes,
+                "auth": method.get("token_endpoint_auth_method", "client_secret_basic"),
+            },
+        )
         return {"client_id": client.client_id, **method, "org": org, "scopes": client.scopes}
 
     print(json.dumps(_run_db(settings, create), indent=2))
@@ -383,6 +418,12 @@ def clients_rotate(
     async def rotate(session: AsyncSession) -> dict[str, Any]:
         client, secret = await rotate_secret(session, client_id, overlap=overlap)
         until = client.previous_secret_expires_at
+        await _audit(
+            session,
+            "client.rotate_secret",
+            f"client:{client.client_id}",
+            {"previous_valid_until": until},
+        )
         return {
             "client_id": client.client_id,
             "client_secret": secret,
@@ -398,7 +439,9 @@ def clients_disable(client_id: Annotated[str, typer.Argument(help="The client's 
     settings = _settings()
 
     async def disable(session: AsyncSession) -> str:
-        return (await disable_client(session, client_id)).client_id
+        done = (await disable_client(session, client_id)).client_id
+        await _audit(session, "client.disable", f"client:{done}", {})
+        return done
 
     err.print(f"disabled {_run_db(settings, disable)}")
 
@@ -411,9 +454,100 @@ def keys_rotate() -> None:
 
     async def rotate(session: AsyncSession) -> dict[str, Any]:
         done = await rotate_signing_keys(session, settings.master_key, max_token_lifetime=lifetime)
+        await _audit(
+            session,
+            "keys.rotate",
+            f"signing_key:{done.new_kid}",
+            {"published": done.published, "retired": done.retired},
+        )
         return {"current": done.new_kid, "published": done.published, "retired": done.retired}
 
     print(json.dumps(_run_db(settings, rotate), indent=2))
+
+
+def _show_progress(step: ResealProgress) -> None:
+    err.print(f"{step.done}/{step.total} values sealed ({step.column})")
+
+
+async def _seal_legacy(settings: Settings, database: Database) -> None:
+    """Seal email/phone values left in clear by a database older than encryption at rest."""
+    delay = activation_delay(settings.key_refresh_interval)
+    done = await seal_legacy(
+        database, settings.master_key, activation_delay=delay, progress=_show_progress
+    )
+    if done.resealed:
+        err.print(f"sealed {done.resealed} sensitive values stored in clear")
+    if done.unreadable:
+        err.print(
+            f"[yellow]warning:[/yellow] {done.unreadable} sensitive values are under data keys "
+            "this database does not hold, or do not open; they were left as they are"
+        )
+
+
+@keys_app.command("rotate-data")
+def keys_rotate_data(
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows re-encrypted per transaction")] = 500,
+    max_batches: Annotated[
+        int | None,
+        typer.Option(min=1, help="Stop after this many batches; rerun to continue"),
+    ] = None,
+    retire: Annotated[
+        bool,
+        typer.Option(help="After a complete pass, delete the old data keys no value uses"),
+    ] = False,
+) -> None:
+    """Re-encrypt sensitive fields under a new data key, in batches, while the hub serves.
+
+    The new key is used once every replica has loaded it (twice HUB_KEY_REFRESH_INTERVAL);
+    old keys stay so reads never fail. Rerunning an interrupted rotation continues it.
+    """
+    settings = _settings()
+
+    async def run() -> dict[str, Any]:
+        database = Database(make_engine(settings.database_url))
+        try:
+            done = await rotate_data_key(
+                database,
+                settings.master_key,
+                refresh_interval=settings.key_refresh_interval,
+                batch_size=batch_size,
+                max_batches=max_batches,
+                retire=retire,
+                progress=_show_progress,
+                say=err.print,
+            )
+        except DataKeyRotationError as error:
+            raise _fail(str(error)) from None
+        finally:
+            await database.dispose()
+        return {
+            "active": done.kid,
+            "created": done.created,
+            "resealed": done.resealed,
+            "unreadable": done.unreadable,
+            "remaining": done.remaining,
+            "complete": done.complete,
+            "retired": done.retired,
+        }
+
+    report = asyncio.run(run())
+    if report["remaining"]:
+        err.print(
+            f"{report['remaining']} values are not under the new key yet: "
+            "rerun `hub keys rotate-data` to continue"
+        )
+    print(json.dumps(report, indent=2))
+
+
+async def _audit(session: AsyncSession, action: str, target: str, details: dict[str, Any]) -> None:
+    """Audit an administrative change made from the shell, in its transaction: the
+    actor is the operating-system account that ran the command."""
+    await audit.append(
+        session,
+        audit.Entry(
+            actor=f"cli:{getpass.getuser()}", action=action, target=target, details=details
+        ),
+    )
 
 
 def _redacted(url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ from rich.console import Console
 from sqlalchemy import select
 from sqlmodel import col
 
+from hub import audit
 from hub.db import Database, make_engine
 from hub.models import STAFF_ROLES, Organization
 from hub.settings import SettingsError, load_settings
@@ -72,6 +74,15 @@ def users_create(
                     )
                 except StaffUserError as error:
                     raise _fail(str(error)) from None
+                await audit.append(
+                    session,
+                    audit.Entry(
+                        actor=f"cli:{getpass.getuser()}",
+                        action="staff_user.create",
+                        target=f"staff_user:{user.id}",
+                        details={"organization": organization.slug, "roles": user.roles},
+                    ),
+                )
                 return {
                     "id": str(user.id),
                     "email": user.email,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -12,6 +13,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import audit, provenance
+from hub import proposals as proposals_module
 from hub.access import Action, Record, Resource, access
 from hub.errors import (
     BadInputError,
@@ -25,6 +28,7 @@ from hub.models.customer import CUSTOMER_KINDS, LIFECYCLE_STAGES, SEGMENTS
 from hub.pagination import Ordering, Page, fetch_page, page_size
 from hub.principal import Principal
 from hub.validation import Problems
+from hub.vault import email_index, phone_index
 
 
 class CustomerOrderField(enum.Enum):
@@ -229,32 +233,90 @@ _INPUT_NAMES = {
 }
 
 
-def _provenance(principal: Principal, names: list[str], at: datetime) -> dict[str, Any]:
-    stamp = {
-        "organization": principal.organization_slug,
-        "client": principal.client_id,
-        "at": at.isoformat(),
-    }
-    return {name: stamp for name in names}
+@dataclass(frozen=True)
+class Proposal:
+    """A proposed change made by a write (see :mod:`hub.proposals`)."""
+
+    id: uuid.UUID
+    field: str
+    status: str
+
+
+@dataclass(frozen=True)
+class CustomerWrite:
+    """What a customer write did. ``record`` is the customer as the writer may see it
+    now (``None`` when it may not see it); ``outcome`` is ``created``, ``updated``,
+    ``unchanged`` or ``queued`` (every given field became a proposed change)."""
+
+    record: Record | None
+    outcome: str
+    proposals: tuple[Proposal, ...] = ()
+    customer_id: uuid.UUID | None = None
+
+
+def _derived_columns(values: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """Columns that follow from the fields set: the blind indexes of email and phone
+    (kept beside their ciphertext), and when consent was given."""
+    derived: dict[str, Any] = {}
+    if "email" in values:
+        derived["email_index"] = email_index(values["email"])
+    if "phone" in values:
+        derived["phone_index"] = phone_index(values["phone"])
+    if "consent_share_with_partners" in values or "consent_marketing_opt_in" in values:
+        derived["consent_given_at"] = at
+    return derived
+
+
+AUDITED = (
+    *(name for name in CustomerFields.__dataclass_fields__),
+    "consent_given_at",
+    "version",
+)
+"""The customer columns whose before/after a write's audit event records."""
+
+
+def snapshot(customer: Customer) -> dict[str, Any]:
+    return {name: getattr(customer, name) for name in AUDITED}
 
 
 async def create_customer(
-    session: AsyncSession, principal: Principal, fields: CustomerFields
-) -> Record:
+    session: AsyncSession,
+    principal: Principal,
+    fields: CustomerFields,
+    *,
+    source: str | None = None,
+) -> CustomerWrite:
     access.require(principal, Resource.CUSTOMER, Action.CREATE)
     values = _clean(fields, creating=True, root="input")
     _check_writable(principal, Action.CREATE, values, "input")
+    customer = await insert_customer(session, principal, values, source=source)
+    record = await access.read_back(session, principal, Resource.CUSTOMER, customer.id)
+    return CustomerWrite(record, "created", customer_id=customer.id)
+
+
+async def insert_customer(
+    session: AsyncSession,
+    principal: Principal,
+    values: dict[str, Any],
+    *,
+    source: str | None = None,
+) -> Customer:
+    """Insert a validated, permitted customer: presets forced, provenance stamped, the
+    policy's ``check`` verified and the creation audited (the caller's transaction)."""
     now = utcnow()
-    if "consent_share_with_partners" in values or "consent_marketing_opt_in" in values:
-        values["consent_given_at"] = now
-    customer = Customer(**values, created_at=now, updated_at=now)
-    customer.provenance = _provenance(principal, sorted(values), now)
+    customer = Customer(**values, **_derived_columns(values, now), created_at=now, updated_at=now)
+    customer.provenance = provenance.stamp_all(
+        sorted(values), provenance.stamp(principal, now, source=source)
+    )
     for column, value in access.presets(principal, Resource.CUSTOMER, Action.CREATE).items():
         setattr(customer, column, value)
     session.add(customer)
     await session.flush()
     await access.check_written(session, principal, Resource.CUSTOMER, Action.CREATE, customer.id)
-    return await access.read_back(session, principal, Resource.CUSTOMER, customer.id)
+    await audit.record_write(
+        session, principal, "customer.create", "Customer", customer.id, {}, snapshot(customer)
+    )
+    return customer
 
 
 async def update_customer(
@@ -263,8 +325,14 @@ async def update_customer(
     customer_id: uuid.UUID,
     expected_version: int,
     patch: CustomerFields,
-) -> Record:
-    """Apply ``patch`` if the row is still at ``expected_version`` (optimistic concurrency)."""
+    *,
+    source: str | None = None,
+) -> CustomerWrite:
+    """Apply ``patch`` if the row is still at ``expected_version`` (optimistic concurrency).
+
+    Fields whose current value was set by a higher-precedence source become proposed
+    changes instead (:mod:`hub.provenance`); values equal to the current ones are no-ops.
+    """
     current = await access.check_customer_write(
         session, principal, Resource.CUSTOMER, Action.UPDATE, customer_id
     )
@@ -272,26 +340,83 @@ async def update_customer(
     _check_writable(principal, Action.UPDATE, values, "patch")
     if not values:
         raise BadInputError("patch sets no field")
-    now = utcnow()
-    if "consent_share_with_partners" in values or "consent_marketing_opt_in" in values:
-        values["consent_given_at"] = now
-    provenance = {**current.provenance, **_provenance(principal, sorted(values), now)}
-    # Compare-and-set on the version column: a concurrent writer makes rowcount 0.
-    statement = (
-        update(Customer)
-        .where(Customer.id == customer_id, Customer.version == expected_version)  # type: ignore[arg-type]
-        .values(**values, provenance=provenance, updated_at=now, version=Customer.version + 1)
-        .execution_options(synchronize_session=False)
+    if current.version != expected_version:
+        raise _conflict(current.version, expected_version)
+    return await contribute(
+        session, principal, current, values, expected_version=expected_version, source=source
     )
-    result = await session.execute(statement)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        await session.refresh(current)
-        raise ConflictError(
-            f"the customer is at version {current.version}, not {expected_version}",
-            current_version=current.version,
+
+
+def _conflict(current: int, expected: int) -> ConflictError:
+    return ConflictError(
+        f"the customer is at version {current}, not {expected}", current_version=current
+    )
+
+
+async def contribute(
+    session: AsyncSession,
+    principal: Principal,
+    current: Customer,
+    values: dict[str, Any],
+    *,
+    expected_version: int,
+    source: str | None = None,
+    queue: Collection[str] = (),
+) -> CustomerWrite:
+    """Write validated, permitted ``values`` to ``current`` under source precedence: the
+    fields this contribution may overwrite are set with a compare-and-set on
+    ``expected_version``; the others become proposed changes, as do the fields named in
+    ``queue`` (ones the writer may not change directly)."""
+    now = utcnow()
+    new_stamp = provenance.stamp(principal, now, source=source)
+    order = provenance.current()
+    changed = {k: v for k, v in values.items() if getattr(current, k) != v}
+    applied: dict[str, Any] = {}
+    queued: dict[str, Any] = {}
+    for name, value in changed.items():
+        held = current.provenance.get(name)
+        if name not in queue and order.overrides(name, new_stamp, held):
+            applied[name] = value
+        else:
+            queued[name] = value
+    proposals = await proposals_module.propose(
+        session, principal, current, queued, source=source, at=now
+    )
+    if applied:
+        before = snapshot(current)
+        stamps = {**current.provenance, **provenance.stamp_all(sorted(applied), new_stamp)}
+        # Compare-and-set on the version column: a concurrent writer makes rowcount 0.
+        statement = (
+            update(Customer)
+            .where(Customer.id == current.id, Customer.version == expected_version)  # type: ignore[arg-type]
+            .values(
+                **applied,
+                **_derived_columns(applied, now),
+                provenance=stamps,
+                updated_at=now,
+                version=Customer.version + 1,
+            )
+            .execution_options(synchronize_session=False)
         )
-    await access.check_written(session, principal, Resource.CUSTOMER, Action.UPDATE, customer_id)
-    return await access.read_back(session, principal, Resource.CUSTOMER, customer_id)
+        result = await session.execute(statement)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            await session.refresh(current)
+            raise _conflict(current.version, expected_version)
+        await access.check_written(session, principal, Resource.CUSTOMER, Action.UPDATE, current.id)
+        await session.refresh(current)
+        await audit.record_write(
+            session,
+            principal,
+            "customer.update",
+            "Customer",
+            current.id,
+            before,
+            snapshot(current),
+            **({"source": source} if source else {}),
+        )
+    outcome = "updated" if applied else "queued" if proposals else "unchanged"
+    record = await access.read_back(session, principal, Resource.CUSTOMER, current.id)
+    return CustomerWrite(record, outcome, tuple(proposals), customer_id=current.id)
 
 
 async def require_customer(

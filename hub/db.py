@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -70,6 +70,16 @@ def make_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, **pool, **kwargs)
     event.listen(engine.sync_engine, "before_cursor_execute", _on_execute)
     return engine
+
+
+async def take_write_lock(session: AsyncSession) -> None:
+    """On SQLite, make this transaction the writer *now*, before it reads what it will
+    decide on: the driver starts a transaction only at the first write, so a read made
+    earlier could be stale by the time of the write. A write statement that changes
+    nothing takes the database's write lock (other writers wait, ``busy_timeout``) until
+    commit. PostgreSQL callers lock rows or advisory keys instead; this is a no-op there."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("UPDATE data_key SET kid = kid WHERE 0 = 1"))
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     max_page_size: PositiveInt = 100
     default_page_size: PositiveInt = 20
 
+    # Partner read disclosures (hub.disclosures, docs/audit.md): recorded in the audit log
+    # by a background writer every audit_flush_interval seconds or audit_batch_size reads;
+    # what is pending when a process dies (at most one interval's reads) is lost.
+    audit_reads: bool = True
+    audit_flush_interval: float = Field(default=0.5, gt=0, le=60)
+    audit_batch_size: PositiveInt = 200
+
+    # Whose contribution to a customer field wins (hub.provenance): JSON, e.g.
+    # {"*": ["operator", "department", "partner"], "lifecycle_stage": ["operator", "partner"]}.
+    source_precedence: dict[str, list[str]] = Field(default_factory=dict)
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
@@ -90,6 +101,14 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment or "#" in value or "?" in value:
             raise ValueError("must not carry a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("source_precedence")
+    @classmethod
+    def _precedence(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from hub.provenance import validate_config
+
+        validate_config(value)
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -18,8 +18,11 @@ from schema.activity.mutations import ActivityMutations
 from schema.activity.types import Interaction, Purchase
 from schema.admin.mutations import AdminMutations
 from schema.admin.queries import AdminQueries
+from schema.audit.extension import ReadAuditExtension
+from schema.audit.queries import AuditQueries
+from schema.contributions.mutations import ContributionMutations
 from schema.customers.mutations import CustomerMutations
-from schema.customers.queries import CustomerQueries
+from schema.customers.queries import CustomerQueries, ReviewQueries
 from schema.customers.types import Customer
 from schema.errors import log
 from schema.feedback.mutations import FeedbackMutations
@@ -31,11 +34,27 @@ from schema.policies.mutations import PolicyMutations
 from schema.policies.queries import PolicyQueries
 
 Query = merge_types(
-    "Query", (NodeQueries, CustomerQueries, FeedbackQueries, AdminQueries, PolicyQueries)
+    "Query",
+    (
+        NodeQueries,
+        CustomerQueries,
+        ReviewQueries,
+        FeedbackQueries,
+        AdminQueries,
+        PolicyQueries,
+        AuditQueries,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
-    (CustomerMutations, FeedbackMutations, ActivityMutations, AdminMutations, PolicyMutations),
+    (
+        CustomerMutations,
+        FeedbackMutations,
+        ActivityMutations,
+        ContributionMutations,
+        AdminMutations,
+        PolicyMutations,
+    ),
 )
 
 
@@ -88,6 +107,7 @@ def build_schema(settings: Settings) -> HubSchema:
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=512),
         lambda: OperationLimitsExtension(limits),
+        ReadAuditExtension,
     ]
     return HubSchema(
         query=Query,

@@ -64,20 +64,23 @@ FEEDS: dict[Resource, dict[str, tuple[str, ...]]] = {
             "Consent.shareWithPartners",
             "CustomerInput.shareWithPartners",
             "CustomerPatch.shareWithPartners",
+            "RecordConsentInput.shareWithPartners",
         ),
         "consent_marketing_opt_in": (
             "Consent.marketingOptIn",
             "CustomerInput.marketingOptIn",
             "CustomerPatch.marketingOptIn",
+            "RecordConsentInput.marketingOptIn",
         ),
-        "consent_given_at": ("Consent.givenAt",),
+        "consent_given_at": ("Consent.givenAt", "RecordConsentInput.givenAt"),
         "consent_source": (
             "Consent.source",
             "CustomerInput.consentSource",
             "CustomerPatch.consentSource",
+            "RecordConsentInput.source",
         ),
         "traits": _customer("traits"),
-        "provenance": (),  # not in the API
+        "provenance": ("Customer.provenance",),
         "version": ("Customer.version",),
         "created_at": ("Customer.createdAt",),
         "updated_at": ("Customer.updatedAt", "CustomerFilter.updatedSince"),
@@ -147,9 +150,12 @@ RESOURCE_PARTS: dict[Resource, tuple[str, ...]] = {
 WRITES: dict[str, tuple[Resource, Action]] = {
     "Mutation.createCustomer": (_C, Action.CREATE),
     "Mutation.updateCustomer": (_C, Action.UPDATE),
+    "Mutation.upsertCustomer": (_C, Action.CREATE),
     "Mutation.submitFeedback": (_F, Action.CREATE),
     "Mutation.logInteraction": (_I, Action.CREATE),
     "Mutation.reportPurchase": (_P, Action.CREATE),
+    "Mutation.updateFeedbackStatus": (_F, Action.UPDATE),
+    "Mutation.recordConsent": (_C, Action.UPDATE),
 }
 """Data mutations: hidden without the OAuth scope the access module requires for them."""
 
@@ -159,6 +165,7 @@ WRITE_INPUTS: dict[str, tuple[Resource, Action]] = {
     "SubmitFeedbackInput": (_F, Action.CREATE),
     "LogInteractionInput": (_I, Action.CREATE),
     "ReportPurchaseInput": (_P, Action.CREATE),
+    "RecordConsentInput": (_C, Action.UPDATE),
 }
 """Mutation inputs: a field stays if the caller may see *or* set what it feeds (so a field it
 sees but may not set is refused with a user error at run time, and a write-only field is
@@ -179,6 +186,13 @@ PUBLIC = frozenset(
         "SubmitFeedbackInput.customerId",  # references a customer the caller sees
         "LogInteractionInput.customerId",
         "ReportPurchaseInput.customerId",
+        "RecordConsentInput.customerId",
+        # Idempotency keys are request metadata, not data.
+        "SubmitFeedbackInput.idempotencyKey",
+        "LogInteractionInput.idempotencyKey",
+        "ReportPurchaseInput.idempotencyKey",
+        "RecordConsentInput.idempotencyKey",
+        "CustomerInput.idempotencyKey",
     }
 )
 """Coordinates that are not data: never hidden by this table (the pruning may still

@@ -26,7 +26,17 @@ def from_global_id(global_id: str) -> tuple[str, uuid.UUID] | None:
 
 
 def expect_id(global_id: str, type_name: str) -> uuid.UUID | None:
-    parsed = from_global_id(global_id)
+    parsed = from_global_id(global_id) if type_name in NODE_TYPES else _decode(global_id)
     if parsed is None or parsed[0] != type_name:
         return None
     return parsed[1]
+
+
+def _decode(global_id: str) -> tuple[str, uuid.UUID] | None:
+    """Any ``Type:uuid`` id, for types that are not nodes (e.g. ``ProposedChange``)."""
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        type_name, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        return type_name, uuid.UUID(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None

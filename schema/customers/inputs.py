@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from hub.customers import CustomerFields
 from schema.customers.types import CustomerKind, LifecycleStage, Segment
+from schema.writes import IDEMPOTENCY_KEY
 
 
 def _value(item: Any) -> Any:
@@ -36,6 +37,7 @@ class CustomerInput:
     marketing_opt_in: bool | None = None
     consent_source: str | None = None
     traits: JSON | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
     def to_fields(self) -> CustomerFields:
         return _fields(self)

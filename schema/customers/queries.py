@@ -8,10 +8,12 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from hub import customers
+from hub import customers, identity, review
 from schema.common import Connection, connection
 from schema.context import Context
+from schema.customers.mutations import ProposedChange
 from schema.customers.types import Customer, LifecycleStage, Segment
+from schema.ids import expect_id
 
 
 @strawberry.input
@@ -86,3 +88,54 @@ class CustomerQueries:
                 return await customers.count_customers(session, ctx.principal, flt)
 
         return connection(page, Customer.from_record, count)
+
+
+@strawberry.type(description="Customers that look like one person (administrators).")
+class DuplicateGroup:
+    reason: str = strawberry.field(description="email or phone: the identity key they share")
+    customers: list[Customer]
+
+
+@strawberry.type
+class ReviewQueries:
+    @strawberry.field(
+        description="Groups of customers sharing a normalised email or phone, largest "
+        "first (administrators): candidates for mergeCustomers."
+    )
+    async def duplicate_candidates(
+        self, info: Info[Context, None], first: int = 50
+    ) -> list[DuplicateGroup]:
+        ctx = info.context
+        async with ctx.database.session() as session:
+            groups = await identity.duplicate_candidates(session, ctx.principal, limit=first)
+            ids = [i for g in groups for i in g.customer_ids]
+            records = await customers.get_customers(session, ctx.principal, ids)
+        return [
+            DuplicateGroup(
+                reason=g.reason,
+                customers=[
+                    Customer.from_record(records[i]) for i in g.customer_ids if i in records
+                ],
+            )
+            for g in groups
+        ]
+
+    @strawberry.field(description="The review queue of proposed changes (administrators).")
+    async def proposed_changes(
+        self,
+        info: Info[Context, None],
+        status: str | None = "pending",
+        customer_id: strawberry.ID | None = None,
+        first: int = 50,
+    ) -> list[ProposedChange]:
+        ctx = info.context
+        customer = None
+        if customer_id is not None:
+            customer = expect_id(str(customer_id), "Customer")
+            if customer is None:
+                return []
+        async with ctx.database.session() as session:
+            views = await review.list_proposals(
+                session, ctx.principal, status=status, customer_id=customer, limit=first
+            )
+        return [ProposedChange.of(view) for view in views]

@@ -68,6 +68,51 @@ _CONSENT = (
 )
 
 
+# API paths of the customer fields, for provenance entries.
+_API_PATHS = {
+    "lifecycle_stage": "lifecycleStage",
+    "lifetime_value": "lifetimeValue",
+    "consent_share_with_partners": "consent.shareWithPartners",
+    "consent_marketing_opt_in": "consent.marketingOptIn",
+    "consent_source": "consent.source",
+}
+
+
+@strawberry.type(description="Who set a customer field, and when.")
+class FieldProvenance:
+    field: str = strawberry.field(description="The field's path, e.g. lifecycleStage")
+    organization: str | None = strawberry.field(description="The contributing organization")
+    source: str | None = strawberry.field(description="The connector, if one synced it")
+    at: datetime | None
+    approved_by: str | None = strawberry.field(
+        description="The administrator who approved it, when it was a proposed change"
+    )
+
+
+def _provenance(record: Record) -> list[FieldProvenance] | None:
+    """Provenance entries under the same policy as the fields themselves: only for the
+    fields this record shows (clear or masked), and only if provenance is shown at all."""
+    stamps = record.get("provenance")
+    if not isinstance(stamps, dict):
+        return None
+    entries = []
+    for name in sorted(stamps):
+        stamp = stamps[name]
+        if name not in record or not isinstance(stamp, dict):
+            continue
+        at = stamp.get("at")
+        entries.append(
+            FieldProvenance(
+                field=_API_PATHS.get(name, name),
+                organization=stamp.get("organization"),
+                source=stamp.get("source"),
+                at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+                approved_by=stamp.get("approved_by"),
+            )
+        )
+    return entries
+
+
 @strawberry.type
 class CustomerPartner:
     """A partner organization serving this customer, in a role, since a date."""
@@ -128,6 +173,9 @@ class Customer(Node):
     lifetime_value: Decimal | None
     consent: Consent | None
     traits: JSON | None
+    provenance: list[FieldProvenance] | None = strawberry.field(
+        description="Who set each field you can see, and when"
+    )
     version: int | None
     created_at: datetime | None
     updated_at: datetime | None
@@ -167,6 +215,7 @@ class Customer(Node):
             lifetime_value=record.get("lifetime_value"),
             consent=consent,
             traits=record.get("traits"),
+            provenance=_provenance(record),
             version=record.get("version"),
             created_at=record.get("created_at"),
             updated_at=record.get("updated_at"),

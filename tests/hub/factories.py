@@ -19,6 +19,7 @@ from sqlmodel import SQLModel
 
 from hub.db import Database
 from hub.models import Customer, CustomerPartner, Feedback, Interaction, Organization, Purchase
+from hub.vault import email_index, phone_index
 from schema.ids import to_global_id
 
 _serial = count(1)
@@ -41,6 +42,9 @@ def customer_values(**overrides: Any) -> dict[str, Any]:
         "provenance": {"name": {"organization": "operator"}},
     }
     values.update(overrides)
+    # The blind indexes follow the values, as every hub write keeps them.
+    values.setdefault("email_index", email_index(values["email"]))
+    values.setdefault("phone_index", phone_index(values["phone"]))
     return values
 
 

@@ -94,3 +94,39 @@ def test_bad_setting_names_the_variable(env: dict[str, str]) -> None:
     code, out = run({**env, "HUB_DATABASE_URL": "mysql://x/y"}, "migrate")
     assert code == 2
     assert "HUB_DATABASE_URL" in out
+
+
+def test_administrative_commands_are_audited(env: dict[str, str]) -> None:
+    """Changes made from the shell land in the hash-chained audit log too, without
+    secrets, and the chain still verifies."""
+    assert run(env, "init", "--operator-slug", "northwind", "--operator-name", "N")[0] == 0
+    result = CliRunner().invoke(
+        cli, ["clients", "create", "--org", "northwind", "--scopes", "customers:read"], env=env
+    )
+    created = json.loads(result.stdout)
+    client_id, secret = created["client_id"], created["client_secret"]
+    assert run(env, "clients", "rotate", client_id)[0] == 0
+    assert run(env, "clients", "disable", client_id)[0] == 0
+    assert run(env, "keys", "rotate")[0] == 0
+
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from hub.models import AuditEvent
+
+    async def events() -> list[AuditEvent]:
+        database = Database(make_engine(env["HUB_DATABASE_URL"]))
+        try:
+            async with database.session() as session:
+                rows = await session.execute(select(AuditEvent).order_by(col(AuditEvent.seq)))
+                return list(rows.scalars())
+        finally:
+            await database.dispose()
+
+    found = asyncio.run(events())
+    actions = [e.action for e in found if e.actor.startswith("cli:")]
+    assert actions == ["client.register", "client.rotate_secret", "client.disable", "keys.rotate"]
+    assert all(e.target == f"client:{client_id}" for e in found[1:4])
+    assert secret not in str([e.details for e in found])
+    code, out = run(env, "audit", "verify")
+    assert code == 0 and "intact" in out, out

@@ -524,7 +524,7 @@ def test_mutation_inputs_keep_fields_shown_or_writable(
     principal = _principal("distributor", ALL_SCOPES)
     pruned = prune_schema(full_schema._schema, hidden_coordinates(full_schema._schema, principal))
     types: dict[str, Any] = dict(pruned.type_map)
-    assert set(types["CustomerInput"].fields) == {"name", "company"}
+    assert set(types["CustomerInput"].fields) == {"name", "company", "idempotencyKey"}
     assert "Purchase" not in types
     # amount and currency are required and neither shown nor writable: no such mutation;
     # with them writable, there it is (its payload without a Purchase to show).
@@ -539,6 +539,7 @@ def test_mutation_inputs_keep_fields_shown_or_writable(
         "quantity",
         "amount",
         "currency",
+        "idempotencyKey",  # request metadata: shown with its mutation (schema/audience.py)
     }
     assert "reportPurchase" in types["Mutation"].fields
     assert set(types["PurchasePayload"].fields) == {"userErrors"}

@@ -317,8 +317,8 @@ async def test_sales_may_not_set_value_or_traits(client: httpx.AsyncClient, db: 
     body = await gql(client, sales, CREATE, {"input": given})
     assert body["data"]["createCustomer"]["customer"] is None
     assert errors_of(body, "createCustomer") == [
-        (["input", "lifetimeValue"], "NOT_WRITABLE"),
-        (["input", "traits"], "NOT_WRITABLE"),
+        (["input", "lifetimeValue"], "FORBIDDEN"),
+        (["input", "traits"], "FORBIDDEN"),
     ]
     assert await count_rows(db, Customer) == 0
 
@@ -326,7 +326,7 @@ async def test_sales_may_not_set_value_or_traits(client: httpx.AsyncClient, db: 
     refused = await gql(
         client, sales, UPDATE, {"id": gid(customer), "version": 1, "patch": {"traits": {}}}
     )
-    assert errors_of(refused, "updateCustomer") == [(["patch", "traits"], "NOT_WRITABLE")]
+    assert errors_of(refused, "updateCustomer") == [(["patch", "traits"], "FORBIDDEN")]
     stored = await load(db, Customer, customer.id)
     assert (stored.version, stored.traits) == (1, customer.traits)
     # Everything else of the profile is sales' to change.
@@ -523,7 +523,7 @@ async def test_partner_may_set_no_field_but_the_lifecycle_stage(
     )
     assert body["data"]["updateCustomer"]["customer"] is None
     assert sorted(errors_of(body, "updateCustomer")) == [
-        (["patch", field], "NOT_WRITABLE") for field in refused
+        (["patch", field], "FORBIDDEN") for field in refused
     ]
     stored = await load(db, Customer, customer.id)
     assert (stored.version, stored.name, stored.email, stored.phone, stored.city) == (
@@ -745,7 +745,7 @@ async def test_partner_may_not_choose_who_else_sees_its_feedback(
     body = await gql(client, partner, DISTRIBUTOR_SUBMIT, {"input": given})
     seen = await gql(client, other, "{ feedback { totalCount } }")
     shared = seen["data"]["feedback"]["totalCount"]
-    assert errors_of(body, "submitFeedback") == [(["input", "visibility"], "NOT_WRITABLE")], (
+    assert errors_of(body, "submitFeedback") == [(["input", "visibility"], "FORBIDDEN")], (
         f"accepted: {body}; the other distributor now reads {shared} feedback"
     )
     assert body["data"]["submitFeedback"]["feedback"] is None

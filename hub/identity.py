@@ -1,0 +1,421 @@
+"""Identity resolution: one customer per person, however it reaches the hub (DESIGN §8).
+
+A contribution is matched to an existing customer by, in order: its external reference
+(``source``, ``external_id``), the keyed blind index of its normalised email, the blind
+index of its phone (E.164). A match is updated (under source precedence) and gains the
+reference; no match creates the customer. Concurrent contributions for the same person
+serialise on their identity keys (PostgreSQL advisory locks; SQLite has one writer), so
+a match never yields a duplicate. Administrators merge the duplicates that older data
+holds (:func:`merge_customers`) after reviewing :func:`duplicate_candidates`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from hub import audit, provenance
+from hub.access import Action, Resource, access
+from hub.customers import (
+    CustomerFields,
+    CustomerWrite,
+    _check_writable,
+    _clean,
+    contribute,
+    insert_customer,
+    snapshot,
+)
+from hub.db import take_write_lock
+from hub.errors import BadInputError, FieldProblem, ForbiddenError, InvalidInputError, NotFoundError
+from hub.models import (
+    Customer,
+    CustomerPartner,
+    Disclosure,
+    ExternalRef,
+    Feedback,
+    Interaction,
+    ProposedChange,
+    Purchase,
+)
+from hub.models._types import utcnow
+from hub.principal import Principal
+from hub.vault import email_index, phone_index
+
+
+class MatchKey(enum.Enum):
+    EXTERNAL_REF = "external_ref"
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+MATCH_ORDER = (MatchKey.EXTERNAL_REF, MatchKey.EMAIL, MatchKey.PHONE)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An id in the contributor's own system. ``system`` names one of several systems of
+    the same organization (e.g. ``shop``); the stored source is ``<org slug>[/<system>]``,
+    so an organization can only ever claim references in its own namespace."""
+
+    external_id: str
+    system: str | None = None
+
+    def source_for(self, principal: Principal) -> str:
+        base = principal.organization_slug
+        return base if not self.system else f"{base}/{self.system}"
+
+
+def _clean_reference(ref: Reference | None, root: str) -> Reference | None:
+    if ref is None:
+        return None
+    problems = []
+    external_id = ref.external_id.strip()
+    if not external_id or len(external_id) > 200:
+        problems.append(
+            FieldProblem((root, "externalRef", "id"), "must be 1 to 200 characters", "INVALID")
+        )
+    system = ref.system.strip() if ref.system else None
+    if system is not None and (len(system) > 40 or not system.replace("-", "").isalnum()):
+        problems.append(
+            FieldProblem(
+                (root, "externalRef", "system"),
+                "must be at most 40 letters, digits or dashes",
+                "INVALID",
+            )
+        )
+    if problems:
+        raise InvalidInputError(problems)
+    return Reference(external_id=external_id, system=system)
+
+
+async def _lock(session: AsyncSession, keys: Sequence[str]) -> None:
+    """Serialise contributions about the same identity until the transaction ends."""
+    if session.get_bind().dialect.name != "postgresql":
+        await take_write_lock(session)
+        return
+    for key in sorted(set(keys)):  # a fixed order, so two writers cannot deadlock
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": number})
+
+
+async def find_match(
+    session: AsyncSession,
+    *,
+    source: str | None,
+    external_id: str | None,
+    email: str | None,
+    phone: str | None,
+    match_by: Sequence[MatchKey] = MATCH_ORDER,
+) -> tuple[Customer, MatchKey] | None:
+    """The existing customer these identity keys point at, and the key that matched;
+    among several (old duplicates) the oldest."""
+    for key in match_by:
+        condition: Any
+        if key is MatchKey.EXTERNAL_REF and source and external_id:
+            condition = Customer.id.in_(  # type: ignore[attr-defined]
+                select(col(ExternalRef.customer_id)).where(
+                    col(ExternalRef.source) == source,
+                    col(ExternalRef.external_id) == external_id,
+                )
+            )
+        elif key is MatchKey.EMAIL and email:
+            condition = col(Customer.email_index) == email_index(email)
+        elif key is MatchKey.PHONE and phone:
+            condition = col(Customer.phone_index) == phone_index(phone)
+        else:
+            continue
+        statement = (
+            select(Customer)
+            .where(condition)
+            .order_by(col(Customer.created_at), col(Customer.id))
+            .limit(1)
+            .with_for_update()
+        )
+        found = (await session.execute(statement)).scalar_one_or_none()
+        if found is not None:
+            return found, key
+    return None
+
+
+async def _attach(
+    session: AsyncSession, customer_id: uuid.UUID, source: str, external_id: str
+) -> bool:
+    existing = (
+        await session.execute(
+            select(ExternalRef).where(
+                col(ExternalRef.source) == source, col(ExternalRef.external_id) == external_id
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return False
+    session.add(ExternalRef(source=source, external_id=external_id, customer_id=customer_id))
+    await session.flush()
+    return True
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    write: CustomerWrite
+    matched_by: MatchKey | None
+
+
+async def upsert_customer(
+    session: AsyncSession,
+    principal: Principal,
+    fields: CustomerFields,
+    *,
+    reference: Reference | None = None,
+    match_by: Sequence[MatchKey] = MATCH_ORDER,
+    source: str | None = None,
+) -> UpsertResult:
+    """Create the customer, or contribute to the one it already is.
+
+    Needs the right to create customers (so a caller that may not create learns nothing
+    about who exists). A match the caller may update is updated under source
+    precedence; a match it may not see or update gets every field as a proposed change
+    (``queued``), and its record is not returned.
+    """
+    access.require(principal, Resource.CUSTOMER, Action.CREATE)
+    if not match_by:
+        raise InvalidInputError([FieldProblem(("matchBy",), "name at least one key", "REQUIRED")])
+    values = _clean(fields, creating=True, root="input")
+    ref = _clean_reference(reference, "input")
+    _check_writable(principal, Action.CREATE, values, "input")
+    ref_source = ref.source_for(principal) if ref else None
+    keys = [f"email:{email_index(values['email'])}"] if values.get("email") else []
+    keys += [f"phone:{phone_index(values['phone'])}"] if values.get("phone") else []
+    keys += [f"ref:{ref_source}:{ref.external_id}"] if ref else []
+    await _lock(session, keys)
+    match = await find_match(
+        session,
+        source=ref_source,
+        external_id=ref.external_id if ref else None,
+        email=values.get("email"),
+        phone=values.get("phone"),
+        match_by=match_by,
+    )
+    if match is None:
+        customer = await insert_customer(session, principal, values, source=source)
+        if ref and ref_source:
+            await _attach(session, customer.id, ref_source, ref.external_id)
+        record = await access.read_back(session, principal, Resource.CUSTOMER, customer.id)
+        return UpsertResult(CustomerWrite(record, "created", customer_id=customer.id), None)
+    customer, key = match
+    if ref and ref_source:
+        await _attach(session, customer.id, ref_source, ref.external_id)
+    direct = await _may_update(session, principal, customer.id)
+    # Fields the caller may set on a new customer but not change on an existing one go
+    # to review like lower-precedence ones; on an invisible match, every field does.
+    writable = access.writable_fields(principal, Resource.CUSTOMER, Action.UPDATE)
+    write = await contribute(
+        session,
+        principal,
+        customer,
+        values,
+        expected_version=customer.version,
+        source=source,
+        queue=values.keys() if not direct else values.keys() - writable,
+    )
+    if not direct:
+        # The caller may not see this customer: say only that the contribution is queued.
+        write = CustomerWrite(None, "queued", write.proposals, customer_id=customer.id)
+    return UpsertResult(write, key)
+
+
+async def _may_update(session: AsyncSession, principal: Principal, customer_id: uuid.UUID) -> bool:
+    """Whether the caller sees this customer and may update the fields it sent."""
+    try:
+        await access.check_customer_write(
+            session, principal, Resource.CUSTOMER, Action.UPDATE, customer_id
+        )
+    except (NotFoundError, ForbiddenError):
+        return False
+    return True
+
+
+# -- merging -----------------------------------------------------------------------------
+
+_MOVED = (Feedback, Interaction, Purchase, ExternalRef, ProposedChange)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    survivor_id: uuid.UUID
+    duplicate_id: uuid.UUID
+    moved: dict[str, int]
+    filled: tuple[str, ...]
+
+
+async def merge_customers(
+    session: AsyncSession, principal: Principal, survivor_id: uuid.UUID, duplicate_id: uuid.UUID
+) -> MergeResult:
+    """Fold ``duplicate`` into ``survivor`` (administrators): its feedback, interactions,
+    purchases, partner assignments, external references, proposed changes and disclosure
+    history move over; fields empty on the survivor take the duplicate's values with their
+    provenance; consent is kept only where both records gave it (a merge never widens
+    sharing); the duplicate is deleted. Audited with counts and filled fields."""
+    access.require_admin(principal)
+    if survivor_id == duplicate_id:
+        raise InvalidInputError(
+            [FieldProblem(("duplicate",), "must differ from the survivor", "INVALID")]
+        )
+    rows = (
+        (
+            await session.execute(
+                select(Customer)
+                .where(col(Customer.id).in_([survivor_id, duplicate_id]))
+                .with_for_update()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    found = {row.id: row for row in rows}
+    for path, key in (("survivor", survivor_id), ("duplicate", duplicate_id)):
+        if key not in found:
+            raise InvalidInputError([FieldProblem((path,), "no such customer", "NOT_FOUND")])
+    survivor, duplicate = found[survivor_id], found[duplicate_id]
+    before = snapshot(survivor)
+    moved: dict[str, int] = {}
+    for model in _MOVED:
+        result = await session.execute(
+            update(model)
+            .where(getattr(model, "customer_id") == duplicate_id)  # noqa: B009
+            .values(customer_id=survivor_id)
+            .execution_options(synchronize_session=False)
+        )
+        moved[model.__tablename__] = int(result.rowcount)  # type: ignore[attr-defined]
+    # A partner serving both keeps one assignment (the survivor's).
+    served = select(col(CustomerPartner.organization_id)).where(
+        col(CustomerPartner.customer_id) == survivor_id
+    )
+    await session.execute(
+        delete(CustomerPartner).where(
+            col(CustomerPartner.customer_id) == duplicate_id,
+            col(CustomerPartner.organization_id).in_(served),
+        )
+    )
+    result = await session.execute(
+        update(CustomerPartner)
+        .where(col(CustomerPartner.customer_id) == duplicate_id)
+        .values(customer_id=survivor_id)
+        .execution_options(synchronize_session=False)
+    )
+    moved["customer_partner"] = int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        update(Disclosure)
+        .where(col(Disclosure.customer_id) == duplicate_id)
+        .values(customer_id=survivor_id)
+        .execution_options(synchronize_session=False)
+    )
+    moved["disclosure"] = int(result.rowcount)  # type: ignore[attr-defined]
+
+    filled: list[str] = []
+    stamps = dict(survivor.provenance)
+    for name in CustomerFields.__dataclass_fields__:
+        if name.startswith("consent_"):
+            continue
+        if getattr(survivor, name) in (None, {}) and getattr(duplicate, name) not in (None, {}):
+            setattr(survivor, name, getattr(duplicate, name))
+            if name in duplicate.provenance:
+                stamps[name] = duplicate.provenance[name]
+            filled.append(name)
+    if not survivor.traits and duplicate.traits:
+        survivor.traits = dict(duplicate.traits)
+    for name in ("consent_share_with_partners", "consent_marketing_opt_in"):
+        if getattr(survivor, name) and not getattr(duplicate, name):
+            setattr(survivor, name, False)
+            filled.append(name)
+    survivor.email_index = email_index(survivor.email)
+    survivor.phone_index = phone_index(survivor.phone)
+    survivor.provenance = stamps
+    survivor.version += 1
+    survivor.updated_at = utcnow()
+    dropped = snapshot(duplicate)
+    await session.flush()
+    await session.delete(duplicate)
+    await session.flush()
+    await audit.record_write(
+        session,
+        principal,
+        "customer.merge",
+        "Customer",
+        survivor_id,
+        before,
+        snapshot(survivor),
+        duplicate=duplicate_id,
+        moved=moved,
+        duplicate_record=audit.field_changes(dropped, {}),
+    )
+    return MergeResult(survivor_id, duplicate_id, moved, tuple(filled))
+
+
+# -- duplicate candidates ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Customers sharing an identity key: ``reason`` is ``email`` or ``phone``."""
+
+    reason: str
+    customer_ids: tuple[uuid.UUID, ...]
+
+
+async def duplicate_candidates(
+    session: AsyncSession, principal: Principal, *, limit: int = 50
+) -> list[DuplicateGroup]:
+    """Groups of customers with the same normalised email or phone (administrators),
+    largest groups first; each group lists its customers oldest first."""
+    access.require_admin(principal)
+    if not 1 <= limit <= 500:
+        raise BadInputError("first must be between 1 and 500")
+    groups: list[DuplicateGroup] = []
+    for reason, column in (
+        ("email", col(Customer.email_index)),
+        ("phone", col(Customer.phone_index)),
+    ):
+        shared = (
+            await session.execute(
+                select(column, func.count())
+                .where(column.is_not(None))
+                .group_by(column)
+                .having(func.count() > 1)
+                .order_by(func.count().desc(), column)
+                .limit(limit)
+            )
+        ).all()
+        for index_value, _count in shared:
+            ids = (
+                await session.execute(
+                    select(col(Customer.id))
+                    .where(column == index_value)
+                    .order_by(col(Customer.created_at), col(Customer.id))
+                )
+            ).scalars()
+            groups.append(DuplicateGroup(reason, tuple(ids)))
+    groups.sort(key=lambda g: -len(g.customer_ids))
+    return groups[:limit]
+
+
+__all__ = [
+    "MATCH_ORDER",
+    "DuplicateGroup",
+    "MatchKey",
+    "MergeResult",
+    "Reference",
+    "UpsertResult",
+    "duplicate_candidates",
+    "find_match",
+    "merge_customers",
+    "provenance",
+    "upsert_customer",
+]

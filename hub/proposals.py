@@ -1,0 +1,89 @@
+"""Proposed changes: contributions that did not overwrite a customer field because a
+higher-precedence source set it (:mod:`hub.provenance`). They wait in a review queue;
+:mod:`hub.review` approves (applies) or rejects them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from hub import audit
+from hub.models import Customer, ProposedChange
+from hub.principal import Principal
+
+if TYPE_CHECKING:
+    from hub.customers import Proposal
+
+
+def encode_value(value: Any) -> str:
+    """The JSON stored (encrypted) for a proposed value; decimals keep their digits."""
+    return json.dumps(value, default=str)
+
+
+def decode_value(name: str, raw: str) -> Any:
+    value = json.loads(raw)
+    if name == "lifetime_value" and value is not None:
+        return Decimal(value)
+    return value
+
+
+async def propose(
+    session: AsyncSession,
+    principal: Principal,
+    customer: Customer,
+    values: Mapping[str, Any],
+    *,
+    source: str | None,
+    at: datetime,
+) -> list[Proposal]:
+    """Queue ``values`` for review. A newer proposal from the same organization for the
+    same field supersedes its pending one (the queue holds each source's latest word)."""
+    from hub.customers import Proposal
+
+    if not values:
+        return []
+    await session.execute(
+        update(ProposedChange)
+        .where(
+            col(ProposedChange.customer_id) == customer.id,
+            col(ProposedChange.organization_id) == principal.organization_id,
+            col(ProposedChange.field).in_(list(values)),
+            col(ProposedChange.status) == "pending",
+        )
+        .values(status="superseded", decided_at=at, decided_by="superseded by a newer proposal")
+    )
+    rows = [
+        ProposedChange(
+            customer_id=customer.id,
+            field=name,
+            value=encode_value(value),
+            organization_id=principal.organization_id,
+            organization=principal.organization_slug,
+            client=principal.client_id,
+            source=source,
+            base_version=customer.version,
+            created_at=at,
+        )
+        for name, value in sorted(values.items())
+    ]
+    session.add_all(rows)
+    await session.flush()
+    before = {name: getattr(customer, name) for name in values}
+    await audit.record_write(
+        session,
+        principal,
+        "customer.propose",
+        "Customer",
+        customer.id,
+        before,
+        dict(values),
+        proposals=[str(row.id) for row in rows],
+    )
+    return [Proposal(id=row.id, field=row.field, status=row.status) for row in rows]

@@ -1,0 +1,119 @@
+"""Who set each customer field, and whose contribution wins (issue 5, DESIGN §3).
+
+Every customer field a write sets gets a *stamp* in ``Customer.provenance``: the
+organization, its kind, the client, the connector (``source``) if any, and when. Source
+precedence decides whether a new contribution overwrites a field: each field has an
+ordered list of *tiers* (``operator``, ``department``, ``partner``) or organizations
+(``org:<slug>``), highest first; a contribution overwrites when its rank is at least the
+rank of whoever set the field last (equal ranks: the newest wins). A lower-ranked
+contribution becomes a proposed change for an administrator to approve or reject
+(:mod:`hub.proposals`, :mod:`hub.review`).
+
+The order is configurable with ``HUB_SOURCE_PRECEDENCE`` (JSON): ``{"*": [...], "<field>":
+[...]}``; the default is operator > department > partner for every field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hub.models import OrgKind
+from hub.principal import Principal
+
+TIERS = ("operator", "department", "partner")
+DEFAULT_ORDER: tuple[str, ...] = TIERS
+
+Stamp = Mapping[str, Any]
+"""One field's provenance: organization, kind, client, source, at (ISO 8601)."""
+
+
+def tier_of(kind: str) -> str:
+    """The precedence tier of an organization kind: suppliers, vendors and distributors
+    are all ``partner``."""
+    return kind if kind in ("operator", "department") else "partner"
+
+
+def stamp(principal: Principal, at: datetime, *, source: str | None = None) -> dict[str, Any]:
+    """The provenance of a value the principal sets now (``source``: the connector)."""
+    return {
+        "organization": principal.organization_slug,
+        "kind": principal.organization_kind.value,
+        "client": principal.client_id,
+        "source": source,
+        "at": at.isoformat(),
+    }
+
+
+def stamp_all(names: Iterable[str], value: Stamp) -> dict[str, Any]:
+    return {name: dict(value) for name in names}
+
+
+@dataclass(frozen=True)
+class Precedence:
+    """Per-field source order, highest first; ``default`` for fields not listed."""
+
+    default: tuple[str, ...] = DEFAULT_ORDER
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Iterable[str]]) -> Precedence:
+        """``{"*": [...], "<field>": [...]}`` as in ``HUB_SOURCE_PRECEDENCE``."""
+        orders = {name: tuple(entries) for name, entries in config.items()}
+        default = orders.pop("*", DEFAULT_ORDER)
+        return cls(default=default, fields=orders)
+
+    def rank(self, name: str, source: Stamp) -> int:
+        """0 is highest. An organization listed as ``org:<slug>`` ranks where it is listed;
+        else its tier does; a source the order does not mention ranks below all of them."""
+        order = self.fields.get(name, self.default)
+        slug, tier = source.get("organization"), tier_of(str(source.get("kind", "")))
+        for index, entry in enumerate(order):
+            if entry == f"org:{slug}":
+                return index
+        for index, entry in enumerate(order):
+            if entry == tier:
+                return index
+        return len(order)
+
+    def overrides(self, name: str, new: Stamp, current: Stamp | None) -> bool:
+        """Whether a contribution stamped ``new`` may overwrite a value stamped ``current``
+        (a field nobody stamped yet is anyone's)."""
+        if current is None:
+            return True
+        return self.rank(name, new) <= self.rank(name, current)
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    """Refuse a precedence setting that cannot mean anything (for the settings loader)."""
+    for name, entries in config.items():
+        if not isinstance(entries, list | tuple) or not entries:
+            raise ValueError(f"source precedence for {name!r} must be a non-empty list")
+        for entry in entries:
+            if not isinstance(entry, str) or not (
+                entry in TIERS or (entry.startswith("org:") and len(entry) > 4)
+            ):
+                raise ValueError(
+                    f"source precedence for {name!r}: {entry!r} is neither a tier "
+                    f"({', '.join(TIERS)}) nor org:<slug>"
+                )
+
+
+_current = Precedence()
+
+
+def current() -> Precedence:
+    """The precedence in force in this process."""
+    return _current
+
+
+def configure(config: Mapping[str, Iterable[str]] | None) -> None:
+    """Put the configured precedence in force (the app does this at start-up)."""
+    global _current
+    _current = Precedence() if not config else Precedence.from_config(config)
+
+
+def is_internal(principal: Principal) -> bool:
+    return principal.organization_kind in (OrgKind.OPERATOR, OrgKind.DEPARTMENT)
