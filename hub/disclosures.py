@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub import audit
-from hub.db import Database
+from hub.db import Database, take_write_lock
 from hub.models import AuditEvent, Disclosure
 from hub.models._types import utcnow
 from hub.principal import Principal
@@ -122,17 +122,21 @@ class ReadCollector:
         """The ``read`` audit event: who, which operation (name and query hash), which
         customers, and per resource the fields disclosed with the record ids that carried
         them (records with the same fields are grouped)."""
-        grouped: dict[str, dict[frozenset[str], list[str]]] = {}
+        grouped: dict[str, dict[frozenset[str], list[tuple[str, str]]]] = {}
         versions: set[int] = set()
         for (resource, record_id), seen in sorted(self.records.items(), key=_by_key):
             groups = grouped.setdefault(resource, {})
-            groups.setdefault(seen.fields, []).append(str(record_id))
+            groups.setdefault(seen.fields, []).append((str(record_id), str(seen.customer_id)))
             if seen.policy_version is not None:
                 versions.add(seen.policy_version)
-        disclosed = {
-            resource: [{"fields": sorted(names), "ids": ids} for names, ids in groups.items()]
-            for resource, groups in grouped.items()
-        }
+        disclosed: dict[str, list[dict[str, Any]]] = {}
+        for resource, groups in grouped.items():
+            disclosed[resource] = []
+            for names, pairs in groups.items():
+                group: dict[str, Any] = {"fields": sorted(names), "ids": [i for i, _ in pairs]}
+                if resource != _CUSTOMER:  # which customer each record is about
+                    group["customers"] = [c for _, c in pairs]
+                disclosed[resource].append(group)
         principal = self.principal
         return audit.Entry(
             actor=audit.actor_of(principal),
@@ -150,35 +154,31 @@ class ReadCollector:
             },
         )
 
-    def disclosure_rows(self, event_seq: int) -> list[tuple[Any, ...]]:
-        """One :class:`Disclosure` row per record disclosed, as values in the order of
-        :data:`DISCLOSURE_COLUMNS` (``fields`` a sorted tuple)."""
-        org, client = self.principal.organization_slug, self.principal.client_id
-        ordered: dict[frozenset[str], tuple[str, ...]] = {}
-        rows = []
-        ids = _ordered_ids(len(self.records))
-        for id_, ((resource, record_id), seen) in zip(ids, self.records.items(), strict=True):
-            fields = ordered.get(seen.fields)
-            if fields is None:
-                fields = ordered[seen.fields] = tuple(sorted(seen.fields))
-            rows.append(
-                (
-                    id_,
-                    event_seq,
-                    self.at,
-                    seen.customer_id,
-                    org,
-                    client,
-                    resource,
-                    record_id,
-                    fields,
-                    seen.policy_version,
-                )
-            )
-        return rows
+
+def rows_of_event(
+    seq: int, at: datetime, organization: str, client: str, details: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """The :class:`Disclosure` rows of one ``read`` event (one per record disclosed), as
+    values in the order of :data:`DISCLOSURE_COLUMNS` (``fields`` a sorted tuple): the
+    index is derived from the hash-chained event, which stays the record."""
+    version = details.get("policy_version")
+    pairs = [
+        (resource, tuple(group["fields"]), uuid.UUID(record), uuid.UUID(about))
+        for resource, groups in details.get("disclosed", {}).items()
+        for group in groups
+        for record, about in zip(
+            group["ids"], group["ids"] if resource == _CUSTOMER else group["customers"], strict=True
+        )
+    ]
+    return [
+        (id_, seq, at, customer_id, organization, client, resource, record_id, fields, version)
+        for id_, (resource, fields, record_id, customer_id) in zip(
+            _ordered_ids(len(pairs)), pairs, strict=True
+        )
+    ]
 
 
-def _ordered_ids(count: int) -> list[uuid.UUID]:
+def _ordered_ids(count: int) -> list[int]:
     """``count`` ids in the UUIDv7 layout (RFC 9562 §5.7): the millisecond time first, then
     a random start counting up. Disclosure rows are many and only ever appended: with
     time-ordered keys they land at the end of the primary-key index, where random (v4) keys
@@ -189,7 +189,9 @@ def _ordered_ids(count: int) -> list[uuid.UUID]:
     head = (millis << 80) | (0x7 << 76) | ((random >> 64) & 0xFFF) << 64 | (0b10 << 62)
     start = random & ((1 << 62) - 1)
     mask = (1 << 62) - 1
-    return [uuid.UUID(int=head | ((start + n) & mask)) for n in range(count)]
+    # Plain integers: building a UUID object per row costs more than the rest of a row;
+    # _bind renders them as each backend stores a UUID.
+    return [head | ((start + n) & mask) for n in range(count)]
 
 
 def _uuid_int(value: uuid.UUID) -> int:
@@ -251,16 +253,64 @@ def collect(
 
 
 async def write_reads(session: AsyncSession, reads: Sequence[ReadCollector]) -> int:
-    """Append one ``read`` event per non-empty collector, and its disclosure rows, in the
-    session's transaction (one chain lock for the whole batch); returns events written."""
+    """Append one ``read`` event per non-empty collector, in the session's transaction
+    (one chain lock for the whole batch); returns events written. The per-customer index
+    (:class:`Disclosure` rows) is built from the events by :func:`index_pending`."""
     reads = [r for r in reads if r.records]
     if not reads:
         return 0
     events = await audit.append_all(session, [r.entry() for r in reads])
-    rows = [row for r, e in zip(reads, events, strict=True) for row in r.disclosure_rows(e.seq)]
-    connection = await session.connection()
-    dialect = connection.dialect
-    await connection.exec_driver_sql(_insert_sql(dialect.paramstyle), _bind(dialect.name, rows))
+    return len(events)
+
+
+# The disclosure index lags the events by design: a partner page is one event but a
+# hundred or more index rows, and writing those beside every request cost SQLite (in the
+# hub's own process) a fifth of its throughput. The writer indexes when it is idle and
+# whenever INDEX_LAG events are waiting; every report indexes what is left first, so a
+# report is always complete.
+
+INDEX_LAG = 5000
+"""Events the index may lag behind under sustained load before the writer catches up."""
+
+_INDEX_LOCK = 0x646973636C6F  # "disclo": one indexer at a time per database
+
+
+async def index_pending(session: AsyncSession, *, limit: int | None = None) -> int:
+    """Add the :class:`Disclosure` rows of every ``read`` event not indexed yet (up to
+    ``limit`` events), in the session's transaction; returns the events indexed.
+    Serialised per database, so two replicas never index one event twice."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INDEX_LOCK})
+    else:
+        await take_write_lock(session)
+    done = (await session.execute(select(func.max(col(Disclosure.event_seq))))).scalar()
+    statement = (
+        select(
+            col(AuditEvent.seq),
+            col(AuditEvent.at),
+            col(AuditEvent.organization),
+            col(AuditEvent.client),
+            col(AuditEvent.details),
+        )
+        .where(col(AuditEvent.action) == READ, col(AuditEvent.seq) > (done or 0))
+        .order_by(col(AuditEvent.seq))
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    events = (await session.execute(statement)).all()
+    rows = [
+        row
+        for seq, at, org, client, details in events
+        for row in rows_of_event(seq, at, org or "", client or "", details)
+    ]
+    if rows:
+        # In customer order: bulk inserts into the customer index then touch each page once.
+        rows.sort(key=lambda r: (r[3].int, r[1]))
+        connection = await session.connection()
+        dialect = connection.dialect
+        for start in range(0, len(rows), 5000):
+            chunk = _bind(dialect.name, rows[start : start + 5000])
+            await connection.exec_driver_sql(_insert_sql(dialect.paramstyle), chunk)
     return len(events)
 
 
@@ -285,7 +335,7 @@ def _insert_sql(paramstyle: str) -> str:
 def _bind(dialect: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     as_json: dict[tuple[str, ...], str] = {}  # most records share their field list
     times: dict[datetime, str] = {}  # and a request's records their time
-    bound = []
+    bound: list[tuple[Any, ...]] = []
     sqlite = dialect == "sqlite"
     for id_, seq, at, customer_id, org, client, resource, record_id, fields, version in rows:
         encoded = as_json.get(fields)
@@ -298,7 +348,7 @@ def _bind(dialect: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             # sqlalchemy.Uuid stores 32 hex digits on SQLite; UTCDateTime naive UTC text.
             bound.append(
                 (
-                    id_.hex,
+                    f"{id_:032x}",
                     seq,
                     when,
                     customer_id.hex,
@@ -313,7 +363,18 @@ def _bind(dialect: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         else:
             # asyncpg takes UUIDs and aware datetimes; SQLAlchemy's json codec takes text.
             bound.append(
-                (id_, seq, at, customer_id, org, client, resource, record_id, encoded, version)
+                (
+                    uuid.UUID(int=id_),
+                    seq,
+                    at,
+                    customer_id,
+                    org,
+                    client,
+                    resource,
+                    record_id,
+                    encoded,
+                    version,
+                )
             )
     return bound
 
@@ -352,6 +413,7 @@ class DisclosureWriter:
         self.batch_size = batch_size
         self.max_pending = max_pending or batch_size * 100
         self.dropped = 0
+        self.unindexed = 0  # events this writer appended that the index may lack
         self._pending: list[ReadCollector] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -394,17 +456,35 @@ class DisclosureWriter:
                 except BaseException:
                     self._pending[:0] = batch  # retried in order with the next flush
                     raise
+        self.unindexed += written
         return written
+
+    async def index(self) -> int:
+        """Bring the disclosure index up to date (every replica's events, not only this
+        one's); returns the events indexed."""
+        indexed = 0
+        while True:
+            async with self.database.transaction() as session:
+                done = await index_pending(session, limit=INDEX_LAG)
+            indexed += done
+            if done < INDEX_LAG:
+                self.unindexed = 0
+                return indexed
 
     async def run(self) -> None:
         """Flush on every tick or full batch until cancelled; errors are logged and
         retried (a database hiccup must not stop recording for the process's life)."""
         while True:
+            idle = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                idle = False
             self._wake.clear()
             try:
-                await self.flush()
+                written = await self.flush()
+                # Index when a tick brought nothing new, or when the lag reaches its bound.
+                if (idle and not written and self.unindexed) or self.unindexed >= INDEX_LAG:
+                    await self.index()
             except (SQLAlchemyError, OSError):
                 logger.exception("audit: writing partner reads failed; retrying")
 
@@ -472,7 +552,9 @@ EXPORT_COLUMNS = (
 
 
 async def disclosures_of(session: AsyncSession, customer_id: uuid.UUID) -> list[DisclosureView]:
-    """Every disclosure of one customer, oldest first (no access check: callers check)."""
+    """Every disclosure of one customer, oldest first (no access check: callers check).
+    The index is brought up to date first, in the session, so the report is complete."""
+    await index_pending(session)
     operation = AuditEvent.details["operation"].as_string()
     statement = (
         select(

@@ -56,4 +56,5 @@ async def customer_disclosures(
     access.require_admin(principal)
     if writer is not None:
         await writer.flush()
+        await writer.index()  # committed, so the next report starts from here
     return await disclosures.disclosures_of(session, customer_id)

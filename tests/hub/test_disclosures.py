@@ -100,7 +100,9 @@ def test_note_merges_fields_and_finds_the_customer_in_the_raw_row() -> None:
         MappingProxyType({"id": feedback, "customer_ref": "p-1", WITHHELD: frozenset({"x"})}),
     )
     reads.note("Feedback", 3, raw, MappingProxyType({"id": feedback, "text": "t"}))
-    rows = reads.disclosure_rows(event_seq=7)
+    entry = reads.entry()
+    details = audit.normalise_details(entry.details)
+    rows = disclosures.rows_of_event(7, reads.at, "acme", "acme-client", details)
     assert len(rows) == 1
     row = dict(zip(disclosures.DISCLOSURE_COLUMNS, rows[0], strict=True))
     assert (row["customer_id"], row["record_id"], row["resource"]) == (
@@ -162,6 +164,11 @@ async def test_a_batch_is_one_transaction_with_consecutive_events(db: Database) 
     assert await count(db, AuditEvent) == 0  # nothing until a tick or a flush
     assert await writer.flush() == 5
     assert writer.pending == 0
+    # The per-customer index follows the events (built when idle, or before a report).
+    assert await count(db, Disclosure) == 0
+    assert writer.unindexed == 5
+    assert await writer.index() == 5
+    assert (writer.unindexed, await writer.index()) == (0, 0)
     async with db.session() as session:
         events = (await session.execute(select(AuditEvent).order_by(col(AuditEvent.seq)))).all()
         stored = (await session.execute(select(Disclosure))).scalars().all()
@@ -208,6 +215,34 @@ async def test_the_interval_writes_a_partial_batch(db: Database) -> None:
         assert await count(db, AuditEvent) == 1
     finally:
         await writer.stop()
+
+
+async def test_the_index_is_built_when_idle_and_never_twice(db: Database) -> None:
+    writer = disclosures.DisclosureWriter(db, interval=0.05, batch_size=1000)
+    writer.start()
+    try:
+        writer.submit(read_of(principal(), customers=4))
+        # A quiet tick after the write builds the index.
+        for _ in range(200):
+            if await count(db, Disclosure) == 4:
+                break
+            await asyncio.sleep(0.02)
+        assert await count(db, Disclosure) == 4
+        assert writer.unindexed == 0
+    finally:
+        await writer.stop()
+
+    # Written but not yet indexed (no tick has run): a report's indexing adds them once.
+    writer = disclosures.DisclosureWriter(db, interval=60, batch_size=1000)
+    for _ in range(2):
+        writer.submit(read_of(principal(), customers=1))
+    await writer.flush()
+    assert (await count(db, Disclosure), writer.unindexed) == (4, 2)
+    async with db.transaction() as session:  # indexing twice never repeats a row
+        assert await disclosures.index_pending(session) == 2
+    async with db.transaction() as session:
+        assert await disclosures.index_pending(session) == 0
+    assert await count(db, Disclosure) == 6
 
 
 async def test_stop_writes_what_is_pending(db: Database) -> None:

@@ -210,11 +210,20 @@ async def test_customer_disclosures_list_exactly_the_partner_reads(
         "disclosed": {"Customer": [{"fields": DISTRIBUTOR_CUSTOMER, "ids": [str(world.ada.id)]}]},
     }
     assert supplier_event["details"]["customers"] == sorted([str(world.ada.id), str(world.nia.id)])
+    # Each feedback id with the customer it is about (aligned lists), though the
+    # supplier itself only received pseudonyms.
+    pairs = sorted(
+        [
+            (str(world.ada_widget.id), str(world.ada.id)),
+            (str(world.nia_widget.id), str(world.nia.id)),
+        ]
+    )
     assert supplier_event["details"]["disclosed"] == {
         "Feedback": [
             {
                 "fields": SUPPLIER_FEEDBACK,
-                "ids": sorted([str(world.ada_widget.id), str(world.nia_widget.id)]),
+                "ids": [f for f, _ in pairs],
+                "customers": [c for _, c in pairs],
             }
         ]
     }
