@@ -516,19 +516,22 @@ def keys_rotate_data(
                 progress=_show_progress,
                 say=err.print,
             )
+            report = {
+                "active": done.kid,
+                "created": done.created,
+                "resealed": done.resealed,
+                "unreadable": done.unreadable,
+                "remaining": done.remaining,
+                "complete": done.complete,
+                "retired": done.retired,
+            }
+            async with database.transaction() as session:
+                await _audit(session, "keys.rotate_data", f"data_key:{done.kid}", report)
+            return report
         except DataKeyRotationError as error:
             raise _fail(str(error)) from None
         finally:
             await database.dispose()
-        return {
-            "active": done.kid,
-            "created": done.created,
-            "resealed": done.resealed,
-            "unreadable": done.unreadable,
-            "remaining": done.remaining,
-            "complete": done.complete,
-            "retired": done.retired,
-        }
 
     report = asyncio.run(run())
     if report["remaining"]:

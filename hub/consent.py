@@ -103,6 +103,7 @@ async def record_consent(session: AsyncSession, principal: Principal, data: Cons
             .where(col(Customer.id) == data.customer_id, col(Customer.version) == row.version)
             .values(
                 **values,
+                **access.presets(principal, Resource.CUSTOMER, Action.UPDATE),
                 provenance=provenance,
                 updated_at=now,
                 version=col(Customer.version) + 1,

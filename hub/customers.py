@@ -392,6 +392,8 @@ async def contribute(
             .values(
                 **applied,
                 **_derived_columns(applied, now),
+                # Values the policy forces on this caller's updates (its ``presets``).
+                **access.presets(principal, Resource.CUSTOMER, Action.UPDATE),
                 provenance=stamps,
                 updated_at=now,
                 version=Customer.version + 1,

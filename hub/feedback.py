@@ -236,7 +236,11 @@ async def update_feedback_status(
     result = await session.execute(
         update(Feedback)
         .where(col(Feedback.id) == feedback_id, col(Feedback.status) == before)
-        .values(status=status, updated_at=now)
+        .values(
+            status=status,
+            updated_at=now,
+            **access.presets(principal, Resource.FEEDBACK, Action.UPDATE),
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

@@ -244,7 +244,17 @@ async def _may_update(session: AsyncSession, principal: Principal, customer_id: 
 
 # -- merging -----------------------------------------------------------------------------
 
-_MOVED = (Feedback, Interaction, Purchase, ExternalRef, ProposedChange)
+# What points at a customer and follows it into the survivor; the disclosure history too,
+# so that a data-subject report on the survivor stays complete.
+_MOVED = (
+    Feedback,
+    Interaction,
+    Purchase,
+    ExternalRef,
+    ProposedChange,
+    CustomerPartner,
+    Disclosure,
+)
 
 
 @dataclass(frozen=True)
@@ -285,15 +295,6 @@ async def merge_customers(
             raise InvalidInputError([FieldProblem((path,), "no such customer", "NOT_FOUND")])
     survivor, duplicate = found[survivor_id], found[duplicate_id]
     before = snapshot(survivor)
-    moved: dict[str, int] = {}
-    for model in _MOVED:
-        result = await session.execute(
-            update(model)
-            .where(getattr(model, "customer_id") == duplicate_id)  # noqa: B009
-            .values(customer_id=survivor_id)
-            .execution_options(synchronize_session=False)
-        )
-        moved[model.__tablename__] = int(result.rowcount)  # type: ignore[attr-defined]
     # A partner serving both keeps one assignment (the survivor's).
     served = select(col(CustomerPartner.organization_id)).where(
         col(CustomerPartner.customer_id) == survivor_id
@@ -304,20 +305,15 @@ async def merge_customers(
             col(CustomerPartner.organization_id).in_(served),
         )
     )
-    result = await session.execute(
-        update(CustomerPartner)
-        .where(col(CustomerPartner.customer_id) == duplicate_id)
-        .values(customer_id=survivor_id)
-        .execution_options(synchronize_session=False)
-    )
-    moved["customer_partner"] = int(result.rowcount)  # type: ignore[attr-defined]
-    result = await session.execute(
-        update(Disclosure)
-        .where(col(Disclosure.customer_id) == duplicate_id)
-        .values(customer_id=survivor_id)
-        .execution_options(synchronize_session=False)
-    )
-    moved["disclosure"] = int(result.rowcount)  # type: ignore[attr-defined]
+    moved: dict[str, int] = {}
+    for model in _MOVED:
+        result = await session.execute(
+            update(model)
+            .where(getattr(model, "customer_id") == duplicate_id)  # noqa: B009
+            .values(customer_id=survivor_id)
+            .execution_options(synchronize_session=False)
+        )
+        moved[model.__tablename__] = int(result.rowcount)  # type: ignore[attr-defined]
 
     filled: list[str] = []
     stamps = dict(survivor.provenance)

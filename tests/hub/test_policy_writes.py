@@ -105,3 +105,38 @@ async def test_presets_are_forced_whatever_the_input_says(db: Database, policy: 
     async with db.session() as session:
         stored = (await session.execute(select(Feedback))).scalar_one()
     assert (stored.visibility, stored.organization_id) == ("partners", org.id)
+
+
+UPDATE_PRESET_POLICY = """
+rules:
+  - name: distributors-customers
+    subjects: [{kind: distributor}]
+    resource: Customer
+    rows: {assignments.organization: {eq: $subject.org}}
+    read: {visible: [id, name, lifecycle_stage, segment]}
+    write:
+      fields: [lifecycle_stage]
+      presets: {segment: smb}
+"""
+
+
+async def test_update_presets_are_forced_on_every_update(db: Database) -> None:
+    saved = access.rules
+    access.rules = PolicyRules(
+        98, parse(UPDATE_PRESET_POLICY), [], pseudonym_secret=SECRET.encode()
+    )
+    try:
+        org = await make_org(db, "distributor", slug="acme")
+        customer = await make_customer(db, segment="enterprise", provenance={})
+        await assign(db, customer, org)
+        principal = sharing.principal_for(org)
+        async with db.transaction() as session:
+            await update_customer(
+                session, principal, customer.id, 1, CustomerFields(lifecycle_stage="prospect")
+            )
+        async with db.session() as session:
+            stored = await session.get(Customer, customer.id)
+        assert stored is not None
+        assert (stored.lifecycle_stage, stored.segment) == ("prospect", "smb")
+    finally:
+        access.rules = saved

@@ -29,7 +29,7 @@ from app import create_app
 from hub.cli import app as cli
 from hub.db import Database, make_engine
 from hub.migrate import alembic_config, upgrade
-from hub.models import Customer, DataKey, Organization, OrgKind, ProposedChange
+from hub.models import AuditEvent, Customer, DataKey, Organization, OrgKind, ProposedChange
 from hub.models._types import UTCDateTime, utcnow
 from hub.oauth.keys import generate_signing_key
 from hub.vault import (
@@ -494,6 +494,19 @@ def test_cli_rotate_data_then_retire(env: dict[str, str]) -> None:
             return [c.email for c in (await session.execute(select(Customer))).scalars()]
 
     assert all(e and e.endswith("@example.com") for e in in_database(url, emails))
+
+    async def rotations(database: Database) -> list[str]:
+        async with database.session() as session:
+            rows = await session.execute(
+                select(col(AuditEvent.target)).where(col(AuditEvent.action) == "keys.rotate_data")
+            )
+            return list(rows.scalars())
+
+    # Each rotation is in the audit log, naming the key it put in force.
+    assert in_database(url, rotations) == [
+        f"data_key:{report['active']}",
+        f"data_key:{again['active']}",
+    ]
 
 
 def test_cli_migrate_seals_a_database_from_before_encryption_at_rest(

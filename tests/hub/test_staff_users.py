@@ -10,11 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 from typer.testing import CliRunner
 
 from hub.cli import app as cli
 from hub.db import Database, make_engine
-from hub.models import StaffUser
+from hub.models import AuditEvent, StaffUser
 from hub.staff import StaffUserError, create_staff_user, sign_in
 from tests.conftest import make_org
 from tests.hub.staff_helpers import (
@@ -73,6 +74,28 @@ def test_users_create_reads_the_password_from_stdin(env: dict[str, str]) -> None
     created = json.loads(out)
     assert created["email"] == "ada@example.com"
     assert created["roles"] == ["admin", "analyst"]
+
+    async def audited() -> list[tuple[str, str, dict[str, object]]]:
+        database = Database(make_engine(env["HUB_DATABASE_URL"]))
+        try:
+            async with database.session() as session:
+                rows = await session.execute(
+                    select(
+                        col(AuditEvent.action), col(AuditEvent.target), col(AuditEvent.details)
+                    ).where(col(AuditEvent.action) == "staff_user.create")
+                )
+                return [tuple(row) for row in rows]
+        finally:
+            await database.dispose()
+
+    # Audited without the password (or its hash).
+    assert asyncio.run(audited()) == [
+        (
+            "staff_user.create",
+            f"staff_user:{created['id']}",
+            {"organization": "northwind", "roles": ["admin", "analyst"]},
+        )
+    ]
     assert PASSWORD not in out and "password" not in out
     [row] = _rows(env)
     assert row.password_hash.startswith("$argon2id$")

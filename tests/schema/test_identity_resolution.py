@@ -13,7 +13,14 @@ from sqlalchemy import func, select, text
 from sqlmodel import col
 
 from hub.db import Database
-from hub.models import AuditEvent, Customer, CustomerPartner, ExternalRef, Feedback
+from hub.models import (
+    AuditEvent,
+    Customer,
+    CustomerPartner,
+    Disclosure,
+    ExternalRef,
+    Feedback,
+)
 from tests.conftest import ALL_SCOPES, Caller, gql, make_caller, make_org, token_for
 from tests.hub.factories import assign, gid, make_customer, make_feedback
 
@@ -196,6 +203,18 @@ async def test_duplicate_candidates_and_merge(
     await assign(db, duplicate, rival)
     async with db.transaction() as session:
         session.add(ExternalRef(source="sales/crm", external_id="D-1", customer_id=duplicate.id))
+        # Someone read the duplicate: after the merge, the survivor's report shows it.
+        session.add(
+            Disclosure(
+                event_seq=1,
+                customer_id=duplicate.id,
+                organization="acme",
+                client="c",
+                resource="Customer",
+                record_id=duplicate.id,
+                fields=["name"],
+            )
+        )
 
     groups = (await gql(client, admin, DUPLICATES))["data"]["duplicateCandidates"]
     found = {(g["reason"], tuple(c["id"] for c in g["customers"])) for g in groups}
@@ -212,6 +231,7 @@ async def test_duplicate_candidates_and_merge(
     assert "company" in merged["filledFields"]
     assert merged["moved"]["feedback"] == 1
     assert merged["moved"]["external_ref"] == 1
+    assert merged["moved"]["disclosure"] == 1
     async with db.session() as session:
         assert await session.get(Customer, duplicate.id) is None
         feedback = (await session.execute(select(col(Feedback.customer_id)))).scalars().all()
