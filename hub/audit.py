@@ -169,8 +169,10 @@ async def append(session: AsyncSession, entry: Entry) -> AuditEvent:
 
 
 def actor_of(principal: Principal) -> str:
-    """How the log names a caller: its organization and client."""
-    return f"{principal.organization_slug}/{principal.client_id}"
+    """How the log names a caller: its organization and client, and the staff user a
+    console token acts for."""
+    actor = f"{principal.organization_slug}/{principal.client_id}"
+    return actor if principal.subject is None else f"{actor}/{principal.subject}"
 
 
 def entry_for(principal: Principal, action: str, target: str, details: Mapping[str, Any]) -> Entry:

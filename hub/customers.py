@@ -370,7 +370,10 @@ async def contribute(
     now = utcnow()
     new_stamp = provenance.stamp(principal, now, source=source)
     order = provenance.current()
-    changed = {k: v for k, v in values.items() if getattr(current, k) != v}
+    # An equal value is a no-op, but only where the caller reads the field in clear: for a
+    # masked or hidden one, "unchanged" would confirm a guess of the stored value.
+    clear = access.readable_fields(principal, Resource.CUSTOMER)
+    changed = {k: v for k, v in values.items() if k not in clear or getattr(current, k) != v}
     applied: dict[str, Any] = {}
     queued: dict[str, Any] = {}
     for name, value in changed.items():
@@ -379,9 +382,6 @@ async def contribute(
             applied[name] = value
         else:
             queued[name] = value
-    proposals = await proposals_module.propose(
-        session, principal, current, queued, source=source, at=now
-    )
     if applied:
         before = snapshot(current)
         stamps = {**current.provenance, **provenance.stamp_all(sorted(applied), new_stamp)}
@@ -416,6 +416,11 @@ async def contribute(
             snapshot(current),
             **({"source": source} if source else {}),
         )
+    # After the update: its row lock comes before the audit log's lock, as in every
+    # other write, so two writers cannot wait on each other (PostgreSQL).
+    proposals = await proposals_module.propose(
+        session, principal, current, queued, source=source, at=now, base_version=expected_version
+    )
     outcome = "updated" if applied else "queued" if proposals else "unchanged"
     record = await access.read_back(session, principal, Resource.CUSTOMER, current.id)
     return CustomerWrite(record, outcome, tuple(proposals), customer_id=current.id)

@@ -551,10 +551,30 @@ EXPORT_COLUMNS = (
 )
 
 
+async def merged_into(session: AsyncSession, customer_id: uuid.UUID) -> set[uuid.UUID]:
+    """The customer and every customer merged into it, however many merges ago (from the
+    ``customer.merge`` events of the audit log)."""
+    found, frontier = {customer_id}, [customer_id]
+    while frontier:
+        targets = [f"Customer:{c}" for c in frontier]
+        rows = await session.execute(
+            select(col(AuditEvent.details)).where(
+                col(AuditEvent.action) == "customer.merge", col(AuditEvent.target).in_(targets)
+            )
+        )
+        merged = {uuid.UUID(details["duplicate"]) for details in rows.scalars()} - found
+        found |= merged
+        frontier = list(merged)
+    return found
+
+
 async def disclosures_of(session: AsyncSession, customer_id: uuid.UUID) -> list[DisclosureView]:
     """Every disclosure of one customer, oldest first (no access check: callers check).
-    The index is brought up to date first, in the session, so the report is complete."""
+    The index is brought up to date first, in the session, so the report is complete.
+    Disclosures of customers merged into this one count as its own: reads recorded (or
+    indexed) after a merge still name the duplicate."""
     await index_pending(session)
+    customers = await merged_into(session, customer_id)
     operation = AuditEvent.details["operation"].as_string()
     statement = (
         select(
@@ -570,7 +590,7 @@ async def disclosures_of(session: AsyncSession, customer_id: uuid.UUID) -> list[
             operation,
         )
         .outerjoin(AuditEvent, col(AuditEvent.seq) == col(Disclosure.event_seq))
-        .where(col(Disclosure.customer_id) == customer_id)
+        .where(col(Disclosure.customer_id).in_(customers))
         .order_by(col(Disclosure.event_seq), col(Disclosure.resource), col(Disclosure.record_id))
     )
     return [DisclosureView(*row) for row in (await session.execute(statement)).all()]

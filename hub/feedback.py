@@ -215,21 +215,24 @@ async def update_feedback_status(
             ]
         )
     before = current.status
+    # Messages name the current status only to a caller that may read it.
+    shown = "status" in access.readable_fields(principal, Resource.FEEDBACK)
     if expected_status is not None and before != expected_status:
-        raise ConflictError(f"the feedback is {before}, not {expected_status}")
+        raise ConflictError(
+            f"the feedback is {before}, not {expected_status}"
+            if shown
+            else f"the feedback is not {expected_status}"
+        )
     if before == status:
         return await access.read_back(session, principal, Resource.FEEDBACK, feedback_id)
     if status not in TRANSITIONS[before]:
         moves = " or ".join(sorted(TRANSITIONS[before]))
-        raise InvalidInputError(
-            [
-                FieldProblem(
-                    ("status",),
-                    f"feedback that is {before} can move to {moves} only",
-                    "INVALID_TRANSITION",
-                )
-            ]
+        message = (
+            f"feedback that is {before} can move to {moves} only"
+            if shown
+            else f"this feedback cannot move to {status} now"
         )
+        raise InvalidInputError([FieldProblem(("status",), message, "INVALID_TRANSITION")])
     now = utcnow()
     # Compare-and-set on the status read above: a concurrent move makes rowcount 0, and
     # this one would then be a transition from a status nobody checked.

@@ -157,6 +157,14 @@ async def prune_expired(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def owner_of(principal: Principal) -> str:
+    """Whose keys these are: the client, and for a console token the staff user too
+    (staff of several organizations share the console's client id)."""
+    if principal.subject is None:
+        return principal.client_id
+    return f"{principal.client_id}/{principal.subject}"
+
+
 def _reused(spec: Idempotent) -> InvalidInputError:
     return InvalidInputError(
         [
@@ -186,7 +194,7 @@ async def guarded(
     problems = key_problems(spec.key, spec.path)
     if problems:
         raise InvalidInputError(problems)
-    owner = principal.client_id
+    owner = owner_of(principal)
     digest = request_hash(spec.operation, spec.request)
     await prune_expired(session, owner=owner)
     found = (

@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub import audit, provenance
 from hub.access import Action, Resource, access
+from hub.assignments import require_operator
 from hub.customers import (
     CustomerFields,
     CustomerWrite,
@@ -114,9 +115,10 @@ async def find_match(
     email: str | None,
     phone: str | None,
     match_by: Sequence[MatchKey] = MATCH_ORDER,
+    among: ColumnElement[bool] | None = None,
 ) -> tuple[Customer, MatchKey] | None:
     """The existing customer these identity keys point at, and the key that matched;
-    among several (old duplicates) the oldest."""
+    among several (old duplicates) the oldest. ``among`` limits the candidates."""
     for key in match_by:
         condition: Any
         if key is MatchKey.EXTERNAL_REF and source and external_id:
@@ -132,6 +134,8 @@ async def find_match(
             condition = col(Customer.phone_index) == phone_index(phone)
         else:
             continue
+        if among is not None:
+            condition = and_(condition, among)
         statement = (
             select(Customer)
             .where(condition)
@@ -195,6 +199,9 @@ async def upsert_customer(
     keys += [f"phone:{phone_index(values['phone'])}"] if values.get("phone") else []
     keys += [f"ref:{ref_source}:{ref.external_id}"] if ref else []
     await _lock(session, keys)
+    # Only customers the caller's organization may see are candidates: a match among the
+    # others would tell it who exists (and, field by field, what is stored). A contribution
+    # about someone it cannot see makes a new record, which duplicateCandidates shows.
     match = await find_match(
         session,
         source=ref_source,
@@ -202,6 +209,7 @@ async def upsert_customer(
         email=values.get("email"),
         phone=values.get("phone"),
         match_by=match_by,
+        among=access.rules.row_filter(principal, Resource.CUSTOMER),
     )
     if match is None:
         customer = await insert_customer(session, principal, values, source=source)
@@ -213,8 +221,8 @@ async def upsert_customer(
     if ref and ref_source:
         await _attach(session, customer.id, ref_source, ref.external_id)
     direct = await _may_update(session, principal, customer.id)
-    # Fields the caller may set on a new customer but not change on an existing one go
-    # to review like lower-precedence ones; on an invisible match, every field does.
+    # Fields the caller may set on a new customer but not change on this one go to review
+    # like lower-precedence ones (all of them if it may not update customers at all).
     writable = access.writable_fields(principal, Resource.CUSTOMER, Action.UPDATE)
     write = await contribute(
         session,
@@ -225,9 +233,6 @@ async def upsert_customer(
         source=source,
         queue=values.keys() if not direct else values.keys() - writable,
     )
-    if not direct:
-        # The caller may not see this customer: say only that the contribution is queued.
-        write = CustomerWrite(None, "queued", write.proposals, customer_id=customer.id)
     return UpsertResult(write, key)
 
 
@@ -272,8 +277,11 @@ async def merge_customers(
     purchases, partner assignments, external references, proposed changes and disclosure
     history move over; fields empty on the survivor take the duplicate's values with their
     provenance; consent is kept only where both records gave it (a merge never widens
-    sharing); the duplicate is deleted. Audited with counts and filled fields."""
-    access.require_admin(principal)
+    sharing); the duplicate is deleted. Audited with counts and filled fields.
+
+    The operator's administrators only: moving assignments decides which partners see
+    which customers (as :func:`hub.assignments.assign_partner` does)."""
+    require_operator(principal)
     if survivor_id == duplicate_id:
         raise InvalidInputError(
             [FieldProblem(("duplicate",), "must differ from the survivor", "INVALID")]

@@ -21,6 +21,8 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     roles: frozenset[str] = field(default_factory=frozenset)
     token_id: str | None = None
+    # The staff user a console token acts for (its ``sub``); None for client tokens.
+    subject: str | None = None
     # The organization's attributes (``$subject.attributes.<name>`` in sharing policies).
     attributes: Mapping[str, Any] = field(default_factory=dict, compare=False)
 

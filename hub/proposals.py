@@ -42,6 +42,7 @@ async def propose(
     *,
     source: str | None,
     at: datetime,
+    base_version: int,
 ) -> list[Proposal]:
     """Queue ``values`` for review. A newer proposal from the same organization for the
     same field supersedes its pending one (the queue holds each source's latest word)."""
@@ -68,7 +69,7 @@ async def propose(
             organization=principal.organization_slug,
             client=principal.client_id,
             source=source,
-            base_version=customer.version,
+            base_version=base_version,
             created_at=at,
         )
         for name, value in sorted(values.items())

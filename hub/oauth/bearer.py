@@ -101,6 +101,7 @@ async def _staff_principal(
         organization_kind=user.organization_kind,
         attributes=user.organization_attributes,
         roles=frozenset(roles),
+        subject=str(claims["sub"]),
     )
 
 
