@@ -10,8 +10,8 @@ written.
 How a keyed write runs (:func:`write_once`), all in the write's own transaction:
 
 1. the caller's expired keys are deleted (pruning is opportunistic and per owner, so a
-   busy client keeps its own table slice small; :func:`prune_expired` does every owner
-   and is what an operator's periodic job calls);
+   busy client keeps its own table slice small; :func:`prune_expired` does every owner,
+   once a minute from :class:`hub.runtime.Runtime`);
 2. the key is looked up: found with the same request hash, the stored record is read
    back through :meth:`hub.access.Access.read_back` (what the caller may see *now*) and
    nothing is written; found with another hash, refused;

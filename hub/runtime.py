@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub import sharing
+from hub import idempotency, sharing
 from hub.access import PolicyRules, access
 from hub.db import Database
 from hub.models import Client, Organization
@@ -105,6 +105,10 @@ class Runtime:
                     due["policy"] = now + settings.policy_refresh_interval
                 if now >= due["prune"]:
                     await prune_expired(self.database)
+                    # Idempotency keys past their 24 hours, of every client (a client
+                    # prunes its own on each keyed write; this catches the idle ones).
+                    async with self.database.transaction() as session:
+                        await idempotency.prune_expired(session)
                     due["prune"] = now + _PRUNE_INTERVAL
             except (SQLAlchemyError, NoSigningKeyError, OSError):
                 logger.exception("refreshing the shared state failed; retrying")

@@ -328,3 +328,32 @@ async def test_write_once_replays_through_read_back(
             await session.execute(select(IdempotencyKey).where(col(IdempotencyKey.key) == "k1"))
         ).scalar_one()
     assert stored.response == {"id": str(first["id"])}
+
+
+async def test_each_replica_prunes_expired_keys_of_idle_clients(
+    db: Database, settings: Any
+) -> None:
+    """The runtime's periodic prune (which starts with the app) removes old keys of
+    clients that make no keyed write any more."""
+    from app import create_app
+
+    now = utcnow()
+    async with db.transaction() as session:
+        for owner, age in (("idle", 25), ("recent", 1)):
+            session.add(
+                IdempotencyKey(
+                    owner=owner,
+                    key="k",
+                    operation="op",
+                    request_hash="0" * 64,
+                    resource="Feedback",
+                    created_at=now - timedelta(hours=age),
+                )
+            )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        for _ in range(100):
+            if [k.owner for k in await keys(db)] == ["recent"]:
+                break
+            await asyncio.sleep(0.05)
+    assert [k.owner for k in await keys(db)] == ["recent"]
