@@ -6,14 +6,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import audit
 from hub.access import Action, Record, Resource, access
 from hub.models import Interaction, Purchase
-from hub.models._types import table_columns, utcnow
+from hub.models._types import row_values, utcnow
 from hub.models.activity import CHANNELS, DIRECTIONS
 from hub.principal import Principal
 from hub.validation import Problems
@@ -87,7 +86,7 @@ async def log_interaction(
         Resource.INTERACTION,
         interaction.id,
         {},
-        _values(interaction),
+        row_values(interaction),
     )
     return await access.read_back(session, principal, Resource.INTERACTION, interaction.id)
 
@@ -140,11 +139,12 @@ async def report_purchase(
     await session.flush()
     await access.check_written(session, principal, Resource.PURCHASE, Action.CREATE, purchase.id)
     await audit.record_write(
-        session, principal, "purchase.create", Resource.PURCHASE, purchase.id, {}, _values(purchase)
+        session,
+        principal,
+        "purchase.create",
+        Resource.PURCHASE,
+        purchase.id,
+        {},
+        row_values(purchase),
     )
     return await access.read_back(session, principal, Resource.PURCHASE, purchase.id)
-
-
-def _values(row: Interaction | Purchase) -> dict[str, Any]:
-    """A row's stored values, for the audit log's field diff."""
-    return {column.name: getattr(row, column.name) for column in table_columns(type(row))}

@@ -10,7 +10,6 @@ another is given), unassigning an unassigned one reports that nothing was remove
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +19,7 @@ from hub import audit
 from hub.access import Record, Resource, access
 from hub.errors import FieldProblem, ForbiddenError, InvalidInputError, NotFoundError
 from hub.models import Customer, CustomerPartner, Organization, OrgKind
-from hub.models._types import table_columns
+from hub.models._types import row_values
 from hub.principal import Principal
 
 MAX_ROLE_LENGTH = 32  # the column's length
@@ -80,10 +79,6 @@ async def _existing(
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-def _values(row: CustomerPartner) -> dict[str, Any]:
-    return {column.name: getattr(row, column.name) for column in table_columns(CustomerPartner)}
-
-
 async def assign_partner(
     session: AsyncSession,
     principal: Principal,
@@ -115,7 +110,7 @@ async def assign_partner(
     if link is not None and link.role == cleaned:
         return await access.read_back(session, principal, Resource.ASSIGNMENT, link.id)
     if link is not None:
-        before = _values(link)
+        before = row_values(link)
         link.role = cleaned
         action = "assignment.update"
     else:
@@ -131,7 +126,7 @@ async def assign_partner(
         Resource.ASSIGNMENT,
         link.id,
         before,
-        _values(link),
+        row_values(link),
         customer=customer_id,
         partner=org.slug,
     )
@@ -149,7 +144,7 @@ async def unassign_partner(
     link = await _existing(session, customer_id, org.id)
     if link is None:
         return False
-    before = _values(link)
+    before = row_values(link)
     # Core, not session.delete: a concurrent unassign may have removed the row since it
     # was read, and then this one removed nothing (the ORM would raise instead).
     result = await session.execute(

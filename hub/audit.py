@@ -16,6 +16,7 @@ Append late in a transaction, so the lock is held for as little time as possible
 from __future__ import annotations
 
 import csv
+import getpass
 import hashlib
 import io
 import json
@@ -23,18 +24,18 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub.db import take_write_lock
+from hub.db import serialise
 from hub.models import AuditEvent
 from hub.models._sealed import vault
 from hub.models._types import utcnow
 from hub.pagination import Ordering, Page, fetch_page
+from hub.plainjson import plain
 from hub.principal import Principal
 
 GENESIS = "0" * 64
@@ -45,20 +46,10 @@ SENSITIVE_FIELDS = frozenset({"email", "phone", "email_index", "phone_index"})
 """Fields whose values the log never holds in clear (see :func:`field_changes`)."""
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, uuid.UUID | Decimal):
-        return str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return sorted(_plain(v) for v in value)
-    raise TypeError(f"cannot record {type(value).__name__} in the audit log")
-
-
 def normalise_details(details: Mapping[str, Any]) -> dict[str, Any]:
     """The details as the database returns them (plain JSON), so the hash computed at
     append time equals the one recomputed from the stored row."""
-    result: dict[str, Any] = json.loads(json.dumps(details, default=_plain))
+    result: dict[str, Any] = json.loads(json.dumps(details, default=plain))
     return result
 
 
@@ -117,10 +108,7 @@ class Entry:
 
 
 async def _lock_and_tail(session: AsyncSession) -> tuple[int, str]:
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    else:
-        await take_write_lock(session)  # the tail read below must not go stale
+    await serialise(session, _LOCK_KEY)  # the tail read below must not go stale
     tail = (
         await session.execute(
             select(col(AuditEvent.seq), col(AuditEvent.hash))
@@ -186,6 +174,27 @@ def entry_for(principal: Principal, action: str, target: str, details: Mapping[s
     )
 
 
+def shell_actor() -> str:
+    """How the log names whoever runs the ``hub`` CLI: their operating-system account."""
+    return f"cli:{getpass.getuser()}"
+
+
+def shell_entry(action: str, target: str, details: Mapping[str, Any]) -> Entry:
+    """An administrative change made with the ``hub`` CLI."""
+    return Entry(actor=shell_actor(), action=action, target=target, details=details)
+
+
+async def record(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    target: str,
+    details: Mapping[str, Any],
+) -> AuditEvent:
+    """Audit one change the principal made, in the change's transaction."""
+    return await append(session, entry_for(principal, action, target, details))
+
+
 def _shown(name: str, value: Any) -> Any:
     if value is None or name not in SENSITIVE_FIELDS:
         return value
@@ -216,7 +225,7 @@ async def record_write(
     """Audit one write: ``action`` (e.g. ``customer.update``) with its field diff."""
     details = {"resource": resource, "id": record_id, "changes": field_changes(before, after)}
     details.update(extra)
-    return await append(session, entry_for(principal, action, f"{resource}:{record_id}", details))
+    return await record(session, principal, action, f"{resource}:{record_id}", details)
 
 
 @dataclass(frozen=True)

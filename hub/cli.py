@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 import os
 import shlex
@@ -543,14 +542,8 @@ def keys_rotate_data(
 
 
 async def _audit(session: AsyncSession, action: str, target: str, details: dict[str, Any]) -> None:
-    """Audit an administrative change made from the shell, in its transaction: the
-    actor is the operating-system account that ran the command."""
-    await audit.append(
-        session,
-        audit.Entry(
-            actor=f"cli:{getpass.getuser()}", action=action, target=target, details=details
-        ),
-    )
+    """Audit an administrative change made from the shell, in its transaction."""
+    await audit.append(session, audit.shell_entry(action, target, details))
 
 
 def _redacted(url: str) -> str:

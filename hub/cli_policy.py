@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import sharing
+from hub import audit, sharing
 from hub.db import Database, make_engine
 from hub.errors import HubError
 from hub.settings import Settings, SettingsError, load_settings
@@ -82,10 +81,6 @@ def _print_problems(problems: list[sharing.Problem]) -> None:
         err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _author() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
 @policy_app.command("validate")
 def validate(path: _FILE) -> None:
     """Check a policy source: every error with its line and column (exit 1 if any)."""
@@ -146,7 +141,7 @@ def publish(path: _FILE, reason: _REASON) -> None:
     source, fmt = _read(path)
     version = _run(
         settings,
-        lambda s: sharing.publish(s, source, author=_author(), reason=reason, fmt=fmt),
+        lambda s: sharing.publish(s, source, author=audit.shell_actor(), reason=reason, fmt=fmt),
     )
     err.print(f"[green]published[/green] version {version.number}")
 
@@ -158,7 +153,9 @@ def rollback(
 ) -> None:
     """Publish a copy of an earlier version, restoring exactly its behaviour."""
     settings = _settings()
-    new = _run(settings, lambda s: sharing.rollback(s, version, author=_author(), reason=reason))
+    new = _run(
+        settings, lambda s: sharing.rollback(s, version, author=audit.shell_actor(), reason=reason)
+    )
     err.print(f"[green]rolled back[/green]: version {new.number} restores version {version}")
 
 

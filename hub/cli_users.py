@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 import sys
 from typing import Annotated, Any
@@ -76,11 +75,10 @@ def users_create(
                     raise _fail(str(error)) from None
                 await audit.append(
                     session,
-                    audit.Entry(
-                        actor=f"cli:{getpass.getuser()}",
-                        action="staff_user.create",
-                        target=f"staff_user:{user.id}",
-                        details={"organization": organization.slug, "roles": user.roles},
+                    audit.shell_entry(
+                        "staff_user.create",
+                        f"staff_user:{user.id}",
+                        {"organization": organization.slug, "roles": user.roles},
                     ),
                 )
                 return {

@@ -50,12 +50,6 @@ class ConsentInput:
     given_at: datetime | None = None
 
 
-def provenance_stamp(principal: Principal, names: list[str], at: datetime) -> dict[str, Any]:
-    """Per-field provenance of a consent record (:mod:`hub.provenance`). Consent is the
-    customer's own word, so the latest record wins whoever takes it down: no precedence."""
-    return provenance.stamp_all(names, provenance.stamp(principal, at))
-
-
 def _validate(data: ConsentInput) -> dict[str, Any]:
     p = Problems("input")
     source = p.text("source", data.source, max_length=MAX_SOURCE_LENGTH, required=True)
@@ -97,14 +91,17 @@ async def record_consent(session: AsyncSession, principal: Principal, data: Cons
             await session.execute(select(*columns).where(col(Customer.id) == data.customer_id))
         ).one()
         now = utcnow()
-        provenance = {**row.provenance, **provenance_stamp(principal, sorted(values), now)}
+        stamps = {
+            **row.provenance,
+            **provenance.stamp_all(sorted(values), provenance.stamp(principal, now)),
+        }
         result = await session.execute(
             update(Customer)
             .where(col(Customer.id) == data.customer_id, col(Customer.version) == row.version)
             .values(
                 **values,
                 **access.presets(principal, Resource.CUSTOMER, Action.UPDATE),
-                provenance=provenance,
+                provenance=stamps,
                 updated_at=now,
                 version=col(Customer.version) + 1,
             )

@@ -245,16 +245,20 @@ class Proposal:
 @dataclass(frozen=True)
 class CustomerWrite:
     """What a customer write did. ``record`` is the customer as the writer may see it
-    now (``None`` when it may not see it); ``outcome`` is ``created``, ``updated``,
-    ``unchanged`` or ``queued`` (every given field became a proposed change)."""
+    now (at least its id); ``outcome`` is ``created``, ``updated``, ``unchanged`` or
+    ``queued`` (every given field became a proposed change)."""
 
-    record: Record | None
+    record: Record
     outcome: str
     proposals: tuple[Proposal, ...] = ()
-    customer_id: uuid.UUID | None = None
+
+    @property
+    def customer_id(self) -> uuid.UUID:
+        customer_id: uuid.UUID = self.record["id"]
+        return customer_id
 
 
-def _derived_columns(values: dict[str, Any], at: datetime) -> dict[str, Any]:
+def derived_columns(values: dict[str, Any], at: datetime) -> dict[str, Any]:
     """Columns that follow from the fields set: the blind indexes of email and phone
     (kept beside their ciphertext), and when consent was given."""
     derived: dict[str, Any] = {}
@@ -291,7 +295,7 @@ async def create_customer(
     _check_writable(principal, Action.CREATE, values, "input")
     customer = await insert_customer(session, principal, values, source=source)
     record = await access.read_back(session, principal, Resource.CUSTOMER, customer.id)
-    return CustomerWrite(record, "created", customer_id=customer.id)
+    return CustomerWrite(record, "created")
 
 
 async def insert_customer(
@@ -304,7 +308,7 @@ async def insert_customer(
     """Insert a validated, permitted customer: presets forced, provenance stamped, the
     policy's ``check`` verified and the creation audited (the caller's transaction)."""
     now = utcnow()
-    customer = Customer(**values, **_derived_columns(values, now), created_at=now, updated_at=now)
+    customer = Customer(**values, **derived_columns(values, now), created_at=now, updated_at=now)
     customer.provenance = provenance.stamp_all(
         sorted(values), provenance.stamp(principal, now, source=source)
     )
@@ -391,7 +395,7 @@ async def contribute(
             .where(Customer.id == current.id, Customer.version == expected_version)  # type: ignore[arg-type]
             .values(
                 **applied,
-                **_derived_columns(applied, now),
+                **derived_columns(applied, now),
                 # Values the policy forces on this caller's updates (its ``presets``).
                 **access.presets(principal, Resource.CUSTOMER, Action.UPDATE),
                 provenance=stamps,
@@ -423,7 +427,7 @@ async def contribute(
     )
     outcome = "updated" if applied else "queued" if proposals else "unchanged"
     record = await access.read_back(session, principal, Resource.CUSTOMER, current.id)
-    return CustomerWrite(record, outcome, tuple(proposals), customer_id=current.id)
+    return CustomerWrite(record, outcome, tuple(proposals))
 
 
 async def require_customer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import hashlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -80,6 +81,25 @@ async def take_write_lock(session: AsyncSession) -> None:
     commit. PostgreSQL callers lock rows or advisory keys instead; this is a no-op there."""
     if session.get_bind().dialect.name == "sqlite":
         await session.execute(text("UPDATE data_key SET kid = kid WHERE 0 = 1"))
+
+
+async def serialise(session: AsyncSession, *keys: int | str) -> None:
+    """Hold off every other transaction serialising on any of ``keys`` until this one
+    ends: PostgreSQL transaction-scoped advisory locks (taken in a fixed order, so two
+    holders of several keys cannot deadlock; strings are hashed to a lock number), and
+    on SQLite the database's write lock (:func:`take_write_lock`), which covers them all."""
+    if session.get_bind().dialect.name != "postgresql":
+        await take_write_lock(session)
+        return
+    numbers = {_lock_number(key) for key in keys}
+    for number in sorted(numbers):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": number})
+
+
+def _lock_number(key: int | str) -> int:
+    if isinstance(key, int):
+        return key
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

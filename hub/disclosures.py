@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub import audit
-from hub.db import Database, take_write_lock
+from hub.db import Database, serialise
 from hub.models import AuditEvent, Disclosure
 from hub.models._types import utcnow
 from hub.principal import Principal
@@ -279,10 +279,7 @@ async def index_pending(session: AsyncSession, *, limit: int | None = None) -> i
     """Add the :class:`Disclosure` rows of every ``read`` event not indexed yet (up to
     ``limit`` events), in the session's transaction; returns the events indexed.
     Serialised per database, so two replicas never index one event twice."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INDEX_LOCK})
-    else:
-        await take_write_lock(session)
+    await serialise(session, _INDEX_LOCK)
     done = (await session.execute(select(func.max(col(Disclosure.event_seq))))).scalar()
     statement = (
         select(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +16,7 @@ from hub.access.rules import REQUIRED_SCOPE
 from hub.errors import ConflictError, FieldProblem, InvalidInputError, NotFoundError
 from hub.filters import exact, not_before
 from hub.models import Feedback
-from hub.models._types import table_columns, utcnow
+from hub.models._types import row_values, utcnow
 from hub.models.activity import CHANNELS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES, VISIBILITIES
 from hub.pagination import Page, fetch_page, page_size
 from hub.principal import Principal
@@ -149,7 +148,13 @@ async def submit_feedback(
     await session.flush()
     await access.check_written(session, principal, Resource.FEEDBACK, Action.CREATE, feedback.id)
     await audit.record_write(
-        session, principal, "feedback.create", Resource.FEEDBACK, feedback.id, {}, _values(feedback)
+        session,
+        principal,
+        "feedback.create",
+        Resource.FEEDBACK,
+        feedback.id,
+        {},
+        row_values(feedback),
     )
     return await access.read_back(session, principal, Resource.FEEDBACK, feedback.id)
 
@@ -259,8 +264,3 @@ async def update_feedback_status(
         {"status": status, "updated_at": now},
     )
     return await access.read_back(session, principal, Resource.FEEDBACK, feedback_id)
-
-
-def _values(row: Feedback) -> dict[str, Any]:
-    """A row's stored values, for the audit log's field diff."""
-    return {column.name: getattr(row, column.name) for column in table_columns(type(row))}

@@ -30,15 +30,11 @@ back, so a corrected retry with the same key is a first attempt.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import hashlib
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
@@ -51,6 +47,7 @@ from hub.db import Database
 from hub.errors import FieldProblem, InvalidInputError
 from hub.models import IdempotencyKey
 from hub.models._types import utcnow
+from hub.plainjson import plain
 from hub.principal import Principal
 
 RESULT = "__result__"
@@ -100,20 +97,6 @@ class Idempotent:
     path: tuple[str, ...] = ("input", "idempotencyKey")
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
-    if isinstance(value, uuid.UUID | Decimal):
-        return str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return sorted(_plain(v) for v in value)
-    raise TypeError(f"cannot hash {type(value).__name__} in an idempotent request")
-
-
 def request_hash(operation: str, request: Any) -> str:
     """SHA-256 of the operation name and the canonical JSON of its input (sorted keys,
     no whitespace), so equal inputs hash equal whatever their key order."""
@@ -122,7 +105,7 @@ def request_hash(operation: str, request: Any) -> str:
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
-        default=_plain,
+        default=plain,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -12,17 +12,16 @@ holds (:func:`merge_customers`) after reviewing :func:`duplicate_candidates`.
 from __future__ import annotations
 
 import enum
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import audit, provenance
+from hub import audit
 from hub.access import Action, Resource, access
 from hub.assignments import require_operator
 from hub.customers import (
@@ -34,7 +33,7 @@ from hub.customers import (
     insert_customer,
     snapshot,
 )
-from hub.db import take_write_lock
+from hub.db import serialise
 from hub.errors import BadInputError, FieldProblem, ForbiddenError, InvalidInputError, NotFoundError
 from hub.models import (
     Customer,
@@ -95,16 +94,6 @@ def _clean_reference(ref: Reference | None, root: str) -> Reference | None:
     if problems:
         raise InvalidInputError(problems)
     return Reference(external_id=external_id, system=system)
-
-
-async def _lock(session: AsyncSession, keys: Sequence[str]) -> None:
-    """Serialise contributions about the same identity until the transaction ends."""
-    if session.get_bind().dialect.name != "postgresql":
-        await take_write_lock(session)
-        return
-    for key in sorted(set(keys)):  # a fixed order, so two writers cannot deadlock
-        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": number})
 
 
 async def find_match(
@@ -198,7 +187,8 @@ async def upsert_customer(
     keys = [f"email:{email_index(values['email'])}"] if values.get("email") else []
     keys += [f"phone:{phone_index(values['phone'])}"] if values.get("phone") else []
     keys += [f"ref:{ref_source}:{ref.external_id}"] if ref else []
-    await _lock(session, keys)
+    # Contributions about the same identity wait for each other until commit.
+    await serialise(session, *keys)
     # Only customers the caller's organization may see are candidates: a match among the
     # others would tell it who exists (and, field by field, what is stored). A contribution
     # about someone it cannot see makes a new record, which duplicateCandidates shows.
@@ -216,7 +206,7 @@ async def upsert_customer(
         if ref and ref_source:
             await _attach(session, customer.id, ref_source, ref.external_id)
         record = await access.read_back(session, principal, Resource.CUSTOMER, customer.id)
-        return UpsertResult(CustomerWrite(record, "created", customer_id=customer.id), None)
+        return UpsertResult(CustomerWrite(record, "created"), None)
     customer, key = match
     if ref and ref_source:
         await _attach(session, customer.id, ref_source, ref.external_id)
@@ -420,6 +410,5 @@ __all__ = [
     "duplicate_candidates",
     "find_match",
     "merge_customers",
-    "provenance",
     "upsert_customer",
 ]

@@ -38,13 +38,36 @@ def tier_of(kind: str) -> str:
 
 def stamp(principal: Principal, at: datetime, *, source: str | None = None) -> dict[str, Any]:
     """The provenance of a value the principal sets now (``source``: the connector)."""
-    return {
-        "organization": principal.organization_slug,
-        "kind": principal.organization_kind.value,
-        "client": principal.client_id,
+    return stamp_for(
+        principal.organization_slug,
+        principal.organization_kind.value,
+        principal.client_id,
+        at,
+        source=source,
+    )
+
+
+def stamp_for(
+    organization: str,
+    kind: str | None,
+    client: str,
+    at: datetime,
+    *,
+    source: str | None = None,
+    approved_by: str | None = None,
+) -> dict[str, Any]:
+    """A stamp for a contributor named by its parts (e.g. a proposer whose change an
+    administrator approves: ``approved_by`` names the administrator)."""
+    value: dict[str, Any] = {
+        "organization": organization,
+        "kind": kind,
+        "client": client,
         "source": source,
         "at": at.isoformat(),
     }
+    if approved_by is not None:
+        value["approved_by"] = approved_by
+    return value
 
 
 def stamp_all(names: Iterable[str], value: Stamp) -> dict[str, Any]:

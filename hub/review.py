@@ -16,15 +16,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import audit
+from hub import audit, provenance
 from hub.access import access
-from hub.customers import snapshot
+from hub.customers import derived_columns, snapshot
 from hub.errors import BadInputError, ConflictError, NotFoundError
 from hub.models import Customer, Organization, ProposedChange
 from hub.models._types import utcnow
 from hub.principal import Principal
 from hub.proposals import decode_value
-from hub.vault import email_index, phone_index
 
 
 @dataclass(frozen=True)
@@ -130,25 +129,20 @@ async def approve_change(
     value = decode_value(row.field, row.value)
     now = utcnow()
     values: dict[str, Any] = {row.field: value}
-    if row.field == "email":
-        values["email_index"] = email_index(value)
-    elif row.field == "phone":
-        values["phone_index"] = phone_index(value)
-    elif row.field in ("consent_share_with_partners", "consent_marketing_opt_in"):
-        values["consent_given_at"] = now
-    stamp = {
-        "organization": row.organization,
-        "kind": await _kind_of(session, row),
-        "client": row.client,
-        "source": row.source,
-        "at": now.isoformat(),
-        "approved_by": audit.actor_of(principal),
-    }
+    stamp = provenance.stamp_for(
+        row.organization,
+        await _kind_of(session, row),
+        row.client,
+        now,
+        source=row.source,
+        approved_by=audit.actor_of(principal),
+    )
     await session.execute(
         update(Customer)
         .where(col(Customer.id) == customer.id)
         .values(
             **values,
+            **derived_columns(values, now),
             provenance={**customer.provenance, row.field: stamp},
             updated_at=now,
             version=Customer.version + 1,
@@ -188,18 +182,12 @@ async def reject_change(
     row, customer = await _pending(session, change_id)
     _decide(row, principal, "rejected", reason)
     await session.flush()
-    await audit.append(
+    details = {"proposal": row.id, "field": row.field, "proposer": row.organization}
+    await audit.record(
         session,
-        audit.entry_for(
-            principal,
-            "customer.proposal.reject",
-            f"Customer:{customer.id}",
-            {
-                "proposal": row.id,
-                "field": row.field,
-                "proposer": row.organization,
-                "reason": reason,
-            },
-        ),
+        principal,
+        "customer.proposal.reject",
+        f"Customer:{customer.id}",
+        {**details, "reason": reason},
     )
     return _view(row, customer)

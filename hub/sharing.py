@@ -459,10 +459,6 @@ async def preview(
     return problems, impacts
 
 
-def audit_actor(principal: Principal) -> str:
-    return audit.actor_of(principal)
-
-
 def describe(problems: Sequence[Problem]) -> str:
     return "\n".join(str(p) for p in problems)
 

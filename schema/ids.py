@@ -14,15 +14,9 @@ def to_global_id(type_name: str, value: uuid.UUID) -> str:
 
 
 def from_global_id(global_id: str) -> tuple[str, uuid.UUID] | None:
-    """``(type, uuid)``, or ``None`` for anything that is not one of our IDs."""
-    try:
-        padded = global_id + "=" * (-len(global_id) % 4)
-        type_name, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        if type_name not in NODE_TYPES:
-            return None
-        return type_name, uuid.UUID(raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
+    """``(type, uuid)``, or ``None`` for anything that is not one of our node IDs."""
+    parsed = _decode(global_id)
+    return parsed if parsed is not None and parsed[0] in NODE_TYPES else None
 
 
 def expect_id(global_id: str, type_name: str) -> uuid.UUID | None:

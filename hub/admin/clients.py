@@ -88,13 +88,6 @@ async def _require(session: AsyncSession, client_id: str) -> Client:
     return client
 
 
-async def _audit(
-    session: AsyncSession, principal: Principal, action: str, client_id: str, details: Any
-) -> None:
-    """Record a client change in the audit log, in the change's transaction."""
-    await audit.append(session, audit.entry_for(principal, action, f"client:{client_id}", details))
-
-
 async def list_clients(
     session: AsyncSession, principal: Principal, organization: str
 ) -> list[ClientView]:
@@ -154,7 +147,7 @@ async def register_client(
         "scopes": view.scopes,
         "auth_method": view.auth_method,
     }
-    await _audit(session, principal, "client.register", view.client_id, details)
+    await audit.record(session, principal, "client.register", f"client:{view.client_id}", details)
     return RegisteredClient(view, secret)
 
 
@@ -176,7 +169,7 @@ async def rotate_client_secret(
     client, secret = await clients.rotate_secret(session, client_id, overlap=overlap)
     view = ClientView.of(client, await _slug_of(session, client))
     details = {"organization": view.organization_slug, "overlap_seconds": overlap}
-    await _audit(session, principal, "client.rotate_secret", client_id, details)
+    await audit.record(session, principal, "client.rotate_secret", f"client:{client_id}", details)
     return RegisteredClient(view, secret)
 
 
@@ -187,5 +180,5 @@ async def disable_client(session: AsyncSession, principal: Principal, client_id:
     client = await clients.disable_client(session, client_id)
     view = ClientView.of(client, await _slug_of(session, client))
     details = {"organization": view.organization_slug, "was_active": was_active}
-    await _audit(session, principal, "client.disable", client_id, details)
+    await audit.record(session, principal, "client.disable", f"client:{client_id}", details)
     return view

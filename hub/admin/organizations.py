@@ -72,18 +72,6 @@ async def _require(session: AsyncSession, slug: str) -> Organization:
     return org
 
 
-async def _audit(
-    session: AsyncSession,
-    principal: Principal,
-    action: str,
-    org: Organization,
-    details: dict[str, Any],
-) -> None:
-    """Record an organization change in the audit log, in the change's transaction."""
-    entry = audit.entry_for(principal, action, f"organization:{org.slug}", details)
-    await audit.append(session, entry)
-
-
 async def list_organizations(session: AsyncSession, principal: Principal) -> list[OrganizationView]:
     access.require_admin(principal)
     rows = (await session.execute(select(Organization).order_by(col(Organization.slug)))).scalars()
@@ -117,7 +105,9 @@ async def create_organization(
     session.add(org)
     await session.flush()
     details = {"slug": slug, "name": name, "kind": kind, "attributes": org.attributes}
-    await _audit(session, principal, "organization.create", org, details)
+    await audit.record(
+        session, principal, "organization.create", f"organization:{org.slug}", details
+    )
     return OrganizationView.of(org)
 
 
@@ -139,7 +129,9 @@ async def update_organization(
         org.attributes = attributes
     await session.flush()
     changes = audit.field_changes(before, {"name": org.name, "attributes": org.attributes})
-    await _audit(session, principal, "organization.update", org, {"changes": changes})
+    await audit.record(
+        session, principal, "organization.update", f"organization:{org.slug}", {"changes": changes}
+    )
     return OrganizationView.of(org)
 
 
@@ -157,5 +149,11 @@ async def disable_organization(
     was_active = org.active
     org.active = False
     await session.flush()
-    await _audit(session, principal, "organization.disable", org, {"was_active": was_active})
+    await audit.record(
+        session,
+        principal,
+        "organization.disable",
+        f"organization:{org.slug}",
+        {"was_active": was_active},
+    )
     return OrganizationView.of(org)

@@ -98,8 +98,7 @@ async def add_staff_user(
         raise InvalidInputError([FieldProblem(("input",), str(error), "NOT_ALLOWED")]) from None
     # Never the initial password (nor its hash).
     details = {"organization": org.slug, "name": user.name, "roles": sorted(user.roles)}
-    entry = audit.entry_for(principal, "staff_user.create", f"staff_user:{user.email}", details)
-    await audit.append(session, entry)
+    await audit.record(session, principal, "staff_user.create", f"staff_user:{user.email}", details)
     return CreatedStaffUser(_view(user, org.slug), password)
 
 
@@ -121,6 +120,7 @@ async def disable_staff_user(
     owner = await session.get(Organization, user.organization_id)
     slug = "" if owner is None else owner.slug
     details = {"organization": slug, "was_active": was_active}
-    entry = audit.entry_for(principal, "staff_user.disable", f"staff_user:{user.email}", details)
-    await audit.append(session, entry)
+    await audit.record(
+        session, principal, "staff_user.disable", f"staff_user:{user.email}", details
+    )
     return _view(user, slug)

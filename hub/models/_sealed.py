@@ -7,7 +7,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import re
 from dataclasses import dataclass, field
 
@@ -17,13 +16,12 @@ from sqlalchemy import Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from hub.crypto import derive_key
+from hub.crypto import NONCE_BYTES, decrypt, derive_key, encrypt
 
 _INDEX_PURPOSE = "hub blind index v1"
 _AUDIT_PURPOSE = "hub audit value hash v1"
 
 
-_NONCE = 12
 _TAG = 16
 # ``<kid>.<urlsafe base64>``: kids are 16 hex digits (secrets.token_hex(8)). An email or an
 # E.164 phone never has this shape, which is how legacy plaintext is told from ciphertext.
@@ -74,9 +72,8 @@ class Vault:
     def seal(self, plaintext: str, purpose: str) -> str:
         if self.active is None:
             raise VaultNotLoadedError("no data key loaded: run `hub init` or `hub migrate`")
-        nonce = os.urandom(12)
-        sealed = self.keys[self.active].encrypt(nonce, plaintext.encode(), purpose.encode())
-        return f"{self.active}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+        sealed = encrypt(self.keys[self.active], plaintext.encode(), purpose.encode())
+        return f"{self.active}.{sealed}"
 
     def open(self, token: str, purpose: str) -> str:
         kid, _, body = token.partition(".")
@@ -94,10 +91,9 @@ class Vault:
                 "was retired while still in use"
             )
         try:
-            raw = base64.urlsafe_b64decode(body.encode())
-            if len(raw) < _NONCE + _TAG:
+            if len(base64.urlsafe_b64decode(body.encode())) < NONCE_BYTES + _TAG:
                 raise SealedValueError(f"{purpose} value under data key {kid!r} is truncated")
-            return key.decrypt(raw[:_NONCE], raw[_NONCE:], purpose.encode()).decode()
+            return decrypt(key, body, purpose.encode()).decode()
         except (InvalidTag, binascii.Error, UnicodeDecodeError) as error:
             raise SealedValueError(
                 f"{purpose} value under data key {kid!r} does not open: it was altered, "

@@ -45,3 +45,8 @@ JSONType: Any = JSON().with_variant(JSON(), "sqlite")
 def table_columns(model: type[Any]) -> list[Any]:
     """A table model's columns, for Core selects of plain rows (cheaper than ORM entities)."""
     return list(model.__table__.columns)
+
+
+def row_values(row: Any) -> dict[str, Any]:
+    """A table row's stored values by column (e.g. for the audit log's field diff)."""
+    return {column.name: getattr(row, column.name) for column in table_columns(type(row))}

@@ -28,9 +28,11 @@ async def export_disclosures(request: Request) -> Response:
     user = request.user if "user" in request.scope else None
     if not isinstance(user, PrincipalUser):
         return unauthorized()
-    if not access.is_admin(user.principal):
+    try:
         # Before looking at the parameters: a non-admin learns nothing about them.
-        return _error(403, "FORBIDDEN", "this export is for hub administrators")
+        access.require_admin(user.principal)
+    except ForbiddenError as error:
+        return _error(403, "FORBIDDEN", str(error))
     fmt = request.query_params.get("format", "json")
     if fmt not in MEDIA:
         return _error(400, "BAD_USER_INPUT", "format must be csv or json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import strawberry
@@ -17,6 +18,7 @@ from hub.access import Record, Resource
 from hub.customers import CustomerWrite
 from hub.errors import FieldProblem
 from hub.idempotency import RESULT
+from hub.principal import Principal
 from schema.common import UserError, user_errors
 from schema.context import Context
 from schema.customers.inputs import CustomerInput, CustomerPatch
@@ -78,9 +80,8 @@ class CustomerPayload:
 
     @classmethod
     def of(cls, write: CustomerWrite | None, errors: list[UserError]) -> CustomerPayload:
-        record = None if write is None else write.record
         return cls(
-            customer=None if record is None else Customer.from_record(record),
+            customer=None if write is None else Customer.from_record(write.record),
             outcome=None if write is None else WriteOutcome(write.outcome),
             proposed_changes=_proposals(write),
             user_errors=errors,
@@ -153,19 +154,15 @@ NOT_FOUND = "NOT_FOUND"
 
 def _keyed(write: CustomerWrite, matched_by: identity.MatchKey | None = None) -> Record:
     """A customer write as the record an idempotent write stores and replays: the
-    record (or only the id, kept server-side, when the writer may not see it) plus what
-    the write did under :data:`RESULT`."""
-    assert write.customer_id is not None
-    base: Record = write.record if write.record is not None else {"id": write.customer_id}
+    record plus what the write did under :data:`RESULT`."""
     result = {
         "outcome": write.outcome,
-        "hidden": write.record is None,
         "matched_by": None if matched_by is None else matched_by.value,
         "proposals": [
             {"id": str(p.id), "field": p.field, "status": p.status} for p in write.proposals
         ],
     }
-    return {**base, RESULT: result}
+    return {**write.record, RESULT: result}
 
 
 def _unkeyed(record: Record | None) -> tuple[CustomerWrite | None, identity.MatchKey | None]:
@@ -176,7 +173,7 @@ def _unkeyed(record: Record | None) -> tuple[CustomerWrite | None, identity.Matc
         customers.Proposal(id=uuid.UUID(p["id"]), field=p["field"], status=p["status"])
         for p in result["proposals"]
     )
-    shown = None if result["hidden"] else {k: v for k, v in record.items() if k != RESULT}
+    shown = {k: v for k, v in record.items() if k != RESULT}
     matched = result["matched_by"]
     write = CustomerWrite(shown, result["outcome"], proposals)
     return write, None if matched is None else identity.MatchKey(matched)
@@ -297,15 +294,11 @@ class CustomerMutations:
                 customer=None, moved=None, filled_fields=[], user_errors=bad_id(path)
             )
 
-        async def merge(session: object) -> tuple[identity.MergeResult, object]:
+        async def merge(session: AsyncSession) -> tuple[identity.MergeResult, Record | None]:
             result = await identity.merge_customers(
-                session,  # type: ignore[arg-type]
-                ctx.principal,
-                survivor_id,
-                duplicate_id,
+                session, ctx.principal, survivor_id, duplicate_id
             )
-            record = await customers.get_customer(session, ctx.principal, survivor_id)  # type: ignore[arg-type]
-            return result, record
+            return result, await customers.get_customer(session, ctx.principal, survivor_id)
 
         done, errors = await run_write(ctx, merge, not_found_path=("survivor",))
         if done is None:
@@ -314,7 +307,7 @@ class CustomerMutations:
             )
         result, record = done
         return MergeCustomersPayload(
-            customer=None if record is None else Customer.from_record(record),  # type: ignore[arg-type]
+            customer=None if record is None else Customer.from_record(record),
             moved=result.moved,  # type: ignore[arg-type]
             filled_fields=list(result.filled),
             user_errors=[],
@@ -333,8 +326,13 @@ class CustomerMutations:
         return await _decide(info, id, reason, review.reject_change)
 
 
+Decision = Callable[
+    [AsyncSession, Principal, uuid.UUID, str | None], Awaitable[review.ProposalView]
+]
+
+
 async def _decide(
-    info: Info[Context, None], id: strawberry.ID, reason: str | None, decide: object
+    info: Info[Context, None], id: strawberry.ID, reason: str | None, decide: Decision
 ) -> ProposedChangePayload:
     ctx = info.context
     change_id = expect_id(str(id), "ProposedChange")
@@ -347,7 +345,7 @@ async def _decide(
         )
     view, errors = await run_write(
         ctx,
-        lambda s: decide(s, ctx.principal, change_id, reason),  # type: ignore[operator]
+        lambda s: decide(s, ctx.principal, change_id, reason),
         not_found_path=("id",),
     )
     return ProposedChangePayload(
