@@ -147,11 +147,6 @@ class Access:
                     record[name] = apply_mask(decision.mask, value, secret=secret, partner=partner)
                 elif name in shown:
                     withheld.add(name)
-            stamps = record.get("provenance")
-            if isinstance(stamps, dict):
-                # Who set a field is shown under the field's own policy: only the stamps
-                # of fields this row shows (clear or masked) go out.
-                record["provenance"] = {k: v for k, v in stamps.items() if k in record}
             if withheld:
                 record[WITHHELD] = frozenset(withheld)
             out.append(MappingProxyType(record))

@@ -90,15 +90,15 @@ class FieldProvenance:
 
 
 def _provenance(record: Record) -> list[FieldProvenance] | None:
-    """The record's provenance entries (the access module keeps only those of the fields
-    the row shows: :meth:`hub.access.Access.project_all`)."""
+    """Provenance entries under the same policy as the fields themselves: only for the
+    fields this record shows (clear or masked), and only if provenance is shown at all."""
     stamps = record.get("provenance")
     if not isinstance(stamps, dict):
         return None
     entries = []
     for name in sorted(stamps):
         stamp = stamps[name]
-        if not isinstance(stamp, dict):
+        if name not in record or not isinstance(stamp, dict):
             continue
         at = stamp.get("at")
         entries.append(
