@@ -16,6 +16,7 @@ from hub import ops, provenance
 from hub.db import Database, make_engine
 from hub.disclosures import DisclosureWriter
 from hub.logs import RequestLogMiddleware, configure_logging
+from hub.metrics import metrics_middleware
 from hub.migrate import ensure_current
 from hub.oauth import routes as oauth_routes
 from hub.oauth.bearer import BearerTokenBackend, on_auth_error
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *audit_export.routes,
         ],
         middleware=[
+            # Outermost: times everything and answers GET /metrics before authentication.
+            *metrics_middleware(settings),
             Middleware(RequestLogMiddleware),
             Middleware(
                 AuthenticationMiddleware, backend=BearerTokenBackend(), on_error=on_auth_error

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     audit_flush_interval: float = Field(default=0.5, gt=0, le=60)
     audit_batch_size: PositiveInt = 200
 
+    # Prometheus metrics at GET /metrics (hub.metrics); a bearer token is required there
+    # when metrics_token is set.
+    metrics: bool = True
+    metrics_token: SecretStr | None = None
+
     # Whose contribution to a customer field wins (hub.provenance): JSON, e.g.
     # {"*": ["operator", "department", "partner"], "lifecycle_stage": ["operator", "partner"]}.
     source_precedence: dict[str, list[str]] = Field(default_factory=dict)
@@ -117,6 +122,14 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return level
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # Set but short (or empty) would guard the scrape with a guessable token.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (or unset it)")
+        return value
 
     @property
     def token_audience(self) -> str:

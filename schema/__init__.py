@@ -29,6 +29,7 @@ from schema.feedback.mutations import FeedbackMutations
 from schema.feedback.queries import FeedbackQueries
 from schema.feedback.types import Feedback
 from schema.limits import Limits, OperationLimitsExtension
+from schema.metrics import OperationMetricsExtension
 from schema.node import NodeQueries
 from schema.policies.mutations import PolicyMutations
 from schema.policies.queries import PolicyQueries
@@ -108,6 +109,7 @@ def build_schema(settings: Settings) -> HubSchema:
         lambda: ParserCache(maxsize=512),
         lambda: OperationLimitsExtension(limits),
         ReadAuditExtension,
+        OperationMetricsExtension,
     ]
     return HubSchema(
         query=Query,

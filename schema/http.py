@@ -15,6 +15,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from hub.db import count_statements
+from hub.metrics import note_outcome
 from hub.oauth.bearer import PrincipalUser, unauthorized
 from hub.runtime import Runtime
 from schema import HubSchema
@@ -192,6 +193,7 @@ class GraphQLEndpoint:
             body: dict[str, Any] = {"errors": [format_error(e, phase="request") for e in errors]}
             # The spec: 4xx with graphql-response+json; legacy application/json answers 200.
             status = 400 if media == GRAPHQL_RESPONSE else 200
+            note_outcome(request.scope, body["errors"])
             return Response(json.dumps(body), status_code=status, media_type=media, headers=headers)
         body = {"data": result.data}
         if errors:
@@ -200,6 +202,7 @@ class GraphQLEndpoint:
             withheld = withheld_paths(context.withheld, result.data)
             if withheld:
                 body["extensions"] = {"withheld": withheld}
+        note_outcome(request.scope, body.get("errors"))
         return Response(json.dumps(body), status_code=200, media_type=media, headers=headers)
 
     async def _params(self, request: Request, max_body: int) -> dict[str, Any]:

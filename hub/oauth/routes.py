@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hub.metrics import record_token
 from hub.oauth._http import NO_STORE, OAuthError, read_form
 from hub.oauth.authorize import authorization_endpoint
 from hub.oauth.client_auth import AUTH_METHODS, authenticate_client, source_address
@@ -54,6 +55,7 @@ async def token_endpoint(request: Request) -> Response:
     """RFC 6749 §4.4.2 client_credentials access token request."""
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
+    form: dict[str, str] = {}  # named by the outcome metric even if never read
     try:
         # Counted before client authentication: secret guessing is throttled per address.
         await runtime.rate_limiter.check_address(source_address(request))
@@ -67,6 +69,7 @@ async def token_endpoint(request: Request) -> Response:
             if grant_type not in caller.client.grant_types:
                 raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
             body = await STAFF_GRANTS[grant_type](runtime, caller, form)
+            record_token(request.scope, grant_type, "issued")
             return JSONResponse(body, headers=NO_STORE)
         if caller.method == "none":
             raise OAuthError("unauthorized_client", "a public client may not use this grant")
@@ -83,8 +86,10 @@ async def token_endpoint(request: Request) -> Response:
         allowed = grantable_scopes(caller.organization.kind, caller.client.scopes)
         scopes = _granted_scopes(form, allowed)
     except OAuthError as error:
+        record_token(request.scope, form.get("grant_type"), error.error)
         return error.response()
     except RateLimitedError as error:
+        record_token(request.scope, form.get("grant_type"), "rate_limited")
         return _slow_down(error)
 
     issued = issue_access_token(
@@ -102,6 +107,7 @@ async def token_endpoint(request: Request) -> Response:
         "expires_in": issued.expires_in,
         "scope": issued.scope,
     }
+    record_token(request.scope, grant_type, "issued")
     return JSONResponse(body, headers=NO_STORE)
 
 
