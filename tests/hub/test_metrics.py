@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from sqlalchemy import func, select
@@ -17,7 +18,7 @@ from app import create_app
 from hub.db import Database
 from hub.metrics import ANONYMOUS, MAX_OPERATION_NAMES, OTHER, UNMATCHED
 from hub.models import Customer, CustomerPartner, PolicyVersion
-from hub.settings import Settings
+from hub.settings import Settings, SettingsError, load_settings
 from tests.conftest import gql, make_caller, make_settings, token_for
 
 PARTNER_QUERY = "query PartnerCustomers { customers { edges { node { name email } } } }"
@@ -244,3 +245,8 @@ async def test_metrics_can_be_turned_off(db: Database, database_url: str) -> Non
     async with running(make_settings(database_url, metrics=False)) as http:
         assert (await http.get("/metrics")).status_code == 404
         assert (await http.get("/healthz")).status_code == 200
+
+
+def test_a_short_metrics_token_is_refused_at_start_up() -> None:
+    with pytest.raises(SettingsError, match="HUB_METRICS_TOKEN"):
+        load_settings(metrics_token="short")
