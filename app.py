@@ -23,6 +23,7 @@ from hub.oauth.bearer import BearerTokenBackend, on_auth_error
 from hub.oauth.directory import ClientDirectory
 from hub.oauth.keys import load_keyring
 from hub.oauth.ratelimit import token_rate_limiter
+from hub.outage import OutageMiddleware
 from hub.runtime import Runtime
 from hub.settings import Settings, load_settings
 from hub.vault import activation_delay, ensure_data_key
@@ -97,6 +98,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Outermost: times everything and answers GET /metrics before authentication.
             *metrics_middleware(settings),
             Middleware(RequestLogMiddleware),
+            # Inside the request log (which then records the outcome), outside
+            # authentication (which reads the database too).
+            Middleware(OutageMiddleware),
             Middleware(
                 AuthenticationMiddleware, backend=BearerTokenBackend(), on_error=on_auth_error
             ),

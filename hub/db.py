@@ -68,7 +68,12 @@ def make_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, **pool, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_async_engine(url, **pool, **kwargs)
+        # A pooled connection may have died with a database restart or failover: ping it
+        # at checkout (one round trip) so the hub recovers by itself, without a request
+        # failing on a dead connection first.
+        # A host that drops packets must not hold a request for asyncpg's default minute.
+        kwargs.setdefault("connect_args", {"timeout": 10})
+        engine = create_async_engine(url, pool_pre_ping=True, **pool, **kwargs)
     event.listen(engine.sync_engine, "before_cursor_execute", _on_execute)
     return engine
 

@@ -43,6 +43,7 @@ from hub import audit
 from hub.db import Database, serialise
 from hub.models import AuditEvent, Disclosure
 from hub.models._types import utcnow
+from hub.outage import OutageLog
 from hub.principal import Principal
 
 logger = logging.getLogger(__name__)
@@ -471,6 +472,7 @@ class DisclosureWriter:
     async def run(self) -> None:
         """Flush on every tick or full batch until cancelled; errors are logged and
         retried (a database hiccup must not stop recording for the process's life)."""
+        outage = OutageLog("audit: writing partner reads")
         while True:
             idle = True
             with contextlib.suppress(TimeoutError):
@@ -482,8 +484,10 @@ class DisclosureWriter:
                 # Index when a tick brought nothing new, or when the lag reaches its bound.
                 if (idle and not written and self.unindexed) or self.unindexed >= INDEX_LAG:
                     await self.index()
-            except (SQLAlchemyError, OSError):
-                logger.exception("audit: writing partner reads failed; retrying")
+            except Exception as error:  # noqa: BLE001 — the writer must outlive any failure
+                outage.failed(error)
+            else:
+                outage.succeeded()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="disclosure-writer")

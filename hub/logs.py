@@ -41,6 +41,12 @@ def configure_logging(level: str, *, as_json: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # The server's own lines (start-up, protocol errors, an exception that escaped the app)
+    # in the same format, so a log shipper parses every line of the process.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        server_log = logging.getLogger(name)
+        server_log.handlers[:] = [handler] if name == "uvicorn" else []
+        server_log.propagate = name != "uvicorn"
 
 
 def _valid_request_id(value: str | None) -> str | None:
@@ -79,16 +85,18 @@ class RequestLogMiddleware:
         finally:
             user = scope.get("user")
             client = getattr(user, "display_name", None) if user is not None else None
-            log.info(
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "client_id": client or None,
+                # What went wrong, set by the layers below (hub.outage): one line per request.
+                **scope.get("hub.log", {}),
+            }
+            log.log(
+                logging.WARNING if status >= 500 else logging.INFO,
                 "request",
-                extra={
-                    "fields": {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "client_id": client or None,
-                    }
-                },
+                extra={"fields": fields},
             )
             request_id.reset(token)

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hub.outage import RETRY_AFTER_SECONDS, describe, log_fields
 from hub.runtime import Runtime
 
 
@@ -20,8 +21,11 @@ async def readyz(request: Request) -> Response:
         async with runtime.database.session() as session:
             await session.execute(text("SELECT 1"))
     except Exception as error:  # noqa: BLE001 — any failure means "not ready"
+        log_fields(request.scope).update(unavailable="database", error=describe(error))
         return JSONResponse(
-            {"status": "unavailable", "database": type(error).__name__}, status_code=503
+            {"status": "unavailable", "database": type(error).__name__},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     return JSONResponse({"status": "ready", "database": "ok"})
 

@@ -9,17 +9,16 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from hub import idempotency, sharing
 from hub.access import PolicyRules, access
 from hub.db import Database
 from hub.models import Client, Organization
 from hub.oauth.directory import ClientDirectory
-from hub.oauth.keys import KeyRing, NoSigningKeyError, load_keyring
+from hub.oauth.keys import KeyRing, load_keyring
 from hub.oauth.ratelimit import TokenRateLimiter
 from hub.oauth.revocation import RevocationList, prune_expired
 from hub.oauth.staff_directory import StaffDirectory
+from hub.outage import OutageLog
 from hub.settings import Settings
 from hub.ttl_cache import TTLCache
 from hub.vault import activation_delay, load_data_keys, vault
@@ -88,6 +87,7 @@ class Runtime:
         """
         settings = self.settings
         due = {"revocations": 0.0, "keys": 0.0, "data_keys": 0.0, "policy": 0.0, "prune": 0.0}
+        outage = OutageLog("refreshing the shared state")
         while True:
             now = time.monotonic()
             try:
@@ -110,8 +110,9 @@ class Runtime:
                     async with self.database.transaction() as session:
                         await idempotency.prune_expired(session)
                     due["prune"] = now + _PRUNE_INTERVAL
-            except (SQLAlchemyError, NoSigningKeyError, OSError):
-                logger.exception("refreshing the shared state failed; retrying")
+            except Exception as error:  # noqa: BLE001 — the refresh must outlive any failure
+                outage.failed(error)
                 await asyncio.sleep(1.0)
                 continue
+            outage.succeeded()
             await asyncio.sleep(max(0.01, min(due.values()) - time.monotonic()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
@@ -17,6 +18,7 @@ from strawberry.types.graphql import OperationType
 from hub.db import count_statements
 from hub.metrics import note_outcome
 from hub.oauth.bearer import PrincipalUser, unauthorized
+from hub.outage import unavailable_dependency
 from hub.runtime import Runtime
 from schema import HubSchema
 from schema.context import Context
@@ -77,6 +79,16 @@ def _json_param(value: Any, name: str, *, from_query_string: bool) -> dict[str, 
     if not isinstance(value, dict):
         raise RequestError(400, f"{name} must be a JSON object")
     return value
+
+
+def _raise_outage(errors: list[GraphQLError] | None) -> None:
+    """A resolver that could not reach the database fails the whole request: the outage
+    middleware (:mod:`hub.outage`) answers 503 with ``Retry-After``, rather than a partial
+    answer carrying "Internal server error"."""
+    for error in errors or ():
+        original = error.original_error
+        if original is not None and unavailable_dependency(original) is not None:
+            raise original
 
 
 class GraphQLEndpoint:
@@ -180,8 +192,11 @@ class GraphQLEndpoint:
                 )
             except MissingQueryError:
                 return self._request_error(RequestError(400, "query is required"), media)
-            except Exception as error:  # noqa: BLE001 — e.g. an unknown operationName
+            except Exception as error:  # e.g. an unknown operationName
+                if unavailable_dependency(error) is not None:
+                    raise  # hub.outage answers 503
                 return self._request_error(RequestError(400, str(error)), media)
+        _raise_outage(result.errors)
         headers = {}
         if settings.expose_sql_count:
             headers["X-SQL-Statements"] = str(statements[0])
