@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     token_rate_window: PositiveInt = 60
     redis_url: str | None = None
     rate_limit_prefix: str = "hub:ratelimit:"
+    # Failed client authentications per window (hub.oauth.ratelimit.FailureLimiter): a
+    # small budget per (client, address), a larger one per client that does not block
+    # addresses where the client authenticated within token_known_address_ttl seconds.
+    token_failures_per_client_address: PositiveInt = 10
+    token_failures_per_client: PositiveInt = 100
+    token_failure_backoff_max: PositiveInt = 3600
+    token_known_address_ttl: PositiveInt = 7 * 86_400
+    # private_key_jwt: also accept the token endpoint URL as the assertion's aud (legacy
+    # clients; draft-ietf-oauth-rfc7523bis wants the issuer identifier only).
+    assertion_accept_token_endpoint_aud: bool = False
 
     # Operation limits (DESIGN §7; CHECKLIST "resource consumption").
     max_depth: PositiveInt = 10

@@ -2,8 +2,10 @@
 
 The assertion is checked against the client's registered JWKS only (no ``jku``/``x5u``),
 with a pinned algorithm list (RFC 8725 §3.1: never ``none`` or HMAC), ``aud`` the issuer
-identifier (RFC 7523 §3 point 3 as updated in 2025: a single value), a short lifetime, and
-a ``jti`` accepted once: the replay store is a table, so every replica shares it.
+identifier (RFC 7523 §3 point 3 as updated by draft-ietf-oauth-rfc7523bis: one value, a
+string or a one-member array; never an endpoint URL unless a legacy setting asks), a short
+lifetime, and a ``jti`` accepted once: the replay store is a table, so every replica
+shares it.
 """
 
 from __future__ import annotations
@@ -94,7 +96,12 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
 def verify_assertion(
     assertion: str, jwks: dict[str, Any], *, client_id: str, audiences: tuple[str, ...]
 ) -> VerifiedAssertion:
-    """RFC 7523 §3: signature, iss/sub, aud, exp (capped), nbf/iat, jti present."""
+    """RFC 7523 §3: signature, iss/sub, aud, exp (capped), nbf/iat, jti present.
+
+    ``aud`` must be exactly one of ``audiences`` (the first is named in the error), as a
+    string or an array of that one value; an array of several values is refused even if
+    one of them matches, so an assertion meant for several servers is never accepted.
+    """
     claims = _signed_claims(assertion, client_key_set(jwks))
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise InvalidAssertionError("the client assertion needs iss = sub = the client id")

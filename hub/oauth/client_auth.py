@@ -5,6 +5,10 @@ Three methods (RFC 8414 ``token_endpoint_auth_methods_supported``): ``client_sec
 ``private_key_jwt`` (RFC 7523 §2.2, see :mod:`hub.oauth.assertions`). A request uses one
 method only (§2.3). Unknown client, wrong credentials and disabled client get one answer,
 ``invalid_client`` with 401 (§5.2), so the endpoint cannot be used to probe for accounts.
+
+Failures are budgeted per claimed client id and source address
+(:class:`hub.oauth.ratelimit.FailureLimiter`): a blocked id gets 429 ``slow_down`` before
+its credentials are looked at, and unknown ids are counted like known ones.
 """
 
 from __future__ import annotations
@@ -106,6 +110,17 @@ async def _by_secret(
     return AuthenticatedClient(client, org, method)
 
 
+def _audiences(runtime: Runtime) -> tuple[str, ...]:
+    """The ``aud`` values an assertion may carry: the issuer identifier only
+    (draft-ietf-oauth-rfc7523bis: an audience-injection attack makes a client sign an
+    assertion for one server's endpoint URL that another server then accepts); the token
+    endpoint URL too for legacy clients when ``HUB_ASSERTION_ACCEPT_TOKEN_ENDPOINT_AUD``."""
+    issuer = runtime.settings.issuer
+    if runtime.settings.assertion_accept_token_endpoint_aud:
+        return (issuer, f"{issuer}/oauth/token")
+    return (issuer,)
+
+
 async def _by_assertion(runtime: Runtime, form: dict[str, str]) -> AuthenticatedClient:
     if form.get("client_assertion_type") != ASSERTION_TYPE:
         raise invalid_client(f"client_assertion_type must be {ASSERTION_TYPE}")
@@ -119,12 +134,8 @@ async def _by_assertion(runtime: Runtime, form: dict[str, str]) -> Authenticated
         found = await load_client(runtime, client_id)
         if found is None or not found[0].jwks:
             raise invalid_client()
-        issuer = runtime.settings.issuer
         verified = verify_assertion(
-            assertion,
-            found[0].jwks,
-            client_id=client_id,
-            audiences=(issuer, f"{issuer}/oauth/token"),
+            assertion, found[0].jwks, client_id=client_id, audiences=_audiences(runtime)
         )
         client, org = _usable(found)
         await record_assertion(runtime.database, verified)
@@ -134,8 +145,8 @@ async def _by_assertion(runtime: Runtime, form: dict[str, str]) -> Authenticated
 
 
 def source_address(request: Request) -> str:
-    """The peer address the request came from (the proxy's, behind one without
-    ``--forwarded-allow-ips``)."""
+    """The peer address the request came from (the proxy's, behind one whose address is
+    not in uvicorn's ``FORWARDED_ALLOW_IPS``)."""
     return request.client.host if request.client is not None else "unknown"
 
 
@@ -163,14 +174,13 @@ def _method_and_claimed_id(request: Request, form: dict[str, str]) -> tuple[str,
     return method, None if claimed is None else claimed[:128]
 
 
-def _audit_failure(request: Request, form: dict[str, str], reason: str) -> None:
+def _audit_failure(request: Request, method: str, claimed: str | None, reason: str) -> None:
     """A structured ``hub.audit`` event for a failed client authentication.
 
     Never the secret or the assertion: only the id tried, the address, the method and the
     reason. The tamper-evident audit table arrives in a later issue; until then the event
     goes to the log only.
     """
-    method, claimed = _method_and_claimed_id(request, form)
     fields = {
         "event": "client_authentication_failed",
         "client_id": claimed,
@@ -180,6 +190,28 @@ def _audit_failure(request: Request, form: dict[str, str], reason: str) -> None:
         "path": request.url.path,
     }
     audit.warning("client authentication failed", extra={"fields": fields})
+
+
+def _audit_block(request: Request, claimed: str, limit: str, seconds: int) -> None:
+    """A ``hub.audit`` event when a failure budget runs out (once per block, not per
+    refused request, so an attack cannot flood the log through it)."""
+    fields = {
+        "event": "client_authentication_blocked",
+        "client_id": claimed,
+        "source_address": source_address(request),
+        "limit": limit,
+        "seconds": seconds,
+        "path": request.url.path,
+    }
+    audit.warning("client authentication blocked", extra={"fields": fields})
+
+
+async def _is_public(runtime: Runtime, client_id: str) -> bool:
+    """A registered public client has no credential to guess: failures naming it are not
+    budgeted, since a block could only keep staff from signing in. (Its id is no secret:
+    it travels in every authorization request.)"""
+    found = await load_client(runtime, client_id)
+    return found is not None and found[0].secret_hash is None and not found[0].jwks
 
 
 async def _public(runtime: Runtime, client_id: str) -> AuthenticatedClient:
@@ -195,15 +227,26 @@ async def _public(runtime: Runtime, client_id: str) -> AuthenticatedClient:
 async def authenticate_client(
     request: Request, form: dict[str, str], runtime: Runtime, *, allow_public: bool = False
 ) -> AuthenticatedClient:
-    """Authenticate the calling client or raise :class:`OAuthError` (``invalid_client``);
-    every ``invalid_client`` is logged to ``hub.audit``. ``allow_public`` (the token
-    endpoint) accepts a bare ``client_id`` of a public client."""
+    """Authenticate the calling client or raise :class:`OAuthError` (``invalid_client``,
+    or :class:`~hub.oauth.ratelimit.RateLimitedError` when the claimed client's failure
+    budget is used up); every ``invalid_client`` is logged to ``hub.audit``.
+    ``allow_public`` (the token endpoint) accepts a bare ``client_id`` of a public client."""
+    method, claimed = _method_and_claimed_id(request, form)
+    address = source_address(request)
+    failures = runtime.rate_limiter.failures
+    # Decided before any credential is read: a refused guess reveals nothing about itself.
+    known = None if claimed is None else await failures.check(claimed, address)
     try:
-        return await _authenticate(request, form, runtime, allow_public)
+        caller = await _authenticate(request, form, runtime, allow_public)
     except OAuthError as error:
         if error.error == "invalid_client":
-            _audit_failure(request, form, error.description)
+            _audit_failure(request, method, claimed, error.description)
+            if claimed is not None and not await _is_public(runtime, claimed):
+                for limit, seconds in await failures.failed(claimed, address):
+                    _audit_block(request, claimed, limit, seconds)
         raise
+    await failures.succeeded(caller.client.client_id, address, known)
+    return caller
 
 
 async def _authenticate(

@@ -35,22 +35,6 @@ def _granted_scopes(form: dict[str, str], allowed: list[str]) -> list[str]:
     return sorted(set(requested))
 
 
-def _slow_down(error: RateLimitedError) -> Response:
-    """429 (RFC 6585 §4) with ``Retry-After`` and an RFC 6749 §5.2-shaped body.
-
-    ``slow_down`` rather than ``temporarily_unavailable``: it is the registered OAuth error
-    whose usage location is the token endpoint response (RFC 8628 §3.5, IANA "OAuth
-    Extensions Error Registry") and means exactly "back off, then retry", while
-    ``temporarily_unavailable`` is registered for the authorization endpoint only and
-    describes a server fault, not the client's own request rate.
-    """
-    return JSONResponse(
-        {"error": "slow_down", "error_description": str(error)},
-        status_code=429,
-        headers=error.headers(),
-    )
-
-
 async def token_endpoint(request: Request) -> Response:
     """RFC 6749 §4.4.2 client_credentials access token request."""
     runtime: Runtime = request.app.state.runtime
@@ -85,12 +69,13 @@ async def token_endpoint(request: Request) -> Response:
         # hold, so a partner's client never gets hub:admin even if a row says so.
         allowed = grantable_scopes(caller.organization.kind, caller.client.scopes)
         scopes = _granted_scopes(form, allowed)
+    # RateLimitedError is an OAuthError (429 slow_down with Retry-After): caught first.
+    except RateLimitedError as error:
+        record_token(request.scope, form.get("grant_type"), "rate_limited")
+        return error.response()
     except OAuthError as error:
         record_token(request.scope, form.get("grant_type"), error.error)
         return error.response()
-    except RateLimitedError as error:
-        record_token(request.scope, form.get("grant_type"), "rate_limited")
-        return _slow_down(error)
 
     issued = issue_access_token(
         runtime.keyring,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -14,9 +14,10 @@ from joserfc.jwk import KeySet
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
+from app import create_app
 from hub.db import Database
 from hub.models import Client, UsedAssertion
-from tests.conftest import make_caller
+from tests.conftest import make_caller, make_settings
 from tests.hub.oauth_helpers import (
     ISSUER,
     KeyClient,
@@ -65,16 +66,65 @@ async def test_private_key_jwt(client: httpx.AsyncClient, db: Database, alg: str
     assert jwt.decode(token, hub_keys).claims["client_id"] == key_client.client_id
 
 
-@pytest.mark.parametrize(
-    "aud", [ISSUER, [ISSUER], f"{ISSUER}/oauth/token"], ids=["issuer", "list", "token-endpoint"]
-)
+@pytest.mark.parametrize("aud", [ISSUER, [ISSUER]], ids=["issuer", "list"])
 async def test_assertion_audiences_accepted(
     client: httpx.AsyncClient, db: Database, aud: Any
 ) -> None:
+    """draft-ietf-oauth-rfc7523bis: the issuer identifier, a string or a one-member array."""
     key_client = await make_key_client(db)
     form = {**GRANT, **key_client.form(key_client.assertion(aud=aud))}
     response = await post_form(client, "/oauth/token", form)
     assert response.status_code == 200, response.text
+
+
+TOKEN_ENDPOINT = f"{ISSUER}/oauth/token"
+
+
+@pytest.mark.parametrize("aud", [TOKEN_ENDPOINT, [TOKEN_ENDPOINT]], ids=["string", "list"])
+async def test_token_endpoint_aud_is_invalid_client(
+    client: httpx.AsyncClient, db: Database, aud: Any
+) -> None:
+    """The audience-injection defence: the token endpoint URL is not the issuer."""
+    key_client = await make_key_client(db)
+    form = {**GRANT, **key_client.form(key_client.assertion(aud=aud))}
+    response = await post_form(client, "/oauth/token", form)
+    assert_invalid_client(response)
+    assert response.json()["error_description"] == f"the client assertion's aud must be {ISSUER}"
+
+
+@pytest.fixture
+async def legacy_client(db: Database, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with HUB_ASSERTION_ACCEPT_TOKEN_ENDPOINT_AUD=true."""
+    del db  # the database of the parametrisation, made and dropped by the fixture
+    settings = make_settings(database_url, assertion_accept_token_endpoint_aud=True)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
+            yield http
+
+
+@pytest.mark.parametrize(
+    ("aud", "accepted"),
+    [
+        (TOKEN_ENDPOINT, True),
+        ([TOKEN_ENDPOINT], True),
+        (ISSUER, True),
+        (f"{ISSUER}/oauth/introspect", False),
+        ([ISSUER, TOKEN_ENDPOINT], False),
+    ],
+    ids=["token-endpoint", "token-endpoint-list", "issuer", "introspection", "two-values"],
+)
+async def test_legacy_setting_readmits_the_token_endpoint_only(
+    legacy_client: httpx.AsyncClient, db: Database, aud: Any, accepted: bool
+) -> None:
+    key_client = await make_key_client(db)
+    form = {**GRANT, **key_client.form(key_client.assertion(aud=aud))}
+    response = await post_form(legacy_client, "/oauth/token", form)
+    if accepted:
+        assert response.status_code == 200, response.text
+    else:
+        assert_invalid_client(response)
 
 
 async def test_replayed_assertion_is_refused(client: httpx.AsyncClient, db: Database) -> None:
@@ -103,6 +153,9 @@ def _now() -> int:
 REFUSED: dict[str, Callable[[KeyClient], str]] = {
     "wrong aud": lambda c: c.assertion(aud="http://other.test"),
     "aud with two values": lambda c: c.assertion(aud=[ISSUER, "http://other.test"]),
+    "aud the issuer and the token endpoint": lambda c: c.assertion(
+        aud=[ISSUER, f"{ISSUER}/oauth/token"]
+    ),
     "aud the introspection endpoint": lambda c: c.assertion(aud=f"{ISSUER}/oauth/introspect"),
     "alg none": unsigned,
     "HS256 keyed with the public key": hs256_with_public_key,

@@ -3,21 +3,19 @@ audit log of failed client authentications."""
 
 from __future__ import annotations
 
-import logging
-import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.applications import Starlette
 
 from app import create_app
 from hub.db import Database
 from hub.oauth.ratelimit import (
+    FailureBudget,
     Limit,
     MemoryCounters,
     RateLimitedError,
@@ -26,16 +24,7 @@ from hub.oauth.ratelimit import (
     token_rate_limiter,
 )
 from tests.conftest import Caller, make_caller, make_settings
-
-REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_040.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.hub.ratelimit_helpers import REDIS_URL, FakeClock, RecordingHandler
 
 
 @pytest.fixture
@@ -57,6 +46,13 @@ def limit(app: Starlette, clock: FakeClock, *, per_client: int, per_address: int
         MemoryCounters(),
         per_client=Limit(per_client, 60),
         per_address=Limit(per_address, 60),
+        failures=FailureBudget(
+            per_client_address=100,
+            per_client=100,
+            window=60,
+            backoff_max=60,
+            known_address_ttl=3600,
+        ),
         clock=clock,
     )
 
@@ -116,30 +112,27 @@ async def test_limits_come_from_settings(database_url: str) -> None:
     assert (limiter.per_client, limiter.per_address) == (Limit(2, 60), Limit(9, 60))
     await limiter.check_client("a")
     await limiter.check_client("a")
-    with pytest.raises(RateLimitedError):
+    with pytest.raises(RateLimitedError) as refused:
         await limiter.check_client("a")
+    assert refused.value.limit == "client"
 
 
-@pytest.fixture
-async def redis_prefix(database_url: str) -> AsyncIterator[str]:
-    """A unique key prefix on the local Redis, deleted afterwards."""
-    del database_url  # only to share the db marker's parametrisation
-    redis = Redis.from_url(REDIS_URL)
-    try:
-        await redis.ping()
-    except (RedisConnectionError, OSError) as error:
-        await redis.aclose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable under CI: {error}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable ({error}); set HUB_TEST_REDIS_URL")
-    prefix = f"hub-test:{uuid.uuid4().hex}:"
-    try:
-        yield prefix
-    finally:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+async def test_failure_budget_comes_from_settings(database_url: str) -> None:
+    settings = make_settings(
+        database_url,
+        token_rate_window=30,
+        token_failures_per_client_address=3,
+        token_failures_per_client=7,
+        token_failure_backoff_max=900,
+        token_known_address_ttl=86_400,
+    )
+    limiter = token_rate_limiter(settings, clock=FakeClock())
+    assert limiter.failures.budget == FailureBudget(
+        per_client_address=3, per_client=7, window=30, backoff_max=900, known_address_ttl=86_400
+    )
+    defaults = token_rate_limiter(make_settings(database_url)).failures.budget
+    assert (defaults.per_client_address, defaults.per_client) == (10, 100)
+    assert (defaults.backoff_max, defaults.known_address_ttl) == (3600, 7 * 86_400)
 
 
 async def test_redis_backend_shares_counts(redis_prefix: str, database_url: str) -> None:
@@ -175,27 +168,6 @@ async def test_redis_backend_shares_counts(redis_prefix: str, database_url: str)
     finally:
         await first.close()
         await second.close()
-
-
-class RecordingHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def audit_log() -> Iterator[RecordingHandler]:
-    # The "hub" logger does not propagate to the root (hub.logs): listen on hub.audit itself.
-    handler = RecordingHandler()
-    logger = logging.getLogger("hub.audit")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
 
 
 async def test_failed_authentications_are_logged_without_secrets(
