@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import shlex
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -19,6 +18,7 @@ from sqlmodel import col
 
 from hub import audit
 from hub.cli_audit import audit_app
+from hub.cli_errors import fail, redacted, run
 from hub.cli_policy import policy_app
 from hub.cli_users import users_app
 from hub.db import Database, make_engine
@@ -58,6 +58,8 @@ app = typer.Typer(
     help="Partner Hub: policy-enforced GraphQL over shared customer data.",
     no_args_is_help=True,
     add_completion=False,
+    # A traceback (HUB_DEBUG=1) must not print local variables: they hold secrets.
+    pretty_exceptions_show_locals=False,
 )
 clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
@@ -68,13 +70,24 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
-err = Console(stderr=True)
+# soft_wrap: a path or URL in a message stays on its line when stderr is a pipe.
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
+_PORT = Annotated[int, typer.Option(min=1, max=65535, help="TCP port")]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an unexpected error")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ["HUB_DEBUG"] = "1"  # read by hub.cli_errors.run when a command fails
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=2)
+    return fail(message)
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -85,8 +98,18 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _ensure_secret(settings: Settings) -> None:
-    if settings.secret_key is None and write_secret_key_file(settings.secret_key_file):
-        err.print(f"created the hub's secret key file {settings.secret_key_file}")
+    if settings.secret_key is not None:
+        return
+    path = settings.secret_key_file
+    try:
+        created = write_secret_key_file(path)
+    except OSError as error:
+        raise _fail(
+            f"cannot create the secret key file {path} ({error.strerror}): "
+            "set HUB_SECRET_KEY_FILE to a writable path, or HUB_SECRET_KEY"
+        ) from None
+    if created:
+        err.print(f"created the hub's secret key file {path}")
 
 
 async def _prepare(settings: Settings, operator: tuple[str, str] | None) -> None:
@@ -130,7 +153,7 @@ def init(
     settings = _settings()
     _ensure_secret(settings)
     asyncio.run(_prepare(settings, (operator_slug, operator_name)))
-    err.print(f"[green]ready[/green]: {_redacted(settings.database_url)}")
+    err.print(f"[green]ready[/green]: {redacted(settings.database_url)}", highlight=False)
 
 
 @app.command()
@@ -148,7 +171,7 @@ def migrate() -> None:
             await database.dispose()
 
     asyncio.run(run())
-    err.print(f"[green]migrated[/green] {_redacted(settings.database_url)}")
+    err.print(f"[green]migrated[/green] {redacted(settings.database_url)}", highlight=False)
 
 
 def _public_host(host: str) -> str:
@@ -165,7 +188,7 @@ def _issuer_for(host: str, port: int) -> dict[str, Any]:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    port: _PORT = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
 ) -> None:
     """Serve the hub (SQLite is migrated automatically; PostgreSQL must be current)."""
@@ -174,7 +197,7 @@ def serve(
     settings = _settings(**_issuer_for(host, port))
     try:
         settings.master_key  # noqa: B018 — fail now with a clear message
-        asyncio.run(ensure_current(settings.database_url, auto_upgrade=settings.is_sqlite))
+        asyncio.run(_check_ready(settings))
     except (SettingsError, DatabaseBehindError) as error:
         raise _fail(str(error)) from None
     os.environ.setdefault("HUB_ISSUER", settings.issuer)
@@ -189,10 +212,27 @@ def serve(
     )
 
 
+async def _check_ready(settings: Settings) -> None:
+    """The database is current (SQLite is migrated) and initialised, so the server's
+    start-up cannot fail on it."""
+    await ensure_current(settings.database_url, auto_upgrade=settings.is_sqlite)
+    database = Database(make_engine(settings.database_url))
+    try:
+        async with database.session() as session:
+            keys = (await session.execute(select(func.count()).select_from(SigningKey))).scalar()
+    finally:
+        await database.dispose()
+    if not keys:
+        raise _fail(
+            f"the database at {redacted(settings.database_url)} has no token signing key: "
+            "run `hub init` first"
+        )
+
+
 @app.command()
 def demo(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    port: _PORT = 8000,
     customers: Annotated[int, typer.Option(min=1, help="Customers to create")] = 1000,
     credentials_out: Annotated[Path, typer.Option(help="Where to write client credentials")] = Path(
         "./demo-credentials.json"
@@ -289,6 +329,8 @@ def _read_jwks(path: Path) -> dict[str, Any]:
         document = json.loads(path.read_text())
     except OSError as error:
         raise _fail(f"--jwks: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise _fail(f"--jwks: {path} is not UTF-8 text: give the client's JWKS (JSON)") from None
     except json.JSONDecodeError as error:
         raise _fail(f"--jwks: {path} is not JSON ({error})") from None
     try:
@@ -546,17 +588,6 @@ async def _audit(session: AsyncSession, action: str, target: str, details: dict[
     await audit.append(session, audit.shell_entry(action, target, details))
 
 
-def _redacted(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        creds, _, host = rest.rpartition("@")
-        rest = f"{creds.split(':')[0]}:***@{host}" if ":" in creds else f"{creds}@{host}"
-    return scheme + sep + rest
-
-
 def main() -> None:
-    try:
-        app()
-    except SettingsError as error:
-        err.print(f"[red]error:[/red] {error}")
-        sys.exit(2)
+    """The ``hub`` entry point: every failure ends as one line on stderr (hub.cli_errors)."""
+    run(app)

@@ -18,6 +18,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import audit, sharing
+from hub.cli_errors import fail
 from hub.db import Database, make_engine
 from hub.errors import HubError
 from hub.settings import Settings, SettingsError, load_settings
@@ -34,8 +35,7 @@ _REASON = Annotated[str, typer.Option(help="Why (kept with the version, audited)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=2)
+    return fail(message)
 
 
 def _settings() -> Settings:
@@ -46,13 +46,18 @@ def _settings() -> Settings:
 
 
 def _read(path: Path) -> tuple[str, sharing.Format]:
-    if str(path) == "-":
-        source = sys.stdin.read()
-    else:
-        try:
-            source = path.read_text()
-        except OSError as error:
-            raise _fail(f"cannot read {path}: {error.strerror}") from None
+    name = "stdin" if str(path) == "-" else str(path)
+    try:
+        source = sys.stdin.read() if name == "stdin" else path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise _fail(f"cannot read {name}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise _fail(f"{name} is not UTF-8 text: give a policy source in YAML or JSON") from None
+    if "\x00" in source:
+        # Valid UTF-8 can still be a binary file; YAML would report it over several lines.
+        raise _fail(
+            f"{name} is a binary file (it holds NUL bytes): give a policy source in YAML or JSON"
+        )
     return source, sharing.source_format(str(path), source)
 
 

@@ -8,30 +8,31 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from sqlalchemy import select
 from sqlmodel import col
 
 from hub import audit
+from hub.cli_errors import fail
 from hub.db import Database, make_engine
 from hub.models import STAFF_ROLES, Organization
 from hub.settings import SettingsError, load_settings
 from hub.staff import StaffUserError, create_staff_user
 
 users_app = typer.Typer(help="Staff users (console sign-in).", no_args_is_help=True)
-err = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=2)
+    return fail(message)
 
 
 def _password(from_stdin: bool) -> str:
     """From stdin (one line) or an interactive prompt: never a command-line value, which
     would land in shell history and the process list."""
     if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        try:
+            return sys.stdin.readline().rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise _fail("--password-stdin: the password is not UTF-8 text") from None
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
 
 

@@ -6,6 +6,7 @@ and what is wrong with it, instead of a pydantic traceback.
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -14,6 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
+from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./hub.db"
 
@@ -105,6 +108,12 @@ class Settings(BaseSettings):
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
                 f"(got {value.split('://', 1)[0]}://)"
             )
+        try:
+            port = make_url(value).port
+        except ValueError:
+            port = 0
+        if port is not None and not 0 < port < 65536:
+            raise ValueError("has a port that is not a number from 1 to 65535")
         return value
 
     @field_validator("issuer")
@@ -156,7 +165,13 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             raw = self.secret_key.get_secret_value().encode()
         elif self.secret_key_file.exists():
-            raw = self.secret_key_file.read_bytes().strip()
+            try:
+                raw = self.secret_key_file.read_bytes().strip()
+            except OSError as error:
+                raise SettingsError(
+                    f"cannot read the key file {self.secret_key_file} ({error.strerror}): "
+                    "fix its permissions, or set HUB_SECRET_KEY_FILE or HUB_SECRET_KEY"
+                ) from None
         else:
             raise SettingsError(
                 f"HUB_SECRET_KEY is not set and the key file {self.secret_key_file} does not "
@@ -174,9 +189,25 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            name = "HUB_" + "_".join(str(part) for part in item["loc"]).upper()
-            problems.append(f"{name}: {item['msg']}")
-        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None
+            field, *inner = item["loc"]
+            name = f"HUB_{str(field).upper()}"
+            if inner:  # inside a JSON value, e.g. HUB_SOURCE_PRECEDENCE at *.0
+                name += " at " + ".".join(str(part) for part in inner)
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {message}")
+        raise SettingsError(_one_line(problems)) from None
+    except SourceError as error:
+        # A complex value (JSON) that does not parse fails before validation.
+        found = re.search(r'field "(\w+)"', str(error))
+        name = f"HUB_{found.group(1).upper()}" if found else "a HUB_* variable"
+        detail = f" ({error.__cause__})" if error.__cause__ is not None else ""
+        raise SettingsError(_one_line([f"{name}: not valid JSON{detail}"])) from None
+
+
+def _one_line(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return f"invalid setting {problems[0]}; fix or unset it"
+    return f"invalid settings {'; '.join(problems)}; fix or unset them"
 
 
 def write_secret_key_file(path: Path) -> bool:
