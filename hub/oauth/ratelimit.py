@@ -227,7 +227,12 @@ def token_rate_limiter(settings: Settings, clock: Clock = time.time) -> TokenRat
     """The limiter the settings ask for: Redis when ``HUB_REDIS_URL`` is set."""
     counters: CounterBackend
     if settings.redis_url:
-        counters = RedisCounters(Redis.from_url(settings.redis_url), settings.rate_limit_prefix)
+        # Bounded waits: an unreachable Redis is an outage answered 503 (hub.outage) within
+        # seconds, not a token request hanging on the operating system's TCP timeout.
+        redis = Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=2, retry_on_timeout=False
+        )
+        counters = RedisCounters(redis, settings.rate_limit_prefix)
     else:
         counters = MemoryCounters()
     window = settings.token_rate_window

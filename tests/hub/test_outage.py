@@ -316,3 +316,32 @@ async def test_a_redis_outage_answers_503_at_the_token_endpoint_and_recovers(
                 assert (await token()).status_code == 200
     finally:
         redis.stop()
+
+
+async def test_a_redis_that_never_answers_is_an_outage_within_seconds(
+    db: Database, database_url: str
+) -> None:
+    """A Redis that accepts connections but never replies (a hung server, a dropped
+    route): the token request ends with 503 after the client's bounded wait."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    caller = await make_caller(db, "operator")
+    application = create_app(make_settings(database_url, redis_url=f"redis://127.0.0.1:{port}/0"))
+    try:
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
+                started = time.monotonic()
+                response = await http.post(
+                    "/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    headers={"Authorization": caller.basic},
+                )
+                waited = time.monotonic() - started
+    finally:
+        silent.close()
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert waited < 10, waited
