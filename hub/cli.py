@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shlex
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -16,7 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import audit
+from hub import audit, listen
 from hub.cli_audit import audit_app
 from hub.cli_errors import fail, redacted, run
 from hub.cli_policy import policy_app
@@ -201,6 +202,11 @@ def serve(
     except (SettingsError, DatabaseBehindError) as error:
         raise _fail(str(error)) from None
     os.environ.setdefault("HUB_ISSUER", settings.issuer)
+    try:
+        listen.check_free(host, port)
+    except listen.PortInUseError as error:
+        raise _fail(str(error)) from None
+    print(listen.announcement(host, port), file=sys.stderr, flush=True)
     uvicorn.run(
         "app:create_app",
         factory=True,
@@ -242,11 +248,14 @@ def demo(
     ] = True,
 ) -> None:
     """Seed a fresh demo database with realistic data and serve it with GraphiQL on."""
-    import uvicorn
-
     from app import create_app
     from hub.demo import seed_demo
 
+    # Before anything is deleted or written: a busy port leaves the last demo intact.
+    try:
+        listener = listen.reserve(host, port) if serve_after else None
+    except listen.PortInUseError as error:
+        raise _fail(str(error)) from None
     overrides: dict[str, Any] = {"graphiql": True, **_issuer_for(host, port)}
     if "HUB_DATABASE_URL" not in os.environ:
         db_file = Path("./hub.db")
@@ -283,26 +292,17 @@ def demo(
             await database.dispose()
 
     credentials = asyncio.run(seed())
-    rows = [
-        {
-            "org": c.org,
-            "kind": c.kind,
-            "client_id": c.client_id,
-            "client_secret": c.client_secret,
-            "scopes": c.scopes,
-        }
-        for c in credentials
-    ]
+    rows = [c.as_json() for c in credentials]
     credentials_out.write_text(json.dumps(rows, indent=2) + "\n")
     credentials_out.chmod(0o600)
     err.print(
-        f"seeded {customers} customers; credentials for {len(rows)} clients in {credentials_out}"
+        f"seeded {customers} customers; credentials for {len(rows)} clients in "
+        f'{credentials_out} (the operator\'s admin client has "role": "admin")'
     )
     _print_walkthrough(settings.issuer, rows)
-    if serve_after:
-        uvicorn.run(
-            create_app(settings), host=host, port=port, log_level="warning", access_log=False
-        )
+    if listener is not None:
+        print(listen.announcement(host, port), file=sys.stderr, flush=True)
+        listen.serve_on(listener, create_app(settings), log_level="warning", access_log=False)
 
 
 def _print_walkthrough(issuer: str, rows: list[dict[str, Any]]) -> None:

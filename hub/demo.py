@@ -1,8 +1,15 @@
 """Demo data: a realistic, deterministic Northwind Outfitters hub (DESIGN §9, ``hub demo``).
 
 ``seed_demo`` fills an empty database with one operator, its departments, its partners
-(suppliers, a vendor, distributors), one OAuth client per organization, and customers with
-their partner assignments, legacy references, interactions, purchases and feedback.
+(suppliers, a vendor, distributors), one OAuth client per organization plus the operator's
+administration client (``hub:admin``), and customers with their partner assignments,
+legacy references, interactions, purchases and feedback.
+
+The operator's slug is ``operator``, as ``hub init`` names it, so that the README's
+commands (``hub clients create --org operator ...``) run on the demo as written. Every
+seeded customer field is stamped as the operator's (:mod:`hub.provenance`): a department's
+or partner's contribution that would change one becomes a proposed change, as it would for
+data the operator loaded itself.
 
 Every row comes from one ``random.Random(seed)`` and a fixed reference time, so the same
 seed gives the same rows on every run and every machine; only the OAuth client ids and
@@ -18,6 +25,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,6 +36,8 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
+from hub import provenance
+from hub.customers import CustomerFields
 from hub.models import (
     Customer,
     CustomerPartner,
@@ -44,7 +54,13 @@ from hub.vault import email_index, phone_index
 # The reference "now" of the demo world: fixed so the data does not drift with the clock.
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 DEMO_SCOPES = ["customers:read", "customers:write", "feedback:read", "feedback:write"]
+# The operator's administration client: the data scopes and the hub's administration.
+ADMIN_SCOPES = [*DEMO_SCOPES, "hub:admin"]
+OPERATOR = "operator"
 LEGACY_SOURCE = "legacy-crm"
+# The customer fields a contribution can set (and so precedence can guard), plus the
+# consent time that recordConsent stamps: the seeded ones are the operator's.
+_STAMPED = frozenset({*(f.name for f in dataclass_fields(CustomerFields)), "consent_given_at"})
 # Rows per executemany: large enough to amortise round trips, small enough to keep memory
 # and SQLite's statement journal modest.
 CHUNK = 1000
@@ -54,13 +70,28 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True)
 class DemoCredential:
-    """The client credentials of one demo organization (the secret is shown only once)."""
+    """The client credentials of one demo organization (the secret is shown only once);
+    ``role`` is ``"admin"`` for the operator's administration client."""
 
     org: str
     kind: str
     client_id: str
     client_secret: str
     scopes: list[str]
+    role: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """Its entry in ``demo-credentials.json`` (``role`` only on the admin client)."""
+        row: dict[str, Any] = {
+            "org": self.org,
+            "kind": self.kind,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "scopes": self.scopes,
+        }
+        if self.role is not None:
+            row["role"] = self.role
+        return row
 
 
 class DemoAlreadySeededError(Exception):
@@ -82,7 +113,7 @@ class _OrgSpec:
 
 
 _ORGS = (
-    _OrgSpec("northwind", "Northwind Outfitters", OrgKind.OPERATOR,
+    _OrgSpec(OPERATOR, "Northwind Outfitters", OrgKind.OPERATOR,
              {"hq_country": "US", "regions": ALL_REGIONS, "product_lines": PRODUCT_LINES}),
     # A department's `roles` say what the sharing policy lets it see (policies/defaults).
     _OrgSpec("sales", "Northwind Sales", OrgKind.DEPARTMENT,
@@ -614,6 +645,7 @@ class _Generator:
         if row["consent_given_at"] is not None:
             touched.append(row["consent_given_at"])
         row["updated_at"] = max([created, *touched])
+        row["provenance"] = _seeded_provenance(row, created)
         batch.customers.append(row)
 
     def assign(self, country: _Country, is_company: bool) -> tuple[Organization, ...]:
@@ -722,8 +754,6 @@ class _Generator:
             traits["internal_notes"] = rng.choice(notes).format(
                 year=ctx.start.year, product=product.name, city=ctx.city, pct=rng.randint(5, 12)
             )
-        source = "northwind" if ctx.start > NOW - timedelta(days=365) else LEGACY_SOURCE
-        at = ctx.start.isoformat()
         return {
             "lifecycle_stage": stage,
             # In US dollars, the operator's reporting currency, whatever the sale currency.
@@ -735,10 +765,6 @@ class _Generator:
             else None,
             "consent_source": rng.choice(_CONSENT_SOURCES) if consented else None,
             "traits": traits,
-            "provenance": {
-                name: {"organization": source, "at": at}
-                for name in ("name", "email", "phone", "country")
-            },
         }
 
     def purchase(self, ctx: _Context, batch: _Batch) -> tuple[_Product, Decimal]:
@@ -756,7 +782,7 @@ class _Generator:
             {
                 "id": self.uuid(),
                 "customer_id": ctx.customer_id,
-                "organization_id": (seller or self.orgs["northwind"]).id,
+                "organization_id": (seller or self.orgs[OPERATOR]).id,
                 "sku": product.sku,
                 "quantity": quantity,
                 "amount": (unit * quantity * discount).quantize(Decimal("0.01")),
@@ -882,6 +908,16 @@ def _quiet(_: str) -> None:
     pass
 
 
+def _seeded_provenance(row: Row, created: datetime) -> dict[str, Any]:
+    """The operator's stamp on every field seeded with a value. Customers older than a
+    year came from the legacy CRM (``source``); no OAuth client wrote any of them."""
+    source = LEGACY_SOURCE if created <= NOW - timedelta(days=365) else None
+    stamp = provenance.stamp_for(OPERATOR, OrgKind.OPERATOR.value, None, created, source=source)
+    return provenance.stamp_all(
+        sorted(name for name in _STAMPED if row.get(name) is not None), stamp
+    )
+
+
 async def _insert(session: AsyncSession, batch: _Batch) -> None:
     for table, rows in batch.tables():
         for start in range(0, len(rows), CHUNK):
@@ -907,9 +943,11 @@ async def seed_demo(
 ) -> list[DemoCredential]:
     """Seed the demo world into an empty database, inside the caller's transaction.
 
-    Adds the organizations, one OAuth client each (scopes ``DEMO_SCOPES``) and ``customers``
-    customers with their relations; flushes but never commits. Returns each organization's
-    credentials, in a fixed order: the secrets exist nowhere else.
+    Adds the organizations, one OAuth client each (scopes ``DEMO_SCOPES``), the operator's
+    administration client (``ADMIN_SCOPES``, role ``admin``) and ``customers`` customers
+    with their relations; flushes but never commits. Returns the credentials in a fixed
+    order, each organization's first and the admin client last: the secrets exist nowhere
+    else.
 
     Example::
 
@@ -919,10 +957,10 @@ async def seed_demo(
     if customers < 0:
         raise ValueError(f"customers must be zero or more, not {customers}")
     report = progress or _quiet
-    existing = await session.execute(select(Organization).where(Organization.slug == "northwind"))
+    existing = await session.execute(select(Organization).where(Organization.slug == OPERATOR))
     if existing.first() is not None:
         raise DemoAlreadySeededError(
-            "this database already holds the demo organizations (slug 'northwind'); "
+            f"this database already holds an operator organization (slug {OPERATOR!r}); "
             "seed a new, empty database instead"
         )
     rng = random.Random(seed)
@@ -949,6 +987,16 @@ async def seed_demo(
         credentials.append(
             DemoCredential(org.slug, org.kind, client.client_id, secret, list(client.scopes))
         )
+    operator = orgs[OPERATOR]
+    client, secret = await create_client(
+        session, organization=operator, name=f"{operator.name} administration (demo)",
+        scopes=ADMIN_SCOPES,
+    )  # fmt: skip
+    credentials.append(
+        DemoCredential(
+            operator.slug, operator.kind, client.client_id, secret, list(client.scopes), "admin"
+        )
+    )
     report(f"oauth clients: {len(credentials)}")
 
     generator = _Generator(rng, orgs)

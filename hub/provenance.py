@@ -11,6 +11,11 @@ contribution becomes a proposed change for an administrator to approve or reject
 
 The order is configurable with ``HUB_SOURCE_PRECEDENCE`` (JSON): ``{"*": [...], "<field>":
 [...]}``; the default is operator > department > partner for every field.
+
+A stamp whose ``kind`` is missing or not an organization kind (the demo seeded such stamps
+before it said ``operator``) is of unknown origin: it ranks with the highest entry of the
+order, so only a top-ranked contribution overwrites it and every other one is queued for
+review. Ranking it lowest, as once happened, let any partner overwrite it silently.
 """
 
 from __future__ import annotations
@@ -30,10 +35,20 @@ Stamp = Mapping[str, Any]
 """One field's provenance: organization, kind, client, source, at (ISO 8601)."""
 
 
+_KINDS = frozenset(kind.value for kind in OrgKind)
+
+
 def tier_of(kind: str) -> str:
     """The precedence tier of an organization kind: suppliers, vendors and distributors
     are all ``partner``."""
     return kind if kind in ("operator", "department") else "partner"
+
+
+def _tier_of_stamp(source: Stamp) -> str | None:
+    """The tier of whoever set a value; ``None`` when the stamp does not say which kind of
+    organization it was."""
+    kind = source.get("kind")
+    return tier_of(kind) if isinstance(kind, str) and kind in _KINDS else None
 
 
 def stamp(principal: Principal, at: datetime, *, source: str | None = None) -> dict[str, Any]:
@@ -50,14 +65,15 @@ def stamp(principal: Principal, at: datetime, *, source: str | None = None) -> d
 def stamp_for(
     organization: str,
     kind: str | None,
-    client: str,
+    client: str | None,
     at: datetime,
     *,
     source: str | None = None,
     approved_by: str | None = None,
 ) -> dict[str, Any]:
     """A stamp for a contributor named by its parts (e.g. a proposer whose change an
-    administrator approves: ``approved_by`` names the administrator)."""
+    administrator approves: ``approved_by`` names the administrator; ``client`` is
+    ``None`` for values no OAuth client wrote, such as the demo's seeded data)."""
     value: dict[str, Any] = {
         "organization": organization,
         "kind": kind,
@@ -90,12 +106,16 @@ class Precedence:
 
     def rank(self, name: str, source: Stamp) -> int:
         """0 is highest. An organization listed as ``org:<slug>`` ranks where it is listed;
-        else its tier does; a source the order does not mention ranks below all of them."""
+        else its tier does; a source the order does not mention ranks below all of them.
+        A stamp of unknown kind ranks highest (see the module's docstring)."""
         order = self.fields.get(name, self.default)
-        slug, tier = source.get("organization"), tier_of(str(source.get("kind", "")))
+        slug = source.get("organization")
         for index, entry in enumerate(order):
             if entry == f"org:{slug}":
                 return index
+        tier = _tier_of_stamp(source)
+        if tier is None:
+            return 0
         for index, entry in enumerate(order):
             if entry == tier:
                 return index

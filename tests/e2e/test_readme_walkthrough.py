@@ -68,6 +68,9 @@ async def test_demo_prints_commands_that_work(tmp_path: Path) -> None:
         assert commands[0].startswith("TOKEN="), seen
         problem = await wait_ready(f"http://127.0.0.1:{port}/readyz", demo, READY_TIMEOUT)
         assert problem is None, f"{problem}\nstderr:\n{stderr_path.read_text()}"
+        # Where it listens, said once it starts serving.
+        served = f"Serving Partner Hub on http://127.0.0.1:{port} (GraphQL at /graphql)"
+        assert served in stderr_path.read_text().splitlines(), stderr_path.read_text()
 
         shell = await asyncio.create_subprocess_exec(
             "bash",
@@ -92,12 +95,14 @@ async def test_demo_prints_commands_that_work(tmp_path: Path) -> None:
         await stop(demo)
 
 
-def readme_steps() -> list[str]:
-    """The shell commands of the README's "Five minutes with the demo" block, each with
-    its continuation lines joined."""
-    section = README.read_text().split("## Five minutes with the demo", 1)[1]
+def readme_steps(heading: str = "## Five minutes with the demo") -> list[str]:
+    """The shell commands of the first bash block under the README's ``heading``, each
+    with its continuation lines joined; comment and blank lines left out."""
+    parts = README.read_text().split(f"\n{heading}\n", 1)
+    assert len(parts) == 2, f"no section {heading!r} in the README"
+    section = parts[1].split("\n## ", 1)[0]
     match = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
-    assert match, "no bash block in the README's walkthrough"
+    assert match, f"no bash block in the README's section {heading!r}"
     commands: list[str] = []
     current = ""
     for line in match.group(1).splitlines():

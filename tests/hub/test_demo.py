@@ -6,10 +6,12 @@ import asyncio
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import phonenumbers
 import pytest
 from email_validator import validate_email
@@ -17,7 +19,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from hub.db import make_engine, make_sessionmaker
+from hub.db import Database, make_engine, make_sessionmaker
 from hub.demo import NOW, DemoAlreadySeededError, DemoCredential, seed_demo
 from hub.migrate import upgrade_sync
 from hub.models import (
@@ -28,15 +30,20 @@ from hub.models import (
     Feedback,
     Interaction,
     Organization,
+    ProposedChange,
     Purchase,
 )
 from hub.models.activity import CHANNELS, DIRECTIONS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES
 from hub.models.customer import LIFECYCLE_STAGES, SEGMENTS
 from hub.oauth.clients import hash_secret
+from hub.provenance import Precedence
+from hub.vault import ensure_data_key, load_data_keys
+from tests.conftest import Caller, gql
 
 pytestmark = pytest.mark.db
 
 CUSTOMERS = 200
+MASTER_KEY = b"demo-test-master-key-" + b"k" * 16
 
 
 @dataclass
@@ -52,11 +59,22 @@ async def make_database(path: Path) -> tuple[AsyncEngine, async_sessionmaker[Asy
     # Alembic's env.py runs its own event loop: keep it off ours.
     await asyncio.to_thread(upgrade_sync, url)
     engine = make_engine(url)
-    return engine, make_sessionmaker(engine)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session, session.begin():
+        await ensure_data_key(session, MASTER_KEY)
+    return engine, sessions
+
+
+async def use_keys(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Put this database's data keys in force: the vault is one per process, and other
+    tests load their own databases' keys into it."""
+    async with sessions() as session:
+        await load_data_keys(session, MASTER_KEY)
 
 
 async def seed(path: Path, *, customers: int = CUSTOMERS, seed: int = 7) -> Seeded:
     engine, sessions = await make_database(path)
+    await use_keys(sessions)
     messages: list[str] = []
     async with sessions() as session, session.begin():
         credentials = await seed_demo(
@@ -66,6 +84,7 @@ async def seed(path: Path, *, customers: int = CUSTOMERS, seed: int = 7) -> Seed
 
 
 async def all_rows(seeded: Seeded, model: type[Any]) -> list[Any]:
+    await use_keys(seeded.sessions)
     async with seeded.sessions() as session:
         return list((await session.execute(select(model))).scalars())
 
@@ -87,7 +106,8 @@ async def test_organizations_of_every_kind(demo: Seeded) -> None:
     assert kinds["vendor"] == 1
     assert kinds["distributor"] >= 3
     slugs = {org.slug for org in orgs}
-    assert {"northwind", "sales", "marketing", "support", "technical-support"} <= slugs
+    # The operator's slug is hub init's, so the README's `--org operator` works on the demo.
+    assert {"operator", "sales", "marketing", "support", "technical-support"} <= slugs
     for org in orgs:
         if org.kind in {"supplier", "vendor", "distributor"}:
             assert org.attributes["regions"], org.slug
@@ -98,19 +118,23 @@ async def test_credentials_for_every_org_match_the_stored_clients(demo: Seeded) 
     clients = {client.client_id: client for client in await all_rows(demo, Client)}
 
     assert {c.org for c in demo.credentials} == {org.slug for org in orgs.values()}
-    assert len(clients) == len(orgs)
+    # One client per organization, and the operator's administration client.
+    assert len(clients) == len(orgs) + 1 == len(demo.credentials)
+    data_scopes = {"customers:read", "customers:write", "feedback:read", "feedback:write"}
     for credential in demo.credentials:
         client = clients[credential.client_id]
         org = orgs[client.organization_id]
         assert (org.slug, org.kind) == (credential.org, credential.kind)
         assert client.secret_hash == hash_secret(credential.client_secret)
         assert client.scopes == credential.scopes
-        assert set(credential.scopes) == {
-            "customers:read",
-            "customers:write",
-            "feedback:read",
-            "feedback:write",
-        }
+        expected = data_scopes | {"hub:admin"} if credential.role == "admin" else data_scopes
+        assert set(credential.scopes) == expected
+    *members, admin = demo.credentials
+    assert [c.role for c in members] == [None] * len(orgs)
+    assert (admin.org, admin.kind, admin.role) == ("operator", "operator", "admin")
+    # The admin entry is marked in the credentials file; the others carry no role.
+    assert admin.as_json()["role"] == "admin"
+    assert all("role" not in c.as_json() for c in members)
 
 
 async def test_customers_are_valid_and_varied(demo: Seeded) -> None:
@@ -233,6 +257,7 @@ async def test_the_same_seed_gives_the_same_data(tmp_path: Path) -> None:
     other = await seed(tmp_path / "three.db", customers=50, seed=12)
 
     async def snapshot(seeded: Seeded) -> list[tuple[Any, ...]]:
+        await use_keys(seeded.sessions)
         async with seeded.sessions() as session:
             customers = await session.execute(
                 select(Customer.id, Customer.name, Customer.email, Customer.phone).order_by(
@@ -285,3 +310,93 @@ async def test_a_seeded_database_is_refused(tmp_path: Path) -> None:
                 await seed_demo(session, customers=1)
     finally:
         await seeded.engine.dispose()
+
+
+async def test_seeded_fields_are_the_operators(demo: Seeded) -> None:
+    customers = await all_rows(demo, Customer)
+    stamped = {"name", "email", "phone", "country", "city", "lifecycle_stage", "traits"}
+
+    for customer in customers:
+        assert stamped - {n for n in stamped if getattr(customer, n) is None} <= set(
+            customer.provenance
+        )
+        for name, stamp in customer.provenance.items():
+            assert getattr(customer, name) is not None, name
+            assert (stamp["organization"], stamp["kind"], stamp["client"]) == (
+                "operator",
+                "operator",
+                None,
+            )
+            migrated = customer.created_at <= NOW - timedelta(days=365)
+            assert stamp["source"] == ("legacy-crm" if migrated else None)
+            assert datetime.fromisoformat(stamp["at"]) == customer.created_at
+        # Operator-tier: a department's or a partner's word does not overwrite it.
+        seeded = customer.provenance["name"]
+        order = Precedence()
+        assert order.rank("name", seeded) == order.rank("name", {"kind": "operator"}) == 0
+        assert not order.overrides("name", {"organization": "sales", "kind": "department"}, seeded)
+        assert order.overrides("name", {"organization": "operator", "kind": "operator"}, seeded)
+    assert {c.provenance["name"]["source"] for c in customers} == {"legacy-crm", None}
+
+
+UPSERT = """
+mutation($input: CustomerInput!) {
+  upsertCustomer(input: $input) {
+    customer { id name version }
+    outcome
+    matchedBy
+    proposedChanges { field status }
+    userErrors { field message code }
+  }
+}"""
+QUEUE = """
+query($customer: ID) {
+  proposedChanges(customerId: $customer, status: "pending") {
+    field value currentValue organization status
+  }
+}"""
+
+
+async def test_a_departments_upsert_of_a_seeded_name_is_queued(
+    db: Database, client: httpx.AsyncClient
+) -> None:
+    async with db.transaction() as session:
+        credentials = await seed_demo(session, customers=20, seed=3)
+    async with db.session() as session:
+        customers = (await session.execute(select(Customer))).scalars().all()
+        orgs = {o.slug: o for o in (await session.execute(select(Organization))).scalars()}
+    target = next(c for c in customers if c.kind == "person" and c.email)
+    sales = next(c for c in credentials if c.org == "sales")
+    caller = Caller(orgs["sales"], sales.client_id, sales.client_secret)
+    admin = next(c for c in credentials if c.role == "admin")
+    administrator = Caller(orgs["operator"], admin.client_id, admin.client_secret)
+
+    variables = {"input": {"name": "Renamed By Sales", "email": target.email}}
+    body = (await gql(client, caller, UPSERT, variables))["data"]["upsertCustomer"]
+
+    assert body["userErrors"] == []
+    assert (body["outcome"], body["matchedBy"]) == ("QUEUED", "EMAIL")
+    assert body["customer"]["name"] == target.name
+    # The email sent to match (not read in clear by sales, so never taken as "unchanged")
+    # is the operator's too: it waits for review beside the name.
+    proposed = {p["field"]: p["status"] for p in body["proposedChanges"]}
+    assert proposed["name"] == "pending"
+    assert set(proposed) <= {"name", "email"}
+    async with db.session() as session:
+        stored = (await session.execute(select(Customer).where(Customer.id == target.id))).one()[0]
+        pending = (await session.execute(select(ProposedChange))).scalars().all()
+    assert (stored.name, stored.version) == (target.name, target.version)
+    assert stored.provenance == target.provenance
+    assert {(p.field, p.status) for p in pending} == {(f, "pending") for f in proposed}
+    # The demo's admin client sees it in the review queue.
+    queue = await gql(client, administrator, QUEUE, {"customer": body["customer"]["id"]})
+    names = [change for change in queue["data"]["proposedChanges"] if change["field"] == "name"]
+    assert names == [
+        {
+            "field": "name",
+            "value": "Renamed By Sales",
+            "currentValue": target.name,
+            "organization": "sales",
+            "status": "pending",
+        }
+    ]

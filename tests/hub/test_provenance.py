@@ -65,6 +65,24 @@ def test_tiers() -> None:
     ]
 
 
+@pytest.mark.parametrize("kind", [{}, {"kind": None}, {"kind": ""}, {"kind": "distributer"}])
+def test_a_stamp_of_unknown_kind_ranks_highest(kind: dict[str, str | None]) -> None:
+    # The demo once seeded stamps without a kind: ranked as partners, any partner could
+    # overwrite them. Unknown origin now yields only to the top of the order.
+    held = {"organization": "legacy-crm", **kind}
+    order = Precedence()
+    assert order.overrides("name", stamp("operator"), held)
+    assert not order.overrides("name", stamp("department"), held)
+    assert not order.overrides("name", stamp("distributor"), held)
+    named = Precedence.from_config({"*": ["org:acme", "operator"]})
+    assert named.overrides("name", stamp("distributor", "acme"), held)
+    assert not named.overrides("name", stamp("operator"), held)
+    # An organization the order names ranks where it is named, kind or not.
+    second = Precedence.from_config({"*": ["operator", "org:acme"]})
+    assert named.rank("name", {"organization": "acme"}) == 0
+    assert second.rank("name", {"organization": "acme"}) == 1
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
