@@ -4,7 +4,9 @@ Every event carries ``seq`` (1, 2, 3, ... without gaps), ``prev_hash`` (the ``ha
 event ``seq - 1``; 64 zeros for the first) and ``hash`` = SHA-256 of ``prev_hash`` and the
 event's canonical JSON. Changing a row breaks its own hash; deleting or reordering rows
 breaks the ``seq``/``prev_hash`` links; :func:`verify_chain` names the first event where
-the chain breaks.
+the chain breaks. Removing the *newest* events breaks no link: every append batch also
+moves a signed checkpoint of the head kept outside the table (:mod:`hub.audit_anchor`),
+and :mod:`hub.audit_verify` checks the chain against it.
 
 Appending is serialised per database so that the chain never forks: PostgreSQL takes a
 transaction-scoped advisory lock (released at commit, so appends from concurrent writers
@@ -20,6 +22,7 @@ import getpass
 import hashlib
 import io
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +33,8 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from hub import audit_anchor
+from hub.audit_anchor import Checkpoint, Finding, Head
 from hub.db import serialise
 from hub.models import AuditEvent
 from hub.models._sealed import vault
@@ -38,9 +43,13 @@ from hub.pagination import Ordering, Page, fetch_page
 from hub.plainjson import plain
 from hub.principal import Principal
 
+logger = logging.getLogger(__name__)
+
 GENESIS = "0" * 64
 # Any constant identifies the chain's lock; this one spells "audit".
 _LOCK_KEY = 0x6175646974
+ANCHOR_ACTOR = "hub"
+"""Who an ``audit.anchor`` event names when an append found the anchor wanting."""
 
 SENSITIVE_FIELDS = frozenset({"email", "phone", "email_index", "phone_index"})
 """Fields whose values the log never holds in clear (see :func:`field_changes`)."""
@@ -107,8 +116,8 @@ class Entry:
     at: datetime | None = None
 
 
-async def _lock_and_tail(session: AsyncSession) -> tuple[int, str]:
-    await serialise(session, _LOCK_KEY)  # the tail read below must not go stale
+async def _lock_and_head(session: AsyncSession) -> tuple[Head, Checkpoint | None]:
+    await serialise(session, _LOCK_KEY)  # the reads below must not go stale
     tail = (
         await session.execute(
             select(col(AuditEvent.seq), col(AuditEvent.hash))
@@ -116,15 +125,39 @@ async def _lock_and_tail(session: AsyncSession) -> tuple[int, str]:
             .limit(1)
         )
     ).first()
-    return (0, GENESIS) if tail is None else (int(tail[0]), str(tail[1]))
+    head = Head(0, GENESIS) if tail is None else Head(int(tail[0]), str(tail[1]))
+    return head, await audit_anchor.read(session)
 
 
-async def append_all(session: AsyncSession, entries: Iterable[Entry]) -> list[AuditEvent]:
-    """Append ``entries`` to the chain in order, in the caller's transaction."""
-    entries = list(entries)
-    if not entries:
-        return []
-    seq, prev = await _lock_and_tail(session)
+def _anchor_entry(finding: Finding, actor: str) -> Entry:
+    return Entry(
+        actor=actor,
+        action=audit_anchor.ANCHOR_ACTION,
+        target=audit_anchor.ANCHOR_TARGET,
+        details=finding.details(),
+    )
+
+
+def _report(finding: Finding, seq: int) -> None:
+    # The finding goes into the chain with the batch; the log line is for whoever
+    # watches the hub (a batch that rolls back finds it again next time).
+    log = logger.error if finding.tampering else logger.warning
+    log("audit: %s; recording it as event %d (see `hub audit verify`)", finding.describe(), seq)
+
+
+async def _append(
+    session: AsyncSession, entries: list[Entry], *, key: bytes | None, actor: str
+) -> tuple[list[AuditEvent], Checkpoint, Finding | None]:
+    """Append ``entries`` and anchor the new head, in the caller's transaction.
+
+    When the anchor does not vouch for the table's head, an ``audit.anchor`` event
+    recording why goes first (by ``actor``); the events of ``entries`` are returned."""
+    key = key or audit_anchor.current_key()  # before the lock: a missing key fails fast
+    head, anchor = await _lock_and_head(session)
+    finding = await audit_anchor.examine(session, key, anchor, head)
+    if finding is not None:
+        entries = [_anchor_entry(finding, actor), *entries]
+    seq, prev = head.seq, head.hash
     events = []
     for entry in entries:
         seq += 1
@@ -146,14 +179,41 @@ async def append_all(session: AsyncSession, entries: Iterable[Entry]) -> list[Au
         event.hash = _row_hash(event)
         prev = event.hash
         events.append(event)
-    session.add_all(events)
-    await session.flush()
+    if events:
+        session.add_all(events)
+        await session.flush()
+    if finding is not None:
+        _report(finding, events[0].seq)
+    if anchor is not None and not events:
+        return [], anchor, None  # nothing to anchor anew
+    checkpoint = Checkpoint.sign(key, Head(seq, prev))
+    await audit_anchor.write(session, checkpoint)
+    return events[1:] if finding is not None else events, checkpoint, finding
+
+
+async def append_all(session: AsyncSession, entries: Iterable[Entry]) -> list[AuditEvent]:
+    """Append ``entries`` to the chain in order, in the caller's transaction, and move
+    the anchor to the new head (:mod:`hub.audit_anchor`)."""
+    entries = list(entries)
+    if not entries:
+        return []
+    events, _, _ = await _append(session, entries, key=None, actor=ANCHOR_ACTOR)
     return events
 
 
 async def append(session: AsyncSession, entry: Entry) -> AuditEvent:
     """Append one event to the chain, in the caller's transaction."""
     return (await append_all(session, [entry]))[0]
+
+
+async def anchor_head(
+    session: AsyncSession, key: bytes, *, actor: str
+) -> tuple[Checkpoint, Finding | None]:
+    """The checkpoint of the chain's head, anchoring it first when the anchor does not
+    vouch for it (what an append would record, recorded now by ``actor``); an empty,
+    never-anchored log gets a checkpoint of seq 0."""
+    _, checkpoint, finding = await _append(session, [], key=key, actor=actor)
+    return checkpoint, finding
 
 
 def actor_of(principal: Principal) -> str:
@@ -237,18 +297,31 @@ class ChainBreak:
     reason: str
 
 
-async def verify_chain(
-    session: AsyncSession, *, batch: int = 5000, progress: Callable[[int], None] | None = None
-) -> tuple[int, ChainBreak | None]:
-    """Walk the whole chain in ``seq`` order; returns (events checked, first break).
+@dataclass(frozen=True)
+class ChainWalk:
+    """What a walk of the whole chain found: events checked, the first break, the last
+    event checked (its head), and the ``audit.anchor`` events met on the way."""
 
-    ``progress`` is called with the number of events checked after each batch (the CLI
-    shows it for long chains). Removing the *newest* events leaves a shorter chain that
-    still checks out: compare the count (or the last hash) with one kept elsewhere.
-    """
+    checked: int
+    broken: ChainBreak | None
+    head: Head
+    anchor_events: tuple[EventView, ...]
+
+
+async def walk_chain(
+    session: AsyncSession, *, batch: int = 5000, progress: Callable[[int], None] | None = None
+) -> ChainWalk:
+    """Walk the whole chain in ``seq`` order, recomputing every hash, up to the first
+    break. ``progress`` is called with the number of events checked after each batch (the
+    CLI shows it for long chains)."""
     expected_seq, prev = 1, GENESIS
     checked = 0
     last = 0
+    anchor_events: list[EventView] = []
+
+    def result(broken: ChainBreak | None) -> ChainWalk:
+        return ChainWalk(checked, broken, Head(expected_seq - 1, prev), tuple(anchor_events))
+
     while True:
         rows = (
             (
@@ -263,7 +336,7 @@ async def verify_chain(
             .all()
         )
         if not rows:
-            return checked, None
+            return result(None)
         for event in rows:
             if event.seq != expected_seq:
                 reason = (
@@ -271,18 +344,24 @@ async def verify_chain(
                     if event.seq > expected_seq
                     else f"event numbered {event.seq} appears out of order"
                 )
-                return checked, ChainBreak(expected_seq, event.id, reason)
+                return result(ChainBreak(expected_seq, event.id, reason))
             if event.prev_hash != prev:
-                return checked, ChainBreak(
-                    event.seq,
-                    event.id,
-                    "its prev_hash does not match the event before it "
-                    "(an earlier event was removed, replaced or reordered)",
+                return result(
+                    ChainBreak(
+                        event.seq,
+                        event.id,
+                        "its prev_hash does not match the event before it "
+                        "(an earlier event was removed, replaced or reordered)",
+                    )
                 )
             if _row_hash(event) != event.hash:
-                return checked, ChainBreak(
-                    event.seq, event.id, "its content does not match its hash (modified)"
+                return result(
+                    ChainBreak(
+                        event.seq, event.id, "its content does not match its hash (modified)"
+                    )
                 )
+            if event.action == audit_anchor.ANCHOR_ACTION:
+                anchor_events.append(EventView.of(event))
             prev = event.hash
             expected_seq += 1
             checked += 1
@@ -290,6 +369,15 @@ async def verify_chain(
         session.expunge_all()
         if progress is not None:
             progress(checked)
+
+
+async def verify_chain(
+    session: AsyncSession, *, batch: int = 5000, progress: Callable[[int], None] | None = None
+) -> tuple[int, ChainBreak | None]:
+    """Walk the whole chain; returns (events checked, first break). A shorter chain
+    checks out too: :func:`hub.audit_verify.verify_log` also checks the anchor."""
+    walk = await walk_chain(session, batch=batch, progress=progress)
+    return walk.checked, walk.broken
 
 
 async def count_events(session: AsyncSession) -> int:

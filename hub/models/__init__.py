@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from hub.models.activity import Feedback, Interaction, Purchase
+from hub.models.audit_anchor import AuditAnchor
 from hub.models.client import Client, SigningKey
 from hub.models.contribution import IdempotencyKey, ProposedChange
 from hub.models.customer import Customer, CustomerPartner, ExternalRef
@@ -17,6 +18,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "PARTNER_KINDS",
     "STAFF_ROLES",
+    "AuditAnchor",
     "AuditEvent",
     "AuthorizationCode",
     "Client",

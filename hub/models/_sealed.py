@@ -20,6 +20,8 @@ from hub.crypto import NONCE_BYTES, decrypt, derive_key, encrypt
 
 _INDEX_PURPOSE = "hub blind index v1"
 _AUDIT_PURPOSE = "hub audit value hash v1"
+ANCHOR_PURPOSE = "hub audit anchor v1"
+"""What the key that signs the audit chain's head is derived for (:mod:`hub.audit_anchor`)."""
 
 
 _TAG = 16
@@ -56,6 +58,7 @@ class Vault:
     active: str | None = None
     index_key: bytes | None = None
     audit_key: bytes | None = None
+    anchor_key: bytes | None = None
     # Set when a value named a key not loaded here; the runtime's refresh loop reloads
     # the keys at its next tick instead of waiting for the key refresh interval.
     stale: bool = False
@@ -67,6 +70,7 @@ class Vault:
         self.active = active
         self.index_key = derive_key(master_key, _INDEX_PURPOSE)
         self.audit_key = derive_key(master_key, _AUDIT_PURPOSE)
+        self.anchor_key = derive_key(master_key, ANCHOR_PURPOSE)
         self.stale = False
 
     def seal(self, plaintext: str, purpose: str) -> str:

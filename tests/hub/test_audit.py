@@ -17,7 +17,7 @@ from sqlmodel import col
 from hub import admin, audit
 from hub.db import Database
 from hub.errors import InvalidInputError
-from hub.models import AuditEvent, Disclosure, Organization, OrgKind
+from hub.models import AuditAnchor, AuditEvent, Disclosure, Organization, OrgKind
 from hub.principal import Principal
 from tests.conftest import make_org
 
@@ -30,6 +30,7 @@ async def empty_log(db: Database) -> None:
     async with db.transaction() as session:
         await session.execute(delete(Disclosure))
         await session.execute(delete(AuditEvent))
+        await session.execute(delete(AuditAnchor))
 
 
 async def chain(db: Database, n: int = EVENTS) -> list[AuditEvent]:

@@ -17,7 +17,7 @@ from sqlmodel import col
 from hub import audit, disclosures
 from hub.access import WITHHELD
 from hub.db import Database, make_engine
-from hub.models import AuditEvent, Disclosure, OrgKind
+from hub.models import AuditAnchor, AuditEvent, Disclosure, OrgKind
 from hub.principal import Principal
 
 
@@ -36,6 +36,7 @@ async def empty_log(db: Database) -> None:
     async with db.transaction() as session:
         await session.execute(delete(Disclosure))
         await session.execute(delete(AuditEvent))
+        await session.execute(delete(AuditAnchor))
 
 
 def customer_row(customer_id: uuid.UUID) -> dict[str, Any]:
