@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,14 @@ def initialised(tmp_path: Path) -> Path:
     code, stderr = hub(tmp_path, "init")
     assert code == 0, stderr
     return tmp_path
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("command", [["init"], ["serve", "--port", "1"], ["migrate"]])
@@ -170,6 +180,12 @@ def test_port_out_of_range(tmp_path: Path, command: list[str], port: str) -> Non
     assert "Invalid value for '--port'" in line
     assert f"(see `hub {command[0]} --help`)" in line
     assert not (tmp_path / "hub.db").exists()  # nothing was seeded or served
+
+
+def test_busy_port_for_serve(initialised: Path, busy_port: int) -> None:
+    line = one_line(*hub(initialised, "serve", "--port", str(busy_port)))
+
+    assert f"127.0.0.1:{busy_port} is already in use" in line
 
 
 def test_serve_on_a_database_never_initialised(tmp_path: Path) -> None:
