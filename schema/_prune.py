@@ -1,8 +1,12 @@
-"""A copy of a graphql-core schema without some of its types and fields.
+"""A copy of a graphql-core schema without some of its types, fields and enum values.
 
 Used by :mod:`schema.visibility` to build each audience's schema. The copy has new type
 objects (a field's type must name the copy's types) but the same resolvers, type resolvers,
 scalars, enums and strawberry back-references, so it executes exactly as the original.
+An enum loses values only in a copy of its own (same class, so strawberry still parses
+its values into the Python enum); a default naming a lost value is dropped, which makes
+a non-null input field or argument required (the caller must choose a value it has).
+Hide values of input-only enums: an output resolving to a lost value would fail.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from typing import Any, cast
 from graphql import (
     GraphQLArgument,
     GraphQLDirective,
+    GraphQLEnumType,
+    GraphQLEnumValue,
+    GraphQLError,
     GraphQLField,
     GraphQLFieldResolver,
     GraphQLInputField,
@@ -26,10 +33,9 @@ from graphql import (
     GraphQLSchema,
     GraphQLType,
     GraphQLUnionType,
+    Undefined,
     get_named_type,
     is_introspection_type,
-    is_required_argument,
-    is_required_input_field,
     is_specified_directive,
     validate_schema,
 )
@@ -58,16 +64,48 @@ def _keep_unchanged(type_name: str, field_name: str, resolve: Any) -> Any:
 
 
 class _Visibility:
-    """Which types, fields and arguments survive, hiding until nothing more changes:
-    a type left without fields goes with every field that returns it, an input type that
-    loses a required field goes with every argument or field that needs it."""
+    """Which types, fields, enum values and arguments survive, hiding until nothing more
+    changes: a type left without fields (an enum without values) goes with every field
+    that returns it, an input type that loses a required field goes with every argument
+    or field that needs it."""
 
     def __init__(self, schema: GraphQLSchema, hidden: Collection[str]) -> None:
         self.schema = schema
         self.types = {name for name in hidden if "." not in name}
-        self.fields = {name for name in hidden if "." in name}
+        dotted = {name for name in hidden if "." in name}
+        self.values = {
+            name
+            for name in dotted
+            if isinstance(schema.type_map.get(name.split(".", 1)[0]), GraphQLEnumType)
+        }
+        self.fields = dotted - self.values
         while self._hide_more():
             pass
+
+    def value_kept(self, type_name: str, name: str) -> bool:
+        return f"{type_name}.{name}" not in self.values
+
+    def default_hidden(self, type_: GraphQLType, default: Any) -> bool:
+        """Whether ``default`` (an input field's or argument's) names a hidden enum value."""
+        named = get_named_type(type_)
+        if default is Undefined or not isinstance(named, GraphQLEnumType):
+            return False
+        if not any(not self.value_kept(named.name, v) for v in named.values):
+            return False
+        for value in default if isinstance(default, list | tuple) else [default]:
+            try:
+                name = named.serialize(value)
+            except (GraphQLError, TypeError, ValueError):
+                continue  # not a value of this enum: nothing of it to hide
+            if not self.value_kept(named.name, name):
+                return True
+        return False
+
+    def required(self, type_: GraphQLType, default: Any) -> bool:
+        """Non-null without a default, once a default naming a hidden value is dropped."""
+        return isinstance(type_, GraphQLNonNull) and (
+            default is Undefined or self.default_hidden(type_, default)
+        )
 
     def type_hidden(self, type_: GraphQLType) -> bool:
         return get_named_type(type_).name in self.types
@@ -77,7 +115,7 @@ class _Visibility:
             f"{type_name}.{name}" not in self.fields
             and not self.type_hidden(field.type)
             and not any(
-                is_required_argument(arg) and self.type_hidden(arg.type)
+                self.required(arg.type, arg.default_value) and self.type_hidden(arg.type)
                 for arg in field.args.values()
             )
         )
@@ -100,7 +138,11 @@ class _Visibility:
                     for f, field in type_.fields.items()
                     if not self.input_field_kept(name, f, field)
                 ]
-                gone = len(lost) == len(type_.fields) or any(map(is_required_input_field, lost))
+                gone = len(lost) == len(type_.fields) or any(
+                    self.required(field.type, field.default_value) for field in lost
+                )
+            elif isinstance(type_, GraphQLEnumType):
+                gone = not any(self.value_kept(name, v) for v in type_.values)
             else:
                 continue
             if gone:
@@ -165,7 +207,19 @@ class _Copier:
             return GraphQLInputObjectType(
                 **_changed(type_, fields=lambda: self._input_fields(type_))
             )
+        if isinstance(type_, GraphQLEnumType):
+            return self._enum(type_)
         return type_
+
+    def _enum(self, type_: GraphQLEnumType) -> GraphQLEnumType:
+        values = {
+            name: value
+            for name, value in type_.values.items()
+            if self.visibility.value_kept(type_.name, name)
+        }
+        if len(values) == len(type_.values):
+            return type_
+        return _enum_with(type_, values)
 
     def _interfaces(self, type_: _Composite) -> list[GraphQLInterfaceType]:
         return [
@@ -190,22 +244,45 @@ class _Copier:
 
     def arguments(self, args: dict[str, GraphQLArgument]) -> dict[str, GraphQLArgument]:
         return {
-            name: GraphQLArgument(**_changed(arg, type_=self.type(arg.type)))
+            name: GraphQLArgument(
+                **_changed(arg, type_=self.type(arg.type), **self._default(arg.type, arg))
+            )
             for name, arg in args.items()
             if not self.visibility.type_hidden(arg.type)
         }
 
     def _input_fields(self, type_: GraphQLInputObjectType) -> dict[str, GraphQLInputField]:
         return {
-            name: GraphQLInputField(**_changed(field, type_=self.type(field.type)))
+            name: GraphQLInputField(
+                **_changed(field, type_=self.type(field.type), **self._default(field.type, field))
+            )
             for name, field in type_.fields.items()
             if self.visibility.input_field_kept(type_.name, name, field)
         }
+
+    def _default(
+        self, type_: GraphQLType, element: GraphQLArgument | GraphQLInputField
+    ) -> dict[str, Any]:
+        # The copy's enum could not even print a default it no longer has.
+        if self.visibility.default_hidden(type_, element.default_value):
+            return {"default_value": Undefined}
+        return {}
 
     def directive(self, directive: GraphQLDirective) -> GraphQLDirective:
         if is_specified_directive(directive):
             return directive
         return GraphQLDirective(**_changed(directive, args=self.arguments(directive.args)))
+
+
+def _enum_with(type_: GraphQLEnumType, values: dict[str, GraphQLEnumValue]) -> GraphQLEnumType:
+    """A copy of ``type_`` (of its own class, with what a subclass keeps, such as
+    strawberry's Python enum) having only ``values``."""
+    copy = object.__new__(type(type_))
+    copy.__dict__.update(type_.__dict__)
+    for cached in ("values", "_value_lookup"):  # functools.cached_property entries
+        copy.__dict__.pop(cached, None)
+    GraphQLEnumType.__init__(copy, **_changed(type_, values=values))
+    return copy
 
 
 def _union_resolver(union: GraphQLUnionType) -> Any:

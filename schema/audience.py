@@ -13,8 +13,15 @@ the access module shows a principal into the coordinates its schema leaves out:
   root and connection fields (:data:`RESOURCE_PARTS`); a type left with no field goes
   with every field returning it (``Consent`` and ``Customer.consent``), see
   :mod:`schema._prune`;
-- a data mutation is hidden without its OAuth scope (:data:`WRITES`); the access module
-  refuses it at run time anyway, hiding is on top;
+- a data mutation (:data:`WRITES`) is hidden unless the caller may use it: its OAuth
+  scope and an applicable rule granting its ``create`` or ``write``
+  (:meth:`hub.access.Access.may`); the access module refuses it at run time anyway,
+  hiding is on top. Its input and payload types go with it when nothing else uses them;
+  with no mutation left there is no ``Mutation`` type;
+- a value of an enum naming catalog fields (:data:`ENUM_VALUES`: the customer order
+  fields) is hidden unless its field is readable in clear on every row the caller sees,
+  exactly what the hub accepts to order by; a default naming a hidden value is dropped
+  (``CustomerOrder.field`` then has to be given);
 - on ``Query``, ``Mutation`` and the data types, a field no table here classifies is for
   administrators only (deny by default: admin queries and mutations, and any field added
   without a mapping; ``tests/schema/test_audience.py`` fails on the latter).
@@ -22,8 +29,10 @@ the access module shows a principal into the coordinates its schema leaves out:
 Hub administrators (:data:`hub.access.FULL_SCHEMA`) hide nothing.
 
 Deliberately not filtered: mutation inputs that *reference* a row the caller already sees
-(``SubmitFeedbackInput.customerId``...), and the ``CustomerOrderField`` enum (its default,
-``NAME``, is the default order; ordering is checked by the hub).
+(``SubmitFeedbackInput.customerId``...).
+
+Every decision here reads the rules that apply to the caller, which its audience key
+(:meth:`hub.access.Access.audience`) covers: equal keys, equal schemas.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from functools import lru_cache
 from graphql import GraphQLInputObjectType, GraphQLObjectType, GraphQLSchema
 
 from hub.access import WITHHELD, Action, Record, Resource, access
-from hub.access.rules import REQUIRED_SCOPE
+from hub.customers import CustomerOrderField
 from hub.principal import Principal
 
 _C, _F = Resource.CUSTOMER, Resource.FEEDBACK
@@ -157,7 +166,13 @@ WRITES: dict[str, tuple[Resource, Action]] = {
     "Mutation.updateFeedbackStatus": (_F, Action.UPDATE),
     "Mutation.recordConsent": (_C, Action.UPDATE),
 }
-"""Data mutations: hidden without the OAuth scope the access module requires for them."""
+"""Data mutations -> what they do: hidden unless the caller may (:meth:`Access.may`)."""
+
+ENUM_VALUES: dict[str, tuple[Resource, str]] = {
+    f"CustomerOrderField.{member.name}": (_C, member.value) for member in CustomerOrderField
+}
+"""Values of input enums that name a catalog field: hidden unless the field is readable
+in clear (ordering by a field reveals its values, so the hub accepts no other)."""
 
 WRITE_INPUTS: dict[str, tuple[Resource, Action]] = {
     "CustomerInput": (_C, Action.CREATE),
@@ -251,9 +266,10 @@ def hidden_coordinates(schema: GraphQLSchema, principal: Principal) -> frozenset
         if write is None or not any(f in writable[write] for _, f in feeders):
             hidden.add(coordinate)
     for coordinate, (resource, action) in WRITES.items():
-        scope = REQUIRED_SCOPE.get((resource, action))
-        if scope is None or not principal.has_scope(scope):
+        if not access.may(principal, resource, action):
             hidden.add(coordinate)
+    readable = {resource: access.readable_fields(principal, resource) for resource in Resource}
+    hidden.update(c for c, (r, name) in ENUM_VALUES.items() if name not in readable[r])
     return frozenset(hidden)
 
 

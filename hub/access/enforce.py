@@ -57,6 +57,18 @@ class Access:
         if not self.rules.may(principal, resource, action):
             raise ForbiddenError(f"your organization may not {action} {resource} records")
 
+    def may(self, principal: Principal, resource: Resource, action: Action) -> bool:
+        """Whether some rule could let the principal perform ``action``: the token's scope
+        and an applicable rule granting it (rows and fields are checked at the write).
+        :meth:`require` passes exactly when this holds; the per-audience schema offers a
+        mutation only then."""
+        scope = REQUIRED_SCOPE.get((resource, action))
+        return (
+            scope is not None
+            and principal.has_scope(scope)
+            and self.rules.may(principal, resource, action)
+        )
+
     def require_admin(self, principal: Principal) -> None:
         """Refuse with FORBIDDEN unless the caller administers the hub: the ``hub:admin``
         scope *and* an operator or department organization (the scope alone is not enough;
@@ -94,7 +106,9 @@ class Access:
 
     def audience(self, principal: Principal) -> Hashable:
         """The cache key of the principal's per-audience schema: equal keys, equal
-        schemas. Staff administrators (``hub:admin`` on an internal organization) see
+        schemas (the rules' key covers every rule that applies to the principal, so the
+        fields shown or readable in clear and the writes granted, all of which shape the
+        schema). Staff administrators (``hub:admin`` on an internal organization) see
         the full schema."""
         if self.is_admin(principal):
             return FULL_SCHEMA

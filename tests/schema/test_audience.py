@@ -4,6 +4,7 @@ one row answer null and are named in ``extensions.withheld``."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import uuid
@@ -13,13 +14,16 @@ import httpx
 import pytest
 from graphql import (
     GraphQLSchema,
+    Undefined,
     get_introspection_query,
+    is_required_input_field,
     parse,
+    print_schema,
     print_type,
     validate,
 )
 
-from hub import customers, feedback
+from hub import customers, feedback, sharing
 from hub.access import FIELDS, WITHHELD, Action, Resource, access
 from hub.db import Database
 from hub.models import OrgKind
@@ -31,6 +35,7 @@ from schema._prune import prune_schema
 from schema.audience import (
     CLASSIFIED,
     DATA_TYPES,
+    ENUM_VALUES,
     FEEDERS,
     FEEDS,
     PUBLIC,
@@ -123,6 +128,9 @@ def test_every_coordinate_of_the_map_is_in_the_schema(full_schema: Any) -> None:
         assert type_name in schema.type_map, coordinate
         if field:
             assert field in schema.type_map[type_name].fields, coordinate
+    for coordinate in ENUM_VALUES:
+        type_name, _, value = coordinate.partition(".")
+        assert value in schema.type_map[type_name].values, coordinate
 
 
 def test_every_field_of_a_data_type_is_classified(full_schema: Any) -> None:
@@ -521,6 +529,8 @@ def test_mutation_inputs_keep_fields_shown_or_writable(
     monkeypatch.setattr(
         access, "writable_fields", lambda p, r, a: writable.get((r, a), frozenset())
     )
+    # Every write granted (that mutations go without a grant is tested apart).
+    monkeypatch.setattr(access, "may", lambda p, r, a: True)
     principal = _principal("distributor", ALL_SCOPES)
     pruned = prune_schema(full_schema._schema, hidden_coordinates(full_schema._schema, principal))
     types: dict[str, Any] = dict(pruned.type_map)
@@ -543,3 +553,131 @@ def test_mutation_inputs_keep_fields_shown_or_writable(
     }
     assert "reportPurchase" in types["Mutation"].fields
     assert set(types["PurchasePayload"].fields) == {"userErrors"}
+
+
+# --- order values and mutations the caller may not use -------------------------------------
+
+ORDER_LITERAL = "{{ customers(orderBy: {{field: {name}}}) {{ totalCount }} }}"
+ORDER_VARIABLE = "query ($o: CustomerOrder) { customers(orderBy: $o) { totalCount } }"
+ORDER_VALUES = '{ __type(name: "CustomerOrderField") { enumValues { name } } }'
+
+
+async def test_a_hidden_order_value_answers_exactly_like_an_unknown_one(
+    client: httpx.AsyncClient, partner: Caller
+) -> None:
+    # A distributor never reads createdAt, so it may not order by it either.
+    body = await gql(client, partner, ORDER_VALUES)
+    assert [v["name"] for v in body["data"]["__type"]["enumValues"]] == ["NAME", "UPDATED_AT"]
+    hidden, unknown = "CREATED_AT", "CREATED_AX"
+    answers: dict[str, list[tuple[int, str]]] = {}
+    for name in (hidden, unknown):
+        literal = await post(client, partner, ORDER_LITERAL.format(name=name))
+        variable = await post(client, partner, ORDER_VARIABLE, variables={"o": {"field": name}})
+        answers[name] = [(r.status_code, r.text) for r in (literal, variable)]
+    for (status, text), (hidden_status, hidden_text) in zip(
+        answers[unknown], answers[hidden], strict=True
+    ):
+        assert status == 400, text
+        assert (hidden_status, hidden_text) == (status, text.replace(unknown, hidden))
+        assert "did you mean" not in hidden_text.lower()
+    codes = {e["extensions"]["code"] for e in json.loads(answers[hidden][0][1])["errors"]}
+    assert codes == {"GRAPHQL_VALIDATION_FAILED"}
+    # The values it reads in clear still order, as literals and as variables (parsed into
+    # the hub's enum by the audience's own copy of the enum type).
+    await gql(client, partner, ORDER_LITERAL.format(name="UPDATED_AT"))
+    await gql(client, partner, ORDER_VARIABLE, {"o": {"field": "NAME", "direction": "DESC"}})
+
+
+def test_an_order_default_the_caller_may_not_use_is_dropped(
+    full_schema: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readable = {"updated_at"}
+    shown = frozenset({"id", "name", "updated_at"})
+    monkeypatch.setattr(
+        access, "shown_fields", lambda p, r: shown if r is Resource.CUSTOMER else frozenset()
+    )
+    monkeypatch.setattr(
+        access,
+        "readable_fields",
+        lambda p, r: frozenset(readable) if r is Resource.CUSTOMER else frozenset(),
+    )
+    principal = _principal("distributor", ALL_SCOPES)
+    pruned = prune_schema(full_schema._schema, hidden_coordinates(full_schema._schema, principal))
+    types: dict[str, Any] = dict(pruned.type_map)
+    assert list(types["CustomerOrderField"].values) == ["UPDATED_AT"]
+    # Its default (NAME) is gone: the caller must choose the one value it has.
+    field = types["CustomerOrder"].fields["field"]
+    assert field.default_value is Undefined and is_required_input_field(field)
+    assert "= NAME" not in print_schema(pruned)
+    errors = validate(pruned, parse("{ customers(orderBy: {direction: DESC}) { totalCount } }"))
+    assert [e.message for e in errors] == [
+        "Expected value of type 'CustomerOrder' to include required field 'field', "
+        "found: { direction: DESC }."
+    ]
+    assert validate(pruned, parse(ORDER_LITERAL.format(name="UPDATED_AT"))) == []
+    # Nothing readable in clear: no order at all.
+    readable.clear()
+    pruned = prune_schema(full_schema._schema, hidden_coordinates(full_schema._schema, principal))
+    assert {"CustomerOrder", "CustomerOrderField"}.isdisjoint(pruned.type_map)
+    assert pruned.query_type is not None
+    assert "orderBy" not in pruned.query_type.fields["customers"].args
+
+
+MUTATIONS = "{ __schema { mutationType { fields { name } } } }"
+PUBLISH = """mutation($source: String!, $reason: String!) {
+  publishPolicy(source: $source, reason: $reason) {
+    version { number } problems { message } userErrors { message } } }"""
+ROLLBACK = """mutation($version: Int!, $reason: String!) {
+  rollbackPolicy(version: $version, reason: $reason) {
+    version { number } problems { message } userErrors { message } } }"""
+VENDOR_TRIAGE = (
+    "\n  - name: vendors-triage-own-feedback\n"
+    "    subjects: [{kind: vendor}]\n"
+    "    resource: Feedback\n"
+    "    rows:\n"
+    "      and:\n"
+    "        - organization: {eq: $subject.org}\n"
+    "        - customer.consent_share_with_partners: {eq: true}\n"
+    "    read: {visible: [id, status]}\n"
+    "    write: {fields: [status], check: {organization: {eq: $subject.org}}}\n"
+)
+
+
+async def mutations_of(client: httpx.AsyncClient, caller: Caller) -> set[str] | None:
+    body = await gql(client, caller, MUTATIONS)
+    mutation_type = body["data"]["__schema"]["mutationType"]
+    return None if mutation_type is None else {f["name"] for f in mutation_type["fields"]}
+
+
+async def eventual_mutations(
+    client: httpx.AsyncClient, caller: Caller, expected: set[str] | None
+) -> set[str] | None:
+    """The caller's mutations once they are ``expected`` (the hub's policy refresh puts a
+    published version in force within seconds), or after 5 seconds."""
+    for _ in range(50):
+        seen = await mutations_of(client, caller)
+        if seen == expected:
+            break
+        await asyncio.sleep(0.1)
+    return seen
+
+
+async def test_publishing_a_grant_shows_its_mutation_and_rolling_back_hides_it(
+    client: httpx.AsyncClient, db: Database, admin: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(access, "rules", access.rules)  # the versions published stay here
+    vendor = await make_caller(db, "vendor")
+    # The default policy grants vendors nothing: no mutation at all, though the token has
+    # every write scope.
+    assert await mutations_of(client, vendor) is None
+    default = sharing.default_source()
+    source = default.replace("\nexpect:\n", VENDOR_TRIAGE + "\nexpect:\n")
+    assert source != default
+    body = await gql(client, admin, PUBLISH, {"source": source, "reason": "vendors triage"})
+    assert body["data"]["publishPolicy"]["version"] == {"number": 2}, body
+    assert await eventual_mutations(client, vendor, {"updateFeedbackStatus"}) == {
+        "updateFeedbackStatus"
+    }
+    body = await gql(client, admin, ROLLBACK, {"version": 1, "reason": "back"})
+    assert body["data"]["rollbackPolicy"]["version"] == {"number": 3}, body
+    assert await eventual_mutations(client, vendor, None) is None

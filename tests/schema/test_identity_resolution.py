@@ -12,7 +12,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
+from hub import identity, sharing
+from hub.customers import CustomerFields
 from hub.db import Database
+from hub.errors import ForbiddenError
 from hub.models import (
     AuditEvent,
     Customer,
@@ -175,9 +178,20 @@ async def test_partners_cannot_upsert_and_learn_nothing_about_who_exists(
         )
         for email in ("known@example.com", "unknown@example.com")
     ]
-    # Distributors may not create customers: one refusal, whoever exists.
+    # Distributors may not create customers: upsertCustomer is not in their schema, one
+    # refusal whoever exists; behind the schema the hub refuses before any lookup too.
     assert bodies[0] == bodies[1]
-    assert bodies[0]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert {e["extensions"]["code"] for e in bodies[0]["errors"]} == {"GRAPHQL_VALIDATION_FAILED"}
+    principal = sharing.principal_for(partner.org)
+    refusals = []
+    for email in ("known@example.com", "unknown@example.com"):
+        async with db.transaction() as session:
+            with pytest.raises(ForbiddenError) as refused:
+                await identity.upsert_customer(
+                    session, principal, CustomerFields(name="Z", email=email)
+                )
+        refusals.append(str(refused.value))
+    assert refusals[0] == refusals[1]
     async with db.session() as session:
         assert (await session.get(Customer, known.id)) is not None
     assert await count(db, Customer) == 1

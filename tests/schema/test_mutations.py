@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,9 +21,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from hub import sharing
+from hub import activity, customers, sharing
 from hub.access import access
 from hub.db import Database
+from hub.errors import ForbiddenError, NotFoundError
 from hub.models import Customer, Feedback, Interaction, Purchase
 from hub.settings import Settings
 from schema.ids import to_global_id
@@ -343,23 +345,29 @@ async def test_other_departments_may_not_create_customers(
     client: httpx.AsyncClient, db: Database, roles: list[str]
 ) -> None:
     department = await make_caller(db, "department", attributes={"roles": roles})
-    body = await gql(
-        client, department, PARTNER_CREATE, {"input": {"name": "Eve"}}, expect_errors=True
-    )
-    assert codes(body) == ["FORBIDDEN"]
-    assert body["data"] is None
+    await assert_may_not_create_customers(client, db, department)
+
+
+async def assert_may_not_create_customers(
+    client: httpx.AsyncClient, db: Database, caller: Caller
+) -> None:
+    """createCustomer is not in the caller's schema (no rule grants it a Customer
+    create), and the hub refuses it behind the schema too."""
+    body = await gql(client, caller, PARTNER_CREATE, {"input": {"name": "Eve"}}, expect_errors=True)
+    assert set(codes(body)) == {"GRAPHQL_VALIDATION_FAILED"}
+    assert body.get("data") is None
+    async with db.transaction() as session:
+        with pytest.raises(ForbiddenError):
+            await customers.create_customer(
+                session, sharing.principal_for(caller.org), customers.CustomerFields(name="Eve")
+            )
     assert await count_rows(db, Customer) == 0
 
 
 async def test_partner_cannot_create_customers(
     client: httpx.AsyncClient, db: Database, partner: Caller
 ) -> None:
-    body = await gql(
-        client, partner, PARTNER_CREATE, {"input": {"name": "Eve"}}, expect_errors=True
-    )
-    assert codes(body) == ["FORBIDDEN"]
-    assert body["data"] is None
-    assert await count_rows(db, Customer) == 0
+    await assert_may_not_create_customers(client, db, partner)
 
 
 async def test_create_customer_input_is_an_allow_list(
@@ -824,21 +832,25 @@ async def test_distributor_may_not_log_interactions(
         client, partner, log, {"input": interaction_input(gid(customer))}, expect_errors=True
     )
     assert body.get("data") is None, body
-    # Refused: by the access module, or by validation if logInteraction is left out of
-    # the distributor's schema (it reads interactions, so its input types are there).
+    # No rule grants it an Interaction create: logInteraction and its input are not in its
+    # schema (though it reads interactions), and the access module refuses behind it.
     messages = {(e["extensions"]["code"], e["message"]) for e in body["errors"]}
-    assert messages in (
-        {("FORBIDDEN", "your organization may not create Interaction records")},
-        {("GRAPHQL_VALIDATION_FAILED", "Cannot query field 'logInteraction' on type 'Mutation'.")},
-    ), body
+    assert messages == {
+        ("GRAPHQL_VALIDATION_FAILED", "Unknown type 'LogInteractionInput'."),
+        ("GRAPHQL_VALIDATION_FAILED", "Cannot query field 'logInteraction' on type 'Mutation'."),
+    }, body
+    data = activity.InteractionInput(customer.id, "phone", "inbound", "Asked about delivery")
+    async with db.transaction() as session:
+        with pytest.raises(ForbiddenError) as refused:
+            await activity.log_interaction(session, sharing.principal_for(partner.org), data)
+    assert str(refused.value) == "your organization may not create Interaction records"
     assert await count_rows(db, Interaction) == 0
 
 
 async def test_partner_log_interaction_for_an_invisible_customer_is_not_found(
     client: httpx.AsyncClient, db: Database, partner: Caller
 ) -> None:
-    # The customer is checked first: a partner learns nothing about the write rule (or
-    # whether a customer exists) from a customer it does not see.
+    # logInteraction is not in a distributor's schema: one answer whatever the customer.
     hidden = await invisible_customers(db, partner)
     ids = [*(gid(c) for c in hidden), missing_gid(), "garbage"]
     log = """mutation($input: LogInteractionInput!) {
@@ -847,10 +859,16 @@ async def test_partner_log_interaction_for_an_invisible_customer_is_not_found(
         await gql(client, partner, log, {"input": interaction_input(i)}, expect_errors=True)
         for i in ids
     ]
-    assert [errors_of(b, "logInteraction") for b in bodies] == [
-        [(["input", "customerId"], "NOT_FOUND")]
-    ] * len(ids)
     assert all(b == bodies[0] for b in bodies)
+    assert set(codes(bodies[0])) == {"GRAPHQL_VALIDATION_FAILED"}
+    # Behind the schema the customer is checked first: a partner learns nothing about the
+    # write rule (or whether a customer exists) from a customer it does not see.
+    principal = sharing.principal_for(partner.org)
+    for customer_id in [*(c.id for c in hidden), uuid.uuid4()]:
+        data = activity.InteractionInput(customer_id, "phone", "inbound", "Asked about delivery")
+        async with db.transaction() as session:
+            with pytest.raises(NotFoundError):
+                await activity.log_interaction(session, principal, data)
     assert await count_rows(db, Interaction) == 0
 
 
