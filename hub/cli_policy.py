@@ -15,13 +15,17 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import audit, sharing
-from hub.cli_errors import fail
+from hub.cli_errors import explain, fail
 from hub.db import Database, make_engine
 from hub.errors import HubError
+from hub.models import PolicyVersion
 from hub.settings import Settings, SettingsError, load_settings
+from policies import Document
 
 policy_app = typer.Typer(
     help="The sharing policy: versions and their lifecycle.", no_args_is_help=True
@@ -88,14 +92,57 @@ def _print_problems(problems: list[sharing.Problem]) -> None:
 
 @policy_app.command("validate")
 def validate(path: _FILE) -> None:
-    """Check a policy source: every error with its line and column (exit 1 if any)."""
+    """Check a policy source: every error with its line and column (exit 1 if any).
+    Subjects naming an organization the database does not have are warnings; without a
+    reachable database they are not checked (and a warning says so)."""
     source, fmt = _read(path)
     document, problems = sharing.check_source(source, fmt)
     if problems:
         _print_problems(problems)
         raise typer.Exit(code=1)
     assert document is not None
+    _print_problems(_organization_warnings(document))
     err.print(f"[green]valid[/green]: {len(document.rules)} rules")
+
+
+_DATABASE_TIMEOUT = 10.0  # seconds: validating must not hang on an unreachable server
+
+
+def _organization_warnings(document: Document) -> list[sharing.Problem]:
+    """:func:`hub.sharing.unknown_organizations` on the configured database, if any:
+    validating needs none, so an unusable one is a warning, not a failure."""
+    if not sharing.named_organizations(document):
+        return []
+    try:
+        url = load_settings().database_url
+    except SettingsError as error:
+        return [_unchecked(" ".join(str(error).split()))]
+    try:
+        database = make_url(url).database
+    except (ArgumentError, ValueError):
+        return [_unchecked("HUB_DATABASE_URL is not a database URL")]
+    if url.startswith("sqlite") and database and not Path(database).exists():
+        # Connecting would create an empty database file.
+        return [_unchecked(f"no database at {database}")]
+
+    async def check() -> list[sharing.Problem]:
+        db = Database(make_engine(url))
+        try:
+            async with db.session() as session:
+                return await sharing.unknown_organizations(session, document)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(asyncio.wait_for(check(), _DATABASE_TIMEOUT))
+    except TimeoutError:
+        return [_unchecked(f"the database did not answer within {_DATABASE_TIMEOUT:g} seconds")]
+    except (SQLAlchemyError, OSError) as error:
+        return [_unchecked(explain(error, url).message)]
+
+
+def _unchecked(why: str) -> sharing.Problem:
+    return sharing.Problem("warning", f"organization slugs not checked: {why}")
 
 
 @policy_app.command("preview")
@@ -144,10 +191,16 @@ def publish(path: _FILE, reason: _REASON) -> None:
     breaks a guardrail or an expectation)."""
     settings = _settings()
     source, fmt = _read(path)
-    version = _run(
-        settings,
-        lambda s: sharing.publish(s, source, author=audit.shell_actor(), reason=reason, fmt=fmt),
-    )
+
+    async def work(session: AsyncSession) -> tuple[PolicyVersion, list[sharing.Problem]]:
+        version = await sharing.publish(
+            session, source, author=audit.shell_actor(), reason=reason, fmt=fmt
+        )
+        document = sharing.parse_stored(source, fmt)
+        return version, await sharing.unknown_organizations(session, document)
+
+    version, warnings = _run(settings, work)
+    _print_problems(warnings)
     err.print(f"[green]published[/green] version {version.number}")
 
 

@@ -48,6 +48,7 @@ from policies import (
     Guardrail,
     PolicyError,
     PolicySyntaxError,
+    Position,
     explain,
     holds,
     parse,
@@ -74,7 +75,8 @@ class PolicyRejectedError(Exception):
 @dataclass(frozen=True)
 class Problem:
     """One reason a policy is refused: ``kind`` is syntax, validation, guardrail or
-    expectation; ``line``/``column`` are 0 when no source position applies."""
+    expectation; ``line``/``column`` are 0 when no source position applies. A ``warning``
+    (:func:`unknown_organizations`) does not refuse it."""
 
     kind: str
     message: str
@@ -169,6 +171,45 @@ def _from_error(error: PolicyError) -> Problem:
 async def org_kinds(session: AsyncSession) -> dict[str, str]:
     rows = (await session.execute(select(col(Organization.slug), col(Organization.kind)))).all()
     return {slug: kind for slug, kind in rows}
+
+
+def named_organizations(document: Document) -> list[tuple[str, Position, str]]:
+    """Every organization slug a subject names: ``(slug, where, rule or guardrail or
+    expectation name)``."""
+    found: list[tuple[str, Position, str]] = []
+    for section, items in (("rules", document.rules), ("guardrails", document.guardrails)):
+        for item in items:
+            for i, subject in enumerate(item.subjects):
+                if subject.org is not None:
+                    where = document.position(section, item.index, "subjects", i, "org")
+                    found.append((subject.org, where, item.name))
+    for expectation in document.expectations:
+        org = expectation.subject.org
+        if org is not None:
+            where = document.position("expect", expectation.index, "subject", "org")
+            found.append((org, where, expectation.name))
+    return found
+
+
+async def unknown_organizations(session: AsyncSession, document: Document) -> list[Problem]:
+    """Warnings, not refusals: subjects naming an organization the hub does not have
+    match nobody until it is registered (which may well come after the policy)."""
+    named = named_organizations(document)
+    if not named:
+        return []
+    known = await org_kinds(session)
+    return [
+        Problem(
+            "warning",
+            f"no organization '{slug}' in the hub: the subject matches nobody until it "
+            "is registered",
+            where.line,
+            where.column,
+            name,
+        )
+        for slug, where, name in named
+        if slug not in known
+    ]
 
 
 async def publish_problems(session: AsyncSession, document: Document) -> list[Problem]:

@@ -3,7 +3,9 @@
 The project passes its own catalog in (``policies`` imports nothing from the project): the
 resources, their fields with a type, and their relations (for dotted paths such as
 ``customer.region``). Subject attributes usable as ``$subject.attributes.<name>`` are
-declared here too.
+declared here too, and so may be the organization kinds and roles a subject can name
+(``subject_kinds``, ``subject_roles``): the validator then refuses a subject naming any
+other, which would match nobody. Left empty, any kind or role is accepted.
 
 Example::
 
@@ -16,6 +18,8 @@ Example::
             "CustomerPartner": {"fields": {"organization": "string"}},
         },
         subject_attributes={"regions": "string[]"},
+        subject_kinds=["operator", "partner"],
+        subject_roles=["admin", "sales"],
     )
 
 A resource may list *opaque* fields with the reason (``"opaque": {"email": "encrypted at
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import difflib
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,14 +73,23 @@ class ResourceSpec:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Resources -> fields -> type, plus relations and subject attributes."""
+    """Resources -> fields -> type, plus relations and what subjects may name."""
 
     resources: Mapping[str, ResourceSpec]
     subject_attributes: Mapping[str, FieldType] = field(default_factory=dict)
+    subject_kinds: frozenset[str] = frozenset()
+    """The organization kinds a subject may name (empty: any)."""
+    subject_roles: frozenset[str] = frozenset()
+    """The roles a subject may name (empty: any)."""
 
     @classmethod
     def from_dict(
-        cls, resources: Mapping[str, Any], subject_attributes: Mapping[str, str] | None = None
+        cls,
+        resources: Mapping[str, Any],
+        subject_attributes: Mapping[str, str] | None = None,
+        *,
+        subject_kinds: Iterable[str] = (),
+        subject_roles: Iterable[str] = (),
     ) -> Catalog:
         """Build a catalog from plain data (``{"Customer": {"fields": {...},
         "relations": {name: {"resource": ..., "many": bool}}}}``); types by name."""
@@ -104,7 +117,7 @@ class Catalog:
                 if rel in spec.fields:
                     raise CatalogError(f"{name}.{rel} is both a field and a relation")
         attributes = {k: FieldType(v) for k, v in (subject_attributes or {}).items()}
-        return cls(specs, attributes)
+        return cls(specs, attributes, frozenset(subject_kinds), frozenset(subject_roles))
 
     def fields(self, resource: str) -> frozenset[str]:
         """The fields of ``resource`` (empty for an unknown resource)."""

@@ -325,6 +325,8 @@ class _Parser:
                 "a subject names at least one of: org, kind, role, scope", _pos(node)
             )
         values = {k: self.string(v, f"subject {k}") for k, (_, v) in m.items()}
+        for k, (_, v) in m.items():
+            self.located((*loc, k), v)  # the validator points at an unknown kind or role
         return Subject(pos=_pos(node), **values)
 
     def read(self, node: Node, what: str, loc: Locator) -> Read:

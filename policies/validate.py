@@ -1,7 +1,8 @@
 """Check a parsed :class:`~policies.model.Document` against a :class:`~policies.catalog.Catalog`.
 
 Finds unknown resources, fields (dotted paths through declared relations), masks and
-subject variables, and type mismatches in conditions (``gt`` on a boolean, ``in`` with a
+subject variables, subjects naming a kind or role the catalog does not know (they would
+match nobody), and type mismatches in conditions (``gt`` on a boolean, ``in`` with a
 non-list, ...). Every problem is a :class:`~policies.errors.PolicyError` at a line and
 column; :func:`validate` returns them all, :func:`check` raises if there is any.
 """
@@ -9,6 +10,7 @@ column; :func:`validate` returns them all, :func:`check` raises if there is any.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Callable, Iterable
 
 from policies.catalog import Catalog, CatalogError, FieldType
@@ -25,6 +27,7 @@ from policies.model import (
     Operand,
     Or,
     Position,
+    Subject,
     Variable,
     Write,
 )
@@ -83,6 +86,7 @@ class _Validator:
     def run(self) -> list[PolicyError]:
         for rule in self.doc.rules:
             loc: Locator = ("rules", rule.index)
+            self.subjects(rule.subjects, loc)
             if not self.resource(rule.resource, loc):
                 continue
             self.fields(rule.resource, rule.read.visible, (*loc, "read", "visible"))
@@ -103,16 +107,37 @@ class _Validator:
                     self.write(rule.resource, write, (*loc, key))
         for guardrail in self.doc.guardrails:
             loc = ("guardrails", guardrail.index)
+            self.subjects(guardrail.subjects, loc)
             if self.resource(guardrail.resource, loc):
                 self.fields(guardrail.resource, guardrail.hidden, (*loc, "hidden"), json_paths=True)
                 if guardrail.rows is not None:
                     self.condition(guardrail.resource, guardrail.rows)
         for expectation in self.doc.expectations:
             loc = ("expect", expectation.index)
+            self.subject(expectation.subject, (*loc, "subject"))
             if self.resource(expectation.resource, loc):
                 self.fields(expectation.resource, expectation.must_see, (*loc, "must_see"))
                 self.fields(expectation.resource, expectation.must_not_see, (*loc, "must_not_see"))
         return self.errors
+
+    def subjects(self, subjects: Iterable[Subject], loc: Locator) -> None:
+        for i, subject in enumerate(subjects):
+            self.subject(subject, (*loc, "subjects", i))
+
+    def subject(self, subject: Subject, loc: Locator) -> None:
+        for key, value, known in (
+            ("kind", subject.kind, self.catalog.subject_kinds),
+            ("role", subject.role, self.catalog.subject_roles),
+        ):
+            if value is None or not known or value in known:
+                continue
+            close = difflib.get_close_matches(value, sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            self.error(
+                f"unknown {key} '{value}'{hint}: the subject matches nobody "
+                f"(known: {', '.join(sorted(known))})",
+                self.doc.position(*loc, key),
+            )
 
     def resource(self, resource: str, loc: Locator) -> bool:
         if resource in self.catalog.resources:

@@ -11,6 +11,10 @@ and a few *derived* fields that exist for policies only:
   ``Feedback.customerRef`` shows it (a policy masks it as a ``pseudonym`` to let a partner
   group feedback by customer without learning who the customer is).
 
+A subject may name an organization kind (:class:`hub.models.OrgKind`) and a role: a staff
+user's (:data:`hub.models.STAFF_ROLES`) or a department's (:data:`DEPARTMENT_ROLES`); the
+validator refuses any other, which would match nobody.
+
 Fields stored encrypted (:class:`hub.models._sealed.EncryptedText`: Customer.email and
 phone) are *opaque*: a condition may only test them with ``is_null``, since SQL sees
 ciphertext (see :data:`OPAQUE`).
@@ -26,7 +30,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, FromClause, select
 
 from hub.access.resources import FIELDS, MODELS, Resource
-from hub.models import Organization
+from hub.models import STAFF_ROLES, Organization, OrgKind
 from hub.models._sealed import EncryptedText
 from policies import Catalog, FieldType, Join
 
@@ -132,6 +136,11 @@ RELATIONS: dict[Resource, dict[str, dict[str, Any]]] = {
 SUBJECT_ATTRIBUTES = {"regions": "string[]", "products": "string[]", "countries": "string[]"}
 """Organization attributes a policy may use as ``$subject.attributes.<name>``."""
 
+DEPARTMENT_ROLES = ("sales", "support", "marketing")
+"""What a department does, as its ``roles`` attribute says (``{"roles": ["support"]}``,
+:func:`hub.access.policy_rules.caller_of`). A policy subject may name these and the staff
+roles; declare a new department role here before a policy names it."""
+
 _ENCRYPTED = "encrypted at rest"
 OPAQUE: dict[Resource, dict[str, str]] = {
     resource: {
@@ -154,6 +163,8 @@ CATALOG = Catalog.from_dict(
         for resource in TYPES
     },
     subject_attributes=SUBJECT_ATTRIBUTES,
+    subject_kinds=[kind.value for kind in OrgKind],
+    subject_roles=[*STAFF_ROLES, *DEPARTMENT_ROLES],
 )
 
 

@@ -154,6 +154,89 @@ def test_validate_names_line_and_column(
     assert (from_stdin.code, from_stdin.said) == (1, problem)
 
 
+UNKNOWN_SUBJECTS = [
+    pytest.param(
+        "distributer",
+        "role: support",
+        "3:23: validation: unknown kind 'distributer' (did you mean 'distributor'?): the "
+        "subject matches nobody (known: department, distributor, operator, supplier, vendor)",
+        id="kind",
+    ),
+    pytest.param(
+        "department",
+        "role: suport",
+        "3:41: validation: unknown role 'suport' (did you mean 'support'?): the subject "
+        "matches nobody (known: admin, analyst, marketing, member, policy_editor, sales, "
+        "support)",
+        id="role",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "role", "problem"), UNKNOWN_SUBJECTS)
+def test_subjects_naming_an_unknown_kind_or_role_are_refused(
+    env: dict[str, str], tmp_path: Path, kind: str, role: str, problem: str
+) -> None:
+    source = (
+        "rules:\n  - name: r\n"
+        f"    subjects: [{{kind: {kind}, {role}}}]\n"
+        "    resource: Customer\n    read: {visible: [id]}\n"
+    )
+    path = write(tmp_path, "policy.yaml", source)
+    run = hub(env, "validate", path)
+    assert (run.code, run.said) == (1, problem)
+    run = hub(env, "publish", path, "--reason", "typo")
+    assert (run.code, run.said) == (2, f"{problem} error: the policy is not valid")
+    assert [v["number"] for v in versions(env)] == [1]
+
+
+# An organization not registered yet: the rule is kept for when it is (a warning only).
+ORGANIZATION_RULE = (
+    "\n  - name: SLUG-feedback\n"
+    "    subjects: [{org: SLUG}]\n"
+    "    resource: Feedback\n"
+    "    rows: {customer.consent_share_with_partners: {eq: true}}\n"
+    "    read: {visible: [id]}\n"
+)
+LINE = DEFAULT[: DEFAULT.index("\nexpect:\n")].count("\n") + 3  # the rule's subjects
+
+
+def naming(slug: str) -> str:
+    """The default policy plus a rule for organization ``slug``."""
+    rule = ORGANIZATION_RULE.replace("SLUG", slug)
+    return DEFAULT.replace("\nexpect:\n", f"{rule}\nexpect:\n")
+
+
+def test_subjects_naming_an_unknown_organization_warn(env: dict[str, str], tmp_path: Path) -> None:
+    document, _ = sharing.check_source(naming("globex"))
+    assert document is not None
+    rules = len(document.rules)
+    warning = (
+        f"{LINE}:22: warning: no organization 'globex' in the hub: the subject matches "
+        "nobody until it is registered"
+    )
+    path = write(tmp_path, "globex.yaml", naming("globex"))
+    run = hub(env, "validate", path)
+    assert (run.code, run.said) == (0, f"{warning} valid: {rules} rules")
+    run = hub(env, "publish", path, "--reason", "globex joins soon")
+    assert (run.code, run.said) == (0, f"{warning} published version 2")
+    # The operator registered by `hub init` is known: no warning.
+    known = write(tmp_path, "northwind.yaml", naming("northwind"))
+    run = hub(env, "validate", known)
+    assert (run.code, run.said) == (0, f"valid: {rules} rules")
+
+
+def test_validate_without_a_database_says_slugs_were_not_checked(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere" / "hub.db"
+    path = write(tmp_path, "globex.yaml", naming("globex"))
+    run = hub({**env, "HUB_DATABASE_URL": f"sqlite+aiosqlite:///{missing}"}, "validate", path)
+    assert run.code == 0
+    assert run.said.startswith(f"warning: organization slugs not checked: no database at {missing}")
+    assert not missing.parent.exists()  # validating created nothing
+
+
 def test_validate_a_missing_file(env: dict[str, str], tmp_path: Path) -> None:
     run = hub(env, "validate", str(tmp_path / "nope.yaml"))
     assert run.code == 2

@@ -6,7 +6,7 @@ import pytest
 
 from policies import Catalog, CatalogError, PolicyValidationError, check, parse, validate
 from policies.catalog import FieldType
-from tests.policies.factories import make_catalog
+from tests.policies.factories import CATALOG_DATA, make_catalog
 
 
 def rule(body: str, resource: str = "Customer") -> str:
@@ -262,3 +262,93 @@ def test_catalog_from_dict_resolves_paths() -> None:
 def test_catalog_from_dict_rejects_bad_definitions(data: dict[str, object], message: str) -> None:
     with pytest.raises(CatalogError, match=message):
         Catalog.from_dict(data)
+
+
+# --- subjects naming a kind or role nobody has -------------------------------------------
+
+KINDS = ("operator", "department", "supplier", "vendor", "distributor")
+ROLES = ("admin", "sales", "support")
+
+
+def subjects_catalog() -> Catalog:
+    """The test catalog declaring the kinds and roles a subject may name."""
+    return Catalog.from_dict(
+        CATALOG_DATA,
+        subject_attributes={"regions": "string[]"},
+        subject_kinds=KINDS,
+        subject_roles=ROLES,
+    )
+
+
+def subject_rule(subjects: str) -> str:
+    return (
+        f"rules:\n  - name: r\n    subjects: {subjects}\n    resource: Customer\n"
+        "    read: {visible: [name]}\n"
+    )
+
+
+UNKNOWN_SUBJECTS = [
+    pytest.param(
+        subject_rule("[{kind: distributer}]"),
+        3,
+        23,
+        "unknown kind 'distributer' (did you mean 'distributor'?): the subject matches "
+        "nobody (known: department, distributor, operator, supplier, vendor)",
+        id="kind-near-miss",
+    ),
+    pytest.param(
+        subject_rule("[{kind: operator}, {org: acme, kind: partner}]"),
+        3,
+        52,
+        "unknown kind 'partner': the subject matches nobody (known: department, "
+        "distributor, operator, supplier, vendor)",
+        id="kind-second-subject",
+    ),
+    pytest.param(
+        subject_rule("\n      - kind: department\n        role: saless"),
+        5,
+        15,
+        "unknown role 'saless' (did you mean 'sales'?): the subject matches nobody "
+        "(known: admin, sales, support)",
+        id="role-block-style",
+    ),
+    pytest.param(
+        subject_rule("[{kind: operator}]")
+        + "guardrails:\n  - name: g\n    subjects: [{kind: vendr}]\n"
+        + "    resource: Customer\n    hidden: [email]\n",
+        8,
+        23,
+        "unknown kind 'vendr' (did you mean 'vendor'?)",
+        id="guardrail",
+    ),
+    pytest.param(
+        subject_rule("[{kind: operator}]")
+        + "expect:\n  - subject: {kind: supplier, role: auditor}\n    resource: Customer\n"
+        + "    must_not_see: [email]\n",
+        7,
+        37,
+        "unknown role 'auditor': the subject matches nobody",
+        id="expectation",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "line", "column", "message"), UNKNOWN_SUBJECTS)
+def test_subjects_naming_an_unknown_kind_or_role_are_errors(
+    source: str, line: int, column: int, message: str
+) -> None:
+    errors = validate(parse(source), subjects_catalog())
+    assert len(errors) == 1, [str(e) for e in errors]
+    (error,) = errors
+    assert message in error.message, str(error)
+    assert (error.line, error.column) == (line, column), str(error)
+
+
+def test_known_kinds_and_roles_pass_and_undeclared_ones_are_not_checked() -> None:
+    known = subject_rule("[{kind: department, role: sales}, {role: admin}, {org: anyone}]")
+    assert validate(parse(known), subjects_catalog()) == []
+    # A catalog that declares no kinds or roles accepts any (the policies package knows
+    # nothing of the project's organizations).
+    unknown = parse(subject_rule("[{kind: distributer, role: nobody}]"))
+    assert validate(unknown, make_catalog()) == []
+    assert len(validate(unknown, subjects_catalog())) == 2
