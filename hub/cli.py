@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import audit, listen
+from hub import audit, listen, logs
 from hub.cli_audit import audit_app
 from hub.cli_errors import fail, redacted, run
 from hub.cli_policy import policy_app
@@ -206,7 +206,9 @@ def serve(
         listen.check_free(host, port)
     except listen.PortInUseError as error:
         raise _fail(str(error)) from None
-    print(listen.announcement(host, port), file=sys.stderr, flush=True)
+    logs.announce(
+        listen.announcement(host, port), as_json=settings.log_json, url=listen.url(host, port)
+    )
     uvicorn.run(
         "app:create_app",
         factory=True,
@@ -302,7 +304,14 @@ def demo(
     _print_walkthrough(settings.issuer, rows)
     if listener is not None:
         print(listen.announcement(host, port), file=sys.stderr, flush=True)
-        listen.serve_on(listener, create_app(settings), log_level="warning", access_log=False)
+        # log_config=None: uvicorn keeps the logging create_app set up (JSON lines).
+        listen.serve_on(
+            listener,
+            create_app(settings),
+            log_level="warning",
+            access_log=False,
+            log_config=None,
+        )
 
 
 def _print_walkthrough(issuer: str, rows: list[dict[str, Any]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import sys
 import time
 import uuid
 from typing import Any
@@ -100,3 +101,15 @@ class RequestLogMiddleware:
                 extra={"fields": fields},
             )
             request_id.reset(token)
+
+
+def announce(message: str, *, as_json: bool, **fields: Any) -> None:
+    """Print one line to stderr before logging is set up (``hub serve`` saying where it
+    listens): a JSON log line when logs are JSON, so every line of the process parses."""
+    if as_json:
+        record = logging.LogRecord("hub.serve", logging.INFO, __file__, 0, message, None, None)
+        record.fields = fields
+        line = JSONFormatter().format(record)
+    else:
+        line = message
+    print(line, file=sys.stderr, flush=True)

@@ -197,4 +197,7 @@ async def test_the_readme_administers_the_demo_as_written(demo: Demo) -> None:
 
 async def test_hub_serve_says_where_it_serves(hub_server: HubServer) -> None:
     served = f"Serving Partner Hub on {hub_server.base_url} (GraphQL at /graphql)"
-    assert served in hub_server.stderr_text().splitlines(), hub_server.stderr_text()
+    # Logs are JSON lines (HUB_LOG_JSON's default), and so is this one.
+    lines = [json.loads(line) for line in hub_server.stderr_text().splitlines() if line]
+    said = [line for line in lines if line["message"] == served]
+    assert said and said[0]["url"] == hub_server.base_url, hub_server.stderr_text()
