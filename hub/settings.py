@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     max_directives_per_field: PositiveInt = 4
     max_document_bytes: PositiveInt = 20_000
     max_body_bytes: PositiveInt = 100_000
+    # Nesting of the request's JSON, checked before parsing (schema.input_guard).
+    max_json_depth: PositiveInt = 64
     max_page_size: PositiveInt = 100
     default_page_size: PositiveInt = 20
 

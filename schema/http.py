@@ -1,5 +1,7 @@
 """GraphQL over HTTP (the GraphQL-over-HTTP spec): content negotiation, status codes,
-GET for queries only, body and document size limits, bearer authentication required."""
+GET for queries only, body and document size limits, bearer authentication required.
+The request's JSON is bounded and checked by :mod:`schema.input_guard` before anything
+else reads it."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from hub.runtime import Runtime
 from schema import HubSchema
 from schema.context import Context
 from schema.errors import format_error
+from schema.input_guard import CODE as BAD_USER_INPUT
+from schema.input_guard import InputRefused, check_json, load_json
 from schema.visibility import AudienceSchemas
 from schema.withheld import withheld_paths
 
@@ -33,10 +37,18 @@ JSON = "application/json"
 class RequestError(Exception):
     """The HTTP request is not a GraphQL request we accept; ``status`` says why."""
 
-    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
+    def __init__(
+        self, status: int, message: str, code: str = "BAD_REQUEST", field: list[str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.field = field
+
+    @classmethod
+    def refused(cls, error: InputRefused) -> RequestError:
+        """A 400 naming the refused input (``extensions.field``, as a user error's)."""
+        return cls(400, str(error), BAD_USER_INPUT, error.field or None)
 
 
 def _negotiate(accept: str | None) -> str | None:
@@ -66,12 +78,17 @@ def _negotiate(accept: str | None) -> str | None:
     return None if best is None else best[2]
 
 
-def _json_param(value: Any, name: str, *, from_query_string: bool) -> dict[str, Any] | None:
+def _json_param(value: Any, name: str, *, max_depth: int | None) -> dict[str, Any] | None:
+    """``variables`` or ``extensions``: a JSON object, or JSON text of one (in a query
+    string: then ``max_depth`` bounds it, one level counted for the absent body object)."""
     if value is None:
         return None
-    if from_query_string:
+    if max_depth is not None:
         try:
-            value = json.loads(value)
+            value = load_json(value, max_depth=max_depth - 1, root=(name,))
+            check_json(value, (name,))
+        except InputRefused as error:
+            raise RequestError.refused(error) from None
         except json.JSONDecodeError:
             raise RequestError(400, f"{name} is not valid JSON") from None
         if value is None:
@@ -116,7 +133,10 @@ class GraphQLEndpoint:
         ):
             return HTMLResponse(get_graphql_ide_html("graphiql"))
         if request.method not in ("GET", "POST"):
-            return Response(status_code=405, headers={"Allow": "GET, POST"})
+            error = {"message": "use GET or POST", "extensions": {"code": "METHOD_NOT_ALLOWED"}}
+            return JSONResponse(
+                {"errors": [error]}, status_code=405, headers={"Allow": "GET, POST"}
+            )
         media = _negotiate(accept)
         if media is None:
             return JSONResponse(
@@ -134,7 +154,7 @@ class GraphQLEndpoint:
         if not isinstance(user, PrincipalUser):
             return unauthorized()
         try:
-            params = await self._params(request, settings.max_body_bytes)
+            params = await self._params(request, settings.max_body_bytes, settings.max_json_depth)
             query = params.get("query")
             if not isinstance(query, str) or not query.strip():
                 raise RequestError(400, "query must be a non-empty string")
@@ -147,9 +167,9 @@ class GraphQLEndpoint:
             operation_name = params.get("operationName")
             if operation_name is not None and not isinstance(operation_name, str):
                 raise RequestError(400, "operationName must be a string")
-            from_qs = request.method == "GET"
-            variables = _json_param(params.get("variables"), "variables", from_query_string=from_qs)
-            _json_param(params.get("extensions"), "extensions", from_query_string=from_qs)
+            depth = settings.max_json_depth if request.method == "GET" else None
+            variables = _json_param(params.get("variables"), "variables", max_depth=depth)
+            _json_param(params.get("extensions"), "extensions", max_depth=depth)
         except RequestError as error:
             return self._request_error(error, media)
 
@@ -220,9 +240,15 @@ class GraphQLEndpoint:
         note_outcome(request.scope, body.get("errors"))
         return Response(json.dumps(body), status_code=200, media_type=media, headers=headers)
 
-    async def _params(self, request: Request, max_body: int) -> dict[str, Any]:
+    async def _params(self, request: Request, max_body: int, max_depth: int) -> dict[str, Any]:
+        """The request's parameters, every string, key and number in them checked."""
         if request.method == "GET":
-            return dict(request.query_params)
+            params = dict(request.query_params)
+            try:
+                check_json(params)
+            except InputRefused as error:
+                raise RequestError.refused(error) from None
+            return params
         content_type = request.headers.get("content-type", "")
         media = content_type.split(";")[0].strip().lower()
         if media != JSON:
@@ -237,16 +263,26 @@ class GraphQLEndpoint:
             if len(body) > max_body:
                 raise RequestError(413, f"the body is over {max_body} bytes", "PAYLOAD_TOO_LARGE")
         try:
-            params = json.loads(body)
+            # As json.loads(bytes): UTF-8, -16 or -32, told apart by the first bytes.
+            params = load_json(body.decode(json.detect_encoding(body)), max_depth=max_depth)
+        except InputRefused as error:
+            raise RequestError.refused(error) from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise RequestError(400, "the body is not valid JSON", "BAD_REQUEST") from None
         if isinstance(params, list):
             raise RequestError(400, "batched requests are not supported", "BATCH_NOT_SUPPORTED")
         if not isinstance(params, dict):
             raise RequestError(400, "the body must be a JSON object")
+        try:
+            check_json(params)
+        except InputRefused as error:
+            raise RequestError.refused(error) from None
         return params
 
     @staticmethod
     def _request_error(error: RequestError, media: str) -> Response:
-        body = {"errors": [{"message": str(error), "extensions": {"code": error.code}}]}
+        extensions: dict[str, Any] = {"code": error.code}
+        if error.field:
+            extensions["field"] = error.field
+        body = {"errors": [{"message": str(error), "extensions": extensions}]}
         return Response(json.dumps(body), status_code=error.status, media_type=media)

@@ -28,6 +28,8 @@ from graphql import (
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 
+from schema.input_guard import literal_errors
+
 # Introspection fields that lead from a type to other types: asking for one of them twice
 # on one path is the "circular introspection" denial-of-service query.
 _TYPE_LINKS = frozenset({"fields", "inputFields", "interfaces", "possibleTypes", "types", "args"})
@@ -252,7 +254,9 @@ class OperationLimitsExtension(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         assert document is not None
-        errors = check_limits(document, self.limits)
+        # Refused literals (NUL, integers beyond 64 bits) before standard validation, whose
+        # scalar parsing cannot render a 5,000-digit integer (:mod:`schema.input_guard`).
+        errors = check_limits(document, self.limits) + literal_errors(document)
         if not errors:
             errors = _standard_validation(
                 context.schema._schema, document, tuple(context.validation_rules)

@@ -35,14 +35,18 @@ def oauth_error(error: str, description: str, status: int = 400) -> Response:
 
 
 def parse_form(body: bytes) -> dict[str, str] | None:
-    """RFC 6749 §3.2: parameters sent without a value are omitted; none may repeat."""
+    """RFC 6749 §3.2: parameters sent without a value are omitted; none may repeat.
+
+    A NUL (``%00``) is refused anywhere: no OAuth parameter may hold one (RFC 6749
+    Appendix A: visible ASCII), and PostgreSQL cannot compare text holding one. Percent
+    escapes of invalid UTF-8 decode to U+FFFD, so no lone surrogate reaches a value."""
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
     except (UnicodeDecodeError, ValueError):
         return None
     form: dict[str, str] = {}
     for name, value in pairs:
-        if name in form:
+        if name in form or "\x00" in name or "\x00" in value:
             return None
         if value:
             form[name] = value
@@ -56,5 +60,7 @@ async def read_form(request: Request) -> dict[str, str]:
         raise OAuthError("invalid_request", f"the body must be {FORM_TYPE}")
     form = parse_form(await request.body())
     if form is None:
-        raise OAuthError("invalid_request", "the body is malformed or repeats a parameter")
+        raise OAuthError(
+            "invalid_request", "the body is malformed, repeats a parameter or holds a NUL"
+        )
     return form
