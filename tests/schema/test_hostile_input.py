@@ -3,6 +3,7 @@ the input, never a 500, the same on SQLite and PostgreSQL, nothing written."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -470,6 +471,37 @@ async def test_oauth_percent_encoded_surrogate_is_an_unknown_client(
 
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/introspect", "/oauth/revoke"])
+async def test_a_nul_in_basic_credentials_is_an_unknown_client(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """Basic credentials bypass the form check: a client id with NUL is simply unknown
+    (PostgreSQL cannot compare text with NUL; the hub never asks it to)."""
+    encoded = base64.b64encode(b"hub_x%00:secret").decode()
+    response = await client.post(
+        path,
+        content=b"grant_type=client_credentials&token=t",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": f"Basic {encoded}",
+        },
+    )
+
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_client"
+
+
+async def test_a_nul_client_id_at_the_authorization_endpoint_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get(
+        "/oauth/authorize",
+        params={"client_id": "hub_\x00", "response_type": "code"},
+    )
+
+    assert 400 <= response.status_code < 500, response.text
 
 
 # --- the guard itself ----------------------------------------------------------------------------
