@@ -26,13 +26,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import audit, audit_anchor, disclosures
 from hub.audit_anchor import AnchorFileError, Checkpoint
 from hub.audit_verify import Verification, verify_log
+from hub.cli_errors import fail, print_error, redacted
 from hub.db import Database, make_engine
 from hub.migrate import current_revision, head_revision
 from hub.settings import Settings, SettingsError, load_settings
@@ -58,23 +58,11 @@ def _say(label: str, style: str, message: str) -> None:
     err.print(Text.assemble((label, style), " ", " ".join(message.split())))
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    _say("error:", "red", message)
-    return typer.Exit(code=code)
-
-
 def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as error:
-        raise _fail(str(error)) from None
-
-
-def _where(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return url.partition("://")[0] + "://…"
+        raise fail(str(error)) from None
 
 
 def _on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
@@ -85,13 +73,13 @@ def _on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -
     async def run() -> T:
         current = await current_revision(url)
         if current is None:
-            raise _fail(
-                f"the database at {_where(url)} is not initialised (it has no audit log): "
+            raise fail(
+                f"the database at {redacted(url)} is not initialised (it has no audit log): "
                 "run `hub init` (or `hub migrate`) first"
             )
         if current != head_revision():
-            raise _fail(
-                f"the database at {_where(url)} is at migration {current}, older than this "
+            raise fail(
+                f"the database at {redacted(url)} is at migration {current}, older than this "
                 f"hub's {head_revision()}: run `hub migrate` first"
             )
         database = Database(make_engine(url))
@@ -105,18 +93,18 @@ def _on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -
     except (SQLAlchemyError, OSError) as error:
         detail = str(getattr(error, "orig", None) or error).strip().splitlines()
         reason = detail[0] if detail else type(error).__name__
-        raise _fail(f"cannot read the audit log at {_where(url)}: {reason}", code=1) from None
+        raise fail(f"cannot read the audit log at {redacted(url)}: {reason}", code=1) from None
 
 
 def _read_checkpoint(path: Path) -> Checkpoint:
     try:
         return Checkpoint.from_json(json.loads(path.read_text(encoding="utf-8")))
     except OSError as error:
-        raise _fail(f"--anchor: cannot read {path}: {error.strerror}") from None
+        raise fail(f"--anchor: cannot read {path}: {error.strerror}") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _fail(f"--anchor: {path} is not a JSON file written by `hub audit anchor`") from None
+        raise fail(f"--anchor: {path} is not a JSON file written by `hub audit anchor`") from None
     except AnchorFileError as error:
-        raise _fail(f"--anchor: {path} is {error}") from None
+        raise fail(f"--anchor: {path} is {error}") from None
 
 
 async def _verify(
@@ -166,7 +154,7 @@ def verify(
     )
     if result.broken is not None:
         broken = result.broken
-        raise _fail(
+        raise fail(
             f"chain broken at event {broken.seq} (id {broken.event_id}): {broken.reason}; "
             f"{result.checked} events before it check out",
             code=1,
@@ -175,7 +163,7 @@ def verify(
         _say("note:", "yellow", note)
     if result.problems:
         for problem in result.problems:
-            _say("error:", "red", problem)
+            print_error(problem)
         raise typer.Exit(code=1)
     out.print(_summary(result, exported))
 
@@ -184,7 +172,7 @@ def _master_key(settings: Settings) -> bytes:
     try:
         return audit_anchor.key_for(settings.master_key)
     except SettingsError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
 
 @audit_app.command("anchor")
@@ -207,14 +195,7 @@ def anchor(
         label = ("error:", "red") if finding.tampering else ("note:", "yellow")
         _say(*label, f"{finding.describe()}; recorded in the log before anchoring it")
     text = json.dumps(checkpoint.as_json(), indent=2) + "\n"
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text)
-    except OSError as error:
-        raise _fail(f"cannot write {output}: {error.strerror}") from None
-    err.print(f"anchor of seq {checkpoint.seq} written to {output}")
+    _write(output, text, f"anchor of seq {checkpoint.seq}")
 
 
 async def _anchor(
@@ -249,15 +230,20 @@ def export(
         try:
             customer_id = uuid.UUID(customer)
         except ValueError:
-            raise _fail(f"--customer must be a customer id (a UUID), got {customer!r}") from None
+            raise fail(f"--customer must be a customer id (a UUID), got {customer!r}") from None
     rows = _on_database(settings, lambda database: _export_rows(database, customer_id))
     columns = disclosures.EXPORT_COLUMNS if customer_id is not None else audit.EVENT_COLUMNS
     text = audit.render(rows, columns, "csv" if format is Format.CSV else "json")
+    _write(output, text, f"{len(rows)} rows")
+
+
+def _write(output: Path | None, text: str, what: str) -> None:
+    """``text`` to stdout, or to ``output`` saying ``what`` was written there."""
     if output is None:
         sys.stdout.write(text)
         return
     try:
         output.write_text(text)
     except OSError as error:
-        raise _fail(f"cannot write {output}: {error.strerror}") from None
-    err.print(f"{len(rows)} rows written to {output}")
+        raise fail(f"cannot write {output}: {error.strerror}") from None
+    err.print(f"{what} written to {output}")
