@@ -1,36 +1,25 @@
-"""Partner read disclosures: what customer data each partner request received (DESIGN §5,
-"the disclosure record for the audit log").
+"""Writing collected reads: the audit events and the disclosure index.
 
-Three parts:
+:func:`write_reads` turns closed collectors into ``read`` events of the audit chain;
+:func:`index_pending` derives the :class:`~hub.models.Disclosure` index from those events
+(one row per event, customer, resource and record), lagging them by design; the
+:class:`DisclosureWriter` is the background task batching both so requests never wait for
+the audit log (see docs/audit.md for the bounded loss window it implies).
 
-- a per-request :class:`ReadCollector`, opened by the channel serving the request (the
-  GraphQL layer, :func:`collect`) in a context variable and fed by
-  :meth:`hub.access.Access.project_all`, the one place every emitted row is projected.
-  It only notes ids and field names; nothing is open for staff or when
-  ``HUB_AUDIT_READS`` is off, so the projection pays one context-variable lookup;
-- :func:`write_reads`, which turns closed collectors into ``read`` events of the audit
-  chain plus one :class:`~hub.models.Disclosure` row per (event, customer, resource,
-  record), in one transaction;
-- the :class:`DisclosureWriter`, a background task batching collectors so requests never
-  wait for the audit log (see docs/audit.md for the bounded loss window it implies).
-
-The reports over the rows (:func:`disclosures_of`) are for administrators only, behind
-:mod:`hub.admin.audit`.
+May import :mod:`hub.disclosures.collect`, :mod:`hub.audit`, :mod:`hub.db`,
+:mod:`hub.models` and :mod:`hub.outage`; never :mod:`hub.access`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import hashlib
 import json
 import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,29 +30,12 @@ from sqlmodel import col
 
 from hub import audit
 from hub.db import Database, serialise
+from hub.disclosures.collect import CUSTOMER, READ, ReadCollector
 from hub.models import AuditEvent, Disclosure
-from hub.models._types import utcnow
 from hub.outage import OutageLog
-from hub.principal import Principal
 
-logger = logging.getLogger(__name__)
-
-READ = "read"
-"""The audit action of a partner read."""
-
-_CUSTOMER = "Customer"  # hub.access.Resource.CUSTOMER (hub.access imports this module)
-
-
-_MARKERS = frozenset({"__withheld__"})
-"""Keys of a projected record that are not fields: ``hub.access.WITHHELD`` (named here
-because ``hub.access`` imports this module; a test checks they agree)."""
-
-
-@dataclass
-class _Seen:
-    customer_id: uuid.UUID
-    fields: frozenset[str]
-    policy_version: int | None
+# The name the writer has always logged under (before the package split).
+logger = logging.getLogger("hub.disclosures")
 
 
 DISCLOSURE_COLUMNS = (
@@ -78,82 +50,19 @@ DISCLOSURE_COLUMNS = (
     "fields",
     "policy_version",
 )
-"""The columns of :meth:`ReadCollector.disclosure_rows`, in order."""
+"""The columns of a :class:`~hub.models.Disclosure` row as :func:`rows_of_event` gives
+them, in order."""
 
 
-@dataclass
-class ReadCollector:
-    """What one partner request received: per ``(resource, record id)``, the customer it
-    is about and the fields it carried. Fed by :meth:`note`; closed by :func:`collect`."""
-
-    principal: Principal
-    operation: str | None
-    query_sha256: str
-    at: datetime = field(default_factory=utcnow)
-    records: dict[tuple[str, uuid.UUID], _Seen] = field(default_factory=dict)
-
-    def note(
-        self,
-        resource: str,
-        policy_version: int | None,
-        values: Mapping[Any, Any],
-        record: Mapping[str, Any],
-    ) -> None:
-        """Record that ``record`` (the projection of the raw row ``values``) is emitted.
-
-        The customer concerned comes from the raw row: a supplier's feedback carries a
-        pseudonymous ``customer_ref``, but the disclosure is still about that customer.
-        Called for every row a partner receives: it only notes, in C-level set operations.
-        """
-        key = (resource, values["id"])
-        fields = frozenset(record.keys() - _MARKERS)
-        seen = self.records.get(key)
-        if seen is None:
-            customer_id = key[1] if resource == _CUSTOMER else values["customer_id"]
-            self.records[key] = _Seen(customer_id, fields, policy_version)
-        elif not fields <= seen.fields:
-            seen.fields |= fields
-
-    @property
-    def customer_ids(self) -> list[uuid.UUID]:
-        # UUIDs order like their text forms (fixed-width hex).
-        return sorted({seen.customer_id for seen in self.records.values()}, key=_uuid_int)
-
-    def entry(self) -> audit.Entry:
-        """The ``read`` audit event: who, which operation (name and query hash), which
-        customers, and per resource the fields disclosed with the record ids that carried
-        them (records with the same fields are grouped)."""
-        grouped: dict[str, dict[frozenset[str], list[tuple[str, str]]]] = {}
-        versions: set[int] = set()
-        for (resource, record_id), seen in sorted(self.records.items(), key=_by_key):
-            groups = grouped.setdefault(resource, {})
-            groups.setdefault(seen.fields, []).append((str(record_id), str(seen.customer_id)))
-            if seen.policy_version is not None:
-                versions.add(seen.policy_version)
-        disclosed: dict[str, list[dict[str, Any]]] = {}
-        for resource, groups in grouped.items():
-            disclosed[resource] = []
-            for names, pairs in groups.items():
-                group: dict[str, Any] = {"fields": sorted(names), "ids": [i for i, _ in pairs]}
-                if resource != _CUSTOMER:  # which customer each record is about
-                    group["customers"] = [c for _, c in pairs]
-                disclosed[resource].append(group)
-        principal = self.principal
-        return audit.Entry(
-            actor=audit.actor_of(principal),
-            organization=principal.organization_slug,
-            client=principal.client_id,
-            action=READ,
-            target=f"operation:{self.operation or '(anonymous)'}",
-            at=self.at,
-            details={
-                "operation": self.operation,
-                "query_sha256": self.query_sha256,
-                "policy_version": max(versions) if versions else None,
-                "customers": [str(c) for c in self.customer_ids],
-                "disclosed": disclosed,
-            },
-        )
+async def write_reads(session: AsyncSession, reads: Sequence[ReadCollector]) -> int:
+    """Append one ``read`` event per non-empty collector, in the session's transaction
+    (one chain lock for the whole batch); returns events written. The per-customer index
+    (:class:`Disclosure` rows) is built from the events by :func:`index_pending`."""
+    reads = [r for r in reads if r.records]
+    if not reads:
+        return 0
+    events = await audit.append_all(session, [r.entry() for r in reads])
+    return len(events)
 
 
 def rows_of_event(
@@ -168,7 +77,7 @@ def rows_of_event(
         for resource, groups in details.get("disclosed", {}).items()
         for group in groups
         for record, about in zip(
-            group["ids"], group["ids"] if resource == _CUSTOMER else group["customers"], strict=True
+            group["ids"], group["ids"] if resource == CUSTOMER else group["customers"], strict=True
         )
     ]
     return [
@@ -193,75 +102,6 @@ def _ordered_ids(count: int) -> list[int]:
     # Plain integers: building a UUID object per row costs more than the rest of a row;
     # _bind renders them as each backend stores a UUID.
     return [head | ((start + n) & mask) for n in range(count)]
-
-
-def _uuid_int(value: uuid.UUID) -> int:
-    return value.int
-
-
-def _by_key(item: tuple[tuple[str, uuid.UUID], _Seen]) -> tuple[str, int]:
-    # By the integer: UUIDs compare in Python, ints in C (the same order).
-    return item[0][0], item[0][1].int
-
-
-_current: contextvars.ContextVar[ReadCollector | None] = contextvars.ContextVar(
-    "read_collector", default=None
-)
-
-
-def recording(principal: Principal) -> ReadCollector | None:
-    """The collector of the current request if it records ``principal``'s reads.
-
-    Called once per projection; returns ``None`` (no work) unless a partner request opened
-    a collector. Projections made for another principal in the same context (none today)
-    are not attributed to the caller.
-    """
-    collector = _current.get()
-    if collector is None or collector.principal != principal:
-        return None
-    return collector
-
-
-def query_hash(query: str) -> str:
-    """The SHA-256 (hex) of an operation's text, as recorded with its reads."""
-    return hashlib.sha256(query.encode()).hexdigest()
-
-
-@contextlib.contextmanager
-def collect(
-    principal: Principal, *, operation: str | None, query: str, enabled: bool = True
-) -> Iterator[ReadCollector | None]:
-    """Collect the reads of one request in the block (``None``: nothing is recorded: the
-    caller is not a partner, or read auditing is off). Hand the collector to
-    :meth:`DisclosureWriter.submit` afterwards; it is empty when nothing was emitted.
-
-    Example::
-
-        with collect(principal, operation=name, query=text) as reads:
-            result = await execute()
-        if reads is not None:
-            writer.submit(reads)
-    """
-    if not enabled or not principal.is_partner:
-        yield None
-        return
-    collector = ReadCollector(principal, operation, query_hash(query))
-    token = _current.set(collector)
-    try:
-        yield collector
-    finally:
-        _current.reset(token)
-
-
-async def write_reads(session: AsyncSession, reads: Sequence[ReadCollector]) -> int:
-    """Append one ``read`` event per non-empty collector, in the session's transaction
-    (one chain lock for the whole batch); returns events written. The per-customer index
-    (:class:`Disclosure` rows) is built from the events by :func:`index_pending`."""
-    reads = [r for r in reads if r.records]
-    if not reads:
-        return 0
-    events = await audit.append_all(session, [r.entry() for r in reads])
-    return len(events)
 
 
 # The disclosure index lags the events by design: a partner page is one event but a
@@ -503,95 +343,3 @@ class DisclosureWriter:
             await self.flush()
         except (SQLAlchemyError, OSError):
             logger.exception("audit: %d partner reads lost at shutdown", self.pending)
-
-
-# --- reports ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DisclosureView:
-    """One record of a customer disclosed to an organization, for access reports."""
-
-    at: datetime
-    organization: str
-    client: str
-    resource: str
-    record_id: uuid.UUID
-    customer_id: uuid.UUID
-    fields: list[str]
-    policy_version: int | None
-    event_seq: int
-    operation: str | None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "at": self.at.isoformat(),
-            "organization": self.organization,
-            "client": self.client,
-            "customer_id": str(self.customer_id),
-            "resource": self.resource,
-            "record_id": str(self.record_id),
-            "fields": self.fields,
-            "policy_version": self.policy_version,
-            "event_seq": self.event_seq,
-            "operation": self.operation,
-        }
-
-
-EXPORT_COLUMNS = (
-    "at",
-    "organization",
-    "client",
-    "customer_id",
-    "resource",
-    "record_id",
-    "fields",
-    "policy_version",
-    "event_seq",
-    "operation",
-)
-
-
-async def merged_into(session: AsyncSession, customer_id: uuid.UUID) -> set[uuid.UUID]:
-    """The customer and every customer merged into it, however many merges ago (from the
-    ``customer.merge`` events of the audit log)."""
-    found, frontier = {customer_id}, [customer_id]
-    while frontier:
-        targets = [f"Customer:{c}" for c in frontier]
-        rows = await session.execute(
-            select(col(AuditEvent.details)).where(
-                col(AuditEvent.action) == "customer.merge", col(AuditEvent.target).in_(targets)
-            )
-        )
-        merged = {uuid.UUID(details["duplicate"]) for details in rows.scalars()} - found
-        found |= merged
-        frontier = list(merged)
-    return found
-
-
-async def disclosures_of(session: AsyncSession, customer_id: uuid.UUID) -> list[DisclosureView]:
-    """Every disclosure of one customer, oldest first (no access check: callers check).
-    The index is brought up to date first, in the session, so the report is complete.
-    Disclosures of customers merged into this one count as its own: reads recorded (or
-    indexed) after a merge still name the duplicate."""
-    await index_pending(session)
-    customers = await merged_into(session, customer_id)
-    operation = AuditEvent.details["operation"].as_string()
-    statement = (
-        select(
-            col(Disclosure.at),
-            col(Disclosure.organization),
-            col(Disclosure.client),
-            col(Disclosure.resource),
-            col(Disclosure.record_id),
-            col(Disclosure.customer_id),
-            col(Disclosure.fields),
-            col(Disclosure.policy_version),
-            col(Disclosure.event_seq),
-            operation,
-        )
-        .outerjoin(AuditEvent, col(AuditEvent.seq) == col(Disclosure.event_seq))
-        .where(col(Disclosure.customer_id).in_(customers))
-        .order_by(col(Disclosure.event_seq), col(Disclosure.resource), col(Disclosure.record_id))
-    )
-    return [DisclosureView(*row) for row in (await session.execute(statement)).all()]

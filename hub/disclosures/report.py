@@ -1,0 +1,113 @@
+"""Reports over the disclosure index, for administrators only.
+
+:func:`disclosures_of` lists every disclosure of one customer (customers merged into it
+included) as :class:`DisclosureView` rows, bringing the index up to date first;
+:data:`EXPORT_COLUMNS` is their column order in exports. No access check here: the
+callers (:mod:`hub.admin.audit`, the admin export) check.
+
+May import :mod:`hub.disclosures.write` (for the index) and :mod:`hub.models`; never
+:mod:`hub.access`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from hub.disclosures.write import index_pending
+from hub.models import AuditEvent, Disclosure
+
+
+@dataclass(frozen=True)
+class DisclosureView:
+    """One record of a customer disclosed to an organization, for access reports."""
+
+    at: datetime
+    organization: str
+    client: str
+    resource: str
+    record_id: uuid.UUID
+    customer_id: uuid.UUID
+    fields: list[str]
+    policy_version: int | None
+    event_seq: int
+    operation: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "organization": self.organization,
+            "client": self.client,
+            "customer_id": str(self.customer_id),
+            "resource": self.resource,
+            "record_id": str(self.record_id),
+            "fields": self.fields,
+            "policy_version": self.policy_version,
+            "event_seq": self.event_seq,
+            "operation": self.operation,
+        }
+
+
+EXPORT_COLUMNS = (
+    "at",
+    "organization",
+    "client",
+    "customer_id",
+    "resource",
+    "record_id",
+    "fields",
+    "policy_version",
+    "event_seq",
+    "operation",
+)
+
+
+async def merged_into(session: AsyncSession, customer_id: uuid.UUID) -> set[uuid.UUID]:
+    """The customer and every customer merged into it, however many merges ago (from the
+    ``customer.merge`` events of the audit log)."""
+    found, frontier = {customer_id}, [customer_id]
+    while frontier:
+        targets = [f"Customer:{c}" for c in frontier]
+        rows = await session.execute(
+            select(col(AuditEvent.details)).where(
+                col(AuditEvent.action) == "customer.merge", col(AuditEvent.target).in_(targets)
+            )
+        )
+        merged = {uuid.UUID(details["duplicate"]) for details in rows.scalars()} - found
+        found |= merged
+        frontier = list(merged)
+    return found
+
+
+async def disclosures_of(session: AsyncSession, customer_id: uuid.UUID) -> list[DisclosureView]:
+    """Every disclosure of one customer, oldest first (no access check: callers check).
+    The index is brought up to date first, in the session, so the report is complete.
+    Disclosures of customers merged into this one count as its own: reads recorded (or
+    indexed) after a merge still name the duplicate."""
+    await index_pending(session)
+    customers = await merged_into(session, customer_id)
+    operation = AuditEvent.details["operation"].as_string()
+    statement = (
+        select(
+            col(Disclosure.at),
+            col(Disclosure.organization),
+            col(Disclosure.client),
+            col(Disclosure.resource),
+            col(Disclosure.record_id),
+            col(Disclosure.customer_id),
+            col(Disclosure.fields),
+            col(Disclosure.policy_version),
+            col(Disclosure.event_seq),
+            operation,
+        )
+        .outerjoin(AuditEvent, col(AuditEvent.seq) == col(Disclosure.event_seq))
+        .where(col(Disclosure.customer_id).in_(customers))
+        .order_by(col(Disclosure.event_seq), col(Disclosure.resource), col(Disclosure.record_id))
+    )
+    return [DisclosureView(*row) for row in (await session.execute(statement)).all()]
