@@ -9,11 +9,12 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import audit
+from hub import changes
 from hub.access import Action, Record, Resource, access
 from hub.models import Interaction, Purchase
 from hub.models._types import row_values, utcnow
 from hub.models.activity import CHANNELS, DIRECTIONS
+from hub.outbox import Operation
 from hub.principal import Principal
 from hub.validation import Problems
 
@@ -79,7 +80,7 @@ async def log_interaction(
     await access.check_written(
         session, principal, Resource.INTERACTION, Action.CREATE, interaction.id
     )
-    await audit.record_write(
+    await changes.record_change(
         session,
         principal,
         "interaction.create",
@@ -87,6 +88,7 @@ async def log_interaction(
         interaction.id,
         {},
         row_values(interaction),
+        operation=Operation.CREATE,
     )
     return await access.read_back(session, principal, Resource.INTERACTION, interaction.id)
 
@@ -138,7 +140,7 @@ async def report_purchase(
     session.add(purchase)
     await session.flush()
     await access.check_written(session, principal, Resource.PURCHASE, Action.CREATE, purchase.id)
-    await audit.record_write(
+    await changes.record_change(
         session,
         principal,
         "purchase.create",
@@ -146,5 +148,6 @@ async def report_purchase(
         purchase.id,
         {},
         row_values(purchase),
+        operation=Operation.CREATE,
     )
     return await access.read_back(session, principal, Resource.PURCHASE, purchase.id)

@@ -15,11 +15,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import audit
+from hub import changes
 from hub.access import Record, Resource, access
 from hub.errors import FieldProblem, ForbiddenError, InvalidInputError, NotFoundError
 from hub.models import Customer, CustomerPartner, Organization, OrgKind
 from hub.models._types import row_values
+from hub.outbox import Operation
 from hub.principal import Principal
 
 MAX_ROLE_LENGTH = 32  # the column's length
@@ -112,14 +113,14 @@ async def assign_partner(
     if link is not None:
         before = row_values(link)
         link.role = cleaned
-        action = "assignment.update"
+        action, operation = "assignment.update", Operation.UPDATE
     else:
         before = {}
         link = CustomerPartner(customer_id=customer_id, organization_id=org.id, role=cleaned)
         session.add(link)
-        action = "assignment.create"
+        action, operation = "assignment.create", Operation.CREATE
     await session.flush()
-    await audit.record_write(
+    await changes.record_change(
         session,
         principal,
         action,
@@ -127,6 +128,7 @@ async def assign_partner(
         link.id,
         before,
         row_values(link),
+        operation=operation,
         customer=customer_id,
         partner=org.slug,
     )
@@ -152,7 +154,7 @@ async def unassign_partner(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    await audit.record_write(
+    await changes.record_change(
         session,
         principal,
         "assignment.delete",
@@ -160,6 +162,7 @@ async def unassign_partner(
         before["id"],
         before,
         {},
+        operation=Operation.DELETE,
         customer=customer_id,
         partner=org.slug,
     )

@@ -47,7 +47,9 @@ logger = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 # Any constant identifies the chain's lock; this one spells "audit".
-_LOCK_KEY = 0x6175646974
+LOCK_KEY = 0x6175646974
+"""The lock every audit append holds until commit (:func:`hub.db.serialise`); the outbox
+numbers its events under it too (:mod:`hub.outbox`)."""
 ANCHOR_ACTOR = "hub"
 """Who an ``audit.anchor`` event names when an append found the anchor wanting."""
 
@@ -117,7 +119,7 @@ class Entry:
 
 
 async def _lock_and_head(session: AsyncSession) -> tuple[Head, Checkpoint | None]:
-    await serialise(session, _LOCK_KEY)  # the reads below must not go stale
+    await serialise(session, LOCK_KEY)  # the reads below must not go stale
     tail = (
         await session.execute(
             select(col(AuditEvent.seq), col(AuditEvent.hash))

@@ -19,12 +19,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import audit, provenance
+from hub import changes, provenance
 from hub.access import Action, Record, Resource, access
 from hub.activity import contribution_time
 from hub.errors import ConflictError
 from hub.models import Customer
 from hub.models._types import utcnow
+from hub.outbox import Operation
 from hub.principal import Principal
 from hub.validation import Problems
 
@@ -119,7 +120,7 @@ async def record_consent(session: AsyncSession, principal: Principal, data: Cons
     )
     before = {name: getattr(row, name) for name in _CONSENT_COLUMNS}
     after = {**before, **values, "version": row.version + 1}
-    await audit.record_write(
+    await changes.record_change(
         session,
         principal,
         "consent.record",
@@ -127,5 +128,6 @@ async def record_consent(session: AsyncSession, principal: Principal, data: Cons
         data.customer_id,
         before,
         after,
+        operation=Operation.CONSENT,
     )
     return await access.read_back(session, principal, Resource.CUSTOMER, data.customer_id)

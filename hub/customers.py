@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import audit, provenance
+from hub import changes, provenance
 from hub import proposals as proposals_module
 from hub.access import Action, Record, Resource, access
 from hub.errors import (
@@ -25,9 +25,9 @@ from hub.filters import exact, not_before
 from hub.models import Customer
 from hub.models._types import utcnow
 from hub.models.customer import CUSTOMER_KINDS, LIFECYCLE_STAGES, SEGMENTS
+from hub.outbox import Operation
 from hub.pagination import Ordering, Page, fetch_page, page_size
 from hub.principal import Principal
-from hub.proposals import Proposal
 from hub.validation import Problems
 from hub.vault import email_index, phone_index
 
@@ -235,6 +235,15 @@ _INPUT_NAMES = {
 
 
 @dataclass(frozen=True)
+class Proposal:
+    """A proposed change made by a write (see :mod:`hub.proposals`)."""
+
+    id: uuid.UUID
+    field: str
+    status: str
+
+
+@dataclass(frozen=True)
 class CustomerWrite:
     """What a customer write did. ``record`` is the customer as the writer may see it
     now (at least its id); ``outcome`` is ``created``, ``updated``, ``unchanged`` or
@@ -309,8 +318,15 @@ async def insert_customer(
     session.add(customer)
     await session.flush()
     await access.check_written(session, principal, Resource.CUSTOMER, Action.CREATE, customer.id)
-    await audit.record_write(
-        session, principal, "customer.create", "Customer", customer.id, {}, snapshot(customer)
+    await changes.record_change(
+        session,
+        principal,
+        "customer.create",
+        Resource.CUSTOMER,
+        customer.id,
+        {},
+        snapshot(customer),
+        operation=Operation.CREATE,
     )
     return customer
 
@@ -402,14 +418,15 @@ async def contribute(
             raise _conflict(current.version, expected_version)
         await access.check_written(session, principal, Resource.CUSTOMER, Action.UPDATE, current.id)
         await session.refresh(current)
-        await audit.record_write(
+        await changes.record_change(
             session,
             principal,
             "customer.update",
-            "Customer",
+            Resource.CUSTOMER,
             current.id,
             before,
             snapshot(current),
+            operation=Operation.UPDATE,
             **({"source": source} if source else {}),
         )
     # After the update: its row lock comes before the audit log's lock, as in every

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import audit
+from hub import changes
 from hub.access import Action, Record, Resource, access
 from hub.access.rules import REQUIRED_SCOPE
 from hub.errors import ConflictError, FieldProblem, InvalidInputError, NotFoundError
@@ -18,6 +18,7 @@ from hub.filters import exact, not_before
 from hub.models import Feedback
 from hub.models._types import row_values, utcnow
 from hub.models.activity import CHANNELS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES, VISIBILITIES
+from hub.outbox import Operation
 from hub.pagination import Page, fetch_page, page_size
 from hub.principal import Principal
 from hub.related import ordering
@@ -147,7 +148,7 @@ async def submit_feedback(
     session.add(feedback)
     await session.flush()
     await access.check_written(session, principal, Resource.FEEDBACK, Action.CREATE, feedback.id)
-    await audit.record_write(
+    await changes.record_change(
         session,
         principal,
         "feedback.create",
@@ -155,6 +156,7 @@ async def submit_feedback(
         feedback.id,
         {},
         row_values(feedback),
+        operation=Operation.CREATE,
     )
     return await access.read_back(session, principal, Resource.FEEDBACK, feedback.id)
 
@@ -254,7 +256,7 @@ async def update_feedback_status(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError("the feedback's status changed meanwhile; read it and retry")
     await access.check_written(session, principal, Resource.FEEDBACK, Action.UPDATE, feedback_id)
-    await audit.record_write(
+    await changes.record_change(
         session,
         principal,
         "feedback.status",
@@ -262,5 +264,6 @@ async def update_feedback_status(
         feedback_id,
         {"status": before, "updated_at": current.updated_at},
         {"status": status, "updated_at": now},
+        operation=Operation.STATUS,
     )
     return await access.read_back(session, principal, Resource.FEEDBACK, feedback_id)

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import audit
+from hub import audit, changes
 from hub.access import Action, Resource, access
 from hub.assignments import require_operator
 from hub.customers import (
@@ -46,6 +46,7 @@ from hub.models import (
     Purchase,
 )
 from hub.models._types import utcnow
+from hub.outbox import Change, Operation
 from hub.principal import Principal
 from hub.vault import email_index, phone_index
 
@@ -250,6 +251,15 @@ _MOVED = (
     CustomerPartner,
     Disclosure,
 )
+# The outbox resource of each moved record that has one (hub.changes); external
+# references and the disclosure history are bookkeeping.
+_PUBLISHED: dict[type[Any], str] = {
+    Feedback: Resource.FEEDBACK,
+    Interaction: Resource.INTERACTION,
+    Purchase: Resource.PURCHASE,
+    ProposedChange: changes.PROPOSED_CHANGE,
+    CustomerPartner: Resource.ASSIGNMENT,
+}
 
 
 @dataclass(frozen=True)
@@ -297,21 +307,32 @@ async def merge_customers(
     served = select(col(CustomerPartner.organization_id)).where(
         col(CustomerPartner.customer_id) == survivor_id
     )
-    await session.execute(
-        delete(CustomerPartner).where(
+    dropped_links = await session.execute(
+        delete(CustomerPartner)
+        .where(
             col(CustomerPartner.customer_id) == duplicate_id,
             col(CustomerPartner.organization_id).in_(served),
         )
+        .returning(col(CustomerPartner.id))
     )
+    events: list[Change] = changes.deleted(Resource.ASSIGNMENT, dropped_links.scalars())
     moved: dict[str, int] = {}
     for model in _MOVED:
-        result = await session.execute(
+        statement = (
             update(model)
             .where(getattr(model, "customer_id") == duplicate_id)  # noqa: B009
             .values(customer_id=survivor_id)
             .execution_options(synchronize_session=False)
         )
-        moved[model.__tablename__] = int(result.rowcount)  # type: ignore[attr-defined]
+        resource = _PUBLISHED.get(model)
+        if resource is None:
+            result = await session.execute(statement)
+            moved[model.__tablename__] = int(result.rowcount)  # type: ignore[attr-defined]
+            continue
+        id_column = getattr(model, "id")  # noqa: B009
+        ids = list((await session.execute(statement.returning(id_column))).scalars())
+        moved[model.__tablename__] = len(ids)
+        events += changes.moved(resource, ids)
 
     filled: list[str] = []
     stamps = dict(survivor.provenance)
@@ -338,7 +359,7 @@ async def merge_customers(
     await session.flush()
     await session.delete(duplicate)
     await session.flush()
-    await audit.record_write(
+    await changes.record_change(
         session,
         principal,
         "customer.merge",
@@ -346,10 +367,13 @@ async def merge_customers(
         survivor_id,
         before,
         snapshot(survivor),
+        operation=Operation.MERGE,
         duplicate=duplicate_id,
         moved=moved,
         duplicate_record=audit.field_changes(dropped, {}),
     )
+    events += changes.deleted(Resource.CUSTOMER, [duplicate_id])
+    await changes.publish(session, principal, events)
     return MergeResult(survivor_id, duplicate_id, moved, tuple(filled))
 
 

@@ -5,30 +5,22 @@ higher-precedence source set it (:mod:`hub.provenance`). They wait in a review q
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import audit
+from hub import audit, changes
 from hub.models import Customer, ProposedChange
+from hub.outbox import Operation
 from hub.principal import Principal
 
-
-@dataclass(frozen=True)
-class Proposal:
-    """A proposed change queued by a write: the row's id, the field, and its status
-    (``pending`` when made)."""
-
-    id: uuid.UUID
-    field: str
-    status: str
+if TYPE_CHECKING:
+    from hub.customers import Proposal
 
 
 def encode_value(value: Any) -> str:
@@ -55,9 +47,11 @@ async def propose(
 ) -> list[Proposal]:
     """Queue ``values`` for review. A newer proposal from the same organization for the
     same field supersedes its pending one (the queue holds each source's latest word)."""
+    from hub.customers import Proposal
+
     if not values:
         return []
-    await session.execute(
+    superseded = await session.execute(
         update(ProposedChange)
         .where(
             col(ProposedChange.customer_id) == customer.id,
@@ -66,7 +60,9 @@ async def propose(
             col(ProposedChange.status) == "pending",
         )
         .values(status="superseded", decided_at=at, decided_by="superseded by a newer proposal")
+        .returning(col(ProposedChange.id))
     )
+    superseded_ids = list(superseded.scalars())
     rows = [
         ProposedChange(
             customer_id=customer.id,
@@ -93,5 +89,11 @@ async def propose(
         before,
         dict(values),
         proposals=[str(row.id) for row in rows],
+    )
+    # The customer is unchanged: the events are the proposals' (hub.changes).
+    await changes.publish(
+        session,
+        principal,
+        [*changes.decided(superseded_ids, Operation.STATUS), *changes.proposed(rows)],
     )
     return [Proposal(id=row.id, field=row.field, status=row.status) for row in rows]

@@ -16,12 +16,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import audit, provenance
+from hub import audit, changes, provenance
 from hub.access import access
 from hub.customers import derived_columns, snapshot
 from hub.errors import BadInputError, ConflictError, NotFoundError
 from hub.models import Customer, Organization, ProposedChange
 from hub.models._types import utcnow
+from hub.outbox import Operation
 from hub.principal import Principal
 from hub.proposals import decode_value
 
@@ -152,7 +153,7 @@ async def approve_change(
     _decide(row, principal, "approved", reason)
     await session.flush()
     await session.refresh(customer)
-    await audit.record_write(
+    await changes.record_change(
         session,
         principal,
         "customer.proposal.approve",
@@ -160,8 +161,14 @@ async def approve_change(
         customer.id,
         before,
         snapshot(customer),
+        operation=Operation.APPROVE,
         proposal=row.id,
         proposer=row.organization,
+    )
+    await changes.publish(
+        session,
+        principal,
+        changes.decided([row.id], Operation.APPROVE, reason=row.decision_reason is not None),
     )
     return _view(row, customer)
 
@@ -189,5 +196,10 @@ async def reject_change(
         "customer.proposal.reject",
         f"Customer:{customer.id}",
         {**details, "reason": reason},
+    )
+    await changes.publish(
+        session,
+        principal,
+        changes.decided([row.id], Operation.REJECT, reason=row.decision_reason is not None),
     )
     return _view(row, customer)

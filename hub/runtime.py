@@ -8,8 +8,9 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from hub import idempotency, sharing
+from hub import idempotency, outbox, sharing
 from hub.access import PolicyRules, access
 from hub.db import Database
 from hub.models import Client, Organization
@@ -109,6 +110,9 @@ class Runtime:
                     # prunes its own on each keyed write; this catches the idle ones).
                     async with self.database.transaction() as session:
                         await idempotency.prune_expired(session)
+                    # Outbox events past their retention that every reader has read.
+                    async with self.database.transaction() as session:
+                        await outbox.prune(session, timedelta(seconds=settings.outbox_retention))
                     due["prune"] = now + _PRUNE_INTERVAL
             except Exception as error:  # noqa: BLE001 — the refresh must outlive any failure
                 outage.failed(error)

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     audit_reads: bool = True
     audit_flush_interval: float = Field(default=0.5, gt=0, le=60)
     audit_batch_size: PositiveInt = 200
+    # Seconds outbox events are kept (hub.outbox.prune), never past the slowest reader.
+    outbox_retention: PositiveInt = 7 * 86_400
 
     # Prometheus metrics at GET /metrics (hub.metrics); a bearer token is required there
     # when metrics_token is set.

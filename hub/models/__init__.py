@@ -9,6 +9,7 @@ from hub.models.contribution import IdempotencyKey, ProposedChange
 from hub.models.customer import Customer, CustomerPartner, ExternalRef
 from hub.models.data_key import DataKey
 from hub.models.organization import PARTNER_KINDS, Organization, OrgKind
+from hub.models.outbox import OutboxEvent, OutboxReader
 from hub.models.policy import AuditEvent, Disclosure, PolicyVersion
 from hub.models.staff import STAFF_ROLES, AuthorizationCode, RefreshToken, StaffUser
 from hub.models.token_state import RevokedToken, UsedAssertion
@@ -32,6 +33,8 @@ __all__ = [
     "Interaction",
     "OrgKind",
     "Organization",
+    "OutboxEvent",
+    "OutboxReader",
     "PolicyVersion",
     "ProposedChange",
     "Purchase",
