@@ -210,7 +210,7 @@ def serve(
         listen.announcement(host, port), as_json=settings.log_json, url=listen.url(host, port)
     )
     uvicorn.run(
-        "app:create_app",
+        listen.APP_FACTORY,
         factory=True,
         host=host,
         port=port,
@@ -250,7 +250,6 @@ def demo(
     ] = True,
 ) -> None:
     """Seed a fresh demo database with realistic data and serve it with GraphiQL on."""
-    from app import create_app
     from hub.demo import seed_demo
 
     # Before anything is deleted or written: a busy port leaves the last demo intact.
@@ -258,13 +257,18 @@ def demo(
         listener = listen.reserve(host, port) if serve_after else None
     except listen.PortInUseError as error:
         raise _fail(str(error)) from None
-    overrides: dict[str, Any] = {"graphiql": True, **_issuer_for(host, port)}
+    # The server is built in uvicorn by the app factory (`app:create_app`: hub never
+    # imports app), which reads its settings from the environment; the demo's choices go
+    # there, so seeding and serving read the same settings. A HUB_ISSUER or
+    # HUB_DATABASE_URL the user set wins, as with `hub serve`.
+    os.environ["HUB_GRAPHIQL"] = "true"
+    os.environ.setdefault("HUB_ISSUER", f"http://{_public_host(host)}:{port}")
     if "HUB_DATABASE_URL" not in os.environ:
         db_file = Path("./hub.db")
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-        overrides["database_url"] = f"sqlite+aiosqlite:///{db_file}"
-    settings = _settings(**overrides)
+        os.environ["HUB_DATABASE_URL"] = f"sqlite+aiosqlite:///{db_file}"
+    settings = _settings()
     _ensure_secret(settings)
 
     async def seed() -> list[Any]:
@@ -307,7 +311,7 @@ def demo(
         # log_config=None: uvicorn keeps the logging create_app set up (JSON lines).
         listen.serve_on(
             listener,
-            create_app(settings),
+            listen.APP_FACTORY,
             log_level="warning",
             access_log=False,
             log_config=None,

@@ -28,6 +28,7 @@ from hub.models.customer import CUSTOMER_KINDS, LIFECYCLE_STAGES, SEGMENTS
 from hub.outbox import Operation
 from hub.pagination import Ordering, Page, fetch_page, page_size
 from hub.principal import Principal
+from hub.proposals import Proposal
 from hub.validation import Problems
 from hub.vault import email_index, phone_index
 
@@ -232,15 +233,6 @@ _INPUT_NAMES = {
     "consent_marketing_opt_in": "marketingOptIn",
     "consent_source": "consentSource",
 }
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A proposed change made by a write (see :mod:`hub.proposals`)."""
-
-    id: uuid.UUID
-    field: str
-    status: str
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ import socket
 from typing import Any
 
 GRAPHQL_PATH = "/graphql"
+# The app factory uvicorn imports and calls (``hub serve``, ``hub demo``): the hub names the
+# app layer by this string only, so no hub module imports ``app`` (imports flow app -> hub).
+APP_FACTORY = "app:create_app"
 # The addresses meaning "every interface": not one a browser can open.
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104
 
@@ -82,11 +85,13 @@ def announcement(host: str, port: int) -> str:
     return f"Serving Partner Hub on {url(host, port)} (GraphQL at {GRAPHQL_PATH}{everywhere})"
 
 
-def serve_on(listener: socket.socket, app: Any, **options: Any) -> None:
-    """Serve ``app`` (an ASGI application) with uvicorn on the socket :func:`reserve`
-    returned, until interrupted; ``options`` go to ``uvicorn.Config``."""
+def serve_on(listener: socket.socket, factory: str, **options: Any) -> None:
+    """Serve the ASGI app that ``factory`` (an import string such as :data:`APP_FACTORY`)
+    builds, with uvicorn on the socket :func:`reserve` returned, until interrupted;
+    ``options`` go to ``uvicorn.Config``. The factory reads its settings from the
+    environment, so the caller puts its overrides there (``HUB_*``)."""
     import uvicorn
 
     host, port = listener.getsockname()[:2]
-    config = uvicorn.Config(app, host=host, port=port, **options)
+    config = uvicorn.Config(factory, factory=True, host=host, port=port, **options)
     uvicorn.Server(config).run(sockets=[listener])

@@ -5,10 +5,12 @@ higher-precedence source set it (:mod:`hub.provenance`). They wait in a review q
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +21,15 @@ from hub.models import Customer, ProposedChange
 from hub.outbox import Operation
 from hub.principal import Principal
 
-if TYPE_CHECKING:
-    from hub.customers import Proposal
+
+@dataclass(frozen=True)
+class Proposal:
+    """A proposed change queued by a write: the row's id, the field, and its status
+    (``pending`` when made)."""
+
+    id: uuid.UUID
+    field: str
+    status: str
 
 
 def encode_value(value: Any) -> str:
@@ -47,8 +56,6 @@ async def propose(
 ) -> list[Proposal]:
     """Queue ``values`` for review. A newer proposal from the same organization for the
     same field supersedes its pending one (the queue holds each source's latest word)."""
-    from hub.customers import Proposal
-
     if not values:
         return []
     superseded = await session.execute(

@@ -23,10 +23,10 @@ from hub.crypto import derive_key
 from hub.models import Client
 from hub.oauth._http import parse_form
 from hub.oauth.client_auth import load_client
+from hub.oauth.context import OAuthContext
 from hub.oauth.pkce import challenge_problem
 from hub.oauth.scopes import ALL_SCOPES
 from hub.oauth.staff_sessions import issue_code
-from hub.runtime import Runtime
 from hub.staff import sign_in
 
 # The parameters of the pending request, echoed in the form and covered by its token.
@@ -67,7 +67,7 @@ def _error_page(description: str) -> HTMLResponse:
     return _page("Sign-in request refused", f"<p>{html.escape(description)}</p>", 400)
 
 
-async def _client(runtime: Runtime, params: dict[str, str]) -> Client:
+async def _client(runtime: OAuthContext, params: dict[str, str]) -> Client:
     client_id = params.get("client_id")
     if not client_id:
         raise _Refused("client_id is missing")
@@ -89,7 +89,7 @@ def _with_query(uri: str, values: dict[str, str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
-def _back(runtime: Runtime, params: dict[str, str], values: dict[str, str]) -> Response:
+def _back(runtime: OAuthContext, params: dict[str, str], values: dict[str, str]) -> Response:
     """RFC 6749 §4.1.2 / §4.1.2.1 redirect with ``state`` and RFC 9207 ``iss``."""
     values = {**values, "iss": runtime.settings.issuer}
     if "state" in params:
@@ -110,7 +110,7 @@ def _request_problem(params: dict[str, str], client: Client) -> tuple[str, str] 
     return None
 
 
-def _form_key(runtime: Runtime) -> bytes:
+def _form_key(runtime: OAuthContext) -> bytes:
     return derive_key(runtime.settings.master_key, "hub.oauth.authorize.csrf")
 
 
@@ -119,7 +119,7 @@ def _csrf_mac(key: bytes, nonce: str, issued: str, params: dict[str, str]) -> st
     return hmac.new(key, bound.encode(), hashlib.sha256).hexdigest()
 
 
-def _csrf_ok(runtime: Runtime, request: Request, form: dict[str, str]) -> bool:
+def _csrf_ok(runtime: OAuthContext, request: Request, form: dict[str, str]) -> bool:
     issued, _, mac = form.get("csrf", "").partition(".")
     nonce = request.cookies.get(COOKIE, "")
     if not nonce or not issued.isdigit() or int(issued) + FORM_LIFETIME < time.time():
@@ -129,7 +129,7 @@ def _csrf_ok(runtime: Runtime, request: Request, form: dict[str, str]) -> bool:
 
 
 def _login_form(
-    runtime: Runtime, request: Request, params: dict[str, str], message: str | None = None
+    runtime: OAuthContext, request: Request, params: dict[str, str], message: str | None = None
 ) -> HTMLResponse:
     nonce = request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
     issued = str(int(time.time()))
@@ -164,7 +164,7 @@ def _login_form(
 
 async def authorization_endpoint(request: Request) -> Response:
     """GET shows the sign-in form for a valid request; POST signs in and issues a code."""
-    runtime: Runtime = request.app.state.runtime
+    runtime: OAuthContext = request.app.state.runtime
     if request.method == "GET":
         params = {k: v for k, v in request.query_params.items() if v}
         if len(request.query_params.getlist("client_id")) > 1:

@@ -17,9 +17,9 @@ from starlette.authentication import (
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
+from hub.oauth.context import OAuthContext
 from hub.oauth.tokens import InvalidTokenError, verify_access_token
 from hub.principal import Principal
-from hub.runtime import Runtime
 
 REALM = "partner-hub"
 
@@ -50,7 +50,7 @@ class BearerTokenBackend(AuthenticationBackend):
         token = token.strip()
         if not token or " " in token:
             raise AuthenticationError("the Authorization header is malformed")
-        runtime: Runtime = conn.app.state.runtime
+        runtime: OAuthContext = conn.app.state.runtime
         settings = runtime.settings
         try:
             claims = verify_access_token(
@@ -81,7 +81,7 @@ class BearerTokenBackend(AuthenticationBackend):
 
 
 async def _staff_principal(
-    runtime: Runtime, claims: dict[str, Any], principal: Principal
+    runtime: OAuthContext, claims: dict[str, Any], principal: Principal
 ) -> Principal:
     """A staff user's token (authorization code grant): ``sub`` is the user, who acts for
     their own organization with the token's ``roles`` (RFC 9068 §2.2.3.1)."""

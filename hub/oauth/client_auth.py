@@ -33,7 +33,7 @@ from hub.oauth.assertions import (
     verify_assertion,
 )
 from hub.oauth.clients import secret_matches
-from hub.runtime import Runtime
+from hub.oauth.context import OAuthContext
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 _FAILED = "client authentication failed"
@@ -67,7 +67,7 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
 
 
 async def load_client(
-    runtime: Runtime, client_id: str, *, fresh: bool = False
+    runtime: OAuthContext, client_id: str, *, fresh: bool = False
 ) -> tuple[Client, Organization] | None:
     """The client and its organization, from a cache of ``HUB_CLIENT_CACHE_TTL`` seconds
     (``fresh``: read now, e.g. after a secret mismatch, so a rotated secret works at once).
@@ -102,7 +102,7 @@ def _usable(found: tuple[Client, Organization] | None) -> tuple[Client, Organiza
 
 
 async def _by_secret(
-    runtime: Runtime, client_id: str, secret: str, method: str
+    runtime: OAuthContext, client_id: str, secret: str, method: str
 ) -> AuthenticatedClient:
     found = await load_client(runtime, client_id)
     if found is None or not secret_matches(found[0], secret):
@@ -114,7 +114,7 @@ async def _by_secret(
     return AuthenticatedClient(client, org, method)
 
 
-def _audiences(runtime: Runtime) -> tuple[str, ...]:
+def _audiences(runtime: OAuthContext) -> tuple[str, ...]:
     """The ``aud`` values an assertion may carry: the issuer identifier only
     (draft-ietf-oauth-rfc7523bis: an audience-injection attack makes a client sign an
     assertion for one server's endpoint URL that another server then accepts); the token
@@ -125,7 +125,7 @@ def _audiences(runtime: Runtime) -> tuple[str, ...]:
     return (issuer,)
 
 
-async def _by_assertion(runtime: Runtime, form: dict[str, str]) -> AuthenticatedClient:
+async def _by_assertion(runtime: OAuthContext, form: dict[str, str]) -> AuthenticatedClient:
     if form.get("client_assertion_type") != ASSERTION_TYPE:
         raise invalid_client(f"client_assertion_type must be {ASSERTION_TYPE}")
     assertion = form.get("client_assertion")
@@ -210,7 +210,7 @@ def _audit_block(request: Request, claimed: str, limit: str, seconds: int) -> No
     audit.warning("client authentication blocked", extra={"fields": fields})
 
 
-async def _is_public(runtime: Runtime, client_id: str) -> bool:
+async def _is_public(runtime: OAuthContext, client_id: str) -> bool:
     """A registered public client has no credential to guess: failures naming it are not
     budgeted, since a block could only keep staff from signing in. (Its id is no secret:
     it travels in every authorization request.)"""
@@ -218,7 +218,7 @@ async def _is_public(runtime: Runtime, client_id: str) -> bool:
     return found is not None and found[0].secret_hash is None and not found[0].jwks
 
 
-async def _public(runtime: Runtime, client_id: str) -> AuthenticatedClient:
+async def _public(runtime: OAuthContext, client_id: str) -> AuthenticatedClient:
     """RFC 6749 §2.1 public client (``none``, RFC 7591 §2): only one registered without a
     secret or keys, and only for the authorization code grant (PKCE protects its codes)."""
     found = await load_client(runtime, client_id)
@@ -229,7 +229,7 @@ async def _public(runtime: Runtime, client_id: str) -> AuthenticatedClient:
 
 
 async def authenticate_client(
-    request: Request, form: dict[str, str], runtime: Runtime, *, allow_public: bool = False
+    request: Request, form: dict[str, str], runtime: OAuthContext, *, allow_public: bool = False
 ) -> AuthenticatedClient:
     """Authenticate the calling client or raise :class:`OAuthError` (``invalid_client``,
     or :class:`~hub.oauth.ratelimit.RateLimitedError` when the claimed client's failure
@@ -254,7 +254,7 @@ async def authenticate_client(
 
 
 async def _authenticate(
-    request: Request, form: dict[str, str], runtime: Runtime, allow_public: bool
+    request: Request, form: dict[str, str], runtime: OAuthContext, allow_public: bool
 ) -> AuthenticatedClient:
     header = request.headers.get("authorization")
     basic = _basic_credentials(header) if header else None

@@ -15,6 +15,7 @@ from hub.models import Organization, StaffUser
 from hub.models._types import utcnow
 from hub.oauth._http import OAuthError
 from hub.oauth.client_auth import AuthenticatedClient
+from hub.oauth.context import OAuthContext
 from hub.oauth.pkce import verifier_matches
 from hub.oauth.scopes import Scope, grantable_scopes
 from hub.oauth.staff_sessions import (
@@ -24,7 +25,6 @@ from hub.oauth.staff_sessions import (
     store_refresh_token,
 )
 from hub.oauth.tokens import issue_access_token
-from hub.runtime import Runtime
 
 
 def _require(form: dict[str, str], name: str) -> str:
@@ -34,7 +34,7 @@ def _require(form: dict[str, str], name: str) -> str:
     return value
 
 
-async def _active_user(runtime: Runtime, user_id: uuid.UUID) -> tuple[StaffUser, Organization]:
+async def _active_user(runtime: OAuthContext, user_id: uuid.UUID) -> tuple[StaffUser, Organization]:
     async with runtime.database.session() as session:
         row = (
             await session.execute(
@@ -48,14 +48,14 @@ async def _active_user(runtime: Runtime, user_id: uuid.UUID) -> tuple[StaffUser,
     return row[0], row[1]
 
 
-def _forget(runtime: Runtime, error: ReusedError) -> None:
+def _forget(runtime: OAuthContext, error: ReusedError) -> None:
     # Honour the revocation on this replica at once; others follow within the refresh.
     for jti in error.revoked:
         runtime.revocations.add(jti)
 
 
 async def _tokens(
-    runtime: Runtime,
+    runtime: OAuthContext,
     caller: AuthenticatedClient,
     user_id: uuid.UUID,
     scope: str,
@@ -100,7 +100,7 @@ async def _tokens(
 
 
 async def authorization_code_grant(
-    runtime: Runtime, caller: AuthenticatedClient, form: dict[str, str]
+    runtime: OAuthContext, caller: AuthenticatedClient, form: dict[str, str]
 ) -> dict[str, object]:
     """RFC 6749 §4.1.3: the code, bound to this client and redirect_uri, plus the PKCE
     verifier (RFC 7636 §4.5). A verifier for a code stored without a challenge is refused
@@ -125,7 +125,7 @@ async def authorization_code_grant(
 
 
 async def refresh_token_grant(
-    runtime: Runtime, caller: AuthenticatedClient, form: dict[str, str]
+    runtime: OAuthContext, caller: AuthenticatedClient, form: dict[str, str]
 ) -> dict[str, object]:
     """RFC 6749 §6 with rotation: the presented token is spent, a new one of the same
     family is returned; the family keeps its original expiry (sessions end on time)."""
@@ -151,7 +151,7 @@ async def refresh_token_grant(
 
 
 STAFF_GRANTS: dict[
-    str, Callable[[Runtime, AuthenticatedClient, dict[str, str]], Awaitable[dict[str, object]]]
+    str, Callable[[OAuthContext, AuthenticatedClient, dict[str, str]], Awaitable[dict[str, object]]]
 ] = {
     "authorization_code": authorization_code_grant,
     "refresh_token": refresh_token_grant,

@@ -14,16 +14,16 @@ from starlette.responses import JSONResponse, Response
 
 from hub.oauth._http import NO_STORE, OAuthError, read_form
 from hub.oauth.client_auth import authenticate_client
+from hub.oauth.context import OAuthContext
 from hub.oauth.revocation import is_revoked
 from hub.oauth.tokens import InvalidTokenError, verify_access_token
-from hub.runtime import Runtime
 
 _INACTIVE = {"active": False}
 # RFC 7662 §2.2 members copied from the token's claims when it is active.
 _CLAIMS = ("scope", "client_id", "exp", "iat", "nbf", "sub", "aud", "iss", "jti")
 
 
-async def introspect(runtime: Runtime, token: str, client_id: str) -> dict[str, Any]:
+async def introspect(runtime: OAuthContext, token: str, client_id: str) -> dict[str, Any]:
     """The §2.2 answer for ``token`` as seen by the client ``client_id``."""
     settings = runtime.settings
     try:
@@ -43,7 +43,7 @@ async def introspect(runtime: Runtime, token: str, client_id: str) -> dict[str, 
 
 
 async def introspection_endpoint(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime: OAuthContext = request.app.state.runtime
     try:
         form = await read_form(request)
         caller = await authenticate_client(request, form, runtime)

@@ -13,13 +13,13 @@ from starlette.responses import Response
 
 from hub.oauth._http import NO_STORE, OAuthError, read_form
 from hub.oauth.client_auth import authenticate_client
+from hub.oauth.context import OAuthContext
 from hub.oauth.revocation import record_revocation
 from hub.oauth.tokens import InvalidTokenError, verify_access_token
-from hub.runtime import Runtime
 
 
 async def revocation_endpoint(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime: OAuthContext = request.app.state.runtime
     try:
         form = await read_form(request)
         caller = await authenticate_client(request, form, runtime)

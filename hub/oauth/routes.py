@@ -13,6 +13,7 @@ from hub.oauth._http import NO_STORE, OAuthError, read_form
 from hub.oauth.authorize import authorization_endpoint
 from hub.oauth.client_auth import AUTH_METHODS, authenticate_client, source_address
 from hub.oauth.client_keys import ASSERTION_ALGORITHMS
+from hub.oauth.context import OAuthContext
 from hub.oauth.grants import STAFF_GRANTS
 from hub.oauth.introspection import introspection_endpoint
 from hub.oauth.keys import ALGORITHM
@@ -21,7 +22,6 @@ from hub.oauth.ratelimit import RateLimitedError
 from hub.oauth.revoke import revocation_endpoint
 from hub.oauth.scopes import ADVERTISED_SCOPES, ALL_SCOPES, grantable_scopes
 from hub.oauth.tokens import issue_access_token
-from hub.runtime import Runtime
 
 
 def _granted_scopes(form: dict[str, str], allowed: list[str]) -> list[str]:
@@ -37,7 +37,7 @@ def _granted_scopes(form: dict[str, str], allowed: list[str]) -> list[str]:
 
 async def token_endpoint(request: Request) -> Response:
     """RFC 6749 §4.4.2 client_credentials access token request."""
-    runtime: Runtime = request.app.state.runtime
+    runtime: OAuthContext = request.app.state.runtime
     settings = runtime.settings
     form: dict[str, str] = {}  # named by the outcome metric even if never read
     try:
@@ -98,7 +98,7 @@ async def token_endpoint(request: Request) -> Response:
 
 async def metadata_endpoint(request: Request) -> Response:
     """RFC 8414 §2 authorization server metadata, for what the hub implements."""
-    runtime: Runtime = request.app.state.runtime
+    runtime: OAuthContext = request.app.state.runtime
     issuer = runtime.settings.issuer
     methods = list(AUTH_METHODS)
     algorithms = list(ASSERTION_ALGORITHMS)
@@ -131,7 +131,7 @@ async def metadata_endpoint(request: Request) -> Response:
 
 async def jwks_endpoint(request: Request) -> Response:
     """RFC 7517 §5: the current and previous signing keys, never a retired one."""
-    runtime: Runtime = request.app.state.runtime
+    runtime: OAuthContext = request.app.state.runtime
     # Short cache: a rotation must reach resource servers within a token lifetime.
     return JSONResponse(runtime.keyring.jwks(), headers={"Cache-Control": "max-age=60"})
 

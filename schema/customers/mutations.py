@@ -19,6 +19,7 @@ from hub.customers import CustomerWrite
 from hub.errors import FieldProblem
 from hub.idempotency import RESULT
 from hub.principal import Principal
+from hub.proposals import Proposal
 from schema.common import UserError, user_errors
 from schema.context import Context
 from schema.customers.inputs import CustomerInput, CustomerPatch
@@ -170,7 +171,7 @@ def _unkeyed(record: Record | None) -> tuple[CustomerWrite | None, identity.Matc
         return None, None
     result = record[RESULT]
     proposals = tuple(
-        customers.Proposal(id=uuid.UUID(p["id"]), field=p["field"], status=p["status"])
+        Proposal(id=uuid.UUID(p["id"]), field=p["field"], status=p["status"])
         for p in result["proposals"]
     )
     shown = {k: v for k, v in record.items() if k != RESULT}
