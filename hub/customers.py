@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import changes, provenance
 from hub import proposals as proposals_module
-from hub.access import Action, Record, Resource, access
+from hub.access import REGISTRY, Action, Record, Resource, access
 from hub.errors import (
     BadInputError,
     ConflictError,
@@ -54,15 +54,10 @@ class CustomerOrder:
     descending: bool = False
 
 
-# Fields a filter reads, per filter attribute: filtering reveals values, so each must be
-# readable by the caller (CHECKLIST: hidden fields leak through filters).
-_FILTER_FIELDS = {
-    "search": ("name", "company"),
-    "region": ("region",),
-    "segment": ("segment",),
-    "lifecycle_stage": ("lifecycle_stage",),
-    "updated_since": ("updated_at",),
-}
+# Fields a filter reads, per filter attribute (the registry's filters): filtering reveals
+# values, so each must be readable by the caller (CHECKLIST: hidden fields leak through
+# filters).
+_FILTER_FIELDS = REGISTRY[Resource.CUSTOMER].filters
 
 
 # Without a readable name, the default order is by id: random, so it reveals nothing.

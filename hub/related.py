@@ -11,17 +11,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.access import Record, Resource, access
+from hub.access import REGISTRY, Record, Resource, access
 from hub.access.resources import MODELS
 from hub.pagination import Ordering, Page, page_size
 from hub.principal import Principal
 
-# The time column each resource is listed by, newest first.
-TIME_COLUMN = {
-    Resource.FEEDBACK: "created_at",
-    Resource.INTERACTION: "occurred_at",
-    Resource.PURCHASE: "purchased_at",
-    Resource.ASSIGNMENT: "since",
+# The time column each resource hanging off a customer is listed by, newest first: its
+# default order in the registry.
+TIME_COLUMN: dict[Resource, str] = {
+    resource: spec.default_order.field
+    for resource, spec in REGISTRY.items()
+    if resource is not Resource.CUSTOMER
 }
 
 

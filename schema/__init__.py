@@ -15,7 +15,6 @@ from strawberry.types import ExecutionContext, Info
 from hub.errors import HubError
 from hub.settings import Settings
 from schema.activity.mutations import ActivityMutations
-from schema.activity.types import Interaction, Purchase
 from schema.admin.mutations import AdminMutations
 from schema.admin.queries import AdminQueries
 from schema.audit.extension import ReadAuditExtension
@@ -23,14 +22,12 @@ from schema.audit.queries import AuditQueries
 from schema.contributions.mutations import ContributionMutations
 from schema.customers.mutations import CustomerMutations
 from schema.customers.queries import CustomerQueries, ReviewQueries
-from schema.customers.types import Customer
 from schema.errors import log
 from schema.feedback.mutations import FeedbackMutations
 from schema.feedback.queries import FeedbackQueries
-from schema.feedback.types import Feedback
 from schema.limits import Limits, OperationLimitsExtension
 from schema.metrics import OperationMetricsExtension
-from schema.node import NodeQueries
+from schema.node import NODE_CLASSES, NodeQueries
 from schema.policies.mutations import PolicyMutations
 from schema.policies.queries import PolicyQueries
 
@@ -114,7 +111,7 @@ def build_schema(settings: Settings) -> HubSchema:
     return HubSchema(
         query=Query,
         mutation=Mutation,
-        types=[Customer, Feedback, Interaction, Purchase],
+        types=list(NODE_CLASSES.values()),
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=True),
     )

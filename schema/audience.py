@@ -2,8 +2,10 @@
 
 Every field of the access catalog (``hub.access.FIELDS`` and the derived fields) is mapped
 to the schema coordinates it feeds: the output fields that show it, the filter fields that
-reveal it, the mutation input fields that set it. :func:`hidden_coordinates` turns what
-the access module shows a principal into the coordinates its schema leaves out:
+reveal it, the mutation input fields that set it. The map is read from the resource
+registry (:mod:`hub.access.registry`), which declares each field's API names once.
+:func:`hidden_coordinates` turns what the access module shows a principal into the
+coordinates its schema leaves out:
 
 - a coordinate is hidden when *none* of the catalog fields feeding it is shown (so
   ``Feedback.customerRef``, fed by ``customer_ref`` and ``customer_id``, stays while
@@ -41,146 +43,44 @@ from functools import lru_cache
 
 from graphql import GraphQLInputObjectType, GraphQLObjectType, GraphQLSchema
 
-from hub.access import WITHHELD, Action, Record, Resource, access
-from hub.customers import CustomerOrderField
+from hub.access import REGISTRY, WITHHELD, Action, Record, Resource, access
+from hub.access.registry import NODES
 from hub.principal import Principal
 
-_C, _F = Resource.CUSTOMER, Resource.FEEDBACK
-_I, _P, _A = Resource.INTERACTION, Resource.PURCHASE, Resource.ASSIGNMENT
-
-
-def _customer(field: str, *more: str) -> tuple[str, ...]:
-    """``Customer.<field>`` and the same-named fields of the customer mutation inputs."""
-    return (f"Customer.{field}", f"CustomerInput.{field}", f"CustomerPatch.{field}", *more)
-
-
 FEEDS: dict[Resource, dict[str, tuple[str, ...]]] = {
-    _C: {
-        "id": ("Customer.id",),
-        "kind": _customer("kind"),
-        "name": _customer("name", "CustomerFilter.search"),
-        "email": _customer("email"),
-        "phone": _customer("phone"),
-        "company": _customer("company", "CustomerFilter.search"),
-        "title": _customer("title"),
-        "city": _customer("city"),
-        "region": _customer("region", "CustomerFilter.region"),
-        "country": _customer("country"),
-        "segment": _customer("segment", "CustomerFilter.segment"),
-        "lifecycle_stage": _customer("lifecycleStage", "CustomerFilter.lifecycleStage"),
-        "lifetime_value": _customer("lifetimeValue"),
-        "consent_share_with_partners": (
-            "Consent.shareWithPartners",
-            "CustomerInput.shareWithPartners",
-            "CustomerPatch.shareWithPartners",
-            "RecordConsentInput.shareWithPartners",
-        ),
-        "consent_marketing_opt_in": (
-            "Consent.marketingOptIn",
-            "CustomerInput.marketingOptIn",
-            "CustomerPatch.marketingOptIn",
-            "RecordConsentInput.marketingOptIn",
-        ),
-        "consent_given_at": ("Consent.givenAt", "RecordConsentInput.givenAt"),
-        "consent_source": (
-            "Consent.source",
-            "CustomerInput.consentSource",
-            "CustomerPatch.consentSource",
-            "RecordConsentInput.source",
-        ),
-        "traits": _customer("traits"),
-        "provenance": ("Customer.provenance",),
-        "version": ("Customer.version",),
-        "created_at": ("Customer.createdAt",),
-        "updated_at": ("Customer.updatedAt", "CustomerFilter.updatedSince"),
-    },
-    _F: {
-        "id": ("Feedback.id",),
-        "customer_id": ("Feedback.customer", "Feedback.customerRef", "FeedbackFilter.customerId"),
-        "customer_ref": ("Feedback.customerRef",),  # derived: a global ID or a pseudonym
-        "organization_id": ("Feedback.organization",),
-        "organization": (),  # derived, for policy conditions only
-        "channel": ("Feedback.channel", "SubmitFeedbackInput.channel"),
-        "kind": ("Feedback.kind", "FeedbackFilter.kind", "SubmitFeedbackInput.kind"),
-        "scale": ("Feedback.scale", "SubmitFeedbackInput.scale"),
-        "score": ("Feedback.score", "SubmitFeedbackInput.score"),
-        "text": ("Feedback.text", "SubmitFeedbackInput.text"),
-        "product": ("Feedback.product", "FeedbackFilter.product", "SubmitFeedbackInput.product"),
-        "tags": ("Feedback.tags", "SubmitFeedbackInput.tags"),
-        "status": ("Feedback.status", "FeedbackFilter.status"),
-        "visibility": ("Feedback.visibility", "SubmitFeedbackInput.visibility"),
-        "external_ref": ("Feedback.externalRef", "SubmitFeedbackInput.externalRef"),
-        "created_at": ("Feedback.createdAt", "FeedbackFilter.since"),
-        "updated_at": ("Feedback.updatedAt",),
-    },
-    _I: {
-        "id": ("Interaction.id",),
-        "customer_id": (),  # not in the API (an interaction is reached from its customer)
-        "organization_id": (),
-        "organization": (),
-        "channel": ("Interaction.channel", "LogInteractionInput.channel"),
-        "direction": ("Interaction.direction", "LogInteractionInput.direction"),
-        "summary": ("Interaction.summary", "LogInteractionInput.summary"),
-        "occurred_at": ("Interaction.occurredAt", "LogInteractionInput.occurredAt"),
-        "created_at": (),
-    },
-    _P: {
-        "id": ("Purchase.id",),
-        "customer_id": (),
-        "organization_id": (),
-        "organization": (),
-        "sku": ("Purchase.sku", "ReportPurchaseInput.sku"),
-        "quantity": ("Purchase.quantity", "ReportPurchaseInput.quantity"),
-        "amount": ("Purchase.amount", "ReportPurchaseInput.amount"),
-        "currency": ("Purchase.currency", "ReportPurchaseInput.currency"),
-        "purchased_at": ("Purchase.purchasedAt", "ReportPurchaseInput.purchasedAt"),
-        "created_at": (),
-    },
-    _A: {
-        "id": (),
-        "customer_id": (),
-        "organization_id": ("CustomerPartner.organization",),
-        "organization": (),
-        "role": ("CustomerPartner.role",),
-        "since": ("CustomerPartner.since",),
-    },
+    resource: {f.name: spec.coordinates(f) for f in spec.fields}
+    for resource, spec in REGISTRY.items()
 }
-"""Catalog field -> the schema coordinates it feeds, per resource."""
+"""Catalog field -> the schema coordinates it feeds, per resource: its output fields, the
+mutation input fields setting it and the filter fields revealing it (as the registry
+declares them; ``()`` for a field no API shape shows, e.g. ``organization``, derived for
+policy conditions only)."""
 
 RESOURCE_PARTS: dict[Resource, tuple[str, ...]] = {
-    _C: ("Customer", "Query.customers", "Query.customer"),
-    _F: ("Feedback", "Query.feedback", "Customer.feedback"),
-    _I: ("Interaction", "Customer.interactions"),
-    _P: ("Purchase", "Customer.purchases"),
-    _A: ("CustomerPartner", "Customer.partners"),
+    resource: (spec.api_type, *spec.reached_by) for resource, spec in REGISTRY.items()
 }
 """What goes when no field of the resource is shown: its type, root and connection fields."""
 
 WRITES: dict[str, tuple[Resource, Action]] = {
-    "Mutation.createCustomer": (_C, Action.CREATE),
-    "Mutation.updateCustomer": (_C, Action.UPDATE),
-    "Mutation.upsertCustomer": (_C, Action.CREATE),
-    "Mutation.submitFeedback": (_F, Action.CREATE),
-    "Mutation.logInteraction": (_I, Action.CREATE),
-    "Mutation.reportPurchase": (_P, Action.CREATE),
-    "Mutation.updateFeedbackStatus": (_F, Action.UPDATE),
-    "Mutation.recordConsent": (_C, Action.UPDATE),
+    f"Mutation.{name}": (resource, action)
+    for resource, spec in REGISTRY.items()
+    for name, action in spec.mutations.items()
 }
 """Data mutations -> what they do: hidden unless the caller may (:meth:`Access.may`)."""
 
 ENUM_VALUES: dict[str, tuple[Resource, str]] = {
-    f"CustomerOrderField.{member.name}": (_C, member.value) for member in CustomerOrderField
+    f"{spec.order_enum}.{name.upper()}": (resource, name)
+    for resource, spec in REGISTRY.items()
+    for name in spec.orderable
 }
-"""Values of input enums that name a catalog field: hidden unless the field is readable
-in clear (ordering by a field reveals its values, so the hub accepts no other)."""
+"""Values of input enums that name a catalog field (the order fields): hidden unless the
+field is readable in clear (ordering by a field reveals its values, so the hub accepts no
+other)."""
 
 WRITE_INPUTS: dict[str, tuple[Resource, Action]] = {
-    "CustomerInput": (_C, Action.CREATE),
-    "CustomerPatch": (_C, Action.UPDATE),
-    "SubmitFeedbackInput": (_F, Action.CREATE),
-    "LogInteractionInput": (_I, Action.CREATE),
-    "ReportPurchaseInput": (_P, Action.CREATE),
-    "RecordConsentInput": (_C, Action.UPDATE),
+    name: (resource, action)
+    for resource, spec in REGISTRY.items()
+    for name, action in spec.inputs.items()
 }
 """Mutation inputs: a field stays if the caller may see *or* set what it feeds (so a field it
 sees but may not set is refused with a user error at run time, and a write-only field is
@@ -193,10 +93,7 @@ PUBLIC = frozenset(
         "Query.me",
         "Query._service",
         "Query._entities",
-        "Customer.id",
-        "Feedback.id",
-        "Interaction.id",
-        "Purchase.id",
+        *(f"{type_name}.id" for type_name in NODES),  # a node's global ID
         "Customer.consent",  # goes with Consent when none of its fields is shown
         "SubmitFeedbackInput.customerId",  # references a customer the caller sees
         "LogInteractionInput.customerId",
@@ -214,12 +111,12 @@ PUBLIC = frozenset(
 remove them with their type)."""
 
 TYPE_RESOURCES: dict[str, Resource] = {
-    "Customer": _C,
-    "Consent": _C,
-    "Feedback": _F,
-    "Interaction": _I,
-    "Purchase": _P,
-    "CustomerPartner": _A,
+    type_name: resource
+    for resource, spec in REGISTRY.items()
+    for type_name in (
+        spec.api_type,
+        *(c.split(".")[0] for f in spec.fields for c in spec.outputs(f)),
+    )
 }
 """Output types built from a record: their fields may be withheld on a row."""
 

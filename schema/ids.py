@@ -6,7 +6,10 @@ import base64
 import binascii
 import uuid
 
-NODE_TYPES = frozenset({"Customer", "Feedback", "Interaction", "Purchase"})
+from hub.access.registry import NODES
+
+NODE_TYPES = frozenset(NODES)
+"""The type names global ids may carry: the registry's nodes."""
 
 
 def to_global_id(type_name: str, value: uuid.UUID) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 import strawberry
 from strawberry.types import Info
 
-from hub.access import Resource
+from hub.access import Record, Resource
+from hub.access.registry import NODES
 from hub.errors import BadInputError
 from schema.activity.types import Interaction, Purchase
 from schema.common import Node, Organization, OrganizationKind
@@ -15,6 +17,21 @@ from schema.context import Context
 from schema.customers.types import Customer
 from schema.feedback.types import Feedback
 from schema.ids import from_global_id
+
+
+class _FromRecord(Protocol):
+    @classmethod
+    def from_record(cls, record: Record) -> Node: ...
+
+
+NODE_CLASSES: dict[Resource, type[_FromRecord]] = {
+    Resource.CUSTOMER: Customer,
+    Resource.FEEDBACK: Feedback,
+    Resource.INTERACTION: Interaction,
+    Resource.PURCHASE: Purchase,
+}
+"""The strawberry type of each node of the registry (:data:`hub.access.registry.NODES`);
+tests/hub/test_registry.py checks both, and the schema's ``Node`` implementations, agree."""
 
 
 async def load_node(info: Info[Context, None], global_id: str) -> Node | None:
@@ -26,17 +43,12 @@ async def load_node(info: Info[Context, None], global_id: str) -> Node | None:
     if type_name not in info.schema._schema.type_map:
         return None  # a type hidden from the caller's schema: like an unknown ID
     loaders = info.context.loaders
-    if type_name == "Customer":
-        record = await loaders.customers.load(record_id)
-        return None if record is None else Customer.from_record(record)
-    kinds = {
-        "Feedback": (Resource.FEEDBACK, Feedback.from_record),
-        "Interaction": (Resource.INTERACTION, Interaction.from_record),
-        "Purchase": (Resource.PURCHASE, Purchase.from_record),
-    }
-    resource, convert = kinds[type_name]
-    found = await loaders.records.load((resource, record_id))
-    return None if found is None else convert(found)
+    resource = NODES[type_name]
+    if resource is Resource.CUSTOMER:
+        found = await loaders.customers.load(record_id)
+    else:
+        found = await loaders.records.load((resource, record_id))
+    return None if found is None else NODE_CLASSES[resource].from_record(found)
 
 
 @strawberry.type

@@ -1,8 +1,8 @@
 """The hub's resources as the policy engine sees them: the catalog and its SQL mapping.
 
-The catalog (:data:`CATALOG`) is what a policy may name: every field of
-:data:`hub.access.resources.FIELDS` with its type, the relations dotted paths may cross,
-and a few *derived* fields that exist for policies only:
+The catalog (:data:`CATALOG`) is what a policy may name, read from the resource registry
+(:mod:`hub.access.registry`): every field with its type, the relations dotted paths may
+cross, and a few *derived* fields that exist for policies:
 
 - ``organization`` on CustomerPartner, Feedback, Interaction and Purchase: the slug of the
   organization (the assigned partner, the contributor), so a policy says
@@ -15,9 +15,9 @@ A subject may name an organization kind (:class:`hub.models.OrgKind`) and a role
 user's (:data:`hub.models.STAFF_ROLES`) or a department's (:data:`DEPARTMENT_ROLES`); the
 validator refuses any other, which would match nobody.
 
-Fields stored encrypted (:class:`hub.models._sealed.EncryptedText`: Customer.email and
-phone) are *opaque*: a condition may only test them with ``is_null``, since SQL sees
-ciphertext (see :data:`OPAQUE`).
+Fields the registry declares sealed (stored as :class:`hub.models._sealed.EncryptedText`:
+Customer.email and phone) are *opaque*: a condition may only test them with ``is_null``,
+since SQL sees ciphertext (see :data:`OPAQUE`).
 
 :class:`HubMapping` maps the catalog onto the tables for :func:`policies.plan`.
 """
@@ -29,108 +29,33 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, select
 
-from hub.access.resources import FIELDS, MODELS, Resource
+from hub.access.registry import REGISTRY, Resource
 from hub.models import STAFF_ROLES, Organization, OrgKind
-from hub.models._sealed import EncryptedText
 from policies import Catalog, FieldType, Join
 
-_T = FieldType
 TYPES: dict[Resource, dict[str, FieldType]] = {
-    Resource.CUSTOMER: {
-        "id": _T.UUID,
-        "kind": _T.STRING,
-        "name": _T.STRING,
-        "email": _T.STRING,
-        "phone": _T.STRING,
-        "company": _T.STRING,
-        "title": _T.STRING,
-        "city": _T.STRING,
-        "region": _T.STRING,
-        "country": _T.STRING,
-        "segment": _T.STRING,
-        "lifecycle_stage": _T.STRING,
-        "lifetime_value": _T.NUMBER,
-        "consent_share_with_partners": _T.BOOLEAN,
-        "consent_marketing_opt_in": _T.BOOLEAN,
-        "consent_given_at": _T.DATETIME,
-        "consent_source": _T.STRING,
-        "traits": _T.JSON,
-        "provenance": _T.JSON,
-        "version": _T.INTEGER,
-        "created_at": _T.DATETIME,
-        "updated_at": _T.DATETIME,
-    },
-    Resource.ASSIGNMENT: {
-        "id": _T.UUID,
-        "customer_id": _T.UUID,
-        "organization_id": _T.UUID,
-        "organization": _T.STRING,
-        "role": _T.STRING,
-        "since": _T.DATETIME,
-    },
-    Resource.FEEDBACK: {
-        "id": _T.UUID,
-        "customer_id": _T.UUID,
-        "customer_ref": _T.UUID,
-        "organization_id": _T.UUID,
-        "organization": _T.STRING,
-        "channel": _T.STRING,
-        "kind": _T.STRING,
-        "scale": _T.STRING,
-        "score": _T.INTEGER,
-        "text": _T.STRING,
-        "product": _T.STRING,
-        "tags": _T.STRING_LIST,
-        "status": _T.STRING,
-        "visibility": _T.STRING,
-        "external_ref": _T.STRING,
-        "created_at": _T.DATETIME,
-        "updated_at": _T.DATETIME,
-    },
-    Resource.INTERACTION: {
-        "id": _T.UUID,
-        "customer_id": _T.UUID,
-        "organization_id": _T.UUID,
-        "organization": _T.STRING,
-        "channel": _T.STRING,
-        "direction": _T.STRING,
-        "summary": _T.STRING,
-        "occurred_at": _T.DATETIME,
-        "created_at": _T.DATETIME,
-    },
-    Resource.PURCHASE: {
-        "id": _T.UUID,
-        "customer_id": _T.UUID,
-        "organization_id": _T.UUID,
-        "organization": _T.STRING,
-        "sku": _T.STRING,
-        "quantity": _T.INTEGER,
-        "amount": _T.NUMBER,
-        "currency": _T.STRING,
-        "purchased_at": _T.DATETIME,
-        "created_at": _T.DATETIME,
-    },
+    resource: {f.name: f.type for f in spec.fields} for resource, spec in REGISTRY.items()
 }
+"""Every field a policy may name, per resource, with its type."""
 
 API_ENUMS: dict[Resource, frozenset[str]] = {
-    Resource.CUSTOMER: frozenset({"kind", "segment", "lifecycle_stage"}),
-    Resource.FEEDBACK: frozenset({"channel", "kind", "scale", "status", "visibility"}),
-    Resource.INTERACTION: frozenset({"channel", "direction"}),
-    Resource.PURCHASE: frozenset(),
-    Resource.ASSIGNMENT: frozenset(),
+    resource: frozenset(f.name for f in spec.fields if f.values)
+    for resource, spec in REGISTRY.items()
 }
 """String fields the API types as enums: no mask output is one of their values."""
 
-DERIVED: dict[str, str] = {"organization": "organization_id", "customer_ref": "customer_id"}
-"""Derived field -> the column it is computed from."""
+DERIVED: dict[str, str] = {
+    f.name: f.derived_from
+    for spec in REGISTRY.values()
+    for f in spec.fields
+    if f.derived_from is not None
+}
+"""Derived field -> the column it is computed from (the same on every resource: the
+registry's check refuses otherwise)."""
 
-_TO_CUSTOMER = {"customer": {"resource": Resource.CUSTOMER.value}}
 RELATIONS: dict[Resource, dict[str, dict[str, Any]]] = {
-    Resource.CUSTOMER: {"assignments": {"resource": Resource.ASSIGNMENT.value, "many": True}},
-    Resource.ASSIGNMENT: _TO_CUSTOMER,
-    Resource.FEEDBACK: _TO_CUSTOMER,
-    Resource.INTERACTION: _TO_CUSTOMER,
-    Resource.PURCHASE: _TO_CUSTOMER,
+    resource: {r.name: {"resource": str(r.target), "many": r.many} for r in spec.relations}
+    for resource, spec in REGISTRY.items()
 }
 
 SUBJECT_ATTRIBUTES = {"regions": "string[]", "products": "string[]", "countries": "string[]"}
@@ -141,14 +66,9 @@ DEPARTMENT_ROLES = ("sales", "support", "marketing")
 :func:`hub.access.policy_rules.caller_of`). A policy subject may name these and the staff
 roles; declare a new department role here before a policy names it."""
 
-_ENCRYPTED = "encrypted at rest"
 OPAQUE: dict[Resource, dict[str, str]] = {
-    resource: {
-        c.name: _ENCRYPTED
-        for c in MODELS[resource].__table__.columns  # type: ignore[attr-defined]
-        if isinstance(c.type, EncryptedText)
-    }
-    for resource in TYPES
+    resource: {f.name: f.opaque for f in spec.fields if f.opaque is not None}
+    for resource, spec in REGISTRY.items()
 }
 """Fields a condition may test only with ``is_null``: comparing them in SQL would compare
 ciphertext and never match (and disagree with the policy oracle)."""
@@ -160,25 +80,12 @@ CATALOG = Catalog.from_dict(
             "relations": RELATIONS[resource],
             "opaque": OPAQUE[resource],
         }
-        for resource in TYPES
+        for resource in REGISTRY
     },
     subject_attributes=SUBJECT_ATTRIBUTES,
     subject_kinds=[kind.value for kind in OrgKind],
     subject_roles=[*STAFF_ROLES, *DEPARTMENT_ROLES],
 )
-
-
-def _check_catalog() -> None:
-    # Every column a projection may carry is in the catalog, so a policy can decide it;
-    # a new column left out of TYPES fails at import rather than being silently hidden.
-    for resource, types in TYPES.items():
-        missing = FIELDS[resource] - set(types)
-        extra = set(types) - FIELDS[resource] - set(DERIVED)
-        if missing or extra:
-            raise RuntimeError(f"catalog of {resource} is out of step: {missing=} {extra=}")
-
-
-_check_catalog()
 
 
 class HubMapping:
@@ -194,7 +101,7 @@ class HubMapping:
         self.org_id = org_id
 
     def table(self, resource: str) -> FromClause:
-        return MODELS[Resource(resource)].__table__  # type: ignore[attr-defined,no-any-return]
+        return REGISTRY[Resource(resource)].table.__table__  # type: ignore[attr-defined,no-any-return]
 
     def column(self, resource: str, table: FromClause, field: str) -> ColumnElement[Any]:
         if field == "organization":
@@ -206,11 +113,10 @@ class HubMapping:
         return table.c[DERIVED.get(field, field)]
 
     def relation(self, resource: str, table: FromClause, name: str) -> Join:
-        target_resource = Resource(RELATIONS[Resource(resource)][name]["resource"])
-        target = MODELS[target_resource].__table__.alias()  # type: ignore[attr-defined]
-        if name == "assignments":
-            return Join(target_resource.value, target, target.c.customer_id == table.c.id, True)
-        return Join(target_resource.value, target, target.c.id == table.c.customer_id, False)
+        relation = REGISTRY[Resource(resource)].relation_named(name)
+        target = self.table(relation.target).alias()
+        joined = target.c[relation.remote] == table.c[relation.local]
+        return Join(str(relation.target), target, joined, relation.many)
 
     def compare(
         self, resource: str, table: FromClause, field: str, op: str, value: Any

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import disclosures
 from hub.access.catalog import DERIVED
 from hub.access.policy_rules import PolicyRules
+from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Action, Resource
 from hub.access.rules import DATA_SCOPES, REQUIRED_SCOPE, RuleSet
 from hub.errors import FieldProblem, ForbiddenError, InvalidInputError, NotFoundError
@@ -26,9 +27,11 @@ from hub.oauth.scopes import Scope
 from hub.principal import Principal
 from policies import Outcome, apply_mask
 
-# Derived fields that exist for conditions only; the API shows the organization through
-# ``organization_id``.
-_CONDITION_ONLY = frozenset({"organization"})
+# Derived fields that exist for conditions only (no API field shows them); the API shows
+# the organization through ``organization_id``.
+_CONDITION_ONLY = frozenset(
+    f.name for spec in REGISTRY.values() for f in spec.fields if f.derived_from and f.api == ()
+)
 
 FULL_SCHEMA = "full-schema"
 """The audience key of hub administrators, who see the whole schema."""

@@ -13,24 +13,17 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Label
 
-from hub.access.resources import Action, Resource
+from hub.access.registry import REGISTRY, Resource
+from hub.access.specs import Action
 from hub.oauth.scopes import Scope
 from hub.principal import Principal
 from policies import FieldDecision
 
 # The coarse OAuth scope each (resource, action) needs before any rule is consulted.
 REQUIRED_SCOPE: dict[tuple[Resource, Action], Scope] = {
-    (Resource.CUSTOMER, Action.READ): Scope.CUSTOMERS_READ,
-    (Resource.CUSTOMER, Action.CREATE): Scope.CUSTOMERS_WRITE,
-    (Resource.CUSTOMER, Action.UPDATE): Scope.CUSTOMERS_WRITE,
-    (Resource.ASSIGNMENT, Action.READ): Scope.CUSTOMERS_READ,
-    (Resource.INTERACTION, Action.READ): Scope.CUSTOMERS_READ,
-    (Resource.INTERACTION, Action.CREATE): Scope.CUSTOMERS_WRITE,
-    (Resource.PURCHASE, Action.READ): Scope.CUSTOMERS_READ,
-    (Resource.PURCHASE, Action.CREATE): Scope.CUSTOMERS_WRITE,
-    (Resource.FEEDBACK, Action.READ): Scope.FEEDBACK_READ,
-    (Resource.FEEDBACK, Action.CREATE): Scope.FEEDBACK_WRITE,
-    (Resource.FEEDBACK, Action.UPDATE): Scope.FEEDBACK_WRITE,
+    (resource, action): scope
+    for resource, spec in REGISTRY.items()
+    for action, scope in spec.scopes.items()
 }
 
 

@@ -86,11 +86,19 @@ class PolicyQueries:
         "and each field's outcome with its deciding rule, under the version in force."
     )
     async def explain_access(
-        self, info: Info[Context, None], organization: str, resource: PolicyResource, id: str
+        self,
+        info: Info[Context, None],
+        organization: str,
+        resource: PolicyResource,  # type: ignore[valid-type]
+        id: str,
     ) -> AccessExplanation:
         ctx = info.context
         async with ctx.database.session() as session:
             data = await policies.explain_access(
-                session, ctx.principal, organization, Resource(resource.value), _record_id(id)
+                session,
+                ctx.principal,
+                organization,
+                Resource(resource.value),  # type: ignore[attr-defined]
+                _record_id(id),
             )
         return AccessExplanation.of(data)

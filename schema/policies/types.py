@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 
@@ -20,13 +21,16 @@ class PolicyFormat(enum.Enum):
     JSON = "json"
 
 
-@strawberry.enum(description="A resource the sharing policy decides access to.")
-class PolicyResource(enum.Enum):
-    CUSTOMER = Resource.CUSTOMER.value
-    FEEDBACK = Resource.FEEDBACK.value
-    INTERACTION = Resource.INTERACTION.value
-    PURCHASE = Resource.PURCHASE.value
-    CUSTOMER_PARTNER = Resource.ASSIGNMENT.value
+def _constant(name: str) -> str:
+    """``CustomerPartner`` -> ``CUSTOMER_PARTNER``: the GraphQL spelling of a value."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()
+
+
+PolicyResource = strawberry.enum(
+    cast(type[enum.Enum], enum.Enum("PolicyResource", {_constant(r): r.value for r in Resource})),
+    description="A resource the sharing policy decides access to.",
+)
+"""Every resource of the registry (:class:`hub.access.Resource`), named as in policies."""
 
 
 @strawberry.type(
