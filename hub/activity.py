@@ -1,4 +1,5 @@
-"""Interactions and purchases contributed about a customer."""
+"""Interactions and purchases contributed about a customer: validated here, written
+through the write pipeline (:mod:`hub.access.pipeline`)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import changes
-from hub.access import Action, Record, Resource, access
+from hub.access import Action, Record, Resource, pipeline
+from hub.access.pipeline import WriteRequest
 from hub.models import Interaction, Purchase
-from hub.models._types import row_values, utcnow
+from hub.models._types import utcnow
 from hub.models.activity import CHANNELS, DIRECTIONS
 from hub.outbox import Operation
 from hub.principal import Principal
@@ -53,9 +54,6 @@ async def log_interaction(
     summary = p.text("summary", data.summary, max_length=2000, required=True)
     occurred_at = contribution_time(p, "occurredAt", data.occurred_at)
     p.raise_any()
-    await access.check_customer_write(
-        session, principal, Resource.INTERACTION, Action.CREATE, data.customer_id
-    )
     given = {
         "customer_id": "customerId",
         "channel": "channel",
@@ -64,33 +62,27 @@ async def log_interaction(
     }
     if data.occurred_at is not None:
         given["occurred_at"] = "occurredAt"
-    access.check_fields(principal, Resource.INTERACTION, Action.CREATE, given)
-    interaction = Interaction(
-        customer_id=data.customer_id,
-        organization_id=principal.organization_id,
-        channel=channel or "",
-        direction=direction or "",
-        summary=summary or "",
-        occurred_at=occurred_at,
-    )
-    for column, value in access.presets(principal, Resource.INTERACTION, Action.CREATE).items():
-        setattr(interaction, column, value)
-    session.add(interaction)
-    await session.flush()
-    await access.check_written(
-        session, principal, Resource.INTERACTION, Action.CREATE, interaction.id
-    )
-    await changes.record_change(
+    written = await pipeline.create(
         session,
         principal,
-        "interaction.create",
-        Resource.INTERACTION,
-        interaction.id,
-        {},
-        row_values(interaction),
-        operation=Operation.CREATE,
+        WriteRequest(
+            Resource.INTERACTION,
+            Action.CREATE,
+            audit="interaction.create",
+            operation=Operation.CREATE,
+            about=data.customer_id,
+            given=given,
+        ),
+        build=lambda: Interaction(
+            customer_id=data.customer_id,
+            organization_id=principal.organization_id,
+            channel=channel or "",
+            direction=direction or "",
+            summary=summary or "",
+            occurred_at=occurred_at,
+        ),
     )
-    return await access.read_back(session, principal, Resource.INTERACTION, interaction.id)
+    return written.record
 
 
 @dataclass
@@ -113,9 +105,6 @@ async def report_purchase(
     currency = p.currency("currency", data.currency)
     purchased_at = contribution_time(p, "purchasedAt", data.purchased_at)
     p.raise_any()
-    await access.check_customer_write(
-        session, principal, Resource.PURCHASE, Action.CREATE, data.customer_id
-    )
     given = {
         "customer_id": "customerId",
         "sku": "sku",
@@ -125,29 +114,25 @@ async def report_purchase(
     }
     if data.purchased_at is not None:
         given["purchased_at"] = "purchasedAt"
-    access.check_fields(principal, Resource.PURCHASE, Action.CREATE, given)
-    purchase = Purchase(
-        customer_id=data.customer_id,
-        organization_id=principal.organization_id,
-        sku=sku or "",
-        quantity=quantity or 0,
-        amount=amount if amount is not None else Decimal(0),
-        currency=currency or "",
-        purchased_at=purchased_at,
-    )
-    for column, value in access.presets(principal, Resource.PURCHASE, Action.CREATE).items():
-        setattr(purchase, column, value)
-    session.add(purchase)
-    await session.flush()
-    await access.check_written(session, principal, Resource.PURCHASE, Action.CREATE, purchase.id)
-    await changes.record_change(
+    written = await pipeline.create(
         session,
         principal,
-        "purchase.create",
-        Resource.PURCHASE,
-        purchase.id,
-        {},
-        row_values(purchase),
-        operation=Operation.CREATE,
+        WriteRequest(
+            Resource.PURCHASE,
+            Action.CREATE,
+            audit="purchase.create",
+            operation=Operation.CREATE,
+            about=data.customer_id,
+            given=given,
+        ),
+        build=lambda: Purchase(
+            customer_id=data.customer_id,
+            organization_id=principal.organization_id,
+            sku=sku or "",
+            quantity=quantity or 0,
+            amount=amount if amount is not None else Decimal(0),
+            currency=currency or "",
+            purchased_at=purchased_at,
+        ),
     )
-    return await access.read_back(session, principal, Resource.PURCHASE, purchase.id)
+    return written.record

@@ -1,10 +1,11 @@
 """A committed change of a record: audited with its field diff and published in the
 outbox, both in the write's own transaction.
 
-Every domain write calls :func:`record_change` once per record it changed (the one write
-pipeline of DESIGN §10 will make that call itself), and :func:`publish` for the records it
-changes in bulk without a field diff of their own (rows moved by a merge, proposals
-superseded by newer ones). A write that changes nothing calls neither, and a write that
+The write pipeline (:mod:`hub.access.pipeline`) calls :func:`record_change` once per
+record a policy-governed write changed; administrative writes (merge, assignments,
+review decisions) call it themselves, and :func:`publish` for the records they change in
+bulk without a field diff of their own (rows moved by a merge, proposals superseded by
+newer ones). A write that changes nothing calls neither, and a write that
 fails rolls both back with the rest of its transaction.
 
 Which events each write makes (:class:`hub.outbox.Operation`):

@@ -11,16 +11,17 @@ first, and it bumps the version so that writers who *did* read it get CONFLICT.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import changes, provenance
-from hub.access import Action, Record, Resource, access
+from hub import provenance
+from hub.access import Action, Record, Resource, pipeline
+from hub.access.pipeline import Update, WriteRequest
 from hub.activity import contribution_time
 from hub.errors import ConflictError
 from hub.models import Customer
@@ -72,62 +73,57 @@ def _validate(data: ConsentInput) -> dict[str, Any]:
 
 async def record_consent(session: AsyncSession, principal: Principal, data: ConsentInput) -> Record:
     """Set the consent fields given, with ``consent_source`` and ``consent_given_at``
-    (``givenAt``, or now), under the policy's Customer ``write`` rule (FORBIDDEN for
-    fields outside it; FORBIDDEN, nothing written, if its ``check`` fails after); bumps
-    the version, stamps provenance and audits the field diff as ``consent.record``."""
+    (``givenAt``, or now), through the write pipeline under the policy's Customer
+    ``write`` rule (FORBIDDEN for fields outside it; FORBIDDEN, nothing written, if its
+    ``check`` fails after); bumps the version, stamps provenance and audits the field
+    diff as ``consent.record``."""
     values = _validate(data)
-    await access.check_customer_write(
-        session, principal, Resource.CUSTOMER, Action.UPDATE, data.customer_id
-    )
     # consent_given_at is always set; choosing its value is what needs the field.
     given = {
         name: _INPUT_NAMES[name]
         for name in values
         if name != "consent_given_at" or data.given_at is not None
     }
-    access.check_fields(principal, Resource.CUSTOMER, Action.UPDATE, given)
-    columns = [getattr(Customer, name) for name in (*_CONSENT_COLUMNS, "provenance")]
-    for _ in range(_ATTEMPTS):
-        row = (
-            await session.execute(select(*columns).where(col(Customer.id) == data.customer_id))
-        ).one()
+
+    def change(current: Customer) -> Update:
         now = utcnow()
         stamps = {
-            **row.provenance,
+            **current.provenance,
             **provenance.stamp_all(sorted(values), provenance.stamp(principal, now)),
         }
-        result = await session.execute(
-            update(Customer)
-            .where(col(Customer.id) == data.customer_id, col(Customer.version) == row.version)
-            .values(
+        return Update(
+            {
                 **values,
-                **access.presets(principal, Resource.CUSTOMER, Action.UPDATE),
-                provenance=stamps,
-                updated_at=now,
-                version=col(Customer.version) + 1,
-            )
-            .execution_options(synchronize_session=False)
+                "provenance": stamps,
+                "updated_at": now,
+                "version": col(Customer.version) + 1,
+            },
+            # Compare-and-set on the version read: a concurrent writer makes this round
+            # match no row, and the pipeline reads the customer again and retries.
+            where=(col(Customer.version) == current.version,),
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            break
-    else:
-        raise ConflictError(
-            "the customer kept changing while consent was recorded; retry",
-            current_version=row.version,
-        )
-    await access.check_written(
-        session, principal, Resource.CUSTOMER, Action.UPDATE, data.customer_id
-    )
-    before = {name: getattr(row, name) for name in _CONSENT_COLUMNS}
-    after = {**before, **values, "version": row.version + 1}
-    await changes.record_change(
+
+    written = await pipeline.update(
         session,
         principal,
-        "consent.record",
-        Resource.CUSTOMER,
-        data.customer_id,
-        before,
-        after,
-        operation=Operation.CONSENT,
+        WriteRequest(
+            Resource.CUSTOMER,
+            Action.UPDATE,
+            audit="consent.record",
+            operation=Operation.CONSENT,
+            target=data.customer_id,
+            given=given,
+            snapshot=_consent_columns,
+        ),
+        change,
+        conflict=lambda current: ConflictError(
+            "the customer kept changing while consent was recorded; retry",
+            current_version=current.version,
+        ),
+        attempts=_ATTEMPTS,
     )
-    return await access.read_back(session, principal, Resource.CUSTOMER, data.customer_id)
+    return written.record
+
+
+def _consent_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: values.get(name) for name in _CONSENT_COLUMNS}

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from hub import changes, provenance
 from hub import proposals as proposals_module
-from hub.access import REGISTRY, Action, Record, Resource, access
+from hub import provenance
+from hub.access import REGISTRY, Action, Record, Resource, access, pipeline
+from hub.access.pipeline import Update, WriteRequest
 from hub.errors import (
     BadInputError,
     ConflictError,
@@ -23,7 +25,7 @@ from hub.errors import (
 )
 from hub.filters import exact, not_before
 from hub.models import Customer
-from hub.models._types import utcnow
+from hub.models._types import row_values, utcnow
 from hub.models.customer import CUSTOMER_KINDS, LIFECYCLE_STAGES, SEGMENTS
 from hub.outbox import Operation
 from hub.pagination import Ordering, Page, fetch_page, page_size
@@ -213,14 +215,6 @@ def _clean(fields: CustomerFields, *, creating: bool, root: str) -> dict[str, An
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _check_writable(
-    principal: Principal, action: Action, values: dict[str, Any], root: str
-) -> None:
-    """Refuse fields the sharing policy does not let the principal set."""
-    given = {name: _INPUT_NAMES.get(name, name) for name in values}
-    access.check_fields(principal, Resource.CUSTOMER, action, given, root)
-
-
 _INPUT_NAMES = {
     "lifecycle_stage": "lifecycleStage",
     "lifetime_value": "lifetimeValue",
@@ -267,8 +261,32 @@ AUDITED = (
 """The customer columns whose before/after a write's audit event records."""
 
 
+def audited(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`AUDITED` columns of a customer's stored values."""
+    return {name: values.get(name) for name in AUDITED}
+
+
 def snapshot(customer: Customer) -> dict[str, Any]:
-    return {name: getattr(customer, name) for name in AUDITED}
+    return audited(row_values(customer))
+
+
+class CleanFields:
+    """Customer input, validated when the write pipeline asks for the fields it sets
+    (after the access check, so a caller without the right learns nothing from the
+    validation) and kept for the write."""
+
+    def __init__(self, fields: CustomerFields, *, creating: bool, root: str) -> None:
+        self.fields, self.creating, self.root = fields, creating, root
+        self.values: dict[str, Any] = {}
+
+    def given(self) -> dict[str, str]:
+        self.values = _clean(self.fields, creating=self.creating, root=self.root)
+        return input_names(self.values)
+
+
+def input_names(values: Mapping[str, Any]) -> dict[str, str]:
+    """Field -> its name in the customer inputs (for FORBIDDEN paths)."""
+    return {name: _INPUT_NAMES.get(name, name) for name in values}
 
 
 async def create_customer(
@@ -278,44 +296,47 @@ async def create_customer(
     *,
     source: str | None = None,
 ) -> CustomerWrite:
-    access.require(principal, Resource.CUSTOMER, Action.CREATE)
-    values = _clean(fields, creating=True, root="input")
-    _check_writable(principal, Action.CREATE, values, "input")
-    customer = await insert_customer(session, principal, values, source=source)
-    record = await access.read_back(session, principal, Resource.CUSTOMER, customer.id)
-    return CustomerWrite(record, "created")
+    form = CleanFields(fields, creating=True, root="input")
+    written = await insert_customer(
+        session, principal, form.given, lambda: form.values, source=source
+    )
+    return CustomerWrite(written.record, "created")
 
 
 async def insert_customer(
     session: AsyncSession,
     principal: Principal,
-    values: dict[str, Any],
+    given: Callable[[], Mapping[str, str]] | Mapping[str, str],
+    values: Callable[[], dict[str, Any]],
     *,
     source: str | None = None,
-) -> Customer:
-    """Insert a validated, permitted customer: presets forced, provenance stamped, the
-    policy's ``check`` verified and the creation audited (the caller's transaction)."""
-    now = utcnow()
-    customer = Customer(**values, **derived_columns(values, now), created_at=now, updated_at=now)
-    customer.provenance = provenance.stamp_all(
-        sorted(values), provenance.stamp(principal, now, source=source)
-    )
-    for column, value in access.presets(principal, Resource.CUSTOMER, Action.CREATE).items():
-        setattr(customer, column, value)
-    session.add(customer)
-    await session.flush()
-    await access.check_written(session, principal, Resource.CUSTOMER, Action.CREATE, customer.id)
-    await changes.record_change(
-        session,
-        principal,
-        "customer.create",
+) -> pipeline.Written:
+    """Create a customer through the write pipeline: ``given`` names the fields set
+    (or validates the input and names them), ``values`` gives the validated values;
+    their provenance is stamped."""
+
+    def build() -> Customer:
+        now = utcnow()
+        fields = values()
+        return Customer(
+            **fields,
+            **derived_columns(fields, now),
+            created_at=now,
+            updated_at=now,
+            provenance=provenance.stamp_all(
+                sorted(fields), provenance.stamp(principal, now, source=source)
+            ),
+        )
+
+    request = WriteRequest(
         Resource.CUSTOMER,
-        customer.id,
-        {},
-        snapshot(customer),
+        Action.CREATE,
+        audit="customer.create",
         operation=Operation.CREATE,
+        given=given,
+        snapshot=audited,
     )
-    return customer
+    return await pipeline.create(session, principal, request, build)
 
 
 async def update_customer(
@@ -332,17 +353,17 @@ async def update_customer(
     Fields whose current value was set by a higher-precedence source become proposed
     changes instead (:mod:`hub.provenance`); values equal to the current ones are no-ops.
     """
-    current = await access.check_customer_write(
-        session, principal, Resource.CUSTOMER, Action.UPDATE, customer_id
-    )
-    values = _clean(patch, creating=False, root="patch")
-    _check_writable(principal, Action.UPDATE, values, "patch")
-    if not values:
-        raise BadInputError("patch sets no field")
-    if current.version != expected_version:
-        raise _conflict(current.version, expected_version)
+    form = CleanFields(patch, creating=False, root="patch")
     return await contribute(
-        session, principal, current, values, expected_version=expected_version, source=source
+        session,
+        principal,
+        customer_id,
+        form.given,
+        lambda: form.values,
+        expected_version=expected_version,
+        source=source,
+        root="patch",
+        require_fields=True,
     )
 
 
@@ -352,78 +373,144 @@ def _conflict(current: int, expected: int) -> ConflictError:
     )
 
 
+class _Contribution:
+    """The change a contribution makes to one customer under source precedence: the
+    fields it may overwrite are applied with a compare-and-set on ``expected_version``;
+    the others (and those in ``queue``) are left for review in :attr:`queued`."""
+
+    def __init__(
+        self,
+        principal: Principal,
+        values: Callable[[], dict[str, Any]],
+        *,
+        expected_version: int,
+        source: str | None,
+        queue: Collection[str],
+        require_fields: bool,
+    ) -> None:
+        self.principal, self.values, self.expected_version = principal, values, expected_version
+        self.source, self.queue, self.require_fields = source, queue, require_fields
+        self.now = utcnow()
+        self.queued: dict[str, Any] = {}
+
+    def change(self, current: Customer) -> Update | None:
+        values = self.values()
+        if self.require_fields and not values:
+            raise BadInputError("patch sets no field")
+        if current.version != self.expected_version:
+            raise _conflict(current.version, self.expected_version)
+        new_stamp = provenance.stamp(self.principal, self.now, source=self.source)
+        order = provenance.current()
+        # An equal value is a no-op, but only where the caller reads the field in clear:
+        # for a masked or hidden one, "unchanged" would confirm a guess of the stored value.
+        clear = access.readable_fields(self.principal, Resource.CUSTOMER)
+        changed = {k: v for k, v in values.items() if k not in clear or getattr(current, k) != v}
+        applied: dict[str, Any] = {}
+        for name, value in changed.items():
+            held = current.provenance.get(name)
+            if name not in self.queue and order.overrides(name, new_stamp, held):
+                applied[name] = value
+            else:
+                self.queued[name] = value
+        if not applied:
+            return None
+        stamps = {**current.provenance, **provenance.stamp_all(sorted(applied), new_stamp)}
+        return Update(
+            {
+                **applied,
+                **derived_columns(applied, self.now),
+                "provenance": stamps,
+                "updated_at": self.now,
+                "version": Customer.version + 1,
+            },
+            # Compare-and-set on the version column: a concurrent writer matches no row.
+            where=(col(Customer.version) == self.expected_version,),
+        )
+
+
 async def contribute(
+    session: AsyncSession,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    given: Callable[[], Mapping[str, str]] | Mapping[str, str],
+    values: Callable[[], dict[str, Any]],
+    *,
+    expected_version: int,
+    source: str | None = None,
+    queue: Collection[str] = (),
+    root: str = "input",
+    require_fields: bool = False,
+) -> CustomerWrite:
+    """Write validated ``values`` to the customer through the write pipeline, under
+    source precedence (:class:`_Contribution`); the fields it leaves for review become
+    proposed changes. ``given`` names the fields the update sets directly (or validates
+    the input and names them)."""
+    contribution = _Contribution(
+        principal,
+        values,
+        expected_version=expected_version,
+        source=source,
+        queue=queue,
+        require_fields=require_fields,
+    )
+    request = WriteRequest(
+        Resource.CUSTOMER,
+        Action.UPDATE,
+        audit="customer.update",
+        operation=Operation.UPDATE,
+        target=customer_id,
+        given=given,
+        root=root,
+        details={"source": source} if source else {},
+        snapshot=audited,
+    )
+    written = await pipeline.update(
+        session,
+        principal,
+        request,
+        contribution.change,
+        conflict=lambda row: _conflict(row.version, expected_version),
+    )
+    # After the update: its row lock comes before the audit log's lock, as in every
+    # other write, so two writers cannot wait on each other (PostgreSQL).
+    return await _with_proposals(
+        session, principal, written, contribution.queued, source, contribution.now, expected_version
+    )
+
+
+async def queue_all(
     session: AsyncSession,
     principal: Principal,
     current: Customer,
     values: dict[str, Any],
     *,
-    expected_version: int,
-    source: str | None = None,
-    queue: Collection[str] = (),
+    source: str | None,
 ) -> CustomerWrite:
-    """Write validated, permitted ``values`` to ``current`` under source precedence: the
-    fields this contribution may overwrite are set with a compare-and-set on
-    ``expected_version``; the others become proposed changes, as do the fields named in
-    ``queue`` (ones the writer may not change directly)."""
-    now = utcnow()
-    new_stamp = provenance.stamp(principal, now, source=source)
-    order = provenance.current()
-    # An equal value is a no-op, but only where the caller reads the field in clear: for a
-    # masked or hidden one, "unchanged" would confirm a guess of the stored value.
+    """Leave every field of a contribution for review (a writer that may not update the
+    customer): nothing is written to it; it is read back as the writer may see it."""
     clear = access.readable_fields(principal, Resource.CUSTOMER)
     changed = {k: v for k, v in values.items() if k not in clear or getattr(current, k) != v}
-    applied: dict[str, Any] = {}
-    queued: dict[str, Any] = {}
-    for name, value in changed.items():
-        held = current.provenance.get(name)
-        if name not in queue and order.overrides(name, new_stamp, held):
-            applied[name] = value
-        else:
-            queued[name] = value
-    if applied:
-        before = snapshot(current)
-        stamps = {**current.provenance, **provenance.stamp_all(sorted(applied), new_stamp)}
-        # Compare-and-set on the version column: a concurrent writer makes rowcount 0.
-        statement = (
-            update(Customer)
-            .where(Customer.id == current.id, Customer.version == expected_version)  # type: ignore[arg-type]
-            .values(
-                **applied,
-                **derived_columns(applied, now),
-                # Values the policy forces on this caller's updates (its ``presets``).
-                **access.presets(principal, Resource.CUSTOMER, Action.UPDATE),
-                provenance=stamps,
-                updated_at=now,
-                version=Customer.version + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        result = await session.execute(statement)
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            await session.refresh(current)
-            raise _conflict(current.version, expected_version)
-        await access.check_written(session, principal, Resource.CUSTOMER, Action.UPDATE, current.id)
-        await session.refresh(current)
-        await changes.record_change(
-            session,
-            principal,
-            "customer.update",
-            Resource.CUSTOMER,
-            current.id,
-            before,
-            snapshot(current),
-            operation=Operation.UPDATE,
-            **({"source": source} if source else {}),
-        )
-    # After the update: its row lock comes before the audit log's lock, as in every
-    # other write, so two writers cannot wait on each other (PostgreSQL).
-    proposals = await proposals_module.propose(
-        session, principal, current, queued, source=source, at=now, base_version=expected_version
-    )
-    outcome = "updated" if applied else "queued" if proposals else "unchanged"
     record = await access.read_back(session, principal, Resource.CUSTOMER, current.id)
-    return CustomerWrite(record, outcome, tuple(proposals))
+    written = pipeline.Written(record, current, changed=False)
+    return await _with_proposals(
+        session, principal, written, changed, source, utcnow(), current.version
+    )
+
+
+async def _with_proposals(
+    session: AsyncSession,
+    principal: Principal,
+    written: pipeline.Written,
+    queued: dict[str, Any],
+    source: str | None,
+    at: datetime,
+    base_version: int,
+) -> CustomerWrite:
+    proposals = await proposals_module.propose(
+        session, principal, written.row, queued, source=source, at=at, base_version=base_version
+    )
+    outcome = "updated" if written.changed else "queued" if proposals else "unchanged"
+    return CustomerWrite(written.record, outcome, tuple(proposals))
 
 
 async def require_customer(

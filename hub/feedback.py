@@ -6,17 +6,16 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub import changes
-from hub.access import Action, Record, Resource, access
-from hub.access.rules import REQUIRED_SCOPE
-from hub.errors import ConflictError, FieldProblem, InvalidInputError, NotFoundError
+from hub.access import Action, Record, Resource, access, pipeline
+from hub.access.pipeline import Update, WriteRequest
+from hub.errors import ConflictError, FieldProblem, InvalidInputError
 from hub.filters import exact, not_before
 from hub.models import Feedback
-from hub.models._types import row_values, utcnow
+from hub.models._types import utcnow
 from hub.models.activity import CHANNELS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES, VISIBILITIES
 from hub.outbox import Operation
 from hub.pagination import Page, fetch_page, page_size
@@ -111,9 +110,6 @@ async def submit_feedback(
     visibility = p.choice("visibility", submission.visibility, VISIBILITIES, required=True)
     external_ref = p.text("externalRef", submission.external_ref, max_length=200)
     p.raise_any()
-    await access.check_customer_write(
-        session, principal, Resource.FEEDBACK, Action.CREATE, submission.customer_id
-    )
     given = {"customer_id": "customerId", "channel": "channel", "kind": "kind", "text": "text"}
     optional = {
         "scale": ("scale", scale),
@@ -125,40 +121,40 @@ async def submit_feedback(
         "visibility": ("visibility", None if visibility == "internal" else visibility),
     }
     given |= {name: path for name, (path, value) in optional.items() if value is not None}
-    access.check_fields(principal, Resource.FEEDBACK, Action.CREATE, given)
-    now = utcnow()
-    feedback = Feedback(
-        customer_id=submission.customer_id,
-        organization_id=principal.organization_id,
-        channel=channel or "",
-        kind=kind or "",
-        scale=scale,
-        score=score,
-        text=text or "",
-        product=product,
-        tags=sorted(set(tags)),
-        status=FEEDBACK_STATUSES[0],
-        visibility=visibility or "internal",
-        external_ref=external_ref,
-        created_at=now,
-        updated_at=now,
-    )
-    for column, value in access.presets(principal, Resource.FEEDBACK, Action.CREATE).items():
-        setattr(feedback, column, value)
-    session.add(feedback)
-    await session.flush()
-    await access.check_written(session, principal, Resource.FEEDBACK, Action.CREATE, feedback.id)
-    await changes.record_change(
+
+    def build() -> Feedback:
+        now = utcnow()
+        return Feedback(
+            customer_id=submission.customer_id,
+            organization_id=principal.organization_id,
+            channel=channel or "",
+            kind=kind or "",
+            scale=scale,
+            score=score,
+            text=text or "",
+            product=product,
+            tags=sorted(set(tags)),
+            status=FEEDBACK_STATUSES[0],
+            visibility=visibility or "internal",
+            external_ref=external_ref,
+            created_at=now,
+            updated_at=now,
+        )
+
+    written = await pipeline.create(
         session,
         principal,
-        "feedback.create",
-        Resource.FEEDBACK,
-        feedback.id,
-        {},
-        row_values(feedback),
-        operation=Operation.CREATE,
+        WriteRequest(
+            Resource.FEEDBACK,
+            Action.CREATE,
+            audit="feedback.create",
+            operation=Operation.CREATE,
+            about=submission.customer_id,
+            given=given,
+        ),
+        build,
     )
-    return await access.read_back(session, principal, Resource.FEEDBACK, feedback.id)
+    return written.record
 
 
 # The status lifecycle (DESIGN §3): forward moves, skipping steps allowed (a duplicate
@@ -171,24 +167,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "actioned": frozenset({"closed"}),
     "closed": frozenset({"triaged"}),
 }
-
-
-async def _visible_feedback(
-    session: AsyncSession, principal: Principal, feedback_id: uuid.UUID, action: Action
-) -> Feedback:
-    """The feedback row if the principal can read it; NOT_FOUND (one answer for missing
-    and invisible) before anything about the write itself is revealed."""
-    if not principal.has_scope(REQUIRED_SCOPE[(Resource.FEEDBACK, Action.READ)]):
-        # Without read access the existence of the feedback must not be revealed either.
-        access.require(principal, Resource.FEEDBACK, action)
-    statement = select(Feedback).where(
-        col(Feedback.id) == feedback_id, access.rules.row_filter(principal, Resource.FEEDBACK)
-    )
-    found = (await session.execute(statement)).scalar_one_or_none()
-    if found is None:
-        raise NotFoundError("no such feedback")
-    access.require(principal, Resource.FEEDBACK, action)
-    return found
 
 
 async def update_feedback_status(
@@ -212,58 +190,49 @@ async def update_feedback_status(
     ]
     if problems:
         raise InvalidInputError(problems)
-    current = await _visible_feedback(session, principal, feedback_id, Action.UPDATE)
-    if "status" not in access.writable_fields(principal, Resource.FEEDBACK, Action.UPDATE):
-        raise InvalidInputError(
-            [
-                FieldProblem(
-                    ("status",), "the sharing policy does not let you set this field", "FORBIDDEN"
-                )
-            ]
-        )
-    before = current.status
     # Messages name the current status only to a caller that may read it.
     shown = "status" in access.readable_fields(principal, Resource.FEEDBACK)
-    if expected_status is not None and before != expected_status:
-        raise ConflictError(
-            f"the feedback is {before}, not {expected_status}"
-            if shown
-            else f"the feedback is not {expected_status}"
+
+    def change(current: Feedback) -> Update | None:
+        before = current.status
+        if expected_status is not None and before != expected_status:
+            raise ConflictError(
+                f"the feedback is {before}, not {expected_status}"
+                if shown
+                else f"the feedback is not {expected_status}"
+            )
+        if before == status:
+            return None
+        if status not in TRANSITIONS[before]:
+            moves = " or ".join(sorted(TRANSITIONS[before]))
+            message = (
+                f"feedback that is {before} can move to {moves} only"
+                if shown
+                else f"this feedback cannot move to {status} now"
+            )
+            raise InvalidInputError([FieldProblem(("status",), message, "INVALID_TRANSITION")])
+        # Compare-and-set on the status read: a concurrent move makes it match no row,
+        # and this one would then be a transition from a status nobody checked.
+        return Update(
+            {"status": status, "updated_at": utcnow()}, where=(col(Feedback.status) == before,)
         )
-    if before == status:
-        return await access.read_back(session, principal, Resource.FEEDBACK, feedback_id)
-    if status not in TRANSITIONS[before]:
-        moves = " or ".join(sorted(TRANSITIONS[before]))
-        message = (
-            f"feedback that is {before} can move to {moves} only"
-            if shown
-            else f"this feedback cannot move to {status} now"
-        )
-        raise InvalidInputError([FieldProblem(("status",), message, "INVALID_TRANSITION")])
-    now = utcnow()
-    # Compare-and-set on the status read above: a concurrent move makes rowcount 0, and
-    # this one would then be a transition from a status nobody checked.
-    result = await session.execute(
-        update(Feedback)
-        .where(col(Feedback.id) == feedback_id, col(Feedback.status) == before)
-        .values(
-            status=status,
-            updated_at=now,
-            **access.presets(principal, Resource.FEEDBACK, Action.UPDATE),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise ConflictError("the feedback's status changed meanwhile; read it and retry")
-    await access.check_written(session, principal, Resource.FEEDBACK, Action.UPDATE, feedback_id)
-    await changes.record_change(
+
+    written = await pipeline.update(
         session,
         principal,
-        "feedback.status",
-        Resource.FEEDBACK,
-        feedback_id,
-        {"status": before, "updated_at": current.updated_at},
-        {"status": status, "updated_at": now},
-        operation=Operation.STATUS,
+        WriteRequest(
+            Resource.FEEDBACK,
+            Action.UPDATE,
+            audit="feedback.status",
+            operation=Operation.STATUS,
+            target=feedback_id,
+            # An argument, not an input object: a problem points at the argument itself.
+            given={"status": "status"},
+            root=None,
+        ),
+        change,
+        conflict=lambda _: ConflictError(
+            "the feedback's status changed meanwhile; read it and retry"
+        ),
     )
-    return await access.read_back(session, principal, Resource.FEEDBACK, feedback_id)
+    return written.record

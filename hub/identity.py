@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,19 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub import audit, changes
-from hub.access import Action, Resource, access
+from hub.access import Action, Resource, access, pipeline
+from hub.access.pipeline import WriteRequest
 from hub.assignments import require_operator
 from hub.customers import (
+    CleanFields,
     CustomerFields,
     CustomerWrite,
-    _check_writable,
-    _clean,
     contribute,
+    input_names,
     insert_customer,
+    queue_all,
     snapshot,
 )
 from hub.db import serialise
-from hub.errors import BadInputError, FieldProblem, ForbiddenError, InvalidInputError, NotFoundError
+from hub.errors import BadInputError, FieldProblem, InvalidInputError
 from hub.models import (
     Customer,
     CustomerPartner,
@@ -178,12 +180,23 @@ async def upsert_customer(
     precedence; a match it may not see or update gets every field as a proposed change
     (``queued``), and its record is not returned.
     """
-    access.require(principal, Resource.CUSTOMER, Action.CREATE)
-    if not match_by:
-        raise InvalidInputError([FieldProblem(("matchBy",), "name at least one key", "REQUIRED")])
-    values = _clean(fields, creating=True, root="input")
-    ref = _clean_reference(reference, "input")
-    _check_writable(principal, Action.CREATE, values, "input")
+    form = CleanFields(fields, creating=True, root="input")
+    refs: list[Reference] = []
+
+    def given() -> dict[str, str]:
+        if not match_by:
+            raise InvalidInputError(
+                [FieldProblem(("matchBy",), "name at least one key", "REQUIRED")]
+            )
+        names = form.given()
+        cleaned = _clean_reference(reference, "input")
+        refs.extend([cleaned] if cleaned else [])
+        return names
+
+    # A caller that may not create customers learns nothing about who exists.
+    pipeline.authorize(principal, _create_request(given))
+    values = form.values
+    ref = refs[0] if refs else None
     ref_source = ref.source_for(principal) if ref else None
     keys = [f"email:{email_index(values['email'])}"] if values.get("email") else []
     keys += [f"phone:{phone_index(values['phone'])}"] if values.get("phone") else []
@@ -200,42 +213,46 @@ async def upsert_customer(
         email=values.get("email"),
         phone=values.get("phone"),
         match_by=match_by,
-        among=access.rules.row_filter(principal, Resource.CUSTOMER),
+        among=access.candidates(principal, Resource.CUSTOMER),
     )
     if match is None:
-        customer = await insert_customer(session, principal, values, source=source)
+        written = await insert_customer(
+            session, principal, input_names(values), lambda: values, source=source
+        )
         if ref and ref_source:
-            await _attach(session, customer.id, ref_source, ref.external_id)
-        record = await access.read_back(session, principal, Resource.CUSTOMER, customer.id)
-        return UpsertResult(CustomerWrite(record, "created"), None)
+            await _attach(session, written.row.id, ref_source, ref.external_id)
+        return UpsertResult(CustomerWrite(written.record, "created"), None)
     customer, key = match
     if ref and ref_source:
         await _attach(session, customer.id, ref_source, ref.external_id)
-    direct = await _may_update(session, principal, customer.id)
     # Fields the caller may set on a new customer but not change on this one go to review
     # like lower-precedence ones (all of them if it may not update customers at all).
-    writable = access.writable_fields(principal, Resource.CUSTOMER, Action.UPDATE)
+    updatable = access.updatable_fields(principal, Resource.CUSTOMER)
+    if not updatable:
+        write = await queue_all(session, principal, customer, values, source=source)
+        return UpsertResult(write, key)
+    queue = values.keys() - updatable
     write = await contribute(
         session,
         principal,
-        customer,
-        values,
+        customer.id,
+        input_names({name: value for name, value in values.items() if name not in queue}),
+        lambda: values,
         expected_version=customer.version,
         source=source,
-        queue=values.keys() if not direct else values.keys() - writable,
+        queue=queue,
     )
     return UpsertResult(write, key)
 
 
-async def _may_update(session: AsyncSession, principal: Principal, customer_id: uuid.UUID) -> bool:
-    """Whether the caller sees this customer and may update the fields it sent."""
-    try:
-        await access.check_customer_write(
-            session, principal, Resource.CUSTOMER, Action.UPDATE, customer_id
-        )
-    except (NotFoundError, ForbiddenError):
-        return False
-    return True
+def _create_request(given: Callable[[], Mapping[str, str]]) -> WriteRequest:
+    return WriteRequest(
+        Resource.CUSTOMER,
+        Action.CREATE,
+        audit="customer.create",
+        operation=Operation.CREATE,
+        given=given,
+    )
 
 
 # -- merging -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Action, Resource
 from hub.access.rules import DATA_SCOPES, REQUIRED_SCOPE, RuleSet
 from hub.errors import FieldProblem, ForbiddenError, InvalidInputError, NotFoundError
-from hub.models import Customer, OrgKind
+from hub.models import OrgKind
 from hub.models._types import table_columns
 from hub.oauth.scopes import Scope
 from hub.principal import Principal
@@ -213,18 +213,19 @@ class Access:
         resource: Resource,
         action: Action,
         given: Mapping[str, str],
-        root: str = "input",
+        root: str | None = "input",
     ) -> None:
         """Refuse the fields of a write the policy does not let the principal set (its
         ``create``/``write`` fields): ``given`` maps each field set to its input name;
-        every refused one is a FORBIDDEN problem at ``[root, input name]``."""
+        every refused one is a FORBIDDEN problem at ``[root, input name]`` (``[input
+        name]`` without a root: an argument)."""
         allowed = self.rules.writable_fields(principal, resource, action)
         refused = sorted(name for name in given if name not in allowed)
         if refused:
             raise InvalidInputError(
                 [
                     FieldProblem(
-                        (root, given[name]),
+                        (given[name],) if root is None else (root, given[name]),
                         "the sharing policy does not let you set this field",
                         "FORBIDDEN",
                     )
@@ -242,32 +243,49 @@ class Access:
         """The fields ``action`` may set on ``resource`` (after :meth:`require`)."""
         return self.rules.writable_fields(principal, resource, action)
 
-    async def check_customer_write(
+    def updatable_fields(self, principal: Principal, resource: Resource) -> frozenset[str]:
+        """The fields an update by the principal may set now: none unless it may update
+        ``resource`` at all (for writes that send the rest to review instead)."""
+        if not self.may(principal, resource, Action.UPDATE):
+            return frozenset()
+        return self.rules.writable_fields(principal, resource, Action.UPDATE)
+
+    def candidates(self, principal: Principal, resource: Resource) -> ColumnElement[bool]:
+        """The rows a contribution by the principal may be matched to: those its
+        organization may read. Unlike :meth:`row_filter` this needs no read scope: a
+        match is contributed to (or queued for review), never shown, and matching only
+        among these rows keeps a contribution from telling who else exists."""
+        return self.rules.row_filter(principal, resource)
+
+    async def target(
         self,
         session: AsyncSession,
         principal: Principal,
         resource: Resource,
+        row_id: uuid.UUID,
+        *,
+        write: Resource,
         action: Action,
-        customer_id: uuid.UUID,
-    ) -> Customer:
-        """Check a write about one customer; returns the customer row as read now.
+    ) -> Any:
+        """The row of ``resource`` a write of ``write`` is about (the row updated, or the
+        customer a new record is about), as an ORM entity, after checking the write.
 
-        A customer the principal cannot read gets the same NOT_FOUND as one that does not
-        exist, before any rule about the write itself is revealed.
+        A row the principal cannot read gets the same NOT_FOUND as one that does not
+        exist, before any rule about the write itself is revealed; then the scope and a
+        rule granting ``action`` on ``write`` (FORBIDDEN).
         """
-        statement = (
-            select(Customer)
-            .where(Customer.id == customer_id)  # type: ignore[arg-type]
-            .where(self.rules.row_filter(principal, Resource.CUSTOMER))
+        if not principal.has_scope(REQUIRED_SCOPE[(resource, Action.READ)]):
+            # Without read access the existence of the row must not be revealed either.
+            self.require(principal, write, action)
+        model: Any = MODELS[resource]
+        statement = select(model).where(
+            model.id == row_id, self.rules.row_filter(principal, resource)
         )
-        if not principal.has_scope(REQUIRED_SCOPE[(Resource.CUSTOMER, Action.READ)]):
-            # Without read access the existence of the customer must not be revealed either.
-            self.require(principal, resource, action)
-        customer = (await session.execute(statement)).scalar_one_or_none()
-        if customer is None:
-            raise NotFoundError("no such customer")
-        self.require(principal, resource, action)
-        return customer
+        found = (await session.execute(statement)).scalar_one_or_none()
+        if found is None:
+            raise NotFoundError(f"no such {resource.value.lower()}")
+        self.require(principal, write, action)
+        return found
 
 
 access = Access(PolicyRules.deny_all())
