@@ -328,7 +328,12 @@ async def insert_customer(
             ),
         )
 
-    request = WriteRequest(
+    return await pipeline.create(session, principal, create_request(given), build)
+
+
+def create_request(given: Callable[[], Mapping[str, str]] | Mapping[str, str]) -> WriteRequest:
+    """The pipeline's request for creating a customer with the fields ``given``."""
+    return WriteRequest(
         Resource.CUSTOMER,
         Action.CREATE,
         audit="customer.create",
@@ -336,7 +341,6 @@ async def insert_customer(
         given=given,
         snapshot=audited,
     )
-    return await pipeline.create(session, principal, request, build)
 
 
 async def update_customer(

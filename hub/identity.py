@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub import audit, changes
-from hub.access import Action, Resource, access, pipeline
-from hub.access.pipeline import WriteRequest
+from hub.access import Resource, access, pipeline
 from hub.assignments import require_operator
 from hub.customers import (
     CleanFields,
     CustomerFields,
     CustomerWrite,
     contribute,
+    create_request,
     input_names,
     insert_customer,
     queue_all,
@@ -194,7 +194,7 @@ async def upsert_customer(
         return names
 
     # A caller that may not create customers learns nothing about who exists.
-    pipeline.authorize(principal, _create_request(given))
+    pipeline.authorize(principal, create_request(given))
     values = form.values
     ref = refs[0] if refs else None
     ref_source = ref.source_for(principal) if ref else None
@@ -243,16 +243,6 @@ async def upsert_customer(
         queue=queue,
     )
     return UpsertResult(write, key)
-
-
-def _create_request(given: Callable[[], Mapping[str, str]]) -> WriteRequest:
-    return WriteRequest(
-        Resource.CUSTOMER,
-        Action.CREATE,
-        audit="customer.create",
-        operation=Operation.CREATE,
-        given=given,
-    )
 
 
 # -- merging -----------------------------------------------------------------------------
