@@ -3,7 +3,8 @@
 ``seed_demo`` fills an empty database with one operator, its departments, its partners
 (suppliers, a vendor, distributors), one OAuth client per organization plus the operator's
 administration client (``hub:admin``), and customers with their partner assignments,
-legacy references, interactions, purchases and feedback.
+legacy references, interactions, purchases and feedback, and support cases escalated from
+complaints and bug reports (some assigned to a supplier about its products), with notes.
 
 The operator's slug is ``operator``, as ``hub init`` names it, so that the README's
 commands (``hub clients create --org operator ...``) run on the demo as written. Every
@@ -39,6 +40,8 @@ from sqlmodel import select
 from hub import provenance
 from hub.customers import CustomerFields
 from hub.models import (
+    Case,
+    CaseNote,
     Customer,
     CustomerPartner,
     ExternalRef,
@@ -901,6 +904,107 @@ class _Generator:
         return (f"{opening} {closer}" if closer else opening), topic
 
 
+# --- Support cases ----------------------------------------------------------------
+
+# Notes a case's thread draws on: the escalating department's, the assignee's, and the
+# one that resolves it.
+_OPENING_NOTES = (
+    "Escalated from the customer's feedback; customer told we are on it.",
+    "Called the customer back; photos of the issue are on file.",
+    "Customer confirmed the order number; replacement on hold until diagnosed.",
+)
+_SUPPLIER_NOTES = (
+    "Checking the production batch of this unit with our QA team.",
+    "We have seen this on a handful of units; root cause analysis started.",
+    "Requested the serial number to trace the lot.",
+)
+_RESOLVED_NOTES = (
+    "Replacement shipped; batch defect confirmed and fixed at the line.",
+    "Fault traced to a supplier component; corrective action in place.",
+    "Customer confirmed the fix; closing on our side.",
+)
+
+
+@dataclass
+class _CaseCandidates:
+    """Complaints and bug reports the seeding saw, to escalate some into cases: the
+    feedback rows with whether their customer shares with partners."""
+
+    rows: list[tuple[Row, bool]] = field(default_factory=list)
+
+    def collect(self, batch: _Batch) -> None:
+        shares = {c["id"]: bool(c["consent_share_with_partners"]) for c in batch.customers}
+        self.rows.extend(
+            (row, shares.get(row["customer_id"], False))
+            for row in batch.feedback
+            if row["kind"] in ("complaint", "bug")
+        )
+
+
+def _cases(
+    rng: random.Random, orgs: dict[str, Organization], seen: _CaseCandidates, count: int
+) -> tuple[list[Row], list[Row]]:
+    """``count`` cases escalated from the feedback ``seen`` (about two in five assigned to
+    the supplier of the product, when the customer shares with partners), and their
+    notes. Drawn from their own random stream so the rest of the demo stays the same."""
+    supplier_of = {
+        product: org
+        for org in orgs.values()
+        if org.kind == OrgKind.SUPPLIER
+        for product in org.attributes.get("products", [])
+    }
+    eligible = [(r, s) for r, s in seen.rows if s and r["product"] in supplier_of]
+    others = [(r, s) for r, s in seen.rows if not (s and r["product"] in supplier_of)]
+    to_supplier = min(len(eligible), (count * 2 + 4) // 5)
+    chosen = [(r, True) for r, _ in rng.sample(eligible, to_supplier)]
+    chosen += [(r, False) for r, _ in rng.sample(others, min(len(others), count - to_supplier))]
+    cases: list[Row] = []
+    notes: list[Row] = []
+    for feedback, by_supplier in sorted(chosen, key=lambda c: c[0]["created_at"]):
+        department = orgs["technical-support" if feedback["kind"] == "bug" else "support"]
+        assignee = supplier_of[feedback["product"]] if by_supplier else department
+        weights = (20, 35, 30, 15) if by_supplier else (35, 10, 30, 25)
+        status = rng.choices(("open", "waiting_on_partner", "resolved", "closed"), weights)[0]
+        case_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        created = min(NOW, feedback["created_at"] + timedelta(hours=rng.randint(1, 72)))
+        thread = [(department, rng.choice(_OPENING_NOTES))]
+        if by_supplier:
+            thread.append((assignee, rng.choice(_SUPPLIER_NOTES)))
+        if status in ("resolved", "closed"):
+            thread.append((assignee, rng.choice(_RESOLVED_NOTES)))
+        at = created
+        for author, text in thread:
+            at = min(NOW, at + timedelta(hours=rng.randint(1, 96)))
+            notes.append(
+                {
+                    "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+                    "case_id": case_id,
+                    "customer_id": feedback["customer_id"],
+                    "organization_id": author.id,
+                    "text": text,
+                    "created_at": at,
+                }
+            )
+        cases.append(
+            {
+                "id": case_id,
+                "customer_id": feedback["customer_id"],
+                "organization_id": assignee.id,
+                "opened_by_id": department.id,
+                "feedback_id": feedback["id"],
+                "product": feedback["product"],
+                "subject": f"{feedback['kind'].capitalize()}: {feedback['product']}",
+                "description": feedback["text"],
+                "priority": rng.choices(("low", "normal", "high", "urgent"), (15, 50, 25, 10))[0],
+                "status": status,
+                "version": 1 if status == "open" else 2,
+                "created_at": created,
+                "updated_at": at,
+            }
+        )
+    return cases, notes
+
+
 # --- Seeding ----------------------------------------------------------------------
 
 
@@ -1000,11 +1104,18 @@ async def seed_demo(
     report(f"oauth clients: {len(credentials)}")
 
     generator = _Generator(rng, orgs)
+    seen = _CaseCandidates()
     for start in range(0, customers, CHUNK):
         batch = _Batch()
         end = min(start + CHUNK, customers)
         for _ in range(start, end):
             generator.customer(batch)
+        seen.collect(batch)
         await _insert(session, batch)
         report(f"customers: {end}/{customers}")
+    # A few dozen cases per thousand customers.
+    cases, notes = _cases(random.Random(f"{seed}:cases"), orgs, seen, customers // 25)
+    for table, rows in ((_table(Case), cases), (_table(CaseNote), notes)):
+        for start in range(0, len(rows), CHUNK):
+            await session.execute(insert(table), rows[start : start + CHUNK])
     return credentials

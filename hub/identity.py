@@ -38,6 +38,8 @@ from hub.customers import (
 from hub.db import serialise
 from hub.errors import BadInputError, FieldProblem, InvalidInputError
 from hub.models import (
+    Case,
+    CaseNote,
     Customer,
     CustomerPartner,
     Disclosure,
@@ -253,6 +255,8 @@ _MOVED = (
     Feedback,
     Interaction,
     Purchase,
+    Case,
+    CaseNote,
     ExternalRef,
     ProposedChange,
     CustomerPartner,
@@ -264,6 +268,8 @@ _PUBLISHED: dict[type[Any], str] = {
     Feedback: Resource.FEEDBACK,
     Interaction: Resource.INTERACTION,
     Purchase: Resource.PURCHASE,
+    Case: Resource.CASE,
+    CaseNote: Resource.CASE_NOTE,
     ProposedChange: changes.PROPOSED_CHANGE,
     CustomerPartner: Resource.ASSIGNMENT,
 }
@@ -281,10 +287,11 @@ async def merge_customers(
     session: AsyncSession, principal: Principal, survivor_id: uuid.UUID, duplicate_id: uuid.UUID
 ) -> MergeResult:
     """Fold ``duplicate`` into ``survivor`` (administrators): its feedback, interactions,
-    purchases, partner assignments, external references, proposed changes and disclosure
-    history move over; fields empty on the survivor take the duplicate's values with their
-    provenance; consent is kept only where both records gave it (a merge never widens
-    sharing); the duplicate is deleted. Audited with counts and filled fields.
+    purchases, support cases and their notes, partner assignments, external references,
+    proposed changes and disclosure history move over; fields empty on the survivor take
+    the duplicate's values with their provenance; consent is kept only where both records
+    gave it (a merge never widens sharing); the duplicate is deleted. Audited with counts
+    and filled fields.
 
     The operator's administrators only: moving assignments decides which partners see
     which customers (as :func:`hub.assignments.assign_partner` does)."""

@@ -1,5 +1,6 @@
-"""Records hanging off customers (feedback, interactions, purchases, assignments), loaded
-for many customers at once so a page's statement count does not grow with its size."""
+"""Records hanging off a parent (a customer's feedback, interactions, purchases, assignments
+and cases; a case's notes), loaded for many parents at once so a page's statement count
+does not grow with its size."""
 
 from __future__ import annotations
 
@@ -25,6 +26,15 @@ TIME_COLUMN: dict[Resource, str] = {
 }
 
 
+# The column naming each listed resource's parent: the local column of its first
+# one-to-one relation in the registry (``customer_id``; ``case_id`` for case notes).
+PARENT_COLUMN: dict[Resource, str] = {
+    resource: next(r.local for r in spec.relations if not r.many)
+    for resource, spec in REGISTRY.items()
+    if any(not r.many for r in spec.relations)
+}
+
+
 def ordering(resource: Resource) -> Ordering:
     model: Any = MODELS[resource]
     return Ordering(
@@ -46,15 +56,17 @@ async def pages_per_customer(
     default_size: int,
     max_size: int,
 ) -> dict[uuid.UUID, Page[Record]]:
-    """One page of ``resource`` per customer, in a single windowed statement."""
+    """One page of ``resource`` per customer (per parent: :data:`PARENT_COLUMN`), in a
+    single windowed statement."""
     size = page_size(first, default=default_size, maximum=max_size)
     model: Any = MODELS[resource]
+    parent = PARENT_COLUMN[resource]
     order = ordering(resource)
-    rank = func.row_number().over(partition_by=model.customer_id, order_by=order.order_by())
+    rank = func.row_number().over(partition_by=getattr(model, parent), order_by=order.order_by())
     columns = access.columns(principal, resource)
     inner = (
         select(*columns, rank.label("rank"))
-        .where(model.customer_id.in_(customer_ids))
+        .where(getattr(model, parent).in_(customer_ids))
         .where(access.row_filter(principal, resource))
     )
     if after:
@@ -64,11 +76,11 @@ async def pages_per_customer(
     statement = (
         select(*(sub.c[column.name] for column in columns))
         .where(sub.c.rank <= size + 1)
-        .order_by(sub.c.customer_id, sub.c.rank)
+        .order_by(sub.c[parent], sub.c.rank)
     )
     grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for row in (await session.execute(statement)).all():
-        grouped[row.customer_id].append(row)
+        grouped[row._mapping[parent]].append(row)
     pages: dict[uuid.UUID, Page[Record]] = {}
     for customer_id in customer_ids:
         rows = grouped.get(customer_id, [])
@@ -87,11 +99,12 @@ async def counts_per_customer(
     session: AsyncSession, principal: Principal, resource: Resource, customer_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
     model: Any = MODELS[resource]
+    parent = getattr(model, PARENT_COLUMN[resource])
     statement = (
-        select(model.customer_id, func.count())
-        .where(model.customer_id.in_(customer_ids))
+        select(parent, func.count())
+        .where(parent.in_(customer_ids))
         .where(access.row_filter(principal, resource))
-        .group_by(model.customer_id)
+        .group_by(parent)
     )
     counts = {row[0]: int(row[1]) for row in (await session.execute(statement)).all()}
     return {customer_id: counts.get(customer_id, 0) for customer_id in customer_ids}

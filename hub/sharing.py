@@ -29,6 +29,7 @@ from sqlmodel import col
 from hub import audit
 from hub.access.catalog import API_ENUMS, CATALOG, DERIVED, TYPES
 from hub.access.policy_rules import PolicyRules, caller_of
+from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Resource
 from hub.access.rules import DATA_SCOPES
 from hub.crypto import derive_key
@@ -528,7 +529,8 @@ async def policy_record(
 ) -> dict[str, Any] | None:
     """The record as the policy evaluator sees it: its catalog fields, derived fields and
     relations (a customer's assignments; a related record's customer with its
-    assignments). ``None`` if it does not exist."""
+    assignments, and any other record a registry relation names, e.g. a case note's
+    case with its customer). ``None`` if it does not exist."""
     model: Any = MODELS[resource]
     row = (await session.execute(select(model).where(model.id == record_id))).scalar_one_or_none()
     if row is None:
@@ -550,7 +552,14 @@ async def policy_record(
     if resource is Resource.CUSTOMER:
         return await customer(record_id)
     record = _plain(row, resource, slugs)
-    record["customer"] = await customer(row.customer_id)
+    for relation in REGISTRY[resource].relations:
+        if relation.many:
+            continue  # only Customer has one-to-many relations (handled above)
+        parent = getattr(row, relation.local)
+        if relation.target == Resource.CUSTOMER:
+            record[relation.name] = await customer(parent)
+        else:
+            record[relation.name] = await policy_record(session, Resource(relation.target), parent)
     return record
 
 

@@ -19,6 +19,8 @@ from schema.admin.mutations import AdminMutations
 from schema.admin.queries import AdminQueries
 from schema.audit.extension import ReadAuditExtension
 from schema.audit.queries import AuditQueries
+from schema.cases.mutations import CaseMutations
+from schema.cases.queries import CaseQueries
 from schema.contributions.mutations import ContributionMutations
 from schema.customers.mutations import CustomerMutations
 from schema.customers.queries import CustomerQueries, ReviewQueries
@@ -38,6 +40,7 @@ Query = merge_types(
         CustomerQueries,
         ReviewQueries,
         FeedbackQueries,
+        CaseQueries,
         AdminQueries,
         PolicyQueries,
         AuditQueries,
@@ -49,6 +52,7 @@ Mutation = merge_types(
         CustomerMutations,
         FeedbackMutations,
         ActivityMutations,
+        CaseMutations,
         ContributionMutations,
         AdminMutations,
         PolicyMutations,

@@ -12,6 +12,7 @@ from hub.access import Record, Resource
 from hub.access.registry import NODES
 from hub.errors import BadInputError
 from schema.activity.types import Interaction, Purchase
+from schema.cases.types import Case
 from schema.common import Node, Organization, OrganizationKind
 from schema.context import Context
 from schema.customers.types import Customer
@@ -29,6 +30,7 @@ NODE_CLASSES: dict[Resource, type[_FromRecord]] = {
     Resource.FEEDBACK: Feedback,
     Resource.INTERACTION: Interaction,
     Resource.PURCHASE: Purchase,
+    Resource.CASE: Case,
 }
 """The strawberry type of each node of the registry (:data:`hub.access.registry.NODES`);
 tests/hub/test_registry.py checks both, and the schema's ``Node`` implementations, agree."""

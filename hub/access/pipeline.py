@@ -6,10 +6,11 @@ source precedence, a lifecycle); it asks this module to write, and the pipeline 
 every access decision and does every step a write shares, in this order:
 
 1. **the target is visible**: for an update or a transition, the row itself; for a create
-   about a customer, that customer (:meth:`Access.target`). A row the caller cannot read
-   is NOT_FOUND exactly like a missing one, before anything about the write is
-   revealed; then the OAuth scope and a rule granting the action (FORBIDDEN). A create
-   about nothing checks the scope and the grant only.
+   about a customer, that customer (a case note: its case; :func:`parent_of`,
+   :meth:`Access.target`). A row the caller cannot read is NOT_FOUND exactly like a
+   missing one, before anything about the write is revealed; then the OAuth scope and
+   a rule granting the action (FORBIDDEN). A create about nothing checks the scope and
+   the grant only.
 2. **clean**: ``given`` may be a function; it is called now (after step 1, so a caller
    without the right learns nothing from validation) to validate the input and name the
    fields it sets. saleor's ``clean_input``.
@@ -86,6 +87,7 @@ from sqlmodel import SQLModel
 
 from hub import changes
 from hub.access.enforce import Record, access
+from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Resource
 from hub.access.specs import Action
 from hub.errors import ConflictError
@@ -108,11 +110,12 @@ class WriteRequest:
     ``resource`` and ``action`` (``create`` or ``update``; a state transition is an
     update of its state field) are what the policy grants. ``audit`` is the audit
     action (``feedback.status``) and ``operation`` the outbox operation. ``target`` is
-    the row an update changes; ``about`` the customer a create is about (both must be
-    visible). ``given`` maps each field the write sets to its input name, or is a
-    function returning that mapping (step 2 of the module's docstring); ``root`` is the
-    input's name in error paths (``None`` for arguments). ``details`` go into the audit
-    event; ``snapshot`` picks the values its diff compares (all columns by default).
+    the row an update changes; ``about`` the record a create is about (:func:`parent_of`:
+    the customer, or a case note's case; both must be visible). ``given`` maps each
+    field the write sets to its input name, or is a function returning that mapping
+    (step 2 of the module's docstring); ``root`` is the input's name in error paths
+    (``None`` for arguments). ``details`` go into the audit event; ``snapshot`` picks
+    the values its diff compares (all columns by default).
     """
 
     resource: Resource
@@ -158,7 +161,7 @@ async def create(
         await access.target(
             session,
             principal,
-            Resource.CUSTOMER,
+            parent_of(request.resource),
             request.about,
             write=request.resource,
             action=request.action,
@@ -235,6 +238,13 @@ async def update(
     await access.check_written(session, principal, request.resource, request.action, row.id)
     await _record(session, principal, request, row.id, before, after)
     return Written(await access.read_back(session, principal, request.resource, row.id), row)
+
+
+def parent_of(resource: Resource) -> Resource:
+    """What a new record of ``resource`` is about: the target of its first one-to-one
+    relation in the registry (the customer; a case note's case)."""
+    relation = next(r for r in REGISTRY[resource].relations if not r.many)
+    return Resource(relation.target)
 
 
 def authorize(principal: Principal, request: WriteRequest) -> None:

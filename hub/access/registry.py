@@ -26,7 +26,7 @@ import enum
 from collections.abc import Mapping
 
 from hub.access.specs import Action, FieldSpec, Order, RelationSpec, ResourceSpec
-from hub.models import Customer, CustomerPartner, Feedback, Interaction, Purchase
+from hub.models import Case, CaseNote, Customer, CustomerPartner, Feedback, Interaction, Purchase
 from hub.models._sealed import EncryptedText
 from hub.models.activity import (
     CHANNELS,
@@ -36,6 +36,7 @@ from hub.models.activity import (
     SCALES,
     VISIBILITIES,
 )
+from hub.models.case import CASE_PRIORITIES, CASE_STATUSES
 from hub.models.customer import CUSTOMER_KINDS, LIFECYCLE_STAGES, SEGMENTS
 from hub.oauth.scopes import Scope
 from policies import FieldType
@@ -49,6 +50,8 @@ class Resource(enum.StrEnum):
     INTERACTION = "Interaction"
     PURCHASE = "Purchase"
     ASSIGNMENT = "CustomerPartner"
+    CASE = "Case"
+    CASE_NOTE = "CaseNote"
 
 
 class RegistryError(RuntimeError):
@@ -260,12 +263,101 @@ _PURCHASE = ResourceSpec(
     ),
 )
 
+# Support cases: a service ticket about a customer and a product. ``organization`` is the
+# organization the case is assigned to (a department or a supplier), so a policy scopes
+# a partner's cases with ``organization: {eq: $subject.org}``; reassigning is writing
+# ``organization_id``. Cases share the feedback scopes: both are the service side.
+_OPEN = ("OpenCaseInput",)
+_CASE_EDIT = ("OpenCaseInput", "CasePatch")
+_CASE = ResourceSpec(
+    table=Case,
+    api_type="Case",
+    node=True,
+    reached_by=("Query.cases", "Query.case", "Customer.cases"),
+    scopes={
+        Action.READ: Scope.FEEDBACK_READ,
+        Action.CREATE: Scope.FEEDBACK_WRITE,
+        Action.UPDATE: Scope.FEEDBACK_WRITE,
+    },
+    default_order=Order("created_at", descending=True),
+    relations=(_TO_CUSTOMER,),
+    mutations={
+        "openCase": Action.CREATE,
+        "escalateFeedback": Action.CREATE,
+        "updateCase": Action.UPDATE,
+    },
+    inputs={"OpenCaseInput": Action.CREATE, "CasePatch": Action.UPDATE},
+    filter_type="CaseFilter",
+    fields=(
+        FieldSpec("id", _T.UUID),
+        FieldSpec(
+            "customer_id",
+            _T.UUID,
+            api=("customer", "customerRef"),
+            inputs=_OPEN,
+            filters=("customer_id",),
+        ),
+        # A global ID, or a pseudonym when a policy masks it (as on Feedback).
+        FieldSpec("customer_ref", _T.UUID, api=("customerRef",), derived_from="customer_id"),
+        FieldSpec(
+            "organization_id",
+            _T.UUID,
+            api=("assignedTo",),
+            inputs=("OpenCaseInput.assignedTo", "CasePatch.assignedTo"),
+            filters=("assigned_to",),
+        ),
+        _ORGANIZATION,
+        FieldSpec("opened_by_id", _T.UUID, api=("openedBy",)),
+        FieldSpec("feedback_id", _T.UUID, api=("feedback",)),
+        FieldSpec("product", _T.STRING, inputs=_CASE_EDIT, filters=("product",)),
+        FieldSpec("subject", _T.STRING, inputs=_CASE_EDIT),
+        FieldSpec("description", _T.STRING, inputs=_CASE_EDIT),
+        FieldSpec(
+            "priority",
+            _T.STRING,
+            values=CASE_PRIORITIES,
+            inputs=_CASE_EDIT,
+            filters=("priority",),
+        ),
+        FieldSpec(
+            "status", _T.STRING, values=CASE_STATUSES, inputs=("CasePatch",), filters=("status",)
+        ),
+        FieldSpec("version", _T.INTEGER),
+        FieldSpec("created_at", _T.DATETIME),
+        FieldSpec("updated_at", _T.DATETIME),
+    ),
+)
+
+# A case's thread: its own resource, so a policy can let a partner add notes to its
+# cases without letting it edit them.
+_CASE_NOTE = ResourceSpec(
+    table=CaseNote,
+    api_type="CaseNote",
+    reached_by=("Case.notes",),
+    scopes={Action.READ: Scope.FEEDBACK_READ, Action.CREATE: Scope.FEEDBACK_WRITE},
+    default_order=Order("created_at", descending=True),
+    relations=(RelationSpec("case", Resource.CASE, local="case_id", remote="id"),),
+    mutations={"addCaseNote": Action.CREATE},
+    fields=(
+        FieldSpec("id", _T.UUID),
+        FieldSpec("case_id", _T.UUID, api=()),
+        # The case's customer, kept on the note for the read audit (hub.disclosures).
+        FieldSpec("customer_id", _T.UUID, api=()),
+        FieldSpec("organization_id", _T.UUID, api=("author",)),
+        _ORGANIZATION,
+        FieldSpec("text", _T.STRING),
+        FieldSpec("created_at", _T.DATETIME),
+    ),
+)
+
 REGISTRY: Mapping[Resource, ResourceSpec] = {
     Resource.CUSTOMER: _CUSTOMER,
     Resource.ASSIGNMENT: _ASSIGNMENT,
     Resource.FEEDBACK: _FEEDBACK,
     Resource.INTERACTION: _INTERACTION,
     Resource.PURCHASE: _PURCHASE,
+    Resource.CASE: _CASE,
+    Resource.CASE_NOTE: _CASE_NOTE,
 }
 """Every resource, in the policy catalog's order."""
 

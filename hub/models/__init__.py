@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from hub.models.activity import Feedback, Interaction, Purchase
 from hub.models.audit_anchor import AuditAnchor
+from hub.models.case import Case, CaseNote
 from hub.models.client import Client, SigningKey
 from hub.models.contribution import IdempotencyKey, ProposedChange
 from hub.models.customer import Customer, CustomerPartner, ExternalRef
@@ -22,6 +23,8 @@ __all__ = [
     "AuditAnchor",
     "AuditEvent",
     "AuthorizationCode",
+    "Case",
+    "CaseNote",
     "Client",
     "Customer",
     "CustomerPartner",

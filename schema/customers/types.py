@@ -21,12 +21,14 @@ from schema.ids import expect_id, to_global_id
 
 if TYPE_CHECKING:
     from schema.activity.types import Interaction, Purchase
+    from schema.cases.types import Case
     from schema.feedback.types import Feedback
 
 T = TypeVar("T")
 FeedbackT = Annotated["Feedback", strawberry.lazy("schema.feedback.types")]
 InteractionT = Annotated["Interaction", strawberry.lazy("schema.activity.types")]
 PurchaseT = Annotated["Purchase", strawberry.lazy("schema.activity.types")]
+CaseT = Annotated["Case", strawberry.lazy("schema.cases.types")]
 
 
 @strawberry.enum
@@ -261,6 +263,16 @@ class Customer(Node):
 
         return await related_connection(
             info, Resource.PURCHASE, self.uuid, first, after, Purchase.from_record
+        )
+
+    @strawberry.field(description="Support cases about this customer, newest first.")
+    async def cases(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[CaseT]:
+        from schema.cases.types import Case
+
+        return await related_connection(
+            info, Resource.CASE, self.uuid, first, after, Case.from_record
         )
 
     @strawberry.field

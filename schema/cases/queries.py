@@ -1,0 +1,78 @@
+"""Case queries."""
+
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+from strawberry.types import Info
+
+from hub import cases
+from hub.access import Resource
+from schema.cases.types import Case, CasePriority, CaseStatus
+from schema.common import Connection, connection
+from schema.context import Context
+from schema.ids import expect_id
+
+
+@strawberry.input
+class CaseFilter:
+    status: CaseStatus | None = None
+    priority: CasePriority | None = None
+    product: str | None = None
+    customer_id: strawberry.ID | None = None
+    assigned_to: str | None = strawberry.field(
+        default=None, description="The slug of the organization the case is assigned to"
+    )
+
+
+# An ID that is not a customer's matches nothing, like an unknown one.
+_NO_CUSTOMER = uuid.UUID(int=0)
+
+
+@strawberry.type
+class CaseQueries:
+    @strawberry.field(description="Support cases the caller may see, newest first.")
+    async def cases(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        filter: CaseFilter | None = None,
+    ) -> Connection[Case]:
+        ctx = info.context
+        given = filter or CaseFilter()
+        customer_id = None
+        if given.customer_id is not None:
+            customer_id = expect_id(str(given.customer_id), "Customer") or _NO_CUSTOMER
+        flt = cases.CaseFilter(
+            status=None if given.status is None else given.status.value,
+            priority=None if given.priority is None else given.priority.value,
+            product=given.product,
+            customer_id=customer_id,
+            assigned_to=given.assigned_to,
+        )
+        async with ctx.database.session() as session:
+            page = await cases.list_cases(
+                session,
+                ctx.principal,
+                flt=flt,
+                first=first,
+                after=after,
+                default_size=ctx.settings.default_page_size,
+                max_size=ctx.settings.max_page_size,
+            )
+
+        async def count() -> int:
+            async with ctx.database.session() as session:
+                return await cases.count_cases(session, ctx.principal, flt)
+
+        return connection(page, Case.from_record, count)
+
+    @strawberry.field(description="One case by global ID; null when unknown or not yours.")
+    async def case(self, info: Info[Context, None], id: strawberry.ID) -> Case | None:
+        case_id = expect_id(str(id), "Case")
+        if case_id is None:
+            return None
+        record = await info.context.loaders.records.load((Resource.CASE, case_id))
+        return None if record is None else Case.from_record(record)
