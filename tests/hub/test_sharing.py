@@ -313,10 +313,22 @@ async def test_install_defaults_keeps_an_installed_policy(db: Database) -> None:
 
 
 async def test_concurrent_publishes_store_one_version_and_the_other_conflicts(
-    db: Database,
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Both read version 1 as current; the unique version number lets one of them win.
     first_flushed = asyncio.Event()
+    second_read = asyncio.Event()
+    read_number = sharing.current_number
+
+    async def noting_the_read(session: Any) -> int:
+        number = await read_number(session)
+        if first_flushed.is_set():
+            second_read.set()
+        return number
+
+    # The first commits only once the second has read the current number: a fixed sleep
+    # let a slow (loaded) machine read after the commit, and publish version 3.
+    monkeypatch.setattr(sharing, "current_number", noting_the_read)
 
     async def second() -> PolicyVersion:
         await first_flushed.wait()
@@ -326,7 +338,7 @@ async def test_concurrent_publishes_store_one_version_and_the_other_conflicts(
     async with db.transaction() as session:
         await sharing.publish(session, edited(NO_COMPANY), author="operator/a", reason="first")
         first_flushed.set()
-        await asyncio.sleep(0.3)  # the second publish reads and inserts meanwhile
+        await asyncio.wait_for(second_read.wait(), timeout=30)
     with pytest.raises(ConflictError, match="another version was published"):
         await racing
     assert await stored_versions(db) == [(2, "publish"), (1, "install")]
