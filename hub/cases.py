@@ -13,15 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.access import Action, Record, Resource, access, pipeline
 from hub.access.pipeline import Update, WriteRequest
-from hub.access.registry import REGISTRY
 from hub.errors import (
-    BadInputError,
     ConflictError,
     FieldProblem,
     InvalidInputError,
@@ -32,9 +30,9 @@ from hub.models import Case, CaseNote, Feedback, Organization, OrgKind
 from hub.models._types import utcnow
 from hub.models.case import CASE_PRIORITIES, CASE_STATUSES
 from hub.outbox import Operation
-from hub.pagination import Page, fetch_page, page_size
+from hub.pagination import Page
 from hub.principal import Principal
-from hub.related import get_records, ordering
+from hub.related import count_of, get_records, page_of
 from hub.validation import Problems
 
 ASSIGNEE_KINDS = (OrgKind.DEPARTMENT, OrgKind.SUPPLIER)
@@ -50,15 +48,8 @@ class CaseFilter:
     assigned_to: str | None = None  # an organization slug
 
 
-_FILTER_FIELDS = REGISTRY[Resource.CASE].filters
-
-
 def _conditions(principal: Principal, flt: CaseFilter) -> list[ColumnElement[bool]]:
-    # A filter on a field the caller does not read in clear on every row would tell it the
-    # hidden value (which rows match): refused, as for customers and feedback.
-    used = [name for name in _FILTER_FIELDS if getattr(flt, name) is not None]
-    if not access.readable(principal, Resource.CASE, [f for n in used for f in _FILTER_FIELDS[n]]):
-        raise BadInputError("this filter is not available")
+    access.require_filters(principal, Resource.CASE, flt)
     conditions = [
         access.row_filter(principal, Resource.CASE),
         *exact(
@@ -84,19 +75,20 @@ async def list_cases(
     default_size: int,
     max_size: int,
 ) -> Page[Record]:
-    return await fetch_page(
+    return await page_of(
         session,
-        select(*access.columns(principal, Resource.CASE)).where(*_conditions(principal, flt)),
-        ordering(Resource.CASE),
-        size=page_size(first, default=default_size, maximum=max_size),
+        principal,
+        Resource.CASE,
+        _conditions(principal, flt),
+        first=first,
         after=after,
-        project=lambda rows: access.project_all(principal, Resource.CASE, rows),
+        default_size=default_size,
+        max_size=max_size,
     )
 
 
 async def count_cases(session: AsyncSession, principal: Principal, flt: CaseFilter) -> int:
-    statement = select(func.count()).select_from(Case).where(*_conditions(principal, flt))
-    return int((await session.execute(statement)).scalar_one())
+    return await count_of(session, Resource.CASE, _conditions(principal, flt))
 
 
 async def _assignee(session: AsyncSession, slug: str | None) -> Organization | None:

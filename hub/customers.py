@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from hub import proposals as proposals_module
 from hub import provenance
-from hub.access import REGISTRY, Action, Record, Resource, access, pipeline
+from hub.access import Action, Record, Resource, access, pipeline
 from hub.access.pipeline import Update, WriteRequest
 from hub.errors import (
     BadInputError,
@@ -59,7 +59,6 @@ class CustomerOrder:
 # Fields a filter reads, per filter attribute (the registry's filters): filtering reveals
 # values, so each must be readable by the caller (CHECKLIST: hidden fields leak through
 # filters).
-_FILTER_FIELDS = REGISTRY[Resource.CUSTOMER].filters
 
 
 # Without a readable name, the default order is by id: random, so it reveals nothing.
@@ -95,10 +94,7 @@ def _like(text: str) -> str:
 
 
 def _conditions(principal: Principal, flt: CustomerFilter) -> list[ColumnElement[bool]]:
-    used = [name for name in _FILTER_FIELDS if getattr(flt, name) is not None]
-    fields = [f for name in used for f in _FILTER_FIELDS[name]]
-    if not access.readable(principal, Resource.CUSTOMER, fields):
-        raise BadInputError("this filter is not available")
+    access.require_filters(principal, Resource.CUSTOMER, flt)
     conditions = [access.row_filter(principal, Resource.CUSTOMER)]
     if flt.search:
         pattern = _like(flt.search.strip())

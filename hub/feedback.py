@@ -6,22 +6,21 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.access import Action, Record, Resource, access, pipeline
 from hub.access.pipeline import Update, WriteRequest
-from hub.access.registry import REGISTRY
-from hub.errors import BadInputError, ConflictError, FieldProblem, InvalidInputError
+from hub.errors import ConflictError, FieldProblem, InvalidInputError
 from hub.filters import exact, not_before
 from hub.models import Feedback
 from hub.models._types import utcnow
 from hub.models.activity import CHANNELS, FEEDBACK_KINDS, FEEDBACK_STATUSES, SCALES, VISIBILITIES
 from hub.outbox import Operation
-from hub.pagination import Page, fetch_page, page_size
+from hub.pagination import Page
 from hub.principal import Principal
-from hub.related import ordering
+from hub.related import count_of, page_of
 from hub.validation import Problems
 
 
@@ -34,17 +33,8 @@ class FeedbackFilter:
     since: datetime | None = None
 
 
-_FILTER_FIELDS = REGISTRY[Resource.FEEDBACK].filters
-
-
 def _conditions(principal: Principal, flt: FeedbackFilter) -> list[ColumnElement[bool]]:
-    # A filter on a field the caller does not read in clear on every row would tell it the
-    # hidden value (which rows match): refused, as for customers (CHECKLIST: API3).
-    used = [name for name in _FILTER_FIELDS if getattr(flt, name) is not None]
-    if not access.readable(
-        principal, Resource.FEEDBACK, [f for n in used for f in _FILTER_FIELDS[n]]
-    ):
-        raise BadInputError("this filter is not available")
+    access.require_filters(principal, Resource.FEEDBACK, flt)
     return [
         access.row_filter(principal, Resource.FEEDBACK),
         *exact(
@@ -67,19 +57,20 @@ async def list_feedback(
     default_size: int,
     max_size: int,
 ) -> Page[Record]:
-    return await fetch_page(
+    return await page_of(
         session,
-        select(*access.columns(principal, Resource.FEEDBACK)).where(*_conditions(principal, flt)),
-        ordering(Resource.FEEDBACK),
-        size=page_size(first, default=default_size, maximum=max_size),
+        principal,
+        Resource.FEEDBACK,
+        _conditions(principal, flt),
+        first=first,
         after=after,
-        project=lambda rows: access.project_all(principal, Resource.FEEDBACK, rows),
+        default_size=default_size,
+        max_size=max_size,
     )
 
 
 async def count_feedback(session: AsyncSession, principal: Principal, flt: FeedbackFilter) -> int:
-    statement = select(func.count()).select_from(Feedback).where(*_conditions(principal, flt))
-    return int((await session.execute(statement)).scalar_one())
+    return await count_of(session, Resource.FEEDBACK, _conditions(principal, flt))
 
 
 @dataclass

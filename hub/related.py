@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.access import REGISTRY, Record, Resource, access
 from hub.access.resources import MODELS
-from hub.pagination import Ordering, Page, page_size
+from hub.pagination import Ordering, Page, fetch_page, page_size
 from hub.principal import Principal
 
 # The time column each resource hanging off a customer is listed by, newest first: its
@@ -118,3 +119,34 @@ async def get_records(
     statement = access.select(principal, resource).where(model.id.in_(ids))
     rows = (await session.execute(statement)).all()
     return {row.id: access.project(principal, resource, row) for row in rows}
+
+
+async def page_of(
+    session: AsyncSession,
+    principal: Principal,
+    resource: Resource,
+    conditions: Sequence[ColumnElement[bool]],
+    *,
+    first: int | None,
+    after: str | None,
+    default_size: int,
+    max_size: int,
+) -> Page[Record]:
+    """One keyset page of ``resource`` in its registry order: the rows matching
+    ``conditions`` (the caller's row filter among them), projected for the caller."""
+    return await fetch_page(
+        session,
+        select(*access.columns(principal, resource)).where(*conditions),
+        ordering(resource),
+        size=page_size(first, default=default_size, maximum=max_size),
+        after=after,
+        project=lambda rows: access.project_all(principal, resource, rows),
+    )
+
+
+async def count_of(
+    session: AsyncSession, resource: Resource, conditions: Sequence[ColumnElement[bool]]
+) -> int:
+    """How many rows of ``resource`` match ``conditions`` (``totalCount``)."""
+    statement = select(func.count()).select_from(MODELS[resource]).where(*conditions)
+    return int((await session.execute(statement)).scalar_one())

@@ -20,7 +20,13 @@ from hub.access.policy_rules import PolicyRules
 from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Action, Resource
 from hub.access.rules import DATA_SCOPES, REQUIRED_SCOPE, RuleSet
-from hub.errors import FieldProblem, ForbiddenError, InvalidInputError, NotFoundError
+from hub.errors import (
+    BadInputError,
+    FieldProblem,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+)
 from hub.models import OrgKind
 from hub.models._types import table_columns
 from hub.oauth.scopes import Scope
@@ -128,6 +134,15 @@ class Access:
     def readable(self, principal: Principal, resource: Resource, fields: Iterable[str]) -> bool:
         """Whether every one of ``fields`` is readable in clear (for filters and ordering)."""
         return set(fields) <= self.readable_fields(principal, resource)
+
+    def require_filters(self, principal: Principal, resource: Resource, given: object) -> None:
+        """Refuse a filter (``given``: the resource's filter record, its attributes named as
+        in the registry's ``filters``) on a field the caller does not read in clear on every
+        row: which rows match would tell it the hidden or masked value (CHECKLIST: API3)."""
+        filters = REGISTRY[resource].filters
+        used = [name for name in filters if getattr(given, name, None) is not None]
+        if not self.readable(principal, resource, [f for name in used for f in filters[name]]):
+            raise BadInputError("this filter is not available")
 
     def project(self, principal: Principal, resource: Resource, row: Row[Any]) -> Record:
         """A row selected with :meth:`columns` as the principal may see it: visible fields

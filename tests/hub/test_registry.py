@@ -121,7 +121,9 @@ def derived_views() -> dict[str, Any]:
         "NODE_TYPES": sorted(ids.NODE_TYPES),
         "PolicyResource": [[m.name, m.value] for m in PolicyResource],
         "TIME_COLUMN": by_resource(related.TIME_COLUMN),
-        "CUSTOMER_FILTER_FIELDS": {k: list(v) for k, v in customers._FILTER_FIELDS.items()},
+        "CUSTOMER_FILTER_FIELDS": {
+            k: list(v) for k, v in REGISTRY[Resource.CUSTOMER].filters.items()
+        },
         "CustomerOrderField": [[m.name, m.value] for m in customers.CustomerOrderField],
     }
 
