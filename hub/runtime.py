@@ -19,6 +19,7 @@ from hub.oauth.keys import KeyRing, load_keyring
 from hub.oauth.ratelimit import TokenRateLimiter
 from hub.oauth.revocation import RevocationList, prune_expired
 from hub.oauth.staff_directory import StaffDirectory
+from hub.oauth.verified_tokens import VerifiedTokenCache
 from hub.outage import OutageLog
 from hub.settings import Settings
 from hub.ttl_cache import TTLCache
@@ -40,6 +41,14 @@ class Runtime:
     # Client rows read by client authentication, kept HUB_CLIENT_CACHE_TTL seconds
     # (hub.oauth.client_auth.load_client); None caches "no such client" too.
     client_rows: TTLCache[str, tuple[Client, Organization] | None] = field(default_factory=TTLCache)
+    # Verified bearer tokens by hash (hub.oauth.verified_tokens), sized from the settings.
+    verified_tokens: VerifiedTokenCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.verified_tokens = VerifiedTokenCache(
+            max_entries=self.settings.access_token_cache_size,
+            max_age=self.settings.access_token_cache_ttl,
+        )
 
     async def reload_keys(self) -> None:
         async with self.database.session() as session:

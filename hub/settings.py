@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     log_json: bool = True
     expose_sql_count: bool = False
     client_cache_ttl: float = Field(default=5.0, ge=0)
+    # Verified access tokens remembered by hash (hub.oauth.verified_tokens): at most this
+    # many seconds and never past exp, at most this many tokens; 0 seconds turns it off.
+    # Revocation and disabled clients are still checked on every request.
+    access_token_cache_ttl: float = Field(default=60.0, ge=0)
+    access_token_cache_size: PositiveInt = 10_000
     db_pool_size: PositiveInt = 20
     # How often each replica re-reads shared OAuth state (DESIGN §6): revoked token ids
     # and the signing key ring; a revocation or key rotation reaches every replica within.

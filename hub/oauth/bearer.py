@@ -1,12 +1,11 @@
 """Resource side: turn a bearer access token into a :class:`Principal` (RFC 6750).
 
-Authentication happens once, in middleware; endpoints read ``request.user``.
+Authentication happens once, in middleware; endpoints read ``request.user``. A token's
+verification is remembered by :mod:`hub.oauth.verified_tokens`; revocation and disabled
+clients or staff users are checked on every request all the same.
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
-from typing import Any
 
 from starlette.authentication import (
     AuthCredentials,
@@ -18,7 +17,10 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 from hub.oauth.context import OAuthContext
+from hub.oauth.directory import ClientIdentity
+from hub.oauth.staff_directory import StaffIdentity
 from hub.oauth.tokens import InvalidTokenError, verify_access_token
+from hub.oauth.verified_tokens import VerifiedToken, token_key
 from hub.principal import Principal
 
 REALM = "partner-hub"
@@ -51,57 +53,91 @@ class BearerTokenBackend(AuthenticationBackend):
         if not token or " " in token:
             raise AuthenticationError("the Authorization header is malformed")
         runtime: OAuthContext = conn.app.state.runtime
-        settings = runtime.settings
-        try:
-            claims = verify_access_token(
-                runtime.keyring, token, issuer=settings.issuer, audience=settings.token_audience
-            )
-        except InvalidTokenError as error:
-            raise AuthenticationError(str(error)) from None
+        verified = _verified(runtime, token)
+        # What can change under a valid token is checked on every request, cached or not.
         # RFC 7009 §2: a revoked token is refused; the set is refreshed from the database
         # every HUB_REVOCATION_REFRESH_INTERVAL seconds on every replica.
-        if claims["jti"] in runtime.revocations:
+        if verified.jti in runtime.revocations:
             raise AuthenticationError("the token has been revoked")
-        identity = await runtime.clients.lookup(str(claims["client_id"]))
-        if identity is None or not identity.active:
+        client = await runtime.clients.lookup(verified.client_id)
+        if client is None or not client.active:
             raise AuthenticationError("the token's client is disabled or unknown")
-        scopes = frozenset(str(claims.get("scope", "")).split())
-        principal = Principal(
-            client_id=identity.client_id,
-            organization_id=identity.organization_id,
-            organization_slug=identity.organization_slug,
-            organization_kind=identity.organization_kind,
-            attributes=identity.organization_attributes,
-            scopes=scopes,
-            token_id=str(claims["jti"]),
-        )
-        if "roles" in claims:
-            principal = await _staff_principal(runtime, claims, principal)
-        return AuthCredentials(sorted(scopes)), PrincipalUser(principal)
+        staff: StaffIdentity | None = None
+        if verified.roles is not None:
+            staff = await runtime.staff.lookup(
+                runtime.database, runtime.settings.client_cache_ttl, verified.subject
+            )
+            if staff is None or not staff.active:
+                raise AuthenticationError("the token's staff user is disabled or unknown")
+        memo = verified.memo
+        if memo is not None and memo[0] is client and memo[1] is staff:
+            principal = memo[2]
+        else:
+            principal = _principal(verified, client, staff)
+            verified.memo = (client, staff, principal)
+        return AuthCredentials(sorted(verified.scopes)), PrincipalUser(principal)
 
 
-async def _staff_principal(
-    runtime: OAuthContext, claims: dict[str, Any], principal: Principal
-) -> Principal:
-    """A staff user's token (authorization code grant): ``sub`` is the user, who acts for
-    their own organization with the token's ``roles`` (RFC 9068 §2.2.3.1)."""
-    roles = claims["roles"]
-    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
-        raise AuthenticationError("the token's roles claim is malformed")
+def _verified(runtime: OAuthContext, token: str) -> VerifiedToken:
+    """The token's RFC 9068 §4 validation: remembered from an earlier request while it
+    still stands (:mod:`hub.oauth.verified_tokens`), else done now."""
+    key = token_key(token)
+    keyring = runtime.keyring
+    cached = runtime.verified_tokens.get(key, keyring)
+    if cached is not None:
+        return cached
     settings = runtime.settings
-    user = await runtime.staff.lookup(
-        runtime.database, settings.client_cache_ttl, str(claims["sub"])
-    )
-    if user is None or not user.active:
-        raise AuthenticationError("the token's staff user is disabled or unknown")
-    return replace(
-        principal,
-        organization_id=user.organization_id,
-        organization_slug=user.organization_slug,
-        organization_kind=user.organization_kind,
-        attributes=user.organization_attributes,
-        roles=frozenset(roles),
+    try:
+        claims = verify_access_token(
+            keyring, token, issuer=settings.issuer, audience=settings.token_audience
+        )
+    except InvalidTokenError as error:
+        raise AuthenticationError(str(error)) from None
+    roles: frozenset[str] | None = None
+    if "roles" in claims:
+        # A staff user's token (authorization code grant): ``sub`` is the user, who acts
+        # for their own organization with the token's ``roles`` (RFC 9068 §2.2.3.1).
+        listed = claims["roles"]
+        if not isinstance(listed, list) or not all(isinstance(role, str) for role in listed):
+            raise AuthenticationError("the token's roles claim is malformed")
+        roles = frozenset(listed)
+    verified = VerifiedToken(
+        jti=str(claims["jti"]),
+        client_id=str(claims["client_id"]),
         subject=str(claims["sub"]),
+        scopes=frozenset(str(claims.get("scope", "")).split()),
+        roles=roles,
+        expires_at=float(claims["exp"]),
+        keyring=keyring,
+    )
+    runtime.verified_tokens.put(key, verified)
+    return verified
+
+
+def _principal(
+    verified: VerifiedToken, client: ClientIdentity, staff: StaffIdentity | None
+) -> Principal:
+    """The caller: the client's organization, or the staff user's with their roles."""
+    if staff is None:
+        return Principal(
+            client_id=client.client_id,
+            organization_id=client.organization_id,
+            organization_slug=client.organization_slug,
+            organization_kind=client.organization_kind,
+            attributes=client.organization_attributes,
+            scopes=verified.scopes,
+            token_id=verified.jti,
+        )
+    return Principal(
+        client_id=client.client_id,
+        organization_id=staff.organization_id,
+        organization_slug=staff.organization_slug,
+        organization_kind=staff.organization_kind,
+        attributes=staff.organization_attributes,
+        scopes=verified.scopes,
+        roles=verified.roles or frozenset(),
+        token_id=verified.jti,
+        subject=verified.subject,
     )
 
 

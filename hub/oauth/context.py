@@ -21,6 +21,7 @@ from hub.oauth.keys import KeyRing
 from hub.oauth.ratelimit import TokenRateLimiter
 from hub.oauth.revocation import RevocationList
 from hub.oauth.staff_directory import StaffDirectory
+from hub.oauth.verified_tokens import VerifiedTokenCache
 from hub.settings import Settings
 from hub.ttl_cache import TTLCache
 
@@ -59,6 +60,10 @@ class OAuthContext(Protocol):
     @property
     def revocations(self) -> RevocationList:
         """Revoked token ids, refreshed from the shared table on every replica."""
+
+    @property
+    def verified_tokens(self) -> VerifiedTokenCache:
+        """Access tokens this process has verified, by hash, until expiry (the bearer check)."""
 
     @property
     def rate_limiter(self) -> TokenRateLimiter:
