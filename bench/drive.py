@@ -10,12 +10,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.load import REQUEST_TIMEOUT, LoadReport, LoadSpec
+from bench.pgcpu import PostgresCpu, PostgresCpuError, Window
 from bench.procs import machine_cpu_seconds, tree_cpu_seconds
 from bench.results import ScenarioResult, merge
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Time for the load processes to start Python and import httpx before the shared start.
 START_DELAY = 2.0
+# PostgreSQL's backends are listed (a query) this long before the window opens; only
+# /proc is read at its edges.
+LIST_AHEAD = 0.5
 
 
 class LoadError(Exception):
@@ -40,8 +44,11 @@ def drive(
     options: LoadOptions,
     server_pid: int,
     workdir: Path,
+    server: str = "hub",
+    postgres: PostgresCpu | None = None,
 ) -> ScenarioResult:
-    """Load ``url`` with ``options`` and measure; ``server_pid``'s CPU time is sampled."""
+    """Load ``url`` with ``options`` and measure; ``server_pid``'s CPU time is sampled, and
+    with ``postgres`` the CPU time of the database's backends."""
     start_at = time.time() + START_DELAY
     shares = [
         options.concurrency // options.processes + (i < options.concurrency % options.processes)
@@ -72,10 +79,29 @@ def drive(
                 )
             )
         measure_from = start_at + options.warmup
+        pg_error: str | None = None
+        pg_window: Window | None = None
+        pids: list[int] = []
+        if postgres is not None:
+            time.sleep(max(0.0, measure_from - LIST_AHEAD - time.time()))
+            try:
+                pids = postgres.backends()
+            except PostgresCpuError as error:
+                pg_error = str(error)
         time.sleep(max(0.0, measure_from - time.time()))
         cpu_before, machine_before = tree_cpu_seconds(server_pid), machine_cpu_seconds()
+        if postgres is not None and pg_error is None:
+            try:
+                pg_window = postgres.begin(pids)
+            except PostgresCpuError as error:
+                pg_error = str(error)
         time.sleep(max(0.0, measure_from + options.duration - time.time()))
         cpu_after, machine_after = tree_cpu_seconds(server_pid), machine_cpu_seconds()
+        if postgres is not None and pg_window is not None:
+            try:
+                pg_window = postgres.end(pg_window)
+            except PostgresCpuError as error:
+                pg_window, pg_error = None, str(error)
         reports = [_collect(process) for process in processes]
     finally:
         for process in processes:
@@ -86,7 +112,16 @@ def drive(
     machine_cpu = (
         None if machine_before is None or machine_after is None else machine_after - machine_before
     )
-    return merge(scenario, reports, server_cpu, machine_cpu)
+    return merge(
+        scenario,
+        reports,
+        server_cpu,
+        machine_cpu,
+        server=server,
+        pg_cpu_s=None if pg_window is None else pg_window.cpu_s,
+        pg_backends=None if pg_window is None else pg_window.backends,
+        pg_error=pg_error,
+    )
 
 
 def _collect(process: subprocess.Popen[bytes]) -> LoadReport:

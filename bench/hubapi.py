@@ -1,4 +1,4 @@
-"""The few hub calls the benchmark makes before loading it: tokens, ids, a captured page."""
+"""The few calls the benchmark makes before loading a server: tokens, ids, captured pages."""
 
 from __future__ import annotations
 
@@ -8,44 +8,52 @@ from typing import Any
 
 import httpx
 
-CUSTOMER_FIELDS = "id name company city region country segment lifecycleStage"
+from bench.queries import (
+    HUB,
+    PAGE_SIZE,
+    Dialect,
+    PageShape,
+    ReplyError,
+    customer_query,
+    ids_query,
+    nested_query,
+    page_query,
+)
+from bench.queries import page_shape as _page_shape
+
+__all__ = [
+    "CUSTOMER_QUERY",
+    "NESTED_QUERY",
+    "PAGE_SIZE",
+    "PARTNER_PAGE_QUERY",
+    "Credential",
+    "HubCallError",
+    "HubClient",
+    "PageShape",
+    "credentials",
+    "page_shape",
+    "request_body",
+]
+
 # (a) one customer by global id, as an operator.
-CUSTOMER_QUERY = f"query Customer($id: ID!) {{ customer(id: $id) {{ {CUSTOMER_FIELDS} }} }}"
+CUSTOMER_QUERY = customer_query(HUB)
 # (b) a partner's page: 50 customers with their 5 latest feedback each; (d) sends the same
 # query with the operator's token.
-PAGE_SIZE = 50
-PARTNER_PAGE_QUERY = (
-    f"{{ customers(first: {PAGE_SIZE}) {{ edges {{ node {{ {CUSTOMER_FIELDS} "
-    "feedback(first: 5) { edges { node { kind text createdAt } } } } } } }"
-)
-_IDS_QUERY = (
-    "query Ids($after: String) { customers(first: 100, after: $after) "
-    "{ pageInfo { hasNextPage endCursor } edges { node { id } } } }"
-)
+PARTNER_PAGE_QUERY = page_query(HUB)
+# (e) three levels: 20 customers, their 5 latest feedback, each feedback's customer.
+NESTED_QUERY = nested_query(HUB)
 
 
 class HubCallError(Exception):
-    """The hub answered a set-up call with an error."""
+    """The hub (or a peer) answered a set-up call with an error."""
 
 
-@dataclass(frozen=True)
-class PageShape:
-    """What a captured (b) or (d) reply holds."""
-
-    bytes: int
-    customers: int
-    customers_with_feedback: int
-    feedback: int
-
-
-def page_shape(body: bytes) -> PageShape:
-    """Count the customers and feedback in a reply to ``PARTNER_PAGE_QUERY``."""
+def page_shape(body: bytes, dialect: Dialect = HUB) -> PageShape:
+    """Count the customers and feedback in a reply to a page query."""
     try:
-        edges = json.loads(body)["data"]["customers"]["edges"]
-        counts = [len(edge["node"]["feedback"]["edges"]) for edge in edges]
-    except (ValueError, KeyError, TypeError) as error:
-        raise HubCallError(f"not a customers page ({error!r}): {body[:300]!r}") from None
-    return PageShape(len(body), len(counts), sum(1 for n in counts if n), sum(counts))
+        return _page_shape(body, dialect)
+    except ReplyError as error:
+        raise HubCallError(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -65,10 +73,12 @@ def credentials(rows: list[dict[str, Any]], kind: str) -> Credential:
 
 
 class HubClient:
-    """A synchronous client for the set-up calls (never used to measure)."""
+    """A synchronous client for the set-up calls (never used to measure); ``dialect``
+    names the fields of the server's schema (the hub's, or a peer's)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, dialect: Dialect = HUB) -> None:
         self.base_url = base_url
+        self.dialect = dialect
         self._http = httpx.Client(base_url=base_url, timeout=60.0, trust_env=False)
 
     def close(self) -> None:
@@ -86,28 +96,26 @@ class HubClient:
         return token
 
     def graphql(
-        self, token: str, query: str, variables: dict[str, Any] | None = None
+        self, token: str | None, query: str, variables: dict[str, Any] | None = None
     ) -> httpx.Response:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         response = self._http.post(
-            "/graphql",
-            content=request_body(query, variables),
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
+            "/graphql", content=request_body(query, variables), headers=headers
         )
         if response.status_code != 200 or "errors" in response.json():
             raise HubCallError(f"GraphQL {response.status_code}: {response.text[:300]}")
         return response
 
-    def customer_ids(self, token: str, limit: int) -> list[str]:
-        """Up to ``limit`` customer global ids, paging ``customers(first: 100)``."""
+    def customer_ids(self, token: str | None, limit: int) -> list[str]:
+        """Up to ``limit`` customer global ids in the page order, paging by 100."""
         ids: list[str] = []
         after: str | None = None
+        query, d = ids_query(self.dialect, 100, after=True), self.dialect
         while len(ids) < limit:
-            page = self.graphql(token, _IDS_QUERY, {"after": after}).json()["data"]["customers"]
-            ids.extend(edge["node"]["id"] for edge in page["edges"])
+            page = self.graphql(token, query, {"after": after}).json()["data"][d.customers]
+            ids.extend(edge["node"][d.id] for edge in page["edges"])
             if not page["pageInfo"]["hasNextPage"]:
                 break
             after = page["pageInfo"]["endCursor"]

@@ -1,10 +1,13 @@
-"""Benchmark the hub over HTTP against a bare-Starlette ceiling: ``python -m bench.run``.
+"""Benchmark the hub over HTTP against PostGraphile and a bare ceiling: ``python -m bench.run``.
 
 For each backend: seed a fresh database with ``hub demo``, time ``hub policy preview`` and
 ``hub policy publish`` of a small policy change on it, serve it with ``hub serve``, measure
-(a) ``customer(id)``, (b) a partner's page of 50 customers with their feedback and (d) the
-same page as the operator (no policy conditions), then serve (b)'s captured body from a
-bare Starlette app and measure that as (c). See bench/README.md for how to read the table.
+(a) ``customer(id)``, (b) a partner's page of 50 customers with their feedback, (d) the
+same page as the operator (no policy conditions) and (e) a three-level query; on
+PostgreSQL, serve the same database with PostGraphile v4 (no policy) and measure (a), the
+page and (e) on it; then serve (b)'s captured body from a bare Starlette app and measure
+that as (c). ``--rounds`` repeats this, alternating the hub and PostGraphile, and reports
+medians. See bench/README.md for how to read the table.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +31,10 @@ from bench.databases import BACKENDS, DatabaseSetupError, analyze, check_pg_url,
 from bench.drive import REPO_ROOT, LoadError, LoadOptions, drive
 from bench.hubapi import (
     CUSTOMER_QUERY,
+    NESTED_QUERY,
     PAGE_SIZE,
     PARTNER_PAGE_QUERY,
+    Credential,
     HubCallError,
     HubClient,
     PageShape,
@@ -37,9 +43,21 @@ from bench.hubapi import (
     request_body,
 )
 from bench.load import CLIENTS
-from bench.policytime import PolicyTimingError, time_policy
+from bench.peers import (
+    PEERS,
+    POSTGRAPHILE,
+    PeerError,
+    ensure_postgraphile,
+    node_missing,
+    postgraphile_command,
+    postgraphile_version,
+)
+from bench.pgcpu import PostgresCpu
+from bench.policytime import PolicyTiming, PolicyTimingError, time_policy
 from bench.procs import HOST, ServerError, free_port, server
-from bench.results import BackendResult, table, write_json
+from bench.queries import POSTGRAPHILE as POSTGRAPHILE_DIALECT
+from bench.queries import compare, customer_query, id_uuid, nested_query, page_query
+from bench.results import BackendResult, ScenarioResult, key, table, write_json
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -92,6 +110,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=CLIENTS,
         default="raw",
         help="load client: a lean HTTP/1.1 client (raw) or httpx.AsyncClient",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_bounded(int, 1, 50),
+        default=1,
+        help="repeat the scenarios, alternating the hub and its peers; report medians",
+    )
+    parser.add_argument(
+        "--peers",
+        choices=["auto", *PEERS, "none"],
+        default="auto",
+        help="servers measured beside the hub on PostgreSQL (auto: PostGraphile if node"
+        " and npm are installed)",
     )
     parser.add_argument(
         "--no-analyze",
@@ -150,7 +181,7 @@ def _seconds(value: float | None) -> str:
 def _check_pages(pages: dict[str, PageShape], customers: int) -> list[str]:
     """Raise if the operator's page (d) is not a full page with feedback; return warnings
     about the partner's page (b), which the policy may legitimately shorten."""
-    operator, partner = pages["d"], pages["b"]
+    operator, partner = pages[key("hub", "d")], pages[key("hub", "b")]
     if operator.customers != min(PAGE_SIZE, customers) or not operator.feedback:
         raise BenchError(
             f"the operator's page (d) should hold {min(PAGE_SIZE, customers)} customers with"
@@ -170,7 +201,183 @@ def _check_pages(pages: dict[str, PageShape], customers: int) -> list[str]:
     return warnings
 
 
-def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
+@dataclass
+class _Run:
+    """One backend's run: what every round needs, and what the first rounds captured."""
+
+    backend: str
+    args: argparse.Namespace
+    hub: str
+    node: str | None
+    workdir: Path
+    env: dict[str, str]
+    db_url: str
+    options: LoadOptions
+    operator: Credential
+    partner: Credential
+    postgres: PostgresCpu | None
+    result: BackendResult
+    # Set-up captures, taken the first time each server runs: request bodies per scenario
+    # and one reply per scenario, by key (``hub:d``).
+    bodies: dict[str, list[str]] = field(default_factory=dict)
+    replies: dict[str, bytes] = field(default_factory=dict)
+    hub_ids: list[str] = field(default_factory=list)
+    # The ceiling is sent (b)'s request, token included (it does not read it).
+    partner_token: str | None = None
+
+    def measure(
+        self,
+        index: int,
+        server_name: str,
+        scenario: str,
+        *,
+        url: str,
+        token: str | None,
+        pid: int,
+    ) -> ScenarioResult:
+        rounds = self.args.rounds
+        where = f"round {index + 1}/{rounds} " if rounds > 1 else ""
+        _say(
+            f"[{self.backend}] {where}{server_name} ({scenario})"
+            f" {self.args.warmup:g} s warm-up + {self.args.duration:g} s"
+        )
+        return drive(
+            scenario,
+            url=url,
+            headers={} if token is None else {"Authorization": f"Bearer {token}"},
+            bodies=self.bodies[key(server_name, scenario)],
+            options=self.options,
+            server_pid=pid,
+            workdir=self.workdir,
+            server=server_name,
+            postgres=None if server_name == "ceiling" else self.postgres,
+        )
+
+
+def _capture_hub(run: _Run, client: HubClient) -> None:
+    """The hub's set-up: customer ids, the request bodies, one reply per scenario."""
+    operator = client.token(run.operator)
+    run.hub_ids = client.customer_ids(operator, CUSTOMER_IDS)
+    run.partner_token = client.token(run.partner)
+    page = client.graphql(run.partner_token, PARTNER_PAGE_QUERY).content
+    (run.workdir / "page.json").write_bytes(page)
+    run.replies[key("hub", "b")] = page
+    run.replies[key("hub", "d")] = client.graphql(operator, PARTNER_PAGE_QUERY).content
+    run.replies[key("hub", "e")] = client.graphql(operator, NESTED_QUERY).content
+    first = {"id": run.hub_ids[0]}
+    run.replies[key("hub", "a")] = client.graphql(operator, CUSTOMER_QUERY, first).content
+    run.bodies[key("hub", "a")] = [request_body(CUSTOMER_QUERY, {"id": i}) for i in run.hub_ids]
+    for scenario, query in (("b", PARTNER_PAGE_QUERY), ("d", PARTNER_PAGE_QUERY)):
+        run.bodies[key("hub", scenario)] = [request_body(query)]
+    run.bodies[key("hub", "e")] = [request_body(NESTED_QUERY)]
+    run.bodies[key("ceiling", "c")] = [request_body(PARTNER_PAGE_QUERY)]
+    result = run.result
+    result.response_bytes = len(page)
+    for scenario in ("a", "b", "d", "e"):
+        name = key("hub", scenario)
+        reply = run.replies[name]
+        result.pages[name] = (
+            PageShape(len(reply), 0, 0, 0) if scenario == "a" else page_shape(reply)
+        )
+    result.warnings += _check_pages(result.pages, run.args.customers)
+    for warning in result.warnings:
+        _say(f"[{run.backend}] WARNING {warning}")
+
+
+def _hub_round(run: _Run, index: int, port: int) -> dict[str, ScenarioResult]:
+    argv = [run.hub, "serve", "--host", HOST, "--port", str(port)]
+    argv += ["--workers", str(run.args.workers)]
+    log = run.workdir / f"hub-{index}.log"
+    with server(argv, cwd=run.workdir, env=run.env, port=port, log=log) as process:
+        client = HubClient(f"http://{HOST}:{port}")
+        try:
+            if not run.hub_ids:
+                _capture_hub(run, client)
+            url = f"http://{HOST}:{port}/graphql"
+            results = {}
+            # A fresh token per scenario: a long --duration must not outlive one.
+            for scenario in ("a", "b", "d", "e"):
+                who = run.partner if scenario == "b" else run.operator
+                token = client.token(who)
+                results[key("hub", scenario)] = run.measure(
+                    index, "hub", scenario, url=url, token=token, pid=process.pid
+                )
+        finally:
+            client.close()
+    return results
+
+
+def _capture_postgraphile(run: _Run, client: HubClient) -> None:
+    """PostGraphile's set-up: the same customers' node ids, the request bodies, one reply
+    per scenario, and warnings where its replies are not the hub's."""
+    d = POSTGRAPHILE_DIALECT
+    ids = client.customer_ids(None, CUSTOMER_IDS)
+    result, peer = run.result, POSTGRAPHILE
+    if [id_uuid(i) for i in ids] != [id_uuid(i) for i in run.hub_ids]:
+        result.warnings.append(
+            f"(a) {peer}'s first {len(ids)} customers by name are not the hub's"
+            f" {len(run.hub_ids)}: (a) looks up other customers"
+        )
+    queries = {"a": customer_query(d), "d": page_query(d), "e": nested_query(d)}
+    run.bodies[key(peer, "a")] = [request_body(queries["a"], {"id": i}) for i in ids]
+    run.bodies[key(peer, "d")] = [request_body(queries["d"])]
+    run.bodies[key(peer, "e")] = [request_body(queries["e"])]
+    for scenario, query in queries.items():
+        variables = {"id": ids[0]} if scenario == "a" else None
+        reply = client.graphql(None, query, variables).content
+        name = key(peer, scenario)
+        run.replies[name] = reply
+        result.pages[name] = (
+            PageShape(len(reply), 0, 0, 0) if scenario == "a" else page_shape(reply, d)
+        )
+        warnings = compare(scenario, run.replies[key("hub", scenario)], reply, peer, d)
+        for warning in warnings:
+            _say(f"[{run.backend}] WARNING {warning}")
+        result.warnings += warnings
+
+
+def _postgraphile_round(run: _Run, index: int) -> dict[str, ScenarioResult]:
+    assert run.node is not None
+    port = free_port()
+    argv, env = postgraphile_command(
+        run.node, port=port, db_url=run.db_url, workers=run.args.workers
+    )
+    log = run.workdir / f"postgraphile-{index}.log"
+    with server(argv, cwd=run.workdir, env=env, port=port, log=log) as process:
+        client = HubClient(f"http://{HOST}:{port}", POSTGRAPHILE_DIALECT)
+        try:
+            if key(POSTGRAPHILE, "d") not in run.replies:
+                _capture_postgraphile(run, client)
+        finally:
+            client.close()
+        url = f"http://{HOST}:{port}/graphql"
+        return {
+            key(POSTGRAPHILE, scenario): run.measure(
+                index, POSTGRAPHILE, scenario, url=url, token=None, pid=process.pid
+            )
+            for scenario in ("a", "d", "e")
+        }
+
+
+def _ceiling_round(run: _Run, index: int) -> dict[str, ScenarioResult]:
+    # The ceiling runs after the hub has stopped, so the two never share the CPUs.
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "bench.ceiling:create_app", "--factory"]
+    argv += ["--app-dir", str(REPO_ROOT), "--host", HOST, "--port", str(port)]
+    argv += ["--workers", str(run.args.workers), "--log-level", "warning", "--no-access-log"]
+    env = {**run.env, "BENCH_CEILING_BODY": str(run.workdir / "page.json")}
+    log = run.workdir / f"ceiling-{index}.log"
+    with server(argv, cwd=run.workdir, env=env, port=port, log=log) as process:
+        url = f"http://{HOST}:{port}/graphql"
+        measured = run.measure(
+            index, "ceiling", "c", url=url, token=run.partner_token, pid=process.pid
+        )
+    return {key("ceiling", "c"): measured}
+
+
+def run_backend(
+    backend: str, args: argparse.Namespace, peers: list[str], node: str | None
+) -> BackendResult:
     hub = _hub_executable()
     options = LoadOptions(
         concurrency=args.concurrency,
@@ -179,24 +386,12 @@ def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
         duration=args.duration,
         client=args.client,
     )
+    peers = peers if backend == "postgresql" else []
     with (
         tempfile.TemporaryDirectory(prefix="pbench-") as tmp,
         database_url(backend, Path(tmp), args.pg_url) as db_url,
     ):
         workdir = Path(tmp)
-
-        def measure(key: str, url: str, token: str, bodies: list[str], pid: int) -> None:
-            _say(f"[{backend}] ({key}) {args.warmup:g} s warm-up + {args.duration:g} s")
-            result.scenarios[key] = drive(
-                key,
-                url=url,
-                headers={"Authorization": f"Bearer {token}"},
-                bodies=bodies,
-                options=options,
-                server_pid=pid,
-                workdir=workdir,
-            )
-
         port = free_port()
         env = _hub_env(db_url)
         _say(f"[{backend}] seeding {args.customers} customers ...")
@@ -204,55 +399,66 @@ def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
         _say(f"[{backend}] seeded in {seed_seconds:.1f} s")
         if backend == "postgresql" and not args.no_analyze:
             analyze(db_url)
-        _say(f"[{backend}] timing hub policy preview/publish ...")
-        policy = time_policy(hub, workdir, env)
-        _say(
-            f"[{backend}] policy preview --json {policy.preview_s:.2f} s, publish"
-            f" {policy.publish_s:.2f} s (wall, subprocess); in-process preview"
-            f" {_seconds(policy.preview_inprocess_s)}, publish"
-            f" {_seconds(policy.publish_inprocess_s)}"
-        )
+        policy = _time_policy(backend, hub, workdir, env)
         rows = json.loads((workdir / "creds.json").read_text())
-        operator, partner = credentials(rows, "operator"), credentials(rows, "distributor")
-        page_body = [request_body(PARTNER_PAGE_QUERY)]
+        run = _Run(
+            backend=backend,
+            args=args,
+            hub=hub,
+            node=node,
+            workdir=workdir,
+            env=env,
+            db_url=db_url,
+            options=options,
+            operator=credentials(rows, "operator"),
+            partner=credentials(rows, "distributor"),
+            postgres=PostgresCpu(db_url) if backend == "postgresql" else None,
+            result=BackendResult(backend, args.customers, seed_seconds, 0, peers=peers),
+        )
+        run.result.policy = policy
+        # Alternate who goes first, so that a machine's drift over a run spreads over both.
+        # The hub goes first in the first round: the others need its captures.
+        sides = ["hub", *peers]
+        for index in range(args.rounds):
+            results: dict[str, ScenarioResult] = {}
+            for side in sides if index % 2 == 0 else sides[::-1]:
+                if side == "hub":
+                    results |= _hub_round(run, index, port)
+                else:
+                    results |= _postgraphile_round(run, index)
+            results |= _ceiling_round(run, index)
+            run.result.rounds.append(results)
+        for name, s in run.result.scenarios.items():
+            if s.pg_error:
+                run.result.warnings.append(f"({name}) PostgreSQL CPU not measured: {s.pg_error}")
+    return run.result
 
-        serve = [hub, "serve", "--host", HOST, "--port", str(port), "--workers", str(args.workers)]
-        with server(serve, cwd=workdir, env=env, port=port, log=workdir / "hub.log") as hub_process:
-            base = f"http://{HOST}:{port}"
-            client = HubClient(base)
-            try:
-                ids = client.customer_ids(client.token(operator), CUSTOMER_IDS)
-                page = client.graphql(client.token(partner), PARTNER_PAGE_QUERY).content
-                (workdir / "page.json").write_bytes(page)
-                operator_page = client.graphql(client.token(operator), PARTNER_PAGE_QUERY)
-                (workdir / "page-operator.json").write_bytes(operator_page.content)
-                result = BackendResult(backend, args.customers, seed_seconds, len(page))
-                result.policy = policy
-                result.pages = {"b": page_shape(page), "d": page_shape(operator_page.content)}
-                result.warnings = _check_pages(result.pages, args.customers)
-                for warning in result.warnings:
-                    _say(f"[{backend}] WARNING {warning}")
-                customer_bodies = [request_body(CUSTOMER_QUERY, {"id": i}) for i in ids]
-                # A fresh token per scenario: a long --duration must not outlive one.
-                url = f"{base}/graphql"
-                measure("a", url, client.token(operator), customer_bodies, hub_process.pid)
-                page_token = client.token(partner)
-                measure("b", url, page_token, page_body, hub_process.pid)
-                measure("d", url, client.token(operator), page_body, hub_process.pid)
-            finally:
-                client.close()
 
-        # The ceiling runs after the hub has stopped, so the two never share the CPUs.
-        ceiling_port = free_port()
-        ceiling = [sys.executable, "-m", "uvicorn", "bench.ceiling:create_app", "--factory"]
-        ceiling += ["--app-dir", str(REPO_ROOT), "--host", HOST, "--port", str(ceiling_port)]
-        ceiling += ["--workers", str(args.workers), "--log-level", "warning", "--no-access-log"]
-        ceiling_env = {**env, "BENCH_CEILING_BODY": str(workdir / "page.json")}
-        log = workdir / "ceiling.log"
-        with server(ceiling, cwd=workdir, env=ceiling_env, port=ceiling_port, log=log) as process:
-            url = f"http://{HOST}:{ceiling_port}/graphql"
-            measure("c", url, page_token, page_body, process.pid)
-    return result
+def _time_policy(backend: str, hub: str, workdir: Path, env: dict[str, str]) -> PolicyTiming:
+    _say(f"[{backend}] timing hub policy preview/publish ...")
+    policy = time_policy(hub, workdir, env)
+    _say(
+        f"[{backend}] policy preview --json {policy.preview_s:.2f} s, publish"
+        f" {policy.publish_s:.2f} s (wall, subprocess); in-process preview"
+        f" {_seconds(policy.preview_inprocess_s)}, publish"
+        f" {_seconds(policy.publish_inprocess_s)}"
+    )
+    return policy
+
+
+def _peers(args: argparse.Namespace, backends: list[str]) -> tuple[list[str], str | None]:
+    """The peers to measure and the ``node`` to run them with; installs PostGraphile on
+    first use. ``auto`` skips it, with a note, where Node is missing."""
+    if args.peers == "none" or "postgresql" not in backends:
+        if args.peers == POSTGRAPHILE:
+            raise BenchError("PostGraphile serves PostgreSQL only: use --backend postgresql")
+        return [], None
+    if args.peers == "auto" and (reason := node_missing()) is not None:
+        _say(f"PostGraphile not measured: {reason}; --peers none silences this")
+        return [], None
+    node = ensure_postgraphile(_say)
+    _say(f"PostGraphile {postgraphile_version()} measured beside the hub on PostgreSQL")
+    return [POSTGRAPHILE], node
 
 
 def _run_info(args: argparse.Namespace, started: datetime) -> dict[str, Any]:
@@ -274,6 +480,8 @@ def _run_info(args: argparse.Namespace, started: datetime) -> dict[str, Any]:
             "client_processes": args.client_processes,
             "client": args.client,
             "analyze": not args.no_analyze,
+            "rounds": args.rounds,
+            "peers": args.peers,
         },
         "machine": {
             "cpus": os.cpu_count(),
@@ -297,8 +505,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if "postgresql" in backends:
             check_pg_url(args.pg_url)
+        peers, node = _peers(args, backends)
         for backend in backends:
-            result = run_backend(backend, args)
+            result = run_backend(backend, args, peers, node)
             results.append(result)
             path = args.results_dir / f"{stamp}-{backend}.json"
             write_json(path, result, _run_info(args, started))
@@ -309,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ServerError,
         HubCallError,
         LoadError,
+        PeerError,
         PolicyTimingError,
     ) as error:
         _say(f"error: {error}")
@@ -317,9 +527,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if results:
             print(table(results))
     for result in results:
-        for s in result.scenarios.values():
+        for name, s in result.scenarios.items():
             if s.errors:
-                _say(f"[{result.backend}] ({s.scenario}) {s.errors} errors, e.g. {s.error_sample}")
+                _say(f"[{result.backend}] ({name}) {s.errors} errors, e.g. {s.error_sample}")
     return 0
 
 
