@@ -29,6 +29,7 @@ from hub.settings import Settings, load_settings
 from hub.vault import activation_delay, ensure_data_key
 from schema import build_schema
 from schema.audit import export as audit_export
+from schema.compiled import CompiledReads
 from schema.http import GraphQLEndpoint
 
 
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await database.dispose()
 
-    graphql = GraphQLEndpoint(build_schema(settings))
+    graphql = GraphQLEndpoint(build_schema(settings), CompiledReads.from_settings(settings))
     return Starlette(
         routes=[
             *ops.routes,

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     max_json_depth: PositiveInt = 64
     max_page_size: PositiveInt = 100
     default_page_size: PositiveInt = 20
+    # Queries the compiled path covers skip field-by-field resolution (schema.compiled,
+    # DESIGN §11); off answers every operation on the resolver path.
+    compiled_reads: bool = True
 
     # Partner read disclosures (hub.disclosures, docs/audit.md): recorded in the audit log
     # by a background writer every audit_flush_interval seconds or audit_batch_size reads;

@@ -28,6 +28,7 @@ from graphql import (
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 
+from hub.settings import Settings
 from schema.input_guard import literal_errors
 
 # Introspection fields that lead from a type to other types: asking for one of them twice
@@ -42,6 +43,15 @@ class Limits:
     max_aliases: int
     max_root_fields: int
     max_directives_per_field: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_depth=settings.max_depth,
+            max_aliases=settings.max_aliases,
+            max_root_fields=settings.max_root_fields,
+            max_directives_per_field=settings.max_directives_per_field,
+        )
 
 
 def _error(message: str, code: str, node: Any = None) -> GraphQLError:

@@ -47,11 +47,16 @@ class ReadAuditExtension(SchemaExtension):
             return
         # Without an operationName the name comes from the document, parsed by now.
         reads.operation = execution.operation_name
-        writer = disclosure_writer(context.request)
-        if writer is not None:
-            writer.submit(reads)
-            return
-        # No background writer (an app driven without its lifespan): write it now rather
-        # than lose it.
-        async with context.database.transaction() as session:
-            await disclosures.write_reads(session, [reads])
+        await submit_reads(context, reads)
+
+
+async def submit_reads(context: Context, reads: disclosures.ReadCollector) -> None:
+    """Hand what one request disclosed to the background writer (or write it now)."""
+    writer = disclosure_writer(context.request)
+    if writer is not None:
+        writer.submit(reads)
+        return
+    # No background writer (an app driven without its lifespan): write it now rather
+    # than lose it.
+    async with context.database.transaction() as session:
+        await disclosures.write_reads(session, [reads])

@@ -1,0 +1,211 @@
+"""Running a plan: records from the access module, the response built in one pass.
+
+The records come from the same hub functions the resolvers call (the scoped selects,
+the projection, the read audit's notes), in one database session: a page of customers,
+then each level's related connections for all its records at once
+(:func:`hub.related.pages_per_customer`), then the counts asked for. The response is
+then built from the plan without strawberry objects or graphql-core's completion: each
+value is serialized as graphql-core would serialize it, and a field withheld on its row
+answers ``null`` with its path noted, as :mod:`schema.withheld` does on the resolver path.
+
+Anything unusual while running (a refused argument, a stored value the API type cannot
+show) raises, and the operation is answered by the resolver path instead, which words the
+error; so the compiled path only ever answers successful reads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub import customers, related
+from hub.access import WITHHELD, Record
+from hub.pagination import Page
+from schema.audience import NOTHING, withheld_fields, without_withheld
+from schema.compiled.plan import (
+    ConnectionPlan,
+    CustomerRoot,
+    CustomersRoot,
+    EdgePlan,
+    ObjectPlan,
+    PageInfoPlan,
+    Path,
+    Plan,
+    TypenameRoot,
+)
+from schema.context import Context
+from schema.customers.queries import CustomerFilter
+
+_CONSENT = (
+    "consent_share_with_partners",
+    "consent_marketing_opt_in",
+    "consent_given_at",
+    "consent_source",
+)
+"""The record keys feeding ``Customer.consent`` (as ``Customer.from_record`` reads them)."""
+
+
+class _Run:
+    """One execution: the loaded pages per connection plan, and the withheld paths."""
+
+    def __init__(self, session: AsyncSession, context: Context) -> None:
+        self.session = session
+        self.context = context
+        self.pages: dict[int, dict[uuid.UUID, Page[Record]]] = {}
+        self.counts: dict[int, dict[uuid.UUID, int]] = {}
+        self.withheld: list[list[str | int]] = []
+
+    async def load(self, plans: list[ObjectPlan], records: list[Record]) -> None:
+        """Load the related connections of ``plans`` for ``records``, level by level."""
+        if not records:
+            return
+        ids = [record["id"] for record in records]
+        ctx = self.context
+        for plan in plans:
+            for connection in plan.nested:
+                pages = await related.pages_per_customer(
+                    self.session,
+                    ctx.principal,
+                    connection.resource,
+                    ids,
+                    first=connection.first,
+                    after=connection.after,
+                    default_size=ctx.settings.default_page_size,
+                    max_size=ctx.settings.max_page_size,
+                )
+                self.pages[id(connection)] = pages
+                if connection.counted:
+                    self.counts[id(connection)] = await related.counts_per_customer(
+                        self.session, ctx.principal, connection.resource, ids
+                    )
+                below = [item for page in pages.values() for item in page.items]
+                await self.load(connection.objects, below)
+
+    def object(self, plan: ObjectPlan, record: Record, path: Path) -> dict[str, Any]:
+        withheld = NOTHING
+        source = record
+        if WITHHELD in record:
+            withheld = withheld_fields(plan.type_name, record)
+            source = without_withheld(record)
+        out: dict[str, Any] = {}
+        for key, name, emit in plan.entries:
+            if isinstance(emit, ObjectPlan):
+                out[key] = self.consent(emit, record, source, (*path, key))
+            elif isinstance(emit, ConnectionPlan):
+                parent = record["id"]
+                page = self.pages[id(emit)][parent]
+                count = self.counts[id(emit)][parent] if emit.counted else None
+                out[key] = self.connection(emit, page, count, (*path, key))
+            elif name in withheld:
+                out[key] = None
+                self.withheld.append([*path, key])
+            else:
+                out[key] = emit(source)
+        return out
+
+    def consent(
+        self, plan: ObjectPlan, record: Record, source: Record, path: Path
+    ) -> dict[str, Any] | None:
+        withheld = withheld_fields(plan.type_name, record) if WITHHELD in record else NOTHING
+        if not withheld and not any(name in source for name in _CONSENT):
+            return None
+        out: dict[str, Any] = {}
+        for key, name, emit in plan.entries:
+            if name in withheld:
+                out[key] = None
+                self.withheld.append([*path, key])
+            elif callable(emit):
+                out[key] = emit(source)
+        return out
+
+    def connection(
+        self, plan: ConnectionPlan, page: Page[Record], count: int | None, path: Path
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, part, sub in plan.parts:
+            if part == "__typename":
+                out[key] = plan.type_name
+            elif part == "totalCount":
+                out[key] = count
+            elif isinstance(sub, PageInfoPlan):
+                out[key] = _page_info(sub, page)
+            elif isinstance(sub, EdgePlan):
+                out[key] = [
+                    self.edge(sub, page, index, item, (*path, key, index))
+                    for index, item in enumerate(page.items)
+                ]
+        return out
+
+    def edge(
+        self, plan: EdgePlan, page: Page[Record], index: int, record: Record, path: Path
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, part, node in plan.parts:
+            if node is not None:
+                out[key] = self.object(node, record, (*path, key))
+            elif part == "cursor":
+                out[key] = page.cursor(index)
+            else:
+                out[key] = plan.type_name
+        return out
+
+
+def _page_info(plan: PageInfoPlan, page: Page[Record]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    last = len(page.items) - 1
+    for key, name in plan.parts:
+        if name == "hasNextPage":
+            out[key] = page.has_next
+        elif name == "hasPreviousPage":
+            out[key] = page.has_previous
+        elif name == "startCursor":
+            out[key] = page.cursor(0) if page.items else None
+        elif name == "endCursor":
+            out[key] = page.cursor(last) if page.items else None
+        else:
+            out[key] = "PageInfo"
+    return out
+
+
+async def execute(plan: Plan, context: Context) -> tuple[dict[str, Any], list[list[str | int]]]:
+    """The response ``data`` of ``plan`` for the context's caller, and the paths of the
+    fields withheld on their row."""
+    data: dict[str, Any] = {}
+    principal = context.principal
+    settings = context.settings
+    async with context.database.session() as session:
+        run = _Run(session, context)
+        for key, root in plan.roots:
+            if isinstance(root, TypenameRoot):
+                data[key] = root.type_name
+            elif isinstance(root, CustomersRoot):
+                connection = root.connection
+                flt = (root.filter or CustomerFilter()).to_hub()
+                page = await customers.list_customers(
+                    session,
+                    principal,
+                    flt=flt,
+                    order=None if root.order is None else root.order.to_hub(),
+                    first=connection.first,
+                    after=connection.after,
+                    default_size=settings.default_page_size,
+                    max_size=settings.max_page_size,
+                )
+                count = None
+                if connection.counted:
+                    count = await customers.count_customers(session, principal, flt)
+                await run.load(connection.objects, page.items)
+                data[key] = run.connection(connection, page, count, (key,))
+            elif isinstance(root, CustomerRoot):
+                record = None
+                if root.customer_id is not None:
+                    found = await customers.get_customers(session, principal, [root.customer_id])
+                    record = found.get(root.customer_id)
+                if record is None:
+                    data[key] = None
+                else:
+                    await run.load([root.object], [record])
+                    data[key] = run.object(root.object, record, (key,))
+    return data, run.withheld

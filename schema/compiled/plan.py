@@ -1,0 +1,514 @@
+"""From a validated operation to a plan (DESIGN §11).
+
+A plan is what the operation asks of the hub, decided once: for each root field, which
+records (a page of customers, one customer), and for each record type the response keys
+to emit with a small function each (a value read from the projected record and
+serialized as its GraphQL type would, a global id, a ``__typename``, a nested connection
+of related records). Fields are collected as graphql-core collects them: fragments
+(named and inline, with their type conditions), aliases, ``@skip``/``@include`` and
+the merging of equal response keys, in document order.
+
+Anything a plan does not cover raises :class:`Unsupported` while planning, and the
+operation runs on the resolver path instead; so does anything unusual found while running
+(see :mod:`schema.compiled.execute`). The plan never widens what the caller may see: it is
+built against the caller's own (pruned) schema, after validation, and every record it
+emits comes from the access module's projection.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLIncludeDirective,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    GraphQLSkipDirective,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    get_nullable_type,
+)
+from graphql.execution.values import (
+    VariableValues,
+    get_argument_values,
+    get_directive_values,
+)
+from strawberry.types.arguments import convert_arguments
+
+from hub.access import REGISTRY, Record, Resource
+from schema.ids import expect_id, to_global_id
+
+Path = tuple[str | int, ...]
+Emit = Callable[[Record], Any]
+"""Computes one response value from a projected record (withholding is decided apart)."""
+
+
+class Unsupported(Exception):
+    """The compiled path does not cover this operation (or this run of it): the resolver
+    path answers it. The message says what, for the logs."""
+
+
+@dataclass(slots=True)
+class ObjectPlan:
+    """The response keys of one record type at one place of the operation, in response
+    order: (response key, GraphQL field name, what to emit): an :data:`Emit` for a value,
+    an :class:`ObjectPlan` for the customer's ``consent``, a :class:`ConnectionPlan` for
+    related records (loaded for all records of the level at once before anything is
+    emitted)."""
+
+    type_name: str
+    resource: Resource
+    entries: list[tuple[str, str, Emit | ObjectPlan | ConnectionPlan]] = field(default_factory=list)
+
+    @property
+    def nested(self) -> list[ConnectionPlan]:
+        return [sub for _, _, sub in self.entries if isinstance(sub, ConnectionPlan)]
+
+
+@dataclass(slots=True)
+class EdgePlan:
+    type_name: str
+    parts: list[tuple[str, str, ObjectPlan | None]]
+    """(response key, ``node`` | ``cursor`` | ``__typename``, the node's plan)."""
+
+
+@dataclass(slots=True)
+class PageInfoPlan:
+    parts: list[tuple[str, str]]
+    """(response key, field name)."""
+
+
+@dataclass(slots=True)
+class ConnectionPlan:
+    """A connection: which page of which resource, and the keys of its response."""
+
+    type_name: str
+    resource: Resource
+    first: int | None
+    after: str | None
+    parts: list[tuple[str, str, EdgePlan | PageInfoPlan | None]]
+    """(response key, ``edges`` | ``pageInfo`` | ``totalCount`` | ``__typename``, ...)."""
+
+    @property
+    def counted(self) -> bool:
+        return any(part == "totalCount" for _, part, _ in self.parts)
+
+    @property
+    def objects(self) -> list[ObjectPlan]:
+        found: list[ObjectPlan] = []
+        for _, part, sub in self.parts:
+            if part == "edges" and isinstance(sub, EdgePlan):
+                found.extend(node for _, kind, node in sub.parts if node is not None)
+        return found
+
+
+@dataclass(slots=True)
+class CustomersRoot:
+    """``customers(first, after, filter, orderBy)``: ``filter``/``order`` are the
+    strawberry inputs as the resolver receives them."""
+
+    connection: ConnectionPlan
+    filter: Any
+    order: Any
+
+
+@dataclass(slots=True)
+class CustomerRoot:
+    """``customer(id)``: ``customer_id`` is ``None`` for an id that names no customer."""
+
+    customer_id: uuid.UUID | None
+    object: ObjectPlan
+
+
+@dataclass(slots=True)
+class TypenameRoot:
+    type_name: str
+
+
+Root = CustomersRoot | CustomerRoot | TypenameRoot
+
+
+@dataclass(slots=True)
+class Plan:
+    roots: list[tuple[str, Root]]
+
+
+# --- the fields a record type emits, read from the registry -------------------------------
+
+_OWN: dict[str, dict[str, str]] = {}
+"""Output type -> GraphQL field -> the record key it shows, for fields one catalog field
+feeds (every registry output coordinate ``Type.field`` with a single feeder)."""
+_feeders: dict[str, list[str]] = {}
+for _resource, _spec in REGISTRY.items():
+    for _field in _spec.fields:
+        for _coordinate in _spec.outputs(_field):
+            _feeders.setdefault(_coordinate, []).append(_field.name)
+_CUSTOMER_REFS: frozenset[tuple[str, str]] = frozenset(
+    tuple(c.split(".", 1))  # type: ignore[misc]
+    for c, names in _feeders.items()
+    if sorted(names) == ["customer_id", "customer_ref"]
+)
+"""Fields showing the customer a record is about, or its pseudonym (``customerRef``)."""
+for _coordinate, _names in _feeders.items():
+    if len(_names) == 1:
+        _type, _, _name = _coordinate.partition(".")
+        _OWN.setdefault(_type, {})[_name] = _names[0]
+del _feeders
+
+_RESOURCE_OF_TYPE: dict[str, Resource] = {spec.api_type: r for r, spec in REGISTRY.items()}
+
+_CONNECTIONS: dict[str, Resource] = {
+    coordinate: resource
+    for resource, spec in REGISTRY.items()
+    for coordinate in spec.reached_by
+    if not coordinate.startswith("Query.")
+}
+"""``Type.field`` -> the related resource its connection lists (``Customer.feedback``)."""
+
+_CONSENT_TYPE = "Consent"
+
+
+def _enum_names(type_: GraphQLEnumType) -> dict[Any, str]:
+    names: dict[Any, str] = {}
+    for name, value in type_.values.items():
+        raw = value.value.value if isinstance(value.value, enum.Enum) else value.value
+        names[raw] = name
+    return names
+
+
+def _serializer(type_: GraphQLOutputType) -> Callable[[Any], Any]:
+    """How graphql-core completes a leaf value of ``type_`` (as the resolvers return it
+    from a record: enums as their stored value, converted as ``enum_or_none`` does)."""
+    nullable = get_nullable_type(type_)
+    if isinstance(nullable, GraphQLList):
+        item = _serializer(nullable.of_type)
+
+        def serialize_list(value: Any) -> Any:
+            return None if value is None else [item(v) for v in value]
+
+        return serialize_list
+    if isinstance(nullable, GraphQLEnumType):
+        names = _enum_names(nullable)
+
+        def serialize_enum(value: Any) -> Any:
+            if value is None:
+                return None
+            try:
+                return names[value]
+            except (KeyError, TypeError):
+                raise Unsupported(f"{nullable.name} has no value {value!r}") from None
+
+        return serialize_enum
+    if isinstance(nullable, GraphQLScalarType):
+        serialize = nullable.serialize
+        if nullable.name in ("String", "ID"):
+
+            def serialize_text(value: Any) -> Any:
+                return value if value is None or type(value) is str else serialize(value)
+
+            return serialize_text
+
+        def serialize_scalar(value: Any) -> Any:
+            return None if value is None else serialize(value)
+
+        return serialize_scalar
+    raise Unsupported(f"{type_} is not a leaf")
+
+
+def _value(key: str, serialize: Callable[[Any], Any]) -> Emit:
+    def emit(record: Record) -> Any:
+        return serialize(record.get(key))
+
+    return emit
+
+
+def _global_id(type_name: str) -> Emit:
+    def emit(record: Record) -> Any:
+        return to_global_id(type_name, record["id"])
+
+    return emit
+
+
+def _customer_ref(record: Record) -> Any:
+    """``customerRef``: the pseudonym a policy masks it to, or the customer's global id
+    (as ``Feedback.customer_ref`` and ``Case.customer_ref`` resolve it)."""
+    ref = record.get("customer_ref")
+    if ref is None:
+        ref = record.get("customer_id")
+    if isinstance(ref, uuid.UUID):
+        return to_global_id("Customer", ref)
+    return None if ref is None else str(ref)
+
+
+def _constant(value: str) -> Emit:
+    def emit(record: Record) -> Any:
+        del record
+        return value
+
+    return emit
+
+
+# --- collecting fields as graphql-core does -----------------------------------------------
+
+
+class _Collector:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: VariableValues,
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+
+    def include(self, node: FieldNode | FragmentSpreadNode | InlineFragmentNode) -> bool:
+        if not node.directives:
+            return True
+        skip = get_directive_values(GraphQLSkipDirective, node, self.variables)
+        if skip and skip.get("if") is True:
+            return False
+        include = get_directive_values(GraphQLIncludeDirective, node, self.variables)
+        return not (include and include.get("if") is False)
+
+    def applies(self, condition: str | None, runtime: GraphQLObjectType) -> bool:
+        if condition is None or condition == runtime.name:
+            return True
+        conditional = self.schema.get_type(condition)
+        if conditional is None or isinstance(conditional, GraphQLObjectType):
+            return False
+        return self.schema.is_sub_type(conditional, runtime)  # type: ignore[arg-type]
+
+    def collect(
+        self, runtime: GraphQLObjectType, selection_sets: list[SelectionSetNode]
+    ) -> dict[str, list[FieldNode]]:
+        grouped: dict[str, list[FieldNode]] = {}
+        visited: set[str] = set()
+        for selection_set in selection_sets:
+            self._visit(runtime, selection_set, grouped, visited)
+        return grouped
+
+    def _visit(
+        self,
+        runtime: GraphQLObjectType,
+        selection_set: SelectionSetNode,
+        grouped: dict[str, list[FieldNode]],
+        visited: set[str],
+    ) -> None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                if self.include(selection):
+                    key = selection.alias.value if selection.alias else selection.name.value
+                    grouped.setdefault(key, []).append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                if self.include(selection) and self.applies(
+                    None if condition is None else condition.name.value, runtime
+                ):
+                    self._visit(runtime, selection.selection_set, grouped, visited)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in visited or not self.include(selection):
+                    continue
+                visited.add(name)
+                fragment = self.fragments.get(name)
+                if fragment is None or not self.applies(
+                    fragment.type_condition.name.value, runtime
+                ):
+                    continue
+                self._visit(runtime, fragment.selection_set, grouped, visited)
+
+
+def _sub_selections(nodes: list[FieldNode]) -> list[SelectionSetNode]:
+    return [node.selection_set for node in nodes if node.selection_set is not None]
+
+
+def _object_type(type_: GraphQLOutputType) -> GraphQLObjectType:
+    nullable = get_nullable_type(type_)
+    if not isinstance(nullable, GraphQLObjectType):
+        raise Unsupported(f"{type_} is not an object type")
+    return nullable
+
+
+class Planner:
+    """Builds the :class:`Plan` of one operation with its variables (coerced by
+    graphql-core). ``strawberry_schema`` converts root arguments to the inputs the
+    resolvers take."""
+
+    def __init__(
+        self,
+        strawberry_schema: Any,
+        operation: OperationDefinitionNode,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: VariableValues,
+    ) -> None:
+        self.strawberry = strawberry_schema
+        self.schema: GraphQLSchema = strawberry_schema._schema
+        self.operation = operation
+        self.variables = variables
+        self.collector = _Collector(self.schema, fragments, variables)
+
+    def plan(self) -> Plan:
+        if self.operation.operation.value != "query":
+            raise Unsupported(f"{self.operation.operation.value} operations")
+        query = self.schema.query_type
+        assert query is not None
+        roots: list[tuple[str, Root]] = []
+        for key, nodes in self.collector.collect(query, [self.operation.selection_set]).items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                roots.append((key, TypenameRoot(query.name)))
+                continue
+            definition = query.fields.get(name)
+            if definition is None:
+                raise Unsupported(f"Query.{name}")
+            if name == "customers":
+                args = self._arguments(definition, nodes[0])
+                connection = self._connection(definition.type, Resource.CUSTOMER, nodes, args)
+                roots.append(
+                    (key, CustomersRoot(connection, args.get("filter"), args.get("order_by")))
+                )
+            elif name == "customer":
+                args = self._arguments(definition, nodes[0])
+                customer_id = expect_id(str(args["id"]), "Customer")
+                roots.append((key, CustomerRoot(customer_id, self._object(definition.type, nodes))))
+            else:
+                raise Unsupported(f"Query.{name}")
+        return Plan(roots)
+
+    def _arguments(self, definition: GraphQLField, node: FieldNode) -> dict[str, Any]:
+        raw = get_argument_values(definition, node, self.variables)
+        strawberry_field = definition.extensions.get("strawberry-definition")
+        if strawberry_field is None:
+            raise Unsupported("a field without a strawberry definition")
+        converted: dict[str, Any] = convert_arguments(
+            raw,
+            strawberry_field.arguments,
+            scalar_registry=self.strawberry.schema_converter.scalar_registry,
+            config=self.strawberry.config,
+        )
+        return converted
+
+    def _connection(
+        self,
+        type_: GraphQLOutputType,
+        resource: Resource,
+        nodes: list[FieldNode],
+        args: Mapping[str, Any],
+    ) -> ConnectionPlan:
+        connection_type = _object_type(type_)
+        parts: list[tuple[str, str, EdgePlan | PageInfoPlan | None]] = []
+        grouped = self.collector.collect(connection_type, _sub_selections(nodes))
+        for key, fields in grouped.items():
+            name = fields[0].name.value
+            if name in ("__typename", "totalCount"):
+                parts.append((key, name, None))
+            elif name == "edges":
+                edge_type = _object_type(
+                    _list_item(connection_type.fields[name].type)  # [Edge!]!
+                )
+                parts.append((key, name, self._edge(edge_type, resource, fields)))
+            elif name == "pageInfo":
+                info_type = _object_type(connection_type.fields[name].type)
+                info_parts = [
+                    (k, f[0].name.value)
+                    for k, f in self.collector.collect(info_type, _sub_selections(fields)).items()
+                ]
+                parts.append((key, name, PageInfoPlan(info_parts)))
+            else:
+                raise Unsupported(f"{connection_type.name}.{name}")
+        return ConnectionPlan(
+            connection_type.name,
+            resource,
+            args.get("first"),
+            args.get("after"),
+            parts,
+        )
+
+    def _edge(
+        self, edge_type: GraphQLObjectType, resource: Resource, nodes: list[FieldNode]
+    ) -> EdgePlan:
+        parts: list[tuple[str, str, ObjectPlan | None]] = []
+        for key, fields in self.collector.collect(edge_type, _sub_selections(nodes)).items():
+            name = fields[0].name.value
+            if name in ("__typename", "cursor"):
+                parts.append((key, name, None))
+            elif name == "node":
+                parts.append((key, name, self._object(edge_type.fields[name].type, fields)))
+            else:
+                raise Unsupported(f"{edge_type.name}.{name}")
+        del resource
+        return EdgePlan(edge_type.name, parts)
+
+    def _object(self, type_: GraphQLOutputType, nodes: list[FieldNode]) -> ObjectPlan:
+        object_type = _object_type(type_)
+        type_name = object_type.name
+        resource = _RESOURCE_OF_TYPE.get(type_name)
+        if resource is None:
+            raise Unsupported(f"records of {type_name}")
+        plan = ObjectPlan(type_name, resource)
+        own = _OWN.get(type_name, {})
+        for key, fields in self.collector.collect(object_type, _sub_selections(nodes)).items():
+            name = fields[0].name.value
+            definition = object_type.fields.get(name)
+            if name == "__typename":
+                plan.entries.append((key, name, _constant(type_name)))
+            elif definition is None:
+                raise Unsupported(f"{type_name}.{name}")
+            elif name == "id" and type_name in _NODE_TYPES:
+                plan.entries.append((key, name, _global_id(type_name)))
+            elif name in own:
+                plan.entries.append((key, name, _value(own[name], _serializer(definition.type))))
+            elif (type_name, name) in _CUSTOMER_REFS:
+                plan.entries.append((key, name, _customer_ref))
+            elif (type_name, name) == ("Customer", "consent"):
+                plan.entries.append((key, name, self._consent(definition.type, fields)))
+            elif f"{type_name}.{name}" in _CONNECTIONS:
+                related = _CONNECTIONS[f"{type_name}.{name}"]
+                args = self._arguments(definition, fields[0])
+                plan.entries.append(
+                    (key, name, self._connection(definition.type, related, fields, args))
+                )
+            else:
+                raise Unsupported(f"{type_name}.{name}")
+        return plan
+
+    def _consent(self, type_: GraphQLOutputType, nodes: list[FieldNode]) -> ObjectPlan:
+        consent_type = _object_type(type_)
+        own = _OWN.get(_CONSENT_TYPE, {})
+        plan = ObjectPlan(_CONSENT_TYPE, Resource.CUSTOMER)
+        for key, fields in self.collector.collect(consent_type, _sub_selections(nodes)).items():
+            name = fields[0].name.value
+            if name == "__typename":
+                plan.entries.append((key, name, _constant(_CONSENT_TYPE)))
+            elif name in own:
+                serialize = _serializer(consent_type.fields[name].type)
+                plan.entries.append((key, name, _value(own[name], serialize)))
+            else:
+                raise Unsupported(f"{_CONSENT_TYPE}.{name}")
+        return plan
+
+
+def _list_item(type_: GraphQLOutputType) -> GraphQLOutputType:
+    nullable = get_nullable_type(type_)
+    if not isinstance(nullable, GraphQLList):
+        raise Unsupported(f"{type_} is not a list")
+    item: GraphQLOutputType = nullable.of_type
+    return item.of_type if isinstance(item, GraphQLNonNull) else item
+
+
+_NODE_TYPES = frozenset(spec.api_type for spec in REGISTRY.values() if spec.node)
