@@ -421,12 +421,24 @@ def run_backend(
         sides = ["hub", *peers]
         for index in range(args.rounds):
             results: dict[str, ScenarioResult] = {}
-            for side in sides if index % 2 == 0 else sides[::-1]:
-                if side == "hub":
-                    results |= _hub_round(run, index, port)
-                else:
-                    results |= _postgraphile_round(run, index)
-            results |= _ceiling_round(run, index)
+            try:
+                for side in sides if index % 2 == 0 else sides[::-1]:
+                    if side == "hub":
+                        results |= _hub_round(run, index, port)
+                    else:
+                        results |= _postgraphile_round(run, index)
+                results |= _ceiling_round(run, index)
+            except (ServerError, HubCallError, LoadError) as error:
+                if not run.result.rounds:
+                    raise
+                # A long run keeps the rounds it completed (a server that no longer starts,
+                # e.g. a work tree edited meanwhile, should not lose them).
+                lines = str(error).strip().splitlines() or [type(error).__name__]
+                said = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+                warning = f"round {index + 1} failed, the results hold {index}: {said}"
+                _say(f"[{backend}] WARNING {warning}")
+                run.result.warnings.append(warning)
+                break
             run.result.rounds.append(results)
         for name, s in run.result.scenarios.items():
             if s.pg_error:
