@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -91,7 +92,10 @@ def median_of(results: Sequence[ScenarioResult]) -> ScenarioResult:
         sql.update(result.sql_distribution)
 
     def med(name: str) -> float:
-        return float(statistics.median(getattr(r, name) for r in results))
+        # A round without a measured request has NaN percentiles: leave it out.
+        values = [float(getattr(r, name)) for r in results]
+        kept = [v for v in values if not math.isnan(v)]
+        return statistics.median(kept) if kept else float("nan")
 
     def opt(name: str) -> float | None:
         return _median([getattr(r, name) for r in results])
