@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FragmentDefinitionNode,
@@ -82,6 +83,7 @@ class CompiledReads:
         self.max_tokens = max_tokens
         self._documents = _Lru(_CACHE_SIZE)
         self._valid = _Lru(_CACHE_SIZE)
+        self._plans = _Lru(_CACHE_SIZE)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CompiledReads:
@@ -151,15 +153,26 @@ class CompiledReads:
         if found is None:
             return self._fallback(context, "not a valid query")
         operation, fragments = found
-        coerced = get_variable_values(
-            schema._schema, operation.variable_definitions or (), variables or {}
-        )
-        if isinstance(coerced, list):
-            return self._fallback(context, "variables")
+        # A plan depends on the variables' values (arguments, @skip/@include): cached with
+        # them, so repeated requests (the same page for many partners, paging with the
+        # same cursor) plan once.
         try:
-            plan = Planner(schema, operation, fragments, coerced).plan()
-        except (Unsupported, HubError, GraphQLError, ValueError, TypeError) as why:
-            return self._fallback(context, str(why))
+            key = (schema._schema, query, operation_name, orjson.dumps(variables or {}))
+        except TypeError:
+            key = None
+        plan = None if key is None else self._plans.get(key)
+        if plan is None:
+            coerced = get_variable_values(
+                schema._schema, operation.variable_definitions or (), variables or {}
+            )
+            if isinstance(coerced, list):
+                return self._fallback(context, "variables")
+            try:
+                plan = Planner(schema, operation, fragments, coerced).plan()
+            except (Unsupported, HubError, GraphQLError, ValueError, TypeError) as why:
+                return self._fallback(context, str(why))
+            if key is not None:
+                self._plans.put(key, plan)
         name = operation_name or (operation.name.value if operation.name else None)
         principal = context.principal
         with disclosures.collect(
