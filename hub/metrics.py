@@ -86,6 +86,7 @@ class _Operation:
     type: str = "unknown"
     name: str = NOT_PARSED
     outcome: str | None = None
+    path: str | None = None
 
 
 class HubMetrics:
@@ -121,6 +122,13 @@ class HubMetrics:
             "hub_graphql_operation_duration_seconds",
             "Time to answer a GraphQL request, by operation type.",
             ["type"],
+            registry=registry,
+        )
+        self.read_paths = Counter(
+            "hub_graphql_read_paths",
+            "GraphQL requests by the path that answered them: compiled (a plan) or "
+            "resolvers (field by field; mutations, admin fields, errors).",
+            ["path"],
             registry=registry,
         )
         self.token_requests = Counter(
@@ -239,6 +247,14 @@ def note_operation(
         operation.name = metrics.operation_label(name)
 
 
+def note_path(scope: MutableMapping[str, Any], path: str) -> None:
+    """Note which read path answered a GraphQL request (``compiled`` or ``resolvers``)."""
+    metrics = _of(scope)
+    if metrics is None:
+        return
+    scope.setdefault(_OPERATION_KEY, _Operation()).path = path
+
+
 def note_outcome(
     scope: MutableMapping[str, Any], errors: Sequence[Mapping[str, Any]] | None
 ) -> None:
@@ -304,6 +320,8 @@ class MetricsMiddleware:
             outcome = operation.outcome or ("ok" if status < 400 else f"HTTP_{status}")
             metrics.graphql_operations.labels(operation.type, operation.name, outcome).inc()
             metrics.graphql_duration.labels(operation.type).observe(seconds)
+            if operation.path is not None:
+                metrics.read_paths.labels(operation.path).inc()
 
     def _route(self, scope: Any) -> str:
         """The template of the route a request was for: the one the router matched or,

@@ -19,12 +19,12 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from hub.db import count_statements
-from hub.metrics import note_outcome
+from hub.metrics import note_outcome, note_path
 from hub.oauth.bearer import PrincipalUser, unauthorized
 from hub.outage import unavailable_dependency
 from hub.runtime import Runtime
 from schema import HubSchema
-from schema.compiled import CompiledReads
+from schema.compiled import RESOLVERS, CompiledReads
 from schema.context import Context
 from schema.errors import format_error
 from schema.input_guard import CODE as BAD_USER_INPUT
@@ -212,6 +212,8 @@ class GraphQLEndpoint:
             if compiled is not None:
                 note_outcome(request.scope, None)
                 return self._compiled_response(compiled, media, statements[0], settings)
+        note_path(request.scope, RESOLVERS)
+        request.scope.setdefault("hub.log", {})["path"] = RESOLVERS
         with count_statements() as statements:
             try:
                 result = await schema.execute(

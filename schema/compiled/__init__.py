@@ -186,12 +186,14 @@ class CompiledReads:
                 return self._fallback(context, f"{type(error).__name__}: {error}")
         if reads is not None and reads.records:
             await submit_reads(context, reads)
-        metrics.note_operation(context.request.scope, "query", name)
-        context.request.scope.setdefault("hub.log", {})["path"] = COMPILED
+        scope = context.request.scope
+        metrics.note_operation(scope, "query", name)
+        metrics.note_path(scope, COMPILED)
+        scope.setdefault("hub.log", {})["path"] = COMPILED
         return {"data": data, "withheld": withheld}
 
     @staticmethod
     def _fallback(context: Context, why: str) -> None:
-        context.request.scope.setdefault("hub.log", {})["path"] = RESOLVERS
+        del context  # the HTTP view notes the resolver path (log and metrics)
         log.debug("resolver path: %s", why)
         return None

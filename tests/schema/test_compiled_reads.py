@@ -438,3 +438,34 @@ async def test_what_the_plan_does_not_cover_falls_back_and_answers_alike(
             if http is compiled:
                 assert observed["fallbacks"], query
         assert answers[0] == answers[1], query
+
+
+async def test_the_path_that_answered_is_counted_in_the_metrics(
+    db: Database, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    compiled, _ = clients
+    async with db.transaction() as session:
+        seeded = await seed_demo(session, customers=3, seed=3)
+    operator = next(c for c in seeded if c.org == "operator" and c.role is None)
+    response = await compiled.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": _basic(operator)},
+    )
+    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def counted(text: str, path: str) -> float:
+        line = f'hub_graphql_read_paths_total{{path="{path}"}}'
+        found = [row for row in text.splitlines() if row.startswith(line)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before = (await compiled.get("/metrics")).text
+    for query in (
+        "{ customers(first: 1) { totalCount } }",
+        "{ customers(first: 1) { edges { node { provenance { field } } } } }",
+    ):
+        response = await compiled.post("/graphql", json={"query": query}, headers=headers)
+        assert response.status_code == 200 and "errors" not in response.json()
+    after = (await compiled.get("/metrics")).text
+    assert counted(after, "compiled") == counted(before, "compiled") + 1
+    assert counted(after, "resolvers") == counted(before, "resolvers") + 1
