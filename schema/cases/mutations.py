@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -100,7 +102,10 @@ class CaseMutations:
         feedback_id: strawberry.ID,
         subject: str | None = None,
         priority: CasePriority = CasePriority.NORMAL,
-        assigned_to: str | None = strawberry.field(default=None, description=_ASSIGNEE),
+        assigned_to: Annotated[
+            str | None,
+            strawberry.argument(description=f"{_ASSIGNEE}; your own organization by default"),
+        ] = None,
     ) -> CasePayload:
         ctx = info.context
         found = expect_id(str(feedback_id), "Feedback")

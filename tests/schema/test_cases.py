@@ -18,7 +18,8 @@ from sqlmodel import col
 from hub import cases
 from hub.db import Database, count_statements
 from hub.errors import BadInputError
-from hub.models import AuditEvent, Case, CaseNote, Customer, Organization, OrgKind, OutboxEvent
+from hub.models import AuditEvent, Customer, Organization, OrgKind, OutboxEvent
+from hub.models.case import Case, CaseNote
 from hub.principal import Principal
 from schema.ids import to_global_id
 from tests.conftest import ALL_SCOPES, Caller, gql, make_caller, token_for
@@ -269,6 +270,20 @@ async def test_escalating_feedback_opens_a_linked_case(
         assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [
             (["feedbackId"], "NOT_FOUND")
         ]
+
+
+async def test_escalating_without_an_assignee_assigns_the_callers_organization(
+    client: httpx.AsyncClient, db: Database, support: Caller
+) -> None:
+    customer = await make_customer(db, consent_share_with_partners=True)
+    item = await make_feedback(db, customer, support.org, text="Zip stuck.", product=PRODUCT)
+    query = """mutation($id: ID!) { escalateFeedback(feedbackId: $id) {
+      case { assignedTo { slug } openedBy { slug } } userErrors { field code } } }"""
+    result = data(await gql(client, support, query, {"id": gid(item)}), "escalateFeedback")
+    assert result == {
+        "case": {"assignedTo": {"slug": "support"}, "openedBy": {"slug": "support"}},
+        "userErrors": [],
+    }
 
 
 async def test_a_supplier_sees_only_its_cases_with_a_pseudonymous_customer(
