@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import strawberry
@@ -14,50 +15,14 @@ from strawberry.types import ExecutionContext, Info
 
 from hub.errors import HubError
 from hub.settings import Settings
-from schema.activity.mutations import ActivityMutations
-from schema.admin.mutations import AdminMutations
-from schema.admin.queries import AdminQueries
+from schema import resource_types
+from schema.areas import areas
 from schema.audit.extension import ReadAuditExtension
-from schema.audit.queries import AuditQueries
-from schema.cases.mutations import CaseMutations
-from schema.cases.queries import CaseQueries
-from schema.contributions.mutations import ContributionMutations
-from schema.customers.mutations import CustomerMutations
-from schema.customers.queries import CustomerQueries, ReviewQueries
 from schema.errors import log
-from schema.feedback.mutations import FeedbackMutations
-from schema.feedback.queries import FeedbackQueries
 from schema.limits import Limits, OperationLimitsExtension
 from schema.metrics import OperationMetricsExtension
-from schema.node import NODE_CLASSES, NodeQueries
-from schema.policies.mutations import PolicyMutations
-from schema.policies.queries import PolicyQueries
-
-Query = merge_types(
-    "Query",
-    (
-        NodeQueries,
-        CustomerQueries,
-        ReviewQueries,
-        FeedbackQueries,
-        CaseQueries,
-        AdminQueries,
-        PolicyQueries,
-        AuditQueries,
-    ),
-)
-Mutation = merge_types(
-    "Mutation",
-    (
-        CustomerMutations,
-        FeedbackMutations,
-        ActivityMutations,
-        CaseMutations,
-        ContributionMutations,
-        AdminMutations,
-        PolicyMutations,
-    ),
-)
+from schema.node import NodeQueries
+from schema.resource_types import NODE_CLASSES
 
 
 def _entity_types(info: Info) -> list[str]:
@@ -120,5 +85,13 @@ def build_schema(settings: Settings) -> HubSchema:
         config=StrawberryConfig(disable_field_suggestions=True),
     )
 
+
+# Every area (schema/<area>/ with queries or mutations) declares what it adds to the root
+# types in its __init__.py (schema/areas.py); none is named here. Collected last, so that
+# an area may import what this module defines.
+AREAS = areas(sys.modules[__name__])
+resource_types.complete()  # every area's types are registered now
+Query = merge_types("Query", (NodeQueries, *(q for area in AREAS for q in area.queries)))
+Mutation = merge_types("Mutation", tuple(m for area in AREAS for m in area.mutations))
 
 __all__ = ["HubError", "HubSchema", "build_schema", "log"]

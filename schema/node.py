@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
 
 import strawberry
 from strawberry.types import Info
 
-from hub.access import Record, Resource
+from hub.access import Resource
 from hub.access.registry import NODES
 from hub.errors import BadInputError
-from schema.activity.types import Interaction, Purchase
-from schema.cases.types import Case
 from schema.common import Node, Organization, OrganizationKind
 from schema.context import Context
-from schema.customers.types import Customer
-from schema.feedback.types import Feedback
 from schema.ids import from_global_id
+from schema.resource_types import NODE_CLASSES
 
-
-class _FromRecord(Protocol):
-    @classmethod
-    def from_record(cls, record: Record) -> Node: ...
-
-
-NODE_CLASSES: dict[Resource, type[_FromRecord]] = {
-    Resource.CUSTOMER: Customer,
-    Resource.FEEDBACK: Feedback,
-    Resource.INTERACTION: Interaction,
-    Resource.PURCHASE: Purchase,
-    Resource.CASE: Case,
-}
-"""The strawberry type of each node of the registry (:data:`hub.access.registry.NODES`);
-tests/hub/test_registry.py checks both, and the schema's ``Node`` implementations, agree."""
+__all__ = ["NODE_CLASSES", "Me", "NodeQueries", "load_node"]
 
 
 async def load_node(info: Info[Context, None], global_id: str) -> Node | None:

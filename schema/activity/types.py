@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import strawberry
 
-from hub.access import WITHHELD, Record
+from hub.access import WITHHELD, Record, Resource
 from schema.audience import NOTHING, withheld_fields, without_withheld
 from schema.common import Channel, Node, enum_or_none
 from schema.ids import to_global_id
+from schema.resource_types import resource_type
 
 
 @strawberry.enum
@@ -20,6 +21,7 @@ class Direction(enum.Enum):
     OUTBOUND = "outbound"
 
 
+@resource_type(Resource.INTERACTION)
 @strawberry.type(description="A touchpoint with the customer on a channel.")
 class Interaction(Node):
     id: strawberry.ID
@@ -45,6 +47,7 @@ class Interaction(Node):
         )
 
 
+@resource_type(Resource.PURCHASE)
 @strawberry.type(description="A sale, direct or reported by a distributor (sell-through).")
 class Purchase(Node):
     id: strawberry.ID

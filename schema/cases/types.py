@@ -14,8 +14,8 @@ from hub.access import WITHHELD, Record, Resource
 from schema.audience import NOTHING, withheld_fields, without_withheld
 from schema.common import Connection, Node, Organization, enum_or_none
 from schema.context import Context
-from schema.customers.types import related_connection
 from schema.ids import to_global_id
+from schema.resource_types import related_connection, resource_type
 
 if TYPE_CHECKING:
     from schema.customers.types import Customer
@@ -48,6 +48,7 @@ async def _organization(info: Info[Context, None], org_id: uuid.UUID | None) -> 
     return None if ref is None else Organization.from_ref(ref)
 
 
+@resource_type(Resource.CASE_NOTE)
 @strawberry.type(description="One note of a case's thread.")
 class CaseNote:
     id: strawberry.ID
@@ -75,6 +76,10 @@ class CaseNote:
         )
 
 
+@resource_type(
+    Resource.CASE,
+    connections={"Customer.cases": "Support cases about this customer, newest first."},
+)
 @strawberry.type(
     description="A support case about a customer and a product, assigned to a department "
     "or a supplier, with a thread of notes."

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -15,20 +13,10 @@ from strawberry.types import Info
 
 from hub.access import WITHHELD, Record, Resource
 from schema.audience import NOTHING, withheld_fields, without_withheld
-from schema.common import Connection, Node, Organization, connection, enum_or_none
+from schema.common import Connection, Node, Organization, enum_or_none
 from schema.context import Context
 from schema.ids import expect_id, to_global_id
-
-if TYPE_CHECKING:
-    from schema.activity.types import Interaction, Purchase
-    from schema.cases.types import Case
-    from schema.feedback.types import Feedback
-
-T = TypeVar("T")
-FeedbackT = Annotated["Feedback", strawberry.lazy("schema.feedback.types")]
-InteractionT = Annotated["Interaction", strawberry.lazy("schema.activity.types")]
-PurchaseT = Annotated["Purchase", strawberry.lazy("schema.activity.types")]
-CaseT = Annotated["Case", strawberry.lazy("schema.cases.types")]
+from schema.resource_types import registry_connections, related_connection, resource_type
 
 
 @strawberry.enum
@@ -115,6 +103,7 @@ def _provenance(record: Record) -> list[FieldProvenance] | None:
     return entries
 
 
+@resource_type(Resource.ASSIGNMENT)
 @strawberry.type
 class CustomerPartner:
     """A partner organization serving this customer, in a role, since a date."""
@@ -145,20 +134,11 @@ class CustomerPartner:
         )
 
 
-async def related_connection(
-    info: Info[Context, None],
-    resource: Resource,
-    customer_id: uuid.UUID,
-    first: int | None,
-    after: str | None,
-    convert: Callable[[Record], T],
-) -> Connection[T]:
-    loaders = info.context.loaders
-    page = await loaders.pages.load((resource, customer_id, first, after))
-    return connection(page, convert, lambda: loaders.counts.load((resource, customer_id)))
-
-
+# Its connections to the records hanging off it (feedback, interactions...) come from the
+# registry (reached_by "Customer.<field>"), generated before the resolvers written here.
+@resource_type(Resource.CUSTOMER)
 @strawberry.federation.type(keys=["id"], description="A person or company the operator serves.")
+@registry_connections
 class Customer(Node):
     id: strawberry.ID
     kind: CustomerKind | None
@@ -234,46 +214,6 @@ class Customer(Node):
             return None
         record = await info.context.loaders.customers.load(customer_id)
         return None if record is None else cls.from_record(record)
-
-    @strawberry.field
-    async def feedback(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[FeedbackT]:
-        from schema.feedback.types import Feedback
-
-        return await related_connection(
-            info, Resource.FEEDBACK, self.uuid, first, after, Feedback.from_record
-        )
-
-    @strawberry.field
-    async def interactions(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[InteractionT]:
-        from schema.activity.types import Interaction
-
-        return await related_connection(
-            info, Resource.INTERACTION, self.uuid, first, after, Interaction.from_record
-        )
-
-    @strawberry.field
-    async def purchases(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[PurchaseT]:
-        from schema.activity.types import Purchase
-
-        return await related_connection(
-            info, Resource.PURCHASE, self.uuid, first, after, Purchase.from_record
-        )
-
-    @strawberry.field(description="Support cases about this customer, newest first.")
-    async def cases(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[CaseT]:
-        from schema.cases.types import Case
-
-        return await related_connection(
-            info, Resource.CASE, self.uuid, first, after, Case.from_record
-        )
 
     @strawberry.field
     async def partners(

@@ -15,6 +15,7 @@ from schema.audience import NOTHING, withheld_fields, without_withheld
 from schema.common import Channel, Node, Organization, enum_or_none
 from schema.context import Context
 from schema.ids import expect_id, to_global_id
+from schema.resource_types import resource_type
 
 if TYPE_CHECKING:
     from schema.customers.types import Customer
@@ -51,6 +52,7 @@ class Scale(enum.Enum):
     NPS = "nps"
 
 
+@resource_type(Resource.FEEDBACK)
 @strawberry.federation.type(keys=["id"])
 class Feedback(Node):
     id: strawberry.ID
