@@ -26,9 +26,9 @@ from hub.errors import (
     NotFoundError,
 )
 from hub.filters import exact
-from hub.models import Case, CaseNote, Feedback, Organization, OrgKind
+from hub.models import Feedback, Organization, OrgKind
 from hub.models._types import utcnow
-from hub.models.case import CASE_PRIORITIES, CASE_STATUSES
+from hub.models.case import CASE_PRIORITIES, CASE_STATUSES, Case, CaseNote
 from hub.outbox import Operation
 from hub.pagination import Page
 from hub.principal import Principal

@@ -40,8 +40,6 @@ from sqlmodel import select
 from hub import provenance
 from hub.customers import CustomerFields
 from hub.models import (
-    Case,
-    CaseNote,
     Customer,
     CustomerPartner,
     ExternalRef,
@@ -51,6 +49,7 @@ from hub.models import (
     OrgKind,
     Purchase,
 )
+from hub.models.case import Case, CaseNote
 from hub.oauth.clients import create_client
 from hub.vault import email_index, phone_index
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from hub import audit, changes
-from hub.access import Resource, access, pipeline
+from hub.access import REGISTRY, Resource, access, pipeline
 from hub.assignments import require_operator
 from hub.customers import (
     CleanFields,
@@ -38,16 +38,11 @@ from hub.customers import (
 from hub.db import serialise
 from hub.errors import BadInputError, FieldProblem, InvalidInputError
 from hub.models import (
-    Case,
-    CaseNote,
     Customer,
     CustomerPartner,
     Disclosure,
     ExternalRef,
-    Feedback,
-    Interaction,
     ProposedChange,
-    Purchase,
 )
 from hub.models._types import utcnow
 from hub.outbox import Change, Operation
@@ -249,30 +244,34 @@ async def upsert_customer(
 
 # -- merging -----------------------------------------------------------------------------
 
-# What points at a customer and follows it into the survivor; the disclosure history too,
-# so that a data-subject report on the survivor stays complete.
-_MOVED = (
-    Feedback,
-    Interaction,
-    Purchase,
-    Case,
-    CaseNote,
-    ExternalRef,
-    ProposedChange,
-    CustomerPartner,
-    Disclosure,
+
+def _customer_column(table: type[SQLModel]) -> str | None:
+    """The column of ``table`` holding the id of a customer (a foreign key to it), if any."""
+    customers = REGISTRY[Resource.CUSTOMER].table_name
+    found = [
+        fk.parent.name
+        for fk in table.__table__.foreign_keys  # type: ignore[attr-defined]
+        if fk.column.table.name == customers
+    ]
+    return found[0] if found else None
+
+
+# What points at a customer and follows it into the survivor, as (table, its customer
+# column, its outbox resource or None): every resource of the registry whose table
+# references the customer (a new resource moves without being named here), in registry
+# order; then the external references, the proposed changes and the disclosure history
+# (so that a data-subject report on the survivor stays complete): bookkeeping, of which
+# only the proposals are published.
+_MOVED: tuple[tuple[type[SQLModel], str, str | None], ...] = (
+    *(
+        (spec.table, column, resource)
+        for resource, spec in REGISTRY.items()
+        if (column := _customer_column(spec.table)) is not None
+    ),
+    (ExternalRef, "customer_id", None),
+    (ProposedChange, "customer_id", changes.PROPOSED_CHANGE),
+    (Disclosure, "customer_id", None),
 )
-# The outbox resource of each moved record that has one (hub.changes); external
-# references and the disclosure history are bookkeeping.
-_PUBLISHED: dict[type[Any], str] = {
-    Feedback: Resource.FEEDBACK,
-    Interaction: Resource.INTERACTION,
-    Purchase: Resource.PURCHASE,
-    Case: Resource.CASE,
-    CaseNote: Resource.CASE_NOTE,
-    ProposedChange: changes.PROPOSED_CHANGE,
-    CustomerPartner: Resource.ASSIGNMENT,
-}
 
 
 @dataclass(frozen=True)
@@ -286,9 +285,10 @@ class MergeResult:
 async def merge_customers(
     session: AsyncSession, principal: Principal, survivor_id: uuid.UUID, duplicate_id: uuid.UUID
 ) -> MergeResult:
-    """Fold ``duplicate`` into ``survivor`` (administrators): its feedback, interactions,
-    purchases, support cases and their notes, partner assignments, external references,
-    proposed changes and disclosure history move over; fields empty on the survivor take
+    """Fold ``duplicate`` into ``survivor`` (administrators): everything pointing at it
+    moves over (the records of every registry resource about a customer, partner
+    assignments among them; external references, proposed changes and the disclosure
+    history); fields empty on the survivor take
     the duplicate's values with their provenance; consent is kept only where both records
     gave it (a merge never widens sharing); the duplicate is deleted. Audited with counts
     and filled fields.
@@ -331,21 +331,21 @@ async def merge_customers(
     )
     events: list[Change] = changes.deleted(Resource.ASSIGNMENT, dropped_links.scalars())
     moved: dict[str, int] = {}
-    for model in _MOVED:
+    for model, column, resource in _MOVED:
         statement = (
             update(model)
-            .where(getattr(model, "customer_id") == duplicate_id)  # noqa: B009
-            .values(customer_id=survivor_id)
+            .where(getattr(model, column) == duplicate_id)
+            .values({column: survivor_id})
             .execution_options(synchronize_session=False)
         )
-        resource = _PUBLISHED.get(model)
+        table = str(model.__tablename__)
         if resource is None:
             result = await session.execute(statement)
-            moved[model.__tablename__] = int(result.rowcount)  # type: ignore[attr-defined]
+            moved[table] = int(result.rowcount)  # type: ignore[attr-defined]
             continue
         id_column = getattr(model, "id")  # noqa: B009
         ids = list((await session.execute(statement.returning(id_column))).scalars())
-        moved[model.__tablename__] = len(ids)
+        moved[table] = len(ids)
         events += changes.moved(resource, ids)
 
     filled: list[str] = []

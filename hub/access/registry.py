@@ -26,7 +26,7 @@ import enum
 from collections.abc import Mapping
 
 from hub.access.specs import Action, FieldSpec, Order, RelationSpec, ResourceSpec
-from hub.models import Case, CaseNote, Customer, CustomerPartner, Feedback, Interaction, Purchase
+from hub.models import Customer, CustomerPartner, Feedback, Interaction, Purchase
 from hub.models._sealed import EncryptedText
 from hub.models.activity import (
     CHANNELS,
@@ -36,7 +36,7 @@ from hub.models.activity import (
     SCALES,
     VISIBILITIES,
 )
-from hub.models.case import CASE_PRIORITIES, CASE_STATUSES
+from hub.models.case import CASE_PRIORITIES, CASE_STATUSES, Case, CaseNote
 from hub.models.customer import CUSTOMER_KINDS, LIFECYCLE_STAGES, SEGMENTS
 from hub.oauth.scopes import Scope
 from policies import FieldType
