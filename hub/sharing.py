@@ -57,7 +57,7 @@ from policies import (
 )
 from policies.diff import diff_documents
 from policies.evaluate import subject_matches
-from policies.guard import check_guardrails, run_expectations
+from policies.guard import check_guardrails, concrete_guardrails, run_expectations
 from policies.model import MASK_NAMES
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "policies" / "defaults"
@@ -585,7 +585,8 @@ async def explain_access(
     result["version"] = current.number if current else 0
     result["organization"] = org.slug
     result["id"] = str(record_id)
-    for guardrail in [*operator_guardrails(), *document.guardrails]:
+    guardrails = concrete_guardrails([*operator_guardrails(), *document.guardrails], CATALOG)
+    for guardrail in guardrails:
         if guardrail.resource != resource.value or not any(
             subject_matches(s, caller) for s in guardrail.subjects
         ):

@@ -24,7 +24,14 @@ from policies.evaluate import (
     holds,
     project,
 )
-from policies.guard import Violation, check_guardrails, describe, implies, run_expectations
+from policies.guard import (
+    Violation,
+    check_guardrails,
+    concrete_guardrails,
+    describe,
+    implies,
+    run_expectations,
+)
 from policies.masks import apply_mask
 from policies.model import (
     And,
@@ -87,6 +94,7 @@ __all__ = [
     "check",
     "check_guardrails",
     "compile_condition",
+    "concrete_guardrails",
     "describe",
     "diff_documents",
     "evaluate",

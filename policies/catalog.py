@@ -152,6 +152,27 @@ class Catalog:
             raise CatalogError(f"unknown field '{part}' on {here}{_hint(part, known)}")
         raise CatalogError(f"empty path on {resource}")  # pragma: no cover - split never empty
 
+    def path_to(self, resource: str, target: str) -> str | None:
+        """The dotted path of one-to-one relations from ``resource`` to ``target``
+        (``case.customer``): the shortest, the first declared among equals; ``None`` when
+        ``target`` cannot be reached so, or is ``resource`` itself. One-to-many relations
+        are not followed: across one, a condition means "any", not "its"."""
+        seen = {resource}
+        frontier: list[tuple[str, str]] = [(resource, "")]
+        while frontier:
+            step: list[tuple[str, str]] = []
+            for here, path in frontier:
+                for name, relation in self.resources[here].relations.items():
+                    if relation.many or relation.resource in seen:
+                        continue
+                    reached = f"{path}.{name}" if path else name
+                    if relation.resource == target:
+                        return reached
+                    seen.add(relation.resource)
+                    step.append((relation.resource, reached))
+            frontier = step
+        return None
+
     def opaque_reason(self, resource: str, path: str) -> str | None:
         """Why the field at dotted ``path`` is opaque (only ``is_null`` tests it), or
         ``None`` when it is comparable or the path does not resolve (see

@@ -213,7 +213,9 @@ def _write_facets(label: str, write: Write | None) -> _Facets:
 
 def _guardrail_facets(entry: Guardrail) -> _Facets:
     return {
-        "resource": entry.resource,
+        "resource": "" if entry.about else entry.resource,
+        "about": entry.resource if entry.about else "",
+        "exempt": entry.exempt,
         "subjects": tuple(describe_subject(s) for s in entry.subjects),
         "rows": _condition(entry.rows),
         "hidden": entry.hidden,

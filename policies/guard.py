@@ -47,7 +47,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import yaml
@@ -74,6 +74,7 @@ from policies.model import (
 __all__ = [
     "Violation",
     "check_guardrails",
+    "concrete_guardrails",
     "describe",
     "describe_subject",
     "describe_value",
@@ -106,16 +107,71 @@ def check_guardrails(
     rule and breach (rows, or each hidden field). ``orgs`` maps organization slugs to kinds.
 
     The operator's guardrails live outside the document; pass the document's own
-    ``guardrails`` in the same list to check them too.
+    ``guardrails`` in the same list to check them too. An ``about`` guardrail is checked
+    as the guardrails it stands for (:func:`concrete_guardrails`).
     """
     out: list[Violation] = []
-    for guardrail in guardrails:
+    for guardrail in concrete_guardrails(guardrails, catalog):
         rules = [r for r in document.rules if r.resource == guardrail.resource]
         denies = [r for r in rules if r.effect is Effect.DENY and r.rows is None]
         for rule in rules:
             if rule.effect is Effect.ALLOW:
                 out.extend(_breaches(rule, guardrail, denies, catalog, orgs))
     return out
+
+
+def concrete_guardrails(guardrails: Sequence[Guardrail], catalog: Catalog) -> tuple[Guardrail, ...]:
+    """``guardrails`` as they apply, resource by resource: an ``about`` guardrail (see
+    :class:`policies.model.Guardrail`) becomes one guardrail, of the same name, on each
+    other resource of ``catalog`` that reaches its resource through one-to-one relations
+    (:meth:`Catalog.path_to`) and is not ``exempt``, its ``rows`` read through that path
+    (``consent_share_with_partners`` becomes ``case.customer.consent_share_with_partners``
+    on a case note); every other guardrail is kept as it is. Everything that applies
+    guardrails (checks, compiled plans, explain) goes through this, so no consumer can
+    mistake an ``about`` guardrail for one on its resource's own rows.
+
+    Example::
+
+        concrete_guardrails([Guardrail("consent", "Customer", partners, rows, about=True)],
+                            catalog)
+        # -> Guardrail("consent", "Feedback", partners, customer.<rows>), ...
+    """
+    out: list[Guardrail] = []
+    for guardrail in guardrails:
+        if not guardrail.about:
+            out.append(guardrail)
+            continue
+        for resource in catalog.resources:
+            if resource in guardrail.exempt:
+                continue
+            path = catalog.path_to(resource, guardrail.resource)
+            if path is None:
+                continue
+            out.append(
+                Guardrail(
+                    name=guardrail.name,
+                    resource=resource,
+                    subjects=guardrail.subjects,
+                    rows=None if guardrail.rows is None else _through(path, guardrail.rows),
+                    index=guardrail.index,
+                    pos=guardrail.pos,
+                )
+            )
+    return tuple(out)
+
+
+def _through(path: str, cond: Condition) -> Condition:
+    """``cond`` read from the record at ``path`` (every field path prefixed with it)."""
+    match cond:
+        case And(items):
+            return And(tuple(_through(path, i) for i in items), cond.pos)
+        case Or(items):
+            return Or(tuple(_through(path, i) for i in items), cond.pos)
+        case Not(item):
+            return Not(_through(path, item), cond.pos)
+        case Compare():
+            return replace(cond, path=f"{path}.{cond.path}")
+    raise TypeError(f"not a condition: {cond!r}")  # pragma: no cover - exhaustive
 
 
 def run_expectations(

@@ -157,13 +157,25 @@ class Rule:
 @dataclass(frozen=True)
 class Guardrail:
     """An operator invariant: for these subjects, every visible row satisfies ``rows``
-    and the ``hidden`` fields are never visible or masked."""
+    and the ``hidden`` fields are never visible or masked.
+
+    With ``about`` (written ``about: Customer`` instead of ``resource: Customer``) it
+    guards the records *about* ``resource`` rather than its rows: every other resource
+    that reaches ``resource`` through one-to-one relations (``customer``,
+    ``case.customer``), except those listed in ``exempt``, must show only rows whose
+    related ``resource`` satisfies ``rows``. A resource declared later is covered as soon
+    as it relates to ``resource``. Such a guardrail stands for one guardrail per covered
+    resource (:func:`policies.guard.concrete_guardrails`), which is what the checks,
+    the compiled plans and ``explain`` apply.
+    """
 
     name: str
     resource: str
     subjects: tuple[Subject, ...]
     rows: Condition | None = None
     hidden: tuple[str, ...] = ()
+    about: bool = False
+    exempt: tuple[str, ...] = ()
     index: int = field(default=0, compare=False)
     pos: Position = field(default=NOWHERE, compare=False)
 

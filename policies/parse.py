@@ -83,7 +83,16 @@ _SUBJECT_KEYS = ("org", "kind", "role", "scope")
 _READ_KEYS = ("visible", "masked")
 _MASK_KEYS = ("mask", "edges")
 _WRITE_KEYS = ("fields", "check", "presets")
-_GUARDRAIL_KEYS = ("name", "description", "subjects", "resource", "rows", "hidden")
+_GUARDRAIL_KEYS = (
+    "name",
+    "description",
+    "subjects",
+    "resource",
+    "about",
+    "exempt",
+    "rows",
+    "hidden",
+)
 _EXPECT_KEYS = ("name", "subject", "resource", "must_not_see", "must_see")
 
 
@@ -387,20 +396,37 @@ class _Parser:
 
     def guardrail(self, node: Node, loc: Locator) -> Guardrail:
         what = f"guardrail #{loc[-1]}"
-        m = self.mapping(node, what, _GUARDRAIL_KEYS, ("name", "subjects", "resource"))
+        m = self.mapping(node, what, _GUARDRAIL_KEYS, ("name", "subjects"))
         self.check_duplicates(node, what)
         for key in m:
             self.located((*loc, key), m[key][0])
-        self.located((*loc, "resource"), m["resource"][1])
+        # `about: X` guards the records about X (policies.model.Guardrail); either names
+        # the resource, and exactly one of them is given.
+        given = [key for key in ("resource", "about") if key in m]
+        if len(given) != 1:
+            problem = "is missing 'resource' (or 'about')" if not given else "has both"
+            raise PolicySyntaxError(
+                f"{what} {problem}: give 'resource' to guard its rows, or 'about' to guard "
+                "the records about it",
+                _pos(m["about"][0]) if len(given) > 1 else _pos(node),
+            )
+        key = given[0]
+        self.located((*loc, "resource"), m[key][1])
         name = self.string(m["name"][1], "a guardrail's name")
         what = f"guardrail '{name}'"
+        if "exempt" in m and key != "about":
+            raise PolicySyntaxError(f"{what}: 'exempt' goes with 'about'", _pos(m["exempt"][0]))
         return Guardrail(
             name=name,
-            resource=self.string(m["resource"][1], f"{what}: resource"),
+            resource=self.string(m[key][1], f"{what}: {key}"),
             subjects=self.subjects(m["subjects"][1], what, (*loc, "subjects")),
             rows=self.condition(m["rows"][1], (*loc, "rows")) if "rows" in m else None,
             hidden=self.strings(m["hidden"][1], f"{what}: hidden", (*loc, "hidden"))
             if "hidden" in m
+            else (),
+            about=key == "about",
+            exempt=self.strings(m["exempt"][1], f"{what}: exempt", (*loc, "exempt"))
+            if "exempt" in m
             else (),
             index=int(loc[-1]),
             pos=_pos(node),

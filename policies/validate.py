@@ -21,6 +21,7 @@ from policies.model import (
     Compare,
     Condition,
     Document,
+    Guardrail,
     Locator,
     MaskSpec,
     Not,
@@ -112,6 +113,8 @@ class _Validator:
                 self.fields(guardrail.resource, guardrail.hidden, (*loc, "hidden"), json_paths=True)
                 if guardrail.rows is not None:
                     self.condition(guardrail.resource, guardrail.rows)
+                if guardrail.about:
+                    self.about(guardrail, loc)
         for expectation in self.doc.expectations:
             loc = ("expect", expectation.index)
             self.subject(expectation.subject, (*loc, "subject"))
@@ -119,6 +122,34 @@ class _Validator:
                 self.fields(expectation.resource, expectation.must_see, (*loc, "must_see"))
                 self.fields(expectation.resource, expectation.must_not_see, (*loc, "must_not_see"))
         return self.errors
+
+    def about(self, guardrail: Guardrail, loc: Locator) -> None:
+        """An ``about`` guardrail guards rows of the records about its resource: it needs
+        ``rows``, hides no field (fields belong to each resource), and exempts only
+        resources it would cover."""
+        target = guardrail.resource
+        if guardrail.rows is None:
+            self.error(
+                f"guardrail '{guardrail.name}' is about {target} records and needs 'rows'",
+                self.doc.position(*loc),
+            )
+        if guardrail.hidden:
+            self.error(
+                f"guardrail '{guardrail.name}': 'hidden' names fields of one resource; hide "
+                f"them in a guardrail with 'resource', not 'about: {target}'",
+                self.doc.position(*loc, "hidden"),
+            )
+        for i, name in enumerate(guardrail.exempt):
+            pos = self.doc.position(*loc, "exempt", i)
+            if name not in self.catalog.resources:
+                known = ", ".join(sorted(self.catalog.resources))
+                self.error(f"unknown resource '{name}' (known: {known})", pos)
+            elif self.catalog.path_to(name, target) is None:
+                self.error(
+                    f"'{name}' is not about {target} (no one-to-one relation path to it): "
+                    "there is nothing to exempt",
+                    pos,
+                )
 
     def subjects(self, subjects: Iterable[Subject], loc: Locator) -> None:
         for i, subject in enumerate(subjects):

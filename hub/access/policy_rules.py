@@ -32,6 +32,7 @@ from policies import (
     Variable,
     Write,
     compile_condition,
+    concrete_guardrails,
     plan,
 )
 from policies.evaluate import subject_matches
@@ -99,7 +100,8 @@ class PolicyRules:
         self.version = number
         self.fingerprint = fingerprint  # the source's SHA-256: which version this is
         self.document = document
-        self.guardrails = tuple(guardrails)
+        # Per resource: an `about` guardrail stands for one on each resource it covers.
+        self.guardrails = concrete_guardrails(guardrails, CATALOG)
         self.pseudonym_secret = pseudonym_secret
         self._plans: dict[tuple[Hashable, ...], ResourcePlan] = {}
         self._audiences: dict[tuple[Hashable, ...], Hashable] = {}
