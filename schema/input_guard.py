@@ -106,6 +106,13 @@ def _parse_constant(name: str) -> _Refused:
     return _NOT_FINITE
 
 
+# One decoder for every request: json.loads with hooks builds a decoder (and its scanner)
+# per call.
+_DECODER = json.JSONDecoder(
+    parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+)
+
+
 def nesting_depth(text: str) -> int:
     """The deepest nesting of arrays and objects in JSON ``text``, counted without parsing
     (strings removed first). On malformed text the count may be off; parsing then fails."""
@@ -119,13 +126,16 @@ def load_json(text: str, *, max_depth: int, root: Path = ()) -> Any:
     """Parse JSON ``text`` nested at most ``max_depth`` levels; raise :class:`InputRefused`
     when it is deeper, ``ValueError`` (``json.JSONDecodeError``) when it is not JSON.
     Refused numbers come back as markers: run :func:`check_json` on the result."""
-    depth = nesting_depth(text)
-    if depth > max_depth:
-        raise InputRefused(root, f"is nested {depth} levels deep; the limit is {max_depth}")
+    # Every level opens with a bracket, so their count bounds the depth: most bodies are
+    # within the limit by that count alone, without the count that removes strings.
+    if text.count("[") + text.count("{") > max_depth:
+        depth = nesting_depth(text)
+        if depth > max_depth:
+            raise InputRefused(root, f"is nested {depth} levels deep; the limit is {max_depth}")
+    if text.startswith("\ufeff"):  # as json.loads refuses it
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     try:
-        return json.loads(
-            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
-        )
+        return _DECODER.decode(text)
     except RecursionError:  # only with a limit set above the interpreter's recursion limit
         raise InputRefused(root, "is nested too deeply to parse") from None
 
@@ -144,6 +154,8 @@ def check_json(value: Any, root: Path = ()) -> None:
     """Raise :class:`InputRefused` for the first string, object key or number of ``value``
     the hub refuses; ``root`` prefixes the path. Iterative: depth is bounded elsewhere,
     but no recursion either way."""
+    if _accepted(value):
+        return
     stack: list[tuple[Path, Any]] = [(root, value)]
     while stack:
         path, item = stack.pop()
@@ -164,10 +176,52 @@ def check_json(value: Any, root: Path = ()) -> None:
             stack.extend(((*path, index), child) for index, child in enumerate(item))
 
 
+def _accepted(value: Any) -> bool:
+    """Whether nothing in ``value`` is refused: the walk of :func:`check_json` without
+    the paths it needs only to name a refused input (rare)."""
+    search = _BAD_CHARACTER.search
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if search(item) is not None:
+                return False
+        elif isinstance(item, dict):
+            for key in item:
+                if search(key) is not None:
+                    return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, _Refused):
+            return False
+    return True
+
+
+# Document texts whose literals are all accepted, oldest first. The check is a function of
+# the text alone and clients send the same few documents again and again (with variables);
+# refused ones are not kept, so the set holds only what a client could send anyway.
+_CLEAN_DOCUMENTS: dict[str, None] = {}
+_CLEAN_DOCUMENTS_KEPT = 512  # as many as strawberry's ParserCache keeps parsed
+
+
 def literal_errors(document: DocumentNode) -> list[GraphQLError]:
     """The document's refused literals: strings with NUL (a lone surrogate cannot pass
     graphql-core's lexer, but is checked too), integers beyond 64 bits and non-finite
-    floats, each named by its path (field, argument, input fields, list indexes)."""
+    floats, each named by its path (field, argument, input fields, list indexes).
+    A document text found clean once is not walked again."""
+    text = document.loc.source.body if document.loc is not None else None
+    if text is not None and text in _CLEAN_DOCUMENTS:
+        return []
+    errors = _literal_errors(document)
+    if not errors and text is not None:
+        if len(_CLEAN_DOCUMENTS) >= _CLEAN_DOCUMENTS_KEPT:
+            del _CLEAN_DOCUMENTS[next(iter(_CLEAN_DOCUMENTS))]
+        _CLEAN_DOCUMENTS[text] = None
+    return errors
+
+
+def _literal_errors(document: DocumentNode) -> list[GraphQLError]:
     errors: list[GraphQLError] = []
     for definition in document.definitions:
         for path, node in _literals(definition):
