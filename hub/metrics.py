@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -37,6 +37,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from sqlalchemy.pool import QueuePool
 from starlette.datastructures import State
 from starlette.middleware import Middleware
@@ -78,6 +79,8 @@ OTHER = "(other)"
 UNMATCHED = "(unmatched)"
 NOT_PARSED = "(none)"
 
+_M = TypeVar("_M", bound=MetricWrapperBase)
+
 
 @dataclass
 class _Operation:
@@ -97,6 +100,10 @@ class HubMetrics:
         self.max_operation_names = max_operation_names
         self._operation_names: set[str] = set()
         self._outcomes: set[str] = set()
+        # Children by metric and label values. prometheus-client's labels() checks the
+        # values and takes a lock on every call (a few microseconds, five times a
+        # request); the labels are bounded, so this is as bounded as the registry.
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         self.state_collector = _StateCollector()
         registry = self.registry
         self.http_requests = Counter(
@@ -140,6 +147,14 @@ class HubMetrics:
         registry.register(self.state_collector)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
+
+    def child(self, metric: _M, *values: str) -> _M:
+        """``metric.labels(*values)``, looked up in a dict after the first time."""
+        key = (metric, values)
+        found: _M | None = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     def operation_label(self, name: str | None) -> str:
         """The label value for a client-chosen operation name (see the module docstring)."""
@@ -231,7 +246,7 @@ def record_token(scope: Mapping[str, Any], grant_type: str | None, outcome: str)
         return
     grant = "none" if not grant_type else grant_type if grant_type in _GRANT_TYPES else OTHER
     label = outcome if outcome in _TOKEN_OUTCOMES else OTHER
-    metrics.token_requests.labels(grant, label).inc()
+    metrics.child(metrics.token_requests, grant, label).inc()
 
 
 def note_operation(
@@ -313,15 +328,15 @@ class MetricsMiddleware:
         metrics = self.metrics
         route = self._route(scope)
         method = scope["method"] if scope["method"] in _METHODS else OTHER
-        metrics.http_requests.labels(route, method, str(status)).inc()
-        metrics.http_duration.labels(route).observe(seconds)
+        metrics.child(metrics.http_requests, route, method, str(status)).inc()
+        metrics.child(metrics.http_duration, route).observe(seconds)
         operation = scope.get(_OPERATION_KEY)
         if isinstance(operation, _Operation):
             outcome = operation.outcome or ("ok" if status < 400 else f"HTTP_{status}")
-            metrics.graphql_operations.labels(operation.type, operation.name, outcome).inc()
-            metrics.graphql_duration.labels(operation.type).observe(seconds)
+            metrics.child(metrics.graphql_operations, operation.type, operation.name, outcome).inc()
+            metrics.child(metrics.graphql_duration, operation.type).observe(seconds)
             if operation.path is not None:
-                metrics.read_paths.labels(operation.path).inc()
+                metrics.child(metrics.read_paths, operation.path).inc()
 
     def _route(self, scope: Any) -> str:
         """The template of the route a request was for: the one the router matched or,
