@@ -112,6 +112,17 @@ def _conditions(principal: Principal, flt: CustomerFilter) -> list[ColumnElement
     return conditions + not_before(Customer.updated_at, flt.updated_since, "updatedSince")
 
 
+def filter_conditions(principal: Principal, flt: CustomerFilter) -> list[ColumnElement[bool]]:
+    """What ``customers(filter:)`` selects for the principal: its row policy and the
+    filter (refused when the filter reveals a field it does not read in clear)."""
+    return _conditions(principal, flt)
+
+
+def ordering_for(principal: Principal, order: CustomerOrder | None) -> Ordering:
+    """The keyset ordering ``customers(orderBy:)`` pages by."""
+    return _ordering_for(principal, order)
+
+
 async def get_customer(
     session: AsyncSession, principal: Principal, customer_id: uuid.UUID
 ) -> Record | None:

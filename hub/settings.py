@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # Queries the compiled path covers skip field-by-field resolution (schema.compiled,
     # DESIGN §11); off answers every operation on the resolver path.
     compiled_reads: bool = True
+    # Compiled reads answered by one SQL statement per root field where the plan allows
+    # (PostgreSQL; schema.compiled.sql), else from the access module's records.
+    compiled_sql: bool = True
 
     # Partner read disclosures (hub.disclosures, docs/audit.md): recorded in the audit log
     # by a background writer every audit_flush_interval seconds or audit_batch_size reads;

@@ -31,13 +31,16 @@ from hub.models import OrgKind
 from hub.models._types import table_columns
 from hub.oauth.scopes import Scope
 from hub.principal import Principal
-from policies import Outcome, apply_mask
+from policies import FieldDecision, Outcome, apply_mask
 
 # Derived fields that exist for conditions only (no API field shows them); the API shows
 # the organization through ``organization_id``.
 _CONDITION_ONLY = frozenset(
     f.name for spec in REGISTRY.values() for f in spec.fields if f.derived_from and f.api == ()
 )
+
+MAX_ENUMERATED_CONDITIONS = 6
+"""At most this many row-dependent rule conditions are enumerated by :meth:`Access.outcomes`."""
 
 FULL_SCHEMA = "full-schema"
 """The audience key of hub administrators, who see the whole schema."""
@@ -143,6 +146,39 @@ class Access:
         used = [name for name in filters if getattr(given, name, None) is not None]
         if not self.readable(principal, resource, [f for name in used for f in filters[name]]):
             raise BadInputError("this filter is not available")
+
+    def outcomes(
+        self, principal: Principal, resource: Resource
+    ) -> tuple[tuple[ColumnElement[bool], ...], list[Mapping[str, FieldDecision]]] | None:
+        """For plans that decide fields in SQL (compiled reads, DESIGN §11): the rule
+        conditions a visible row's field outcomes depend on, and the outcome of every field
+        for each combination of them (index ``i``: condition ``j`` holds when bit ``j`` of
+        ``i`` is set), exactly as :meth:`project` decides them. ``None`` when the
+        conditions are too many to enumerate (the caller projects row by row instead)."""
+        columns = self.rules.rule_columns(principal, resource)
+        if len(columns) > MAX_ENUMERATED_CONDITIONS:
+            return None
+        decide = self.rules.decider(principal, resource)
+        labels = [column.name for column in columns]
+        table = [
+            decide({label: bool(bits >> j & 1) for j, label in enumerate(labels)})
+            for bits in range(1 << len(labels))
+        ]
+        return tuple(column.element for column in columns), table
+
+    @staticmethod
+    def disclosed(decisions: Mapping[str, FieldDecision]) -> frozenset[str]:
+        """The fields a row decided so carries (clear or masked), ``id`` included: what
+        :meth:`project_all` notes for the read audit."""
+        return frozenset(
+            name
+            for name, decision in decisions.items()
+            if name not in _CONDITION_ONLY
+            and (
+                decision.outcome is Outcome.VISIBLE
+                or (decision.outcome is Outcome.MASKED and decision.mask is not None)
+            )
+        ) | {"id"}
 
     def project(self, principal: Principal, resource: Resource, row: Row[Any]) -> Record:
         """A row selected with :meth:`columns` as the principal may see it: visible fields

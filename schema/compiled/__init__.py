@@ -195,5 +195,5 @@ class CompiledReads:
     @staticmethod
     def _fallback(context: Context, why: str) -> None:
         del context  # the HTTP view notes the resolver path (log and metrics)
-        log.debug("resolver path: %s", why)
+        log.debug("resolver path: %s", why, exc_info=True)
         return None

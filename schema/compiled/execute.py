@@ -25,6 +25,7 @@ from hub.access import WITHHELD, Record
 from hub.pagination import Page
 from schema.audience import NOTHING, withheld_fields, without_withheld
 from schema.compiled.plan import (
+    CONSENT_FIELDS,
     ConnectionPlan,
     CustomerRoot,
     CustomersRoot,
@@ -34,17 +35,11 @@ from schema.compiled.plan import (
     Path,
     Plan,
     TypenameRoot,
+    Unsupported,
 )
+from schema.compiled.sql import execute_sql
 from schema.context import Context
 from schema.customers.queries import CustomerFilter
-
-_CONSENT = (
-    "consent_share_with_partners",
-    "consent_marketing_opt_in",
-    "consent_given_at",
-    "consent_source",
-)
-"""The record keys feeding ``Customer.consent`` (as ``Customer.from_record`` reads them)."""
 
 
 class _Run:
@@ -109,7 +104,7 @@ class _Run:
         self, plan: ObjectPlan, record: Record, source: Record, path: Path
     ) -> dict[str, Any] | None:
         withheld = withheld_fields(plan.type_name, record) if WITHHELD in record else NOTHING
-        if not withheld and not any(name in source for name in _CONSENT):
+        if not withheld and not any(name in source for name in CONSENT_FIELDS):
             return None
         out: dict[str, Any] = {}
         for key, name, emit in plan.entries:
@@ -176,6 +171,11 @@ async def execute(plan: Plan, context: Context) -> tuple[dict[str, Any], list[li
     principal = context.principal
     settings = context.settings
     async with context.database.session() as session:
+        if context.settings.compiled_sql:
+            try:
+                return await execute_sql(plan, context, session)
+            except Unsupported:
+                pass  # answered from the access module's records below
         run = _Run(session, context)
         for key, root in plan.roots:
             if isinstance(root, TypenameRoot):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    get_named_type,
     get_nullable_type,
 )
 from graphql.execution.values import (
@@ -181,6 +183,14 @@ _CONNECTIONS: dict[str, Resource] = {
 
 _CONSENT_TYPE = "Consent"
 
+CONSENT_FIELDS = (
+    "consent_share_with_partners",
+    "consent_marketing_opt_in",
+    "consent_given_at",
+    "consent_source",
+)
+"""The record keys feeding ``Customer.consent`` (as ``Customer.from_record`` reads them)."""
+
 
 def _enum_names(type_: GraphQLEnumType) -> dict[Any, str]:
     names: dict[Any, str] = {}
@@ -190,12 +200,12 @@ def _enum_names(type_: GraphQLEnumType) -> dict[Any, str]:
     return names
 
 
-def _serializer(type_: GraphQLOutputType) -> Callable[[Any], Any]:
+def serializer(type_: GraphQLOutputType) -> Callable[[Any], Any]:
     """How graphql-core completes a leaf value of ``type_`` (as the resolvers return it
     from a record: enums as their stored value, converted as ``enum_or_none`` does)."""
     nullable = get_nullable_type(type_)
     if isinstance(nullable, GraphQLList):
-        item = _serializer(nullable.of_type)
+        item = serializer(nullable.of_type)
 
         def serialize_list(value: Any) -> Any:
             return None if value is None else [item(v) for v in value]
@@ -229,10 +239,36 @@ def _serializer(type_: GraphQLOutputType) -> Callable[[Any], Any]:
     raise Unsupported(f"{type_} is not a leaf")
 
 
-def _value(key: str, serialize: Callable[[Any], Any]) -> Emit:
+class Field:
+    """How a leaf is computed, for compilers: ``kind`` is ``value`` (the record's ``key``
+    serialized as ``graphql_type``), ``global_id``, ``customer_ref`` or ``constant``."""
+
+    __slots__ = ("constant", "graphql_type", "key", "kind")
+
+    def __init__(
+        self,
+        kind: str,
+        key: str = "",
+        graphql_type: GraphQLOutputType | None = None,
+        constant: str = "",
+    ) -> None:
+        self.kind = kind
+        self.key = key
+        self.graphql_type = graphql_type
+        self.constant = constant
+
+
+FIELDS: weakref.WeakKeyDictionary[Emit, Field] = weakref.WeakKeyDictionary()
+"""What each leaf's emit function computes (compilers read it; the record path calls it)."""
+
+
+def _value(key: str, type_: GraphQLOutputType) -> Emit:
+    serialize = serializer(type_)
+
     def emit(record: Record) -> Any:
         return serialize(record.get(key))
 
+    FIELDS[emit] = Field("value", key, type_)
     return emit
 
 
@@ -240,10 +276,11 @@ def _global_id(type_name: str) -> Emit:
     def emit(record: Record) -> Any:
         return to_global_id(type_name, record["id"])
 
+    FIELDS[emit] = Field("global_id", "id")
     return emit
 
 
-def _customer_ref(record: Record) -> Any:
+def customer_ref(record: Record) -> Any:
     """``customerRef``: the pseudonym a policy masks it to, or the customer's global id
     (as ``Feedback.customer_ref`` and ``Case.customer_ref`` resolve it)."""
     ref = record.get("customer_ref")
@@ -259,6 +296,7 @@ def _constant(value: str) -> Emit:
         del record
         return value
 
+    FIELDS[emit] = Field("constant", constant=value)
     return emit
 
 
@@ -469,12 +507,14 @@ class Planner:
                 plan.entries.append((key, name, _constant(type_name)))
             elif definition is None:
                 raise Unsupported(f"{type_name}.{name}")
-            elif name == "id" and type_name in _NODE_TYPES:
+            elif name == "id" and get_named_type(definition.type).name == "ID":
+                # Every record type's ``id`` is its global id (``from_record`` encodes it),
+                # nodes or not (``CaseNote``).
                 plan.entries.append((key, name, _global_id(type_name)))
             elif name in own:
-                plan.entries.append((key, name, _value(own[name], _serializer(definition.type))))
+                plan.entries.append((key, name, _value(own[name], definition.type)))
             elif (type_name, name) in _CUSTOMER_REFS:
-                plan.entries.append((key, name, _customer_ref))
+                plan.entries.append((key, name, customer_ref))
             elif (type_name, name) == ("Customer", "consent"):
                 plan.entries.append((key, name, self._consent(definition.type, fields)))
             elif f"{type_name}.{name}" in _CONNECTIONS:
@@ -496,8 +536,7 @@ class Planner:
             if name == "__typename":
                 plan.entries.append((key, name, _constant(_CONSENT_TYPE)))
             elif name in own:
-                serialize = _serializer(consent_type.fields[name].type)
-                plan.entries.append((key, name, _value(own[name], serialize)))
+                plan.entries.append((key, name, _value(own[name], consent_type.fields[name].type)))
             else:
                 raise Unsupported(f"{_CONSENT_TYPE}.{name}")
         return plan
@@ -509,6 +548,3 @@ def _list_item(type_: GraphQLOutputType) -> GraphQLOutputType:
         raise Unsupported(f"{type_} is not a list")
     item: GraphQLOutputType = nullable.of_type
     return item.of_type if isinstance(item, GraphQLNonNull) else item
-
-
-_NODE_TYPES = frozenset(spec.api_type for spec in REGISTRY.values() if spec.node)

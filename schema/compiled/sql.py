@@ -1,0 +1,842 @@
+"""One SQL statement per root field, the response JSON built by PostgreSQL (DESIGN §11).
+
+For a plan :mod:`schema.compiled.plan` built, this module writes, per root field, one
+statement whose single value is the root field's JSON: the root page as a subquery under
+the caller's row policy with its order and limit; each related connection as a correlated
+subquery taking its own ordered, limited page and aggregating it into a JSON array; each
+field's outcome on the row (visible, masked, withheld) decided in SQL from the rule
+conditions it depends on (:meth:`hub.access.Access.outcomes`), masks applied in SQL
+where SQL can. A short Python pass over the result then does what SQL should not:
+cursors, the paths of withheld fields, and the read audit's notes; it walks only the
+records that carry such work.
+
+What it does not compile raises :class:`Unsupported`, and :mod:`schema.compiled.execute`
+answers the plan from the access module's records instead (same answers, more CPU):
+another backend than PostgreSQL, a sealed column or a mask SQL cannot apply (``pseudonym``,
+``last4``, ``initials``) on a selected field, more rule conditions than can be enumerated.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from graphql import (
+    GraphQLEnumType,
+    GraphQLList,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    get_nullable_type,
+)
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Text,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    null,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub import customers, disclosures, related
+from hub.access import REGISTRY, Resource, access
+from hub.access.catalog import DERIVED
+from hub.access.resources import MODELS
+from hub.disclosures import ReadCollector
+from hub.pagination import Ordering, encode_cursor, page_size
+from hub.principal import Principal
+from policies import FieldDecision, Outcome, apply_mask
+from policies.masks import DEFAULT_BUCKET_EDGES
+from schema.compiled.plan import (
+    CONSENT_FIELDS,
+    FIELDS,
+    ConnectionPlan,
+    CustomerRoot,
+    CustomersRoot,
+    EdgePlan,
+    ObjectPlan,
+    PageInfoPlan,
+    Plan,
+    TypenameRoot,
+    Unsupported,
+    customer_ref,
+    serializer,
+)
+from schema.context import Context
+from schema.customers.queries import CustomerFilter
+from schema.ids import to_global_id
+
+_SQL_MASKS = frozenset({"redact", "partial_email", "year_only", "bucket"})
+
+# Hidden keys of a row's JSON, read and removed by the Python pass.
+_BITS = "__b"  # which rule conditions hold (an integer)
+_ID = "__i"  # the record id, for the read audit
+_CUSTOMER = "__c"  # the customer the record is about, for the read audit
+_KEY = "__k"  # the ordering values, for cursors
+_NODES = "__n"  # a page's records, for the read audit only
+
+
+@dataclass(slots=True)
+class _PythonField:
+    """A field SQL selects raw and Python finishes: per bits value its decision."""
+
+    key: str
+    decisions: list[FieldDecision]
+    open: Callable[[Any], Any]
+    """The raw JSON value as the record holds it (a sealed value opened, a uuid parsed)."""
+    serialize: Callable[[Any], Any]
+
+
+@dataclass(slots=True)
+class _Level:
+    """What the Python pass does for the records of one object plan."""
+
+    resource: Resource
+    withheld: list[tuple[str, ...]]
+    """Per bits value, the response keys answering ``null`` because withheld."""
+    disclosed: list[dict[str, None]]
+    """Per bits value, the fields the row carries (for the read audit)."""
+    uses_bits: bool
+    cursors: bool = False
+    python: list[_PythonField] = field(default_factory=list)
+    """Fields finished in Python (sealed values, masks SQL cannot apply)."""
+    nested: list[tuple[str, ConnectionPlan, _Connection]] = field(default_factory=list)
+    consent: list[tuple[str, list[tuple[str, ...]]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Connection:
+    ordering: Ordering
+    node_keys: list[tuple[str, str]]
+    """(edges key, node key) pairs under which the records sit."""
+    cursor_keys: list[tuple[str, str]]
+    """(edges key, cursor key) pairs to fill."""
+    info_keys: list[tuple[str, str, str]]
+    """(pageInfo key, field key, ``startCursor`` | ``endCursor``) to fill."""
+    level: _Level | None = None
+    audit_only: bool = False
+    """No record is emitted, but the page's records are noted for the read audit."""
+
+
+def _iso(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A timestamptz as Python's ``isoformat()`` of the aware UTC datetime the hub reads."""
+    utc = func.timezone("UTC", column)
+    whole = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
+    micro = cast(func.extract("microseconds", column), Integer) % 1000000
+    fraction = case((micro == 0, literal("")), else_=func.to_char(utc, '".US"'))
+    return case((column.is_(None), null()), else_=whole + fraction + literal("+00:00"))
+
+
+def _global_id(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``schema.ids.to_global_id``: base64url of ``Type:uuid`` without padding."""
+    raw = func.convert_to(literal(f"{type_name}:") + cast(column, Text), "UTF8")
+    encoded = func.translate(func.encode(raw, "base64"), "+/", "-_")
+    return func.rtrim(encoded, "=")
+
+
+class _Compiler:
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.principal: Principal = context.principal
+        self.settings = context.settings
+        self.audit = disclosures.recording(self.principal) is not None
+        self.on_path: set[Resource] = set()
+        self.pending: list[_PythonField] = []
+
+    # --- values ----------------------------------------------------------------------
+
+    def field_sql(
+        self,
+        spec_name: str,
+        model: Any,
+        type_name: str,
+        api_name: str,
+        outcome: FieldDecision,
+        serialize: Callable[[ColumnElement[Any]], ColumnElement[Any]],
+    ) -> ColumnElement[Any] | None:
+        """One field under one decision: its value, its masked value, or ``None`` (null
+        on the row: withheld)."""
+        if outcome.outcome is Outcome.HIDDEN:
+            return None
+        column = getattr(model, DERIVED.get(spec_name, spec_name))
+        spec = REGISTRY[_RESOURCES[model]].field_named(spec_name)
+        if spec.sealed:
+            raise Unsupported(f"sealed {type_name}.{api_name}")
+        if outcome.outcome is Outcome.VISIBLE:
+            return serialize(column)
+        mask = outcome.mask
+        if mask is None:
+            return None
+        if mask.name not in _SQL_MASKS:
+            raise Unsupported(f"mask {mask.name} in SQL")
+        if mask.name == "redact":
+            return case((column.is_(None), null()), else_=literal("[redacted]"))
+        if mask.name == "year_only":
+            return cast(func.extract("year", func.timezone("UTC", column)), Integer)
+        if mask.name == "partial_email":
+            text = cast(column, Text)
+            # rpartition("@"): the domain after the last "@", the local part before it.
+            at = func.strpos(func.reverse(text), "@")
+            domain = func.right(text, at - 1)
+            local_first = func.left(text, 1)
+            return case(
+                (column.is_(None), null()),
+                (at == 0, local_first + literal("***")),
+                else_=func.left(func.left(text, func.length(text) - at), 1)
+                + literal("***@")
+                + domain,
+            )
+        edges = mask.edges or DEFAULT_BUCKET_EDGES
+        whens: list[tuple[ColumnElement[bool], Any]] = [
+            (column.is_(None), null()),
+            (column < edges[0], literal(f"<{edges[0]}")),
+        ]
+        for low, high in itertools.pairwise(edges):
+            whens.append((column < high, literal(f"{low}-{high - 1}")))
+        return case(*whens, else_=literal(f"{edges[-1]}+"))
+
+    # --- objects ---------------------------------------------------------------------
+
+    def node(self, plan: ObjectPlan, model: Any) -> tuple[ColumnElement[Any], _Level]:
+        """The JSON object of one record of ``plan`` (a row of ``model``)."""
+        resource = plan.resource
+        outcomes = access.outcomes(self.principal, resource)
+        if outcomes is None:
+            raise Unsupported("too many row-dependent rule conditions")
+        conditions, decisions = outcomes
+        combos = len(decisions)
+        withheld: list[list[str]] = [[] for _ in range(combos)]
+        bits: ColumnElement[Any] = literal(0)
+        if conditions:
+            bits = sum(
+                (case((c, literal(1 << j)), else_=literal(0)) for j, c in enumerate(conditions)),
+                start=literal(0),
+            )
+        pairs: list[Any] = []
+        level = _Level(
+            resource,
+            withheld=[],
+            disclosed=[dict.fromkeys(access.disclosed(d)) for d in decisions],
+            uses_bits=bool(conditions),
+        )
+        consent_withheld: list[tuple[str, list[list[str]]]] = []
+        for key, name, emit in plan.entries:
+            if isinstance(emit, ConnectionPlan):
+                sub, connection = self.connection(emit, parent=model)
+                level.nested.append((key, emit, connection))
+                pairs += [literal(key), sub]
+            elif isinstance(emit, ObjectPlan):  # Customer.consent
+                sub, inner = self.consent(emit, model, decisions, bits)
+                consent_withheld.append((key, inner))
+                pairs += [literal(key), sub]
+            else:
+                self.pending = []
+                sql, held = self.leaf(plan.type_name, name, model, decisions, bits, emit)
+                for python in self.pending:
+                    python.key = key
+                    level.python.append(python)
+                for index, is_withheld in enumerate(held):
+                    if is_withheld:
+                        withheld[index].append(key)
+                pairs += [literal(key), sql]
+        level.withheld = [tuple(keys) for keys in withheld]
+        level.consent = [(key, [tuple(k) for k in inner]) for key, inner in consent_withheld]
+        needs_bits = level.uses_bits and (
+            self.audit
+            or bool(level.python)
+            or any(level.withheld)
+            or any(any(inner) for _, inner in level.consent)
+        )
+        level.uses_bits = needs_bits
+        if needs_bits:
+            pairs += [literal(_BITS), bits]
+        if self.audit:
+            pairs += [literal(_ID), cast(model.id, Text)]
+            if resource is not Resource.CUSTOMER:
+                pairs += [literal(_CUSTOMER), cast(model.customer_id, Text)]
+        return _object(pairs), level
+
+    def leaf(
+        self,
+        type_name: str,
+        name: str,
+        model: Any,
+        decisions: list[Mapping[str, FieldDecision]],
+        bits: ColumnElement[Any],
+        emit: Any,
+    ) -> tuple[ColumnElement[Any], list[bool]]:
+        """One selected leaf: its SQL (chosen by the row's bits when its outcome varies),
+        and per bits value whether it is withheld there."""
+        if emit is customer_ref:
+            return self.customer_ref(type_name, model, decisions, bits)
+        leaf = FIELDS.get(emit)
+        if leaf is None:
+            raise Unsupported(f"{type_name}.{name}")
+        if leaf.kind == "constant":
+            return literal(leaf.constant), [False] * len(decisions)
+        if leaf.kind == "global_id":
+            return _global_id(type_name, model.id), [False] * len(decisions)
+        assert leaf.graphql_type is not None
+        python = self.python_field(leaf.key, model, decisions)
+        if python is not None:
+            column, opener = python
+            shown = [_carries(d[leaf.key]) for d in decisions]
+            self.pending.append(
+                _PythonField(
+                    "", [d[leaf.key] for d in decisions], opener, serializer(leaf.graphql_type)
+                )
+            )
+            return _by_bits([column if c else None for c in shown], bits), [not c for c in shown]
+        serialize = _sql_serializer(leaf.graphql_type, type_name, name)
+        per_combo: list[ColumnElement[Any] | None] = []
+        held: list[bool] = []
+        for decided in decisions:
+            decision = decided.get(leaf.key)
+            if decision is None:
+                raise Unsupported(f"{type_name}.{name} is not a catalog field")
+            sql = self.field_sql(leaf.key, model, type_name, name, decision, serialize)
+            per_combo.append(sql)
+            held.append(sql is None)
+        return _by_bits(per_combo, bits), held
+
+    def python_field(
+        self, spec_name: str, model: Any, decisions: list[Mapping[str, FieldDecision]]
+    ) -> tuple[ColumnElement[Any], Callable[[Any], Any]] | None:
+        """The raw column and how to read it, when Python must finish the field: sealed,
+        or masked somewhere by a mask SQL cannot apply (on a text column, whose JSON
+        value is the Python value)."""
+        column = getattr(model, DERIVED.get(spec_name, spec_name))
+        spec = REGISTRY[_RESOURCES[model]].field_named(spec_name)
+        if spec.sealed:
+            sealed_type = column.type
+
+            def open_sealed(raw: Any) -> Any:
+                return sealed_type.process_result_value(raw, None)
+
+            return column, open_sealed
+        in_python = False
+        for decided in decisions:
+            mask = decided[spec_name].mask
+            if decided[spec_name].outcome is Outcome.MASKED and mask is not None:
+                in_python = in_python or mask.name not in _SQL_MASKS
+        if not in_python:
+            return None
+        if not isinstance(column.type, String):
+            raise Unsupported(f"mask in Python on {spec_name} ({column.type})")
+        return column, _same_python
+
+    def customer_ref(
+        self,
+        type_name: str,
+        model: Any,
+        decisions: list[Mapping[str, FieldDecision]],
+        bits: ColumnElement[Any],
+    ) -> tuple[ColumnElement[Any], list[bool]]:
+        """``customerRef``: the customer's global id when ``customer_ref`` or
+        ``customer_id`` is visible on the row, its mask when masked (in SQL only
+        ``redact``), else withheld (as ``customer_ref()`` resolves a record)."""
+        per_combo: list[ColumnElement[Any] | None] = []
+        masked = False
+        for decided in decisions:
+            ref, own = decided["customer_ref"], decided["customer_id"]
+            if ref.outcome is Outcome.VISIBLE:
+                per_combo.append(_global_id("Customer", model.customer_id))
+            elif ref.outcome is Outcome.MASKED and ref.mask is not None:
+                per_combo.append(cast(model.customer_id, Text))
+                masked = True
+            elif own.outcome is Outcome.VISIBLE:
+                per_combo.append(_global_id("Customer", model.customer_id))
+            else:
+                per_combo.append(None)
+        if masked:
+            # Python finishes every row: the mask on some, the global id on others.
+            per_decision = []
+            for decided in decisions:
+                ref, own = decided["customer_ref"], decided["customer_id"]
+                masks = ref.outcome is Outcome.MASKED and ref.mask is not None
+                per_decision.append(ref if masks else _GLOBAL_ID)
+            self.pending.append(_PythonField("", per_decision, _uuid_or_none, _ref_text))
+            raw = [None if v is None else cast(model.customer_id, Text) for v in per_combo]
+            return _by_bits(raw, bits), [v is None for v in per_combo]
+        return _by_bits(per_combo, bits), [v is None for v in per_combo]
+
+    def consent(
+        self,
+        plan: ObjectPlan,
+        model: Any,
+        decisions: list[Mapping[str, FieldDecision]],
+        bits: ColumnElement[Any],
+    ) -> tuple[ColumnElement[Any], list[list[str]]]:
+        """``Customer.consent``: null unless some consent field is shown or withheld on
+        the row (as ``Customer.from_record`` builds it)."""
+        pairs: list[Any] = []
+        withheld: list[list[str]] = [[] for _ in decisions]
+        for key, name, emit in plan.entries:
+            if name == "__typename":
+                pairs += [literal(key), literal(plan.type_name)]
+                continue
+            self.pending = []
+            sql, held = self.leaf(plan.type_name, name, model, decisions, bits, emit)
+            if self.pending:
+                raise Unsupported("a consent field finished in Python")
+            for index, is_withheld in enumerate(held):
+                if is_withheld:
+                    withheld[index].append(key)
+            pairs += [literal(key), sql]
+        present: list[ColumnElement[Any] | None] = []
+        for decided in decisions:
+            shown = bool(access.disclosed(decided) & set(CONSENT_FIELDS)) or _withholds(
+                decided, CONSENT_FIELDS, self.principal
+            )
+            present.append(true() if shown else None)
+        exists = _by_bits(present, bits)
+        return case((exists.is_(None), null()), else_=_object(pairs)), withheld
+
+    # --- connections -----------------------------------------------------------------
+
+    def connection(
+        self,
+        plan: ConnectionPlan,
+        *,
+        parent: Any | None = None,
+        conditions: list[ColumnElement[bool]] | None = None,
+        ordering: Ordering | None = None,
+    ) -> tuple[ColumnElement[Any], _Connection]:
+        """A connection's JSON: the root page (``conditions``, ``ordering``) or the page of
+        related records of the enclosing row of ``parent``."""
+        resource = plan.resource
+        if resource in self.on_path:
+            raise Unsupported(f"{resource} twice on one path")
+        self.on_path.add(resource)
+        try:
+            return self._connection(plan, parent, conditions, ordering)
+        finally:
+            self.on_path.discard(resource)
+
+    def _connection(
+        self,
+        plan: ConnectionPlan,
+        parent: Any | None,
+        conditions: list[ColumnElement[bool]] | None,
+        ordering: Ordering | None,
+    ) -> tuple[ColumnElement[Any], _Connection]:
+        resource = plan.resource
+        model: Any = MODELS[resource]
+        settings = self.settings
+        size = page_size(
+            plan.first, default=settings.default_page_size, maximum=settings.max_page_size
+        )
+        if ordering is None:
+            ordering = related.ordering(resource)
+        if conditions is None:
+            assert parent is not None
+            parent_column = getattr(model, related.PARENT_COLUMN[resource])
+            conditions = [parent_column == parent.id, access.row_filter(self.principal, resource)]
+        where = list(conditions)
+        if plan.after:
+            where.append(ordering.after(plan.after))
+
+        objects = plan.objects
+        connection = _Connection(ordering, [], [], [])
+        node_sql: ColumnElement[Any] = null()
+        if objects:
+            if len(objects) > 1:
+                raise Unsupported("several node selections on one connection")
+            node_sql, connection.level = self.node(objects[0], model)
+        elif self.audit:
+            # The read audit notes the page's records even when no field of theirs is
+            # asked for (only totalCount or pageInfo), as the resolver path does.
+            node_sql, connection.level = self.node(ObjectPlan(plan.type_name, resource), model)
+            connection.audit_only = True
+        needs_cursor = any(
+            part == "cursor"
+            for _, kind, sub in plan.parts
+            if kind == "edges" and isinstance(sub, EdgePlan)
+            for _, part, _ in sub.parts
+        ) or any(
+            name in ("startCursor", "endCursor")
+            for _, kind, sub in plan.parts
+            if isinstance(sub, PageInfoPlan)
+            for _, name in sub.parts
+        )
+        key_sql: ColumnElement[Any] = null()
+        if needs_cursor:
+            key_sql = func.json_build_array(*(_plain(c) for c in ordering.columns))
+
+        ordered = [c.desc() if ordering.descending else c.asc() for c in ordering.columns]
+        page_select = (
+            select(
+                node_sql.label("node"),
+                key_sql.label("k"),
+                *(c.label(f"o{i}") for i, c in enumerate(ordering.columns)),
+            )
+            .where(*where)
+            .order_by(*ordered)
+            .limit(size + 1)
+        )
+        if parent is not None:
+            # The parent's row is the enclosing record (a correlated subquery, two levels
+            # down: PostgreSQL lets a derived table refer to an outer query's row).
+            page_select = page_select.correlate(parent)
+        inner = page_select.subquery()
+        inner_order = [
+            inner.c[f"o{i}"].desc() if ordering.descending else inner.c[f"o{i}"].asc()
+            for i in range(len(ordering.columns))
+        ]
+        numbered = select(
+            inner.c.node, inner.c.k, func.row_number().over(order_by=inner_order).label("rn")
+        ).subquery()
+        in_page = numbered.c.rn <= size
+
+        pairs: list[Any] = []
+        aggregated = False
+        for key, part, sub in plan.parts:
+            if part == "__typename":
+                pairs += [literal(key), literal(plan.type_name)]
+            elif part == "totalCount":
+                counted = select(func.count()).select_from(model).where(*conditions)
+                if parent is not None:
+                    counted = counted.correlate(parent)
+                total = counted.scalar_subquery()
+                pairs += [literal(key), total]
+            elif isinstance(sub, PageInfoPlan):
+                info: list[Any] = []
+                for info_key, name in sub.parts:
+                    if name == "hasNextPage":
+                        aggregated = True
+                        info += [literal(info_key), func.count() > size]
+                    elif name == "hasPreviousPage":
+                        info += [literal(info_key), true() if plan.after else false()]
+                    elif name == "__typename":
+                        info += [literal(info_key), literal("PageInfo")]
+                    else:
+                        connection.info_keys.append((key, info_key, name))
+                        info += [literal(info_key), null()]
+                if any(n in ("startCursor", "endCursor") for _, n in sub.parts):
+                    aggregated = True
+                    info += [
+                        literal(_KEY),
+                        func.coalesce(
+                            func.json_agg(aggregate_order_by(numbered.c.k, numbered.c.rn)).filter(
+                                in_page
+                            ),
+                            func.json_build_array(),
+                        ),
+                    ]
+                pairs += [literal(key), _object(info)]
+            elif isinstance(sub, EdgePlan):
+                aggregated = True
+                edge: list[Any] = []
+                for edge_key, part_name, node in sub.parts:
+                    if node is not None:
+                        connection.node_keys.append((key, edge_key))
+                        edge += [literal(edge_key), numbered.c.node]
+                    elif part_name == "cursor":
+                        connection.cursor_keys.append((key, edge_key))
+                        edge += [literal(edge_key), null()]
+                    else:
+                        edge += [literal(edge_key), literal(sub.type_name)]
+                if any(part_name == "cursor" for _, part_name, _ in sub.parts):
+                    edge += [literal(_KEY), numbered.c.k]
+                edges = func.json_agg(aggregate_order_by(_object(edge), numbered.c.rn)).filter(
+                    in_page
+                )
+                pairs += [literal(key), func.coalesce(edges, func.json_build_array())]
+        if connection.audit_only:
+            aggregated = True
+            nodes = func.json_agg(aggregate_order_by(numbered.c.node, numbered.c.rn))
+            pairs += [
+                literal(_NODES),
+                func.coalesce(nodes.filter(in_page), func.json_build_array()),
+            ]
+        # Without an aggregate (only totalCount, __typename, hasPreviousPage) the object
+        # must not repeat per row of the page: it reads nothing from it.
+        statement = select(_object(pairs))
+        if aggregated:
+            statement = statement.select_from(numbered)
+        return statement.scalar_subquery(), connection
+
+
+_RESOURCES: dict[Any, Resource] = {model: resource for resource, model in MODELS.items()}
+
+
+def _sql_serializer(
+    type_: GraphQLOutputType, type_name: str, name: str
+) -> Callable[[ColumnElement[Any]], ColumnElement[Any]]:
+    """A column as graphql-core would serialize the value read from it (PostgreSQL)."""
+    nullable = get_nullable_type(type_)
+    if isinstance(nullable, GraphQLEnumType):
+        names = {
+            (v.value.value if isinstance(v.value, enum.Enum) else v.value): n
+            for n, v in nullable.values.items()
+        }
+
+        def serialize_enum(column: ColumnElement[Any]) -> ColumnElement[Any]:
+            # A stored value outside the enum is an error on the resolver path; writes
+            # validate enum fields, so SQL does not look for one.
+            return case(names, value=column, else_=null())
+
+        return serialize_enum
+    if isinstance(nullable, GraphQLList):
+        item = get_nullable_type(nullable.of_type)
+        if isinstance(item, GraphQLScalarType) and item.name == "String":
+            return _same_value
+        raise Unsupported(f"{type_name}.{name}: a list of {item}")
+    if isinstance(nullable, GraphQLScalarType):
+        if nullable.name in ("String", "ID", "Int", "Boolean", "JSON"):
+            return _same_value
+        if nullable.name == "DateTime":
+            return _iso
+        if nullable.name == "Decimal":
+            return _text
+    raise Unsupported(f"{type_name}.{name} of type {type_}")
+
+
+_GLOBAL_ID = FieldDecision(Outcome.VISIBLE, None, "")
+"""``customerRef`` shown as the customer's global id (not masked) on such rows."""
+
+
+def _carries(decision: FieldDecision) -> bool:
+    return decision.outcome is Outcome.VISIBLE or (
+        decision.outcome is Outcome.MASKED and decision.mask is not None
+    )
+
+
+def _same_python(raw: Any) -> Any:
+    return raw
+
+
+def _uuid_or_none(raw: Any) -> Any:
+    return None if raw is None else uuid.UUID(raw)
+
+
+def _ref_text(value: Any) -> Any:
+    """``customer_ref()``: a uuid as the customer's global id, anything else as text."""
+    if isinstance(value, uuid.UUID):
+        return to_global_id("Customer", value)
+    return None if value is None else str(value)
+
+
+def _same_value(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return column
+
+
+def _text(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return cast(column, Text)
+
+
+def _withholds(
+    decisions: Mapping[str, FieldDecision], names: tuple[str, ...], principal: Principal
+) -> bool:
+    """Whether a row with ``decisions`` withholds one of ``names`` the caller's schema
+    shows (``Customer.from_record`` then still builds ``consent``)."""
+    shown = access.shown_fields(principal, Resource.CUSTOMER)
+    return any(
+        name in shown
+        and (
+            decisions[name].outcome is Outcome.HIDDEN
+            or (decisions[name].outcome is Outcome.MASKED and decisions[name].mask is None)
+        )
+        for name in names
+    )
+
+
+def _by_bits(values: Sequence[ColumnElement[Any] | None], bits: ColumnElement[Any]) -> Any:
+    """One SQL value chosen by the row's bits: ``values[bits]`` (``None``: null)."""
+    first = values[0]
+    if all(_same(v, first) for v in values):
+        return null() if first is None else first
+    whens = [(bits == index, value) for index, value in enumerate(values) if value is not None]
+    return case(*whens, else_=null())
+
+
+def _same(a: ColumnElement[Any] | None, b: ColumnElement[Any] | None) -> bool:
+    return a is b or (a is not None and b is not None and a.compare(b))
+
+
+def _object(pairs: list[Any]) -> ColumnElement[Any]:
+    if len(pairs) > 100:
+        raise Unsupported("more than 50 keys in one object")
+    if not pairs:
+        return func.json_build_object()
+    return func.json_build_object(*pairs)
+
+
+def _plain(column: Any) -> ColumnElement[Any]:
+    """An ordering value as :func:`hub.pagination.encode_cursor` writes it."""
+    type_name = type(column.type).__name__
+    if "DateTime" in type_name:
+        return _iso(column)
+    if "Uuid" in type_name or "UUID" in type_name:
+        return cast(column, Text)
+    plain: ColumnElement[Any] = column
+    return plain
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+class _Pass:
+    """The Python pass over a root field's JSON: cursors, withheld paths, audit notes."""
+
+    def __init__(
+        self, reads: ReadCollector | None, version: int, secret: bytes, partner: str
+    ) -> None:
+        self.reads = reads
+        self.version = version
+        self.secret = secret
+        self.partner = partner
+        self.withheld: list[list[str | int]] = []
+
+    def object(self, level: _Level, record: dict[str, Any], path: tuple[Any, ...]) -> None:
+        bits = record.pop(_BITS, 0) if level.uses_bits else 0
+        for key in level.withheld[bits] if level.withheld else ():
+            if key in record:
+                self.withheld.append([*path, key])
+        for key, inner in level.consent:
+            consent = record.get(key)
+            if consent is not None:
+                for consent_key in inner[bits]:
+                    self.withheld.append([*path, key, consent_key])
+        for python in level.python:
+            raw = record.get(python.key)
+            if raw is None:
+                continue
+            decision = python.decisions[bits]
+            value = python.open(raw)
+            if decision.outcome is Outcome.MASKED and decision.mask is not None:
+                value = apply_mask(decision.mask, value, secret=self.secret, partner=self.partner)
+            record[python.key] = python.serialize(value)
+        if self.reads is not None:
+            record_id = uuid.UUID(record.pop(_ID))
+            customer = record.pop(_CUSTOMER, None)
+            values = {
+                "id": record_id,
+                "customer_id": record_id if customer is None else uuid.UUID(customer),
+            }
+            self.reads.note(level.resource.value, self.version, values, level.disclosed[bits])
+        for key, _, connection in level.nested:
+            if key in record:
+                self.connection(connection, record[key], (*path, key))
+
+    def connection(self, plan: _Connection, value: dict[str, Any], path: tuple[Any, ...]) -> None:
+        key = plan.ordering.key
+        if plan.audit_only and plan.level is not None:
+            for node in value.pop(_NODES):
+                self.object(plan.level, node, path)
+        for edges_key, node_key in plan.node_keys:
+            if plan.level is None:
+                continue
+            for index, edge in enumerate(value.get(edges_key) or ()):
+                node = edge.get(node_key)
+                if node is not None:
+                    self.object(plan.level, node, (*path, edges_key, index, node_key))
+        for edges_key, cursor_key in plan.cursor_keys:
+            for edge in value.get(edges_key) or ():
+                edge[cursor_key] = encode_cursor(key, tuple(edge[_KEY]))
+        for info_key, field_key, name in plan.info_keys:
+            info = value[info_key]
+            keys = info[_KEY]
+            if keys:
+                chosen = keys[0] if name == "startCursor" else keys[-1]
+                info[field_key] = encode_cursor(key, tuple(chosen))
+        for info_key, _, _ in plan.info_keys:
+            value[info_key].pop(_KEY, None)
+        for edges_key, _ in plan.cursor_keys:
+            for edge in value.get(edges_key) or ():
+                edge.pop(_KEY, None)
+
+
+Finish = Callable[[Any, "_Pass"], Any]
+
+
+async def execute_sql(
+    plan: Plan, context: Context, session: AsyncSession
+) -> tuple[dict[str, Any], list[list[str | int]]]:
+    """The response data of ``plan``: one statement per root field (PostgreSQL)."""
+    dialect = session.bind.dialect.name if session.bind is not None else None
+    if dialect != "postgresql":
+        raise Unsupported(f"SQL plans on {dialect}")
+    principal = context.principal
+    compiler = _Compiler(context)
+    # Every statement is built before any runs: what cannot be compiled is known before
+    # the session has done anything the record path would have to undo.
+    statements: list[tuple[str, ColumnElement[Any] | None, Finish]] = []
+    for key, root in plan.roots:
+        if isinstance(root, TypenameRoot):
+            statements.append((key, None, _Constant(root.type_name)))
+        elif isinstance(root, CustomersRoot):
+            flt = (root.filter or CustomerFilter()).to_hub()
+            conditions = customers.filter_conditions(principal, flt)
+            ordering = customers.ordering_for(
+                principal, None if root.order is None else root.order.to_hub()
+            )
+            page, connection = compiler.connection(
+                root.connection, conditions=conditions, ordering=ordering
+            )
+            statements.append((key, page, _FinishConnection(connection, key)))
+        elif isinstance(root, CustomerRoot):
+            if root.customer_id is None:
+                statements.append((key, None, _Constant(None)))
+                continue
+            model: Any = MODELS[Resource.CUSTOMER]
+            compiler.on_path.add(Resource.CUSTOMER)
+            node_sql, level = compiler.node(root.object, model)
+            compiler.on_path.discard(Resource.CUSTOMER)
+            visible = access.row_filter(principal, Resource.CUSTOMER)
+            one = select(node_sql).where(model.id == root.customer_id, visible)
+            statements.append((key, one.scalar_subquery(), _FinishObject(level, key)))
+    reads = disclosures.recording(principal)
+    python = _Pass(
+        reads, access.rules.version, access.rules.pseudonym_secret, principal.organization_slug
+    )
+    data: dict[str, Any] = {}
+    for key, statement, finish in statements:
+        value = None
+        if statement is not None:
+            text = (await session.execute(select(cast(statement, Text)))).scalar_one()
+            value = None if text is None else orjson.loads(text)
+        data[key] = finish(value, python)
+    return data, python.withheld
+
+
+class _Constant:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, value: Any, python: _Pass) -> Any:
+        del value, python
+        return self.value
+
+
+class _FinishConnection:
+    def __init__(self, connection: _Connection, key: str) -> None:
+        self.connection = connection
+        self.key = key
+
+    def __call__(self, value: Any, python: _Pass) -> Any:
+        python.connection(self.connection, value, (self.key,))
+        return value
+
+
+class _FinishObject:
+    def __init__(self, level: _Level, key: str) -> None:
+        self.level = level
+        self.key = key
+
+    def __call__(self, value: Any, python: _Pass) -> Any:
+        if value is not None:
+            python.object(self.level, value, (self.key,))
+        return value
