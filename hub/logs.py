@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import secrets
 import sys
 import time
-import uuid
 from typing import Any
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -66,9 +66,11 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = _valid_request_id(incoming) or uuid.uuid4().hex
+        incoming = b""
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                incoming = value  # the last one, as a dict of the headers would keep
+        rid = _valid_request_id(incoming.decode("latin-1")) or secrets.token_hex(16)
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -84,22 +86,21 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            user = scope.get("user")
-            client = getattr(user, "display_name", None) if user is not None else None
-            fields = {
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "client_id": client or None,
-                # What went wrong, set by the layers below (hub.outage): one line per request.
-                **scope.get("hub.log", {}),
-            }
-            log.log(
-                logging.WARNING if status >= 500 else logging.INFO,
-                "request",
-                extra={"fields": fields},
-            )
+            level = logging.WARNING if status >= 500 else logging.INFO
+            if log.isEnabledFor(level):  # the fields are built only for a line written
+                user = scope.get("user")
+                client = getattr(user, "display_name", None) if user is not None else None
+                fields = {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client_id": client or None,
+                    # What went wrong, set by the layers below (hub.outage): one line per
+                    # request.
+                    **scope.get("hub.log", {}),
+                }
+                log.log(level, "request", extra={"fields": fields})
             request_id.reset(token)
 
 
