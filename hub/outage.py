@@ -5,9 +5,10 @@ traceback per request. :func:`unavailable_dependency` recognises the errors that
 service the hub needs cannot be reached right now"; :class:`OutageMiddleware` (pure ASGI,
 outside authentication, so bearer and client authentication are covered too) answers them
 503 with ``Retry-After`` and a JSON body, and any other escaping exception 500 with a JSON
-body, each with one structured log line and no traceback for the outage. The engine pings
-pooled PostgreSQL connections before use (:func:`hub.db.make_engine`), so the hub recovers
-by itself when the database returns. Background loops report outages through
+body, each with one structured log line and no traceback for the outage. The engine hands
+out only live pooled PostgreSQL connections (:func:`hub.db.make_engine`: one the server
+closed is replaced, one idle for a second is pinged), so the hub recovers by itself when
+the database returns. Background loops report outages through
 :class:`OutageLog`: a line when one starts, a reminder now and then, a line when it ends.
 """
 
