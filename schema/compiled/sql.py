@@ -21,7 +21,8 @@ from __future__ import annotations
 import enum
 import itertools
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,9 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from hub import customers, disclosures, related
 from hub.access import REGISTRY, Resource, access
@@ -762,18 +765,53 @@ class _Pass:
 Finish = Callable[[Any, "_Pass"], Any]
 
 
-async def execute_sql(
-    plan: Plan, context: Context, session: AsyncSession
-) -> tuple[dict[str, Any], list[list[str | int]]]:
-    """The response data of ``plan``: one statement per root field (PostgreSQL)."""
-    dialect = session.bind.dialect.name if session.bind is not None else None
-    if dialect != "postgresql":
-        raise Unsupported(f"SQL plans on {dialect}")
+@dataclass(slots=True)
+class _Compiled:
+    """A plan's statements compiled for one caller: SQL text, parameters, finishing."""
+
+    plan: Plan
+    statements: list[tuple[str, SQLCompiler | None, Finish]]
+
+
+_STATEMENTS: OrderedDict[tuple[Hashable, ...], _Compiled] = OrderedDict()
+_STATEMENTS_SIZE = 512
+
+
+def _caller_key(plan: Plan, principal: Principal, audit: bool) -> tuple[Hashable, ...]:
+    """What a plan's SQL depends on besides the plan: the rules in force and everything
+    of the caller they bind (as :class:`hub.access.policy_rules.PolicyRules` keys its
+    compiled rules), and whether its reads are audited."""
+    rules = access.rules
+    attributes = orjson.dumps(dict(principal.attributes), option=orjson.OPT_SORT_KEYS, default=str)
+    return (
+        id(plan),
+        id(rules),
+        rules.version,
+        principal.organization_id,
+        principal.organization_slug,
+        principal.organization_kind,
+        principal.roles,
+        principal.scopes,
+        attributes,
+        audit,
+    )
+
+
+def _compile(plan: Plan, context: Context, dialect: Dialect) -> _Compiled:
+    """Build and compile every statement of ``plan`` (before any runs: what cannot be
+    compiled is known before the session has done anything)."""
     principal = context.principal
     compiler = _Compiler(context)
-    # Every statement is built before any runs: what cannot be compiled is known before
-    # the session has done anything the record path would have to undo.
-    statements: list[tuple[str, ColumnElement[Any] | None, Finish]] = []
+    statements: list[tuple[str, SQLCompiler | None, Finish]] = []
+
+    def compiled(sql: ColumnElement[Any]) -> SQLCompiler:
+        # Expanding parameters (IN lists) become plain ones, so the text runs as it is.
+        done = select(cast(sql, Text)).compile(
+            dialect=dialect, compile_kwargs={"render_postcompile": True}
+        )
+        assert isinstance(done, SQLCompiler)
+        return done
+
     for key, root in plan.roots:
         if isinstance(root, TypenameRoot):
             statements.append((key, None, _Constant(root.type_name)))
@@ -786,7 +824,7 @@ async def execute_sql(
             page, connection = compiler.connection(
                 root.connection, conditions=conditions, ordering=ordering
             )
-            statements.append((key, page, _FinishConnection(connection, key)))
+            statements.append((key, compiled(page), _FinishConnection(connection, key)))
         elif isinstance(root, CustomerRoot):
             if root.customer_id is None:
                 statements.append((key, None, _Constant(None)))
@@ -797,18 +835,46 @@ async def execute_sql(
             compiler.on_path.discard(Resource.CUSTOMER)
             visible = access.row_filter(principal, Resource.CUSTOMER)
             one = select(node_sql).where(model.id == root.customer_id, visible)
-            statements.append((key, one.scalar_subquery(), _FinishObject(level, key)))
+            statements.append((key, compiled(one.scalar_subquery()), _FinishObject(level, key)))
+    return _Compiled(plan, statements)
+
+
+async def execute_sql(
+    plan: Plan, context: Context, session: AsyncSession
+) -> tuple[dict[str, Any], list[list[str | int]]]:
+    """The response data of ``plan``: one statement per root field (PostgreSQL).
+
+    The statements are compiled once per plan and caller (:func:`_caller_key`) and run
+    as their SQL text: no expression tree is built, keyed or compiled per request."""
+    bind = session.bind
+    dialect = None if bind is None else bind.dialect
+    if dialect is None or dialect.name != "postgresql":
+        raise Unsupported(f"SQL plans on {None if dialect is None else dialect.name}")
+    principal = context.principal
     reads = disclosures.recording(principal)
+    key = _caller_key(plan, principal, reads is not None)
+    found = _STATEMENTS.get(key)
+    if found is None or found.plan is not plan:
+        found = _compile(plan, context, dialect)
+        _STATEMENTS[key] = found
+        if len(_STATEMENTS) > _STATEMENTS_SIZE:
+            _STATEMENTS.popitem(last=False)
+    else:
+        _STATEMENTS.move_to_end(key)
     python = _Pass(
         reads, access.rules.version, access.rules.pseudonym_secret, principal.organization_slug
     )
+    connection = await session.connection()
     data: dict[str, Any] = {}
-    for key, statement, finish in statements:
+    for response_key, statement, finish in found.statements:
         value = None
         if statement is not None:
-            text = (await session.execute(select(cast(statement, Text)))).scalar_one()
+            params = statement.construct_params() or {}
+            positional = tuple(params[name] for name in statement.positiontup or ())
+            result = await connection.exec_driver_sql(statement.string, positional)
+            text = result.scalar_one()
             value = None if text is None else orjson.loads(text)
-        data[key] = finish(value, python)
+        data[response_key] = finish(value, python)
     return data, python.withheld
 
 
