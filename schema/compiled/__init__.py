@@ -168,7 +168,10 @@ class CompiledReads:
             if isinstance(coerced, list):
                 return self._fallback(context, "variables")
             try:
-                plan = Planner(schema, operation, fragments, coerced).plan()
+                planner = Planner(
+                    schema, operation, fragments, coerced, context.settings.max_page_size
+                )
+                plan = planner.plan()
             except (Unsupported, HubError, GraphQLError, ValueError, TypeError) as why:
                 return self._fallback(context, str(why))
             if key is not None:

@@ -27,13 +27,14 @@ from schema.audience import NOTHING, withheld_fields, without_withheld
 from schema.compiled.plan import (
     CONSENT_FIELDS,
     ConnectionPlan,
-    CustomerRoot,
     CustomersRoot,
     EdgePlan,
+    NodesRoot,
     ObjectPlan,
     PageInfoPlan,
     Path,
     Plan,
+    RecordRoot,
     TypenameRoot,
     Unsupported,
 )
@@ -77,6 +78,20 @@ class _Run:
                     )
                 below = [item for page in pages.values() for item in page.items]
                 await self.load(connection.objects, below)
+
+    async def record(self, root: RecordRoot, path: Path) -> dict[str, Any] | None:
+        """One record by id, as the scoped loaders read it (``null`` when missing or not
+        the caller's)."""
+        if root.record_id is None or root.object is None:
+            return None
+        found = await related.get_records(
+            self.session, self.context.principal, root.resource, [root.record_id]
+        )
+        record = found.get(root.record_id)
+        if record is None:
+            return None
+        await self.load([root.object], [record])
+        return self.object(root.object, record, path)
 
     def object(self, plan: ObjectPlan, record: Record, path: Path) -> dict[str, Any]:
         withheld = NOTHING
@@ -198,14 +213,10 @@ async def execute(plan: Plan, context: Context) -> tuple[dict[str, Any], list[li
                     count = await customers.count_customers(session, principal, flt)
                 await run.load(connection.objects, page.items)
                 data[key] = run.connection(connection, page, count, (key,))
-            elif isinstance(root, CustomerRoot):
-                record = None
-                if root.customer_id is not None:
-                    found = await customers.get_customers(session, principal, [root.customer_id])
-                    record = found.get(root.customer_id)
-                if record is None:
-                    data[key] = None
-                else:
-                    await run.load([root.object], [record])
-                    data[key] = run.object(root.object, record, (key,))
+            elif isinstance(root, RecordRoot):
+                data[key] = await run.record(root, (key,))
+            elif isinstance(root, NodesRoot):
+                data[key] = [
+                    await run.record(item, (key, index)) for index, item in enumerate(root.items)
+                ]
     return data, run.withheld

@@ -52,7 +52,8 @@ from graphql.execution.values import (
 from strawberry.types.arguments import convert_arguments
 
 from hub.access import REGISTRY, Record, Resource
-from schema.ids import expect_id, to_global_id
+from hub.access.registry import NODES
+from schema.ids import expect_id, from_global_id, to_global_id
 
 Path = tuple[str | int, ...]
 Emit = Callable[[Record], Any]
@@ -129,11 +130,20 @@ class CustomersRoot:
 
 
 @dataclass(slots=True)
-class CustomerRoot:
-    """``customer(id)``: ``customer_id`` is ``None`` for an id that names no customer."""
+class RecordRoot:
+    """One record by id (``customer(id)``, ``node(id)``): ``record_id`` is ``None``
+    for an id that names no record the caller's schema has (the answer is ``null``)."""
 
-    customer_id: uuid.UUID | None
-    object: ObjectPlan
+    resource: Resource
+    record_id: uuid.UUID | None
+    object: ObjectPlan | None
+
+
+@dataclass(slots=True)
+class NodesRoot:
+    """``nodes(ids)``: one record per id, in order."""
+
+    items: list[RecordRoot]
 
 
 @dataclass(slots=True)
@@ -141,7 +151,7 @@ class TypenameRoot:
     type_name: str
 
 
-Root = CustomersRoot | CustomerRoot | TypenameRoot
+Root = CustomersRoot | RecordRoot | NodesRoot | TypenameRoot
 
 
 @dataclass(slots=True)
@@ -393,12 +403,14 @@ class Planner:
         operation: OperationDefinitionNode,
         fragments: Mapping[str, FragmentDefinitionNode],
         variables: VariableValues,
+        max_ids: int,
     ) -> None:
         self.strawberry = strawberry_schema
         self.schema: GraphQLSchema = strawberry_schema._schema
         self.operation = operation
         self.variables = variables
         self.collector = _Collector(self.schema, fragments, variables)
+        self.max_ids = max_ids
 
     def plan(self) -> Plan:
         if self.operation.operation.value != "query":
@@ -423,10 +435,31 @@ class Planner:
             elif name == "customer":
                 args = self._arguments(definition, nodes[0])
                 customer_id = expect_id(str(args["id"]), "Customer")
-                roots.append((key, CustomerRoot(customer_id, self._object(definition.type, nodes))))
+                plan = self._object(definition.type, nodes)
+                roots.append((key, RecordRoot(Resource.CUSTOMER, customer_id, plan)))
+            elif name == "node":
+                args = self._arguments(definition, nodes[0])
+                roots.append((key, self._node(str(args["id"]), nodes)))
+            elif name == "nodes":
+                args = self._arguments(definition, nodes[0])
+                ids = [str(i) for i in args["ids"]]
+                if len(ids) > self.max_ids:
+                    raise Unsupported("more ids than nodes accepts")
+                roots.append((key, NodesRoot([self._node(i, nodes) for i in ids])))
             else:
                 raise Unsupported(f"Query.{name}")
         return Plan(roots)
+
+    def _node(self, global_id: str, nodes: list[FieldNode]) -> RecordRoot:
+        """``node(id)`` as ``schema.node.load_node`` resolves it: an id that is not a node
+        id, or names a type the caller's schema does not have, answers ``null``."""
+        parsed = from_global_id(global_id)
+        if parsed is None or parsed[0] not in self.schema.type_map:
+            return RecordRoot(Resource.CUSTOMER, None, None)
+        type_name, record_id = parsed
+        runtime = self.schema.type_map[type_name]
+        assert isinstance(runtime, GraphQLObjectType)
+        return RecordRoot(NODES[type_name], record_id, self._object(runtime, nodes))
 
     def _arguments(self, definition: GraphQLField, node: FieldNode) -> dict[str, Any]:
         raw = get_argument_values(definition, node, self.variables)

@@ -66,12 +66,13 @@ from schema.compiled.plan import (
     CONSENT_FIELDS,
     FIELDS,
     ConnectionPlan,
-    CustomerRoot,
     CustomersRoot,
     EdgePlan,
+    NodesRoot,
     ObjectPlan,
     PageInfoPlan,
     Plan,
+    RecordRoot,
     TypenameRoot,
     Unsupported,
     customer_ref,
@@ -825,16 +826,18 @@ def _compile(plan: Plan, context: Context, dialect: Dialect) -> _Compiled:
                 root.connection, conditions=conditions, ordering=ordering
             )
             statements.append((key, compiled(page), _FinishConnection(connection, key)))
-        elif isinstance(root, CustomerRoot):
-            if root.customer_id is None:
+        elif isinstance(root, NodesRoot):
+            raise Unsupported("nodes(ids) as SQL")
+        elif isinstance(root, RecordRoot):
+            if root.record_id is None or root.object is None:
                 statements.append((key, None, _Constant(None)))
                 continue
-            model: Any = MODELS[Resource.CUSTOMER]
-            compiler.on_path.add(Resource.CUSTOMER)
+            model: Any = MODELS[root.resource]
+            compiler.on_path.add(root.resource)
             node_sql, level = compiler.node(root.object, model)
-            compiler.on_path.discard(Resource.CUSTOMER)
-            visible = access.row_filter(principal, Resource.CUSTOMER)
-            one = select(node_sql).where(model.id == root.customer_id, visible)
+            compiler.on_path.discard(root.resource)
+            visible = access.row_filter(principal, root.resource)
+            one = select(node_sql).where(model.id == root.record_id, visible)
             statements.append((key, compiled(one.scalar_subquery()), _FinishObject(level, key)))
     return _Compiled(plan, statements)
 

@@ -44,7 +44,8 @@ from hub.access.catalog import API_ENUMS
 from hub.access.policy_rules import PolicyRules
 from hub.db import Database
 from hub.demo import DemoCredential, seed_demo
-from hub.models import Customer, Organization
+from hub.models import Customer, Feedback, Organization
+from hub.models.case import Case
 from policies import Document
 from schema import build_schema
 from schema.compiled import CompiledReads
@@ -152,10 +153,17 @@ def _basic(credential: DemoCredential) -> str:
 class _Writer:
     """Renders a random operation against ``schema`` with ``rng``."""
 
-    def __init__(self, rng: random.Random, schema: GraphQLSchema, ids: list[uuid.UUID]) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        schema: GraphQLSchema,
+        ids: list[uuid.UUID],
+        records: list[tuple[str, uuid.UUID]] = (),  # type: ignore[assignment]
+    ) -> None:
         self.rng = rng
         self.schema = schema
         self.ids = ids
+        self.records = list(records)
         self.fragments: list[str] = []
         self.variables: dict[str, Any] = {}
         self.definitions: list[str] = []
@@ -297,6 +305,27 @@ class _Writer:
             parts.append("cursor")
         return " ".join(parts)
 
+    def global_ids(self) -> list[str]:
+        """Ids of records of several types (some hidden from the caller), and non-ids."""
+        found = [to_global_id(type_name, i) for type_name, i in self.records]
+        return [*self.rng.sample(found, k=min(4, len(found))), "nope", str(uuid.uuid4())]
+
+    def node_field(self, *, aliased: bool) -> str:
+        """``node(id)`` or ``nodes(ids)`` with fragments on the node types in the schema."""
+        parts = ["__typename", "id"] if self.rng.random() < 0.5 else ["id"]
+        for type_name in ("Customer", "Feedback", "Case", "Interaction", "Purchase"):
+            if type_name in self.schema.type_map and self.rng.random() < 0.7:
+                parts.append(f"... on {type_name} {{ {self.record(type_name, 1)} }}")
+        body = " ".join(parts)
+        if self.rng.random() < 0.3:
+            ids = self.rng.sample(self.global_ids(), k=3)
+            listed = ", ".join(f'"{i}"' for i in ids)
+            argument = self.value("[ID!]!", ids, f"[{listed}]")
+            return f"{self.key('nodes', aliased=aliased)}(ids: {argument}) {{ {body} }}"
+        target = self.rng.choice(self.global_ids())
+        argument = self.value("ID!", target, f'"{target}"')
+        return f"{self.key('node', aliased=aliased)}(id: {argument}) {{ {body} }}"
+
     def operation(self) -> tuple[str, dict[str, Any]]:
         rng = self.rng
         roots = []
@@ -306,7 +335,9 @@ class _Writer:
             roll = rng.random()
             # A second root field gets its own response key (equal keys need equal args).
             alias = f"r{index}: " if index else ""
-            if "customer" in query.fields and roll < 0.3:
+            if "node" in query.fields and roll < 0.15:
+                roots.append(f"{alias}{self.node_field(aliased=bool(alias))}")
+            elif "customer" in query.fields and roll < 0.35:
                 target = rng.choice(
                     [
                         *(to_global_id("Customer", i) for i in self.ids[:5]),
@@ -355,6 +386,10 @@ async def test_compiled_reads_answer_as_the_resolvers_do(
     async with db.session() as session:
         orgs = {o.slug: o for o in (await session.execute(select(Organization))).scalars()}
         ids = sorted((await session.execute(select(Customer.id))).scalars())  # type: ignore[call-overload]
+        records = [("Customer", i) for i in ids[:10]]
+        for type_name, model in (("Feedback", Feedback), ("Case", Case)):
+            found = (await session.execute(select(model.id).limit(10))).scalars()  # type: ignore[call-overload]
+            records += [(type_name, i) for i in found]
     tokens = {}
     for slug in CALLERS:
         response = await compiled.post(
@@ -399,7 +434,7 @@ async def test_compiled_reads_answer_as_the_resolvers_do(
         )
         principal = sharing.principal_for(orgs[slug])
         schema = audiences.for_principal(principal)._schema
-        writer = _Writer(random.Random(seed), schema, ids)
+        writer = _Writer(random.Random(seed), schema, ids, records)
         query, variables = writer.operation()
         answers = []
         for http in (compiled, resolvers):
