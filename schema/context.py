@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -21,11 +22,13 @@ class Context:
     principal: Principal
     database: Database
     settings: Settings
-    loaders: Loaders = field(init=False)
     withheld: list[list[str | int]] = field(init=False, default_factory=list)
     """Response paths of fields withheld on their row (see :mod:`schema.withheld`)."""
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def loaders(self) -> Loaders:
+        """This request's DataLoaders, made on first use: a request the compiled path
+        answers (:mod:`schema.compiled`) never needs them."""
         from schema.loaders import Loaders
 
-        self.loaders = Loaders(self)
+        return Loaders(self)

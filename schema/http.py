@@ -6,6 +6,7 @@ else reads it."""
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -53,6 +54,7 @@ class RequestError(Exception):
         return cls(400, str(error), BAD_USER_INPUT, error.field or None)
 
 
+@lru_cache(maxsize=64)  # clients send the same few Accept headers again and again
 def _negotiate(accept: str | None) -> str | None:
     """The response media type for an ``Accept`` header, or ``None`` if none fits."""
     if not accept:
