@@ -75,11 +75,28 @@ class ObjectPlan:
 
     type_name: str
     resource: Resource
-    entries: list[tuple[str, str, Emit | ObjectPlan | ConnectionPlan]] = field(default_factory=list)
+    entries: list[tuple[str, str, Emit | ObjectPlan | ConnectionPlan | LinkPlan]] = field(
+        default_factory=list
+    )
 
     @property
     def nested(self) -> list[ConnectionPlan]:
         return [sub for _, _, sub in self.entries if isinstance(sub, ConnectionPlan)]
+
+    @property
+    def links(self) -> list[LinkPlan]:
+        return [sub for _, _, sub in self.entries if isinstance(sub, LinkPlan)]
+
+
+@dataclass(slots=True)
+class LinkPlan:
+    """A link to one record of another resource by a field holding its id
+    (``Feedback.customer`` by ``customer_id``): ``null`` when the field is not in the
+    record (hidden, withheld) or the record is not the caller's."""
+
+    feeder: str
+    resource: Resource
+    object: ObjectPlan
 
 
 @dataclass(slots=True)
@@ -540,6 +557,14 @@ class Planner:
                 plan.entries.append((key, name, _constant(type_name)))
             elif definition is None:
                 raise Unsupported(f"{type_name}.{name}")
+            elif (
+                name in own
+                and get_named_type(definition.type).name in _RESOURCE_OF_TYPE
+                and isinstance(get_named_type(definition.type), GraphQLObjectType)
+            ):
+                target = _RESOURCE_OF_TYPE[get_named_type(definition.type).name]
+                link = LinkPlan(own[name], target, self._object(definition.type, fields))
+                plan.entries.append((key, name, link))
             elif name == "id" and get_named_type(definition.type).name == "ID":
                 # Every record type's ``id`` is its global id (``from_record`` encodes it),
                 # nodes or not (``CaseNote``).

@@ -68,6 +68,7 @@ from schema.compiled.plan import (
     ConnectionPlan,
     CustomersRoot,
     EdgePlan,
+    LinkPlan,
     NodesRoot,
     ObjectPlan,
     PageInfoPlan,
@@ -241,6 +242,8 @@ class _Compiler:
                 sub, connection = self.connection(emit, parent=model)
                 level.nested.append((key, emit, connection))
                 pairs += [literal(key), sub]
+            elif isinstance(emit, LinkPlan):
+                raise Unsupported(f"{plan.type_name}.{name}: a link as SQL")
             elif isinstance(emit, ObjectPlan):  # Customer.consent
                 sub, inner = self.consent(emit, model, decisions, bits)
                 consent_withheld.append((key, inner))

@@ -64,13 +64,16 @@ CALLERS = ("acme-distribution", "eurotrade-partners", "sales", "marketing", "ope
 # checks that they fall back to the resolver path and still answer alike).
 NOT_PLANNED = {
     "Customer": {"provenance"},
-    "Feedback": {"customer", "organization"},
-    "Case": {"customer", "assignedTo", "openedBy", "feedback"},
+    "Feedback": {"organization"},
+    "Case": {"assignedTo", "openedBy", "feedback"},
     "CaseNote": {"author"},
     "CustomerPartner": {"organization"},
 }
 # The module, not the function of the same name the package exports.
 compiled_execute = importlib.import_module("schema.compiled.execute")
+
+RECORD_PATH_SHAPES = ("a link as SQL", "nodes(ids) as SQL")
+"""Why a PostgreSQL plan runs from the records today (schema.compiled.sql says so)."""
 
 NESTED = {
     "Customer": ("feedback", "cases", "interactions", "purchases", "partners"),
@@ -224,6 +227,11 @@ class _Writer:
                 consent = self.fields_of("Consent")
                 inner = " ".join(rng.sample(consent, k=rng.randint(1, len(consent))))
                 parts.append(f"consent {{ {inner} }}")
+            elif name == "customer":  # a link to the record's customer
+                if depth < 2:
+                    parts.append(f"{self.key(name)} {{ {self.record('Customer', depth + 1)} }}")
+                else:
+                    parts.append("__typename")
             else:
                 parts.append(f"{self.key(name)}{self.directive()}")
         type_ = self.schema.type_map[type_name]
@@ -456,10 +464,12 @@ async def test_compiled_reads_answer_as_the_resolvers_do(
             assert not fell_back, (fell_back, query)
             covered += 1
     # On PostgreSQL the plans run as one SQL statement per root field: nearly all of them
-    # (the rest, e.g. more rule conditions than are enumerated, from the records).
+    # (the rest, e.g. more rule conditions than are enumerated, from the records), except
+    # the shapes not compiled to SQL yet (links to a record, nodes), run from the records.
     if database_url.startswith("postgresql"):
-        sql = observed["sql"].count("sql")
-        assert sql >= 0.9 * len(observed["sql"]), Counter(observed["sql"]).most_common(5)
+        attempts = [why for why in observed["sql"] if not why.endswith(RECORD_PATH_SHAPES)]
+        sql = attempts.count("sql")
+        assert sql >= 0.9 * len(attempts), Counter(observed["sql"]).most_common(5)
     # Most examples are successful reads the compiled path answered.
     assert covered >= len(examples) // 2, covered
 
