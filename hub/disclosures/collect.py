@@ -39,7 +39,7 @@ because ``hub.access`` imports this package; a test checks they agree)."""
 
 @dataclass
 class _Seen:
-    customer_id: uuid.UUID
+    customer_id: str
     fields: frozenset[str]
     policy_version: int | None
 
@@ -53,7 +53,9 @@ class ReadCollector:
     operation: str | None
     query_sha256: str
     at: datetime = field(default_factory=utcnow)
-    records: dict[tuple[str, uuid.UUID], _Seen] = field(default_factory=dict)
+    records: dict[tuple[str, str], _Seen] = field(default_factory=dict)
+    """Keyed by (resource, record id as canonical text): the event records ids as text,
+    and canonical UUID texts order as the UUIDs do (fixed-width lowercase hex)."""
 
     def note(
         self,
@@ -67,12 +69,14 @@ class ReadCollector:
         The customer concerned comes from the raw row: a supplier's feedback carries a
         pseudonymous ``customer_ref``, but the disclosure is still about that customer.
         Called for every row a partner receives: it only notes, in C-level set operations.
+        Ids may be given as UUIDs or as their canonical text (the compiled read path reads
+        them as text).
         """
-        key = (resource, values["id"])
+        key = (resource, str(values["id"]))
         fields = frozenset(record.keys() - _MARKERS)
         seen = self.records.get(key)
         if seen is None:
-            customer_id = key[1] if resource == CUSTOMER else values["customer_id"]
+            customer_id = key[1] if resource == CUSTOMER else str(values["customer_id"])
             self.records[key] = _Seen(customer_id, fields, policy_version)
         elif not fields <= seen.fields:
             seen.fields |= fields
@@ -80,7 +84,7 @@ class ReadCollector:
     @property
     def customer_ids(self) -> list[uuid.UUID]:
         # UUIDs order like their text forms (fixed-width hex).
-        return sorted({seen.customer_id for seen in self.records.values()}, key=_uuid_int)
+        return [uuid.UUID(c) for c in sorted({seen.customer_id for seen in self.records.values()})]
 
     def entry(self) -> audit.Entry:
         """The ``read`` audit event: who, which operation (name and query hash), which
@@ -90,7 +94,7 @@ class ReadCollector:
         versions: set[int] = set()
         for (resource, record_id), seen in sorted(self.records.items(), key=_by_key):
             groups = grouped.setdefault(resource, {})
-            groups.setdefault(seen.fields, []).append((str(record_id), str(seen.customer_id)))
+            groups.setdefault(seen.fields, []).append((record_id, seen.customer_id))
             if seen.policy_version is not None:
                 versions.add(seen.policy_version)
         disclosed: dict[str, list[dict[str, Any]]] = {}
@@ -113,19 +117,15 @@ class ReadCollector:
                 "operation": self.operation,
                 "query_sha256": self.query_sha256,
                 "policy_version": max(versions) if versions else None,
-                "customers": [str(c) for c in self.customer_ids],
+                "customers": sorted({seen.customer_id for seen in self.records.values()}),
                 "disclosed": disclosed,
             },
         )
 
 
-def _uuid_int(value: uuid.UUID) -> int:
-    return value.int
-
-
-def _by_key(item: tuple[tuple[str, uuid.UUID], _Seen]) -> tuple[str, int]:
-    # By the integer: UUIDs compare in Python, ints in C (the same order).
-    return item[0][0], item[0][1].int
+def _by_key(item: tuple[tuple[str, str], _Seen]) -> tuple[str, str]:
+    # Canonical UUID texts order as the UUIDs do.
+    return item[0]
 
 
 _current: contextvars.ContextVar[ReadCollector | None] = contextvars.ContextVar(

@@ -727,12 +727,10 @@ class _Pass:
                 value = apply_mask(decision.mask, value, secret=self.secret, partner=self.partner)
             record[python.key] = python.serialize(value)
         if self.reads is not None:
-            record_id = uuid.UUID(record.pop(_ID))
+            # Canonical text, as the collector keeps ids (no UUID object per record).
+            record_id = record.pop(_ID)
             customer = record.pop(_CUSTOMER, None)
-            values = {
-                "id": record_id,
-                "customer_id": record_id if customer is None else uuid.UUID(customer),
-            }
+            values = {"id": record_id, "customer_id": record_id if customer is None else customer}
             self.reads.note(level.resource.value, self.version, values, level.disclosed[bits])
         for key, _, connection in level.nested:
             if key in record:
