@@ -43,6 +43,7 @@ from sqlalchemy import (
     cast,
     false,
     func,
+    inspect,
     literal,
     null,
     select,
@@ -51,7 +52,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.util import ClauseAdapter
 
 from hub import customers, disclosures, related
 from hub.access import REGISTRY, Resource, access
@@ -116,6 +119,7 @@ class _Level:
     uses_bits: bool
     cursors: bool = False
     python: list[_PythonField] = field(default_factory=list)
+    links: list[tuple[str, _Level]] = field(default_factory=list)
     """Fields finished in Python (sealed values, masks SQL cannot apply)."""
     nested: list[tuple[str, ConnectionPlan, _Connection]] = field(default_factory=list)
     consent: list[tuple[str, list[tuple[str, ...]]]] = field(default_factory=list)
@@ -159,6 +163,12 @@ class _Compiler:
         self.audit = disclosures.recording(self.principal) is not None
         self.on_path: set[Resource] = set()
         self.pending: list[_PythonField] = []
+        self.aliases: dict[int, Resource] = {}
+        """The resource of each aliased table a link reads (by the alias's id)."""
+
+    def resource_of(self, model: Any) -> Resource:
+        found = _RESOURCES.get(model)
+        return found if found is not None else self.aliases[id(model)]
 
     # --- values ----------------------------------------------------------------------
 
@@ -176,7 +186,7 @@ class _Compiler:
         if outcome.outcome is Outcome.HIDDEN:
             return None
         column = getattr(model, DERIVED.get(spec_name, spec_name))
-        spec = REGISTRY[_RESOURCES[model]].field_named(spec_name)
+        spec = REGISTRY[self.resource_of(model)].field_named(spec_name)
         if spec.sealed:
             raise Unsupported(f"sealed {type_name}.{api_name}")
         if outcome.outcome is Outcome.VISIBLE:
@@ -214,13 +224,18 @@ class _Compiler:
 
     # --- objects ---------------------------------------------------------------------
 
-    def node(self, plan: ObjectPlan, model: Any) -> tuple[ColumnElement[Any], _Level]:
-        """The JSON object of one record of ``plan`` (a row of ``model``)."""
+    def node(
+        self, plan: ObjectPlan, model: Any, adapter: ClauseAdapter | None = None
+    ) -> tuple[ColumnElement[Any], _Level]:
+        """The JSON object of one record of ``plan`` (a row of ``model``; of an alias of
+        its table when ``adapter`` rewrites the access module's conditions onto it)."""
         resource = plan.resource
         outcomes = access.outcomes(self.principal, resource)
         if outcomes is None:
             raise Unsupported("too many row-dependent rule conditions")
         conditions, decisions = outcomes
+        if adapter is not None:
+            conditions = tuple(adapter.traverse(c) for c in conditions)
         combos = len(decisions)
         withheld: list[list[str]] = [[] for _ in range(combos)]
         bits: ColumnElement[Any] = literal(0)
@@ -243,7 +258,12 @@ class _Compiler:
                 level.nested.append((key, emit, connection))
                 pairs += [literal(key), sub]
             elif isinstance(emit, LinkPlan):
-                raise Unsupported(f"{plan.type_name}.{name}: a link as SQL")
+                sub, linked, held = self.link(emit, model, decisions, bits)
+                level.links.append((key, linked))
+                for index, is_withheld in enumerate(held):
+                    if is_withheld:
+                        withheld[index].append(key)
+                pairs += [literal(key), sub]
             elif isinstance(emit, ObjectPlan):  # Customer.consent
                 sub, inner = self.consent(emit, model, decisions, bits)
                 consent_withheld.append((key, inner))
@@ -325,7 +345,7 @@ class _Compiler:
         or masked somewhere by a mask SQL cannot apply (on a text column, whose JSON
         value is the Python value)."""
         column = getattr(model, DERIVED.get(spec_name, spec_name))
-        spec = REGISTRY[_RESOURCES[model]].field_named(spec_name)
+        spec = REGISTRY[self.resource_of(model)].field_named(spec_name)
         if spec.sealed:
             sealed_type = column.type
 
@@ -378,6 +398,31 @@ class _Compiler:
             raw = [None if v is None else cast(model.customer_id, Text) for v in per_combo]
             return _by_bits(raw, bits), [v is None for v in per_combo]
         return _by_bits(per_combo, bits), [v is None for v in per_combo]
+
+    def link(
+        self,
+        link: LinkPlan,
+        model: Any,
+        decisions: list[Mapping[str, FieldDecision]],
+        bits: ColumnElement[Any],
+    ) -> tuple[ColumnElement[Any], _Level, list[bool]]:
+        """A link to one record (``Feedback.customer``): a correlated subquery on an alias
+        of the target's table under the target's row policy, where the row shows the id
+        (null where it is withheld)."""
+        target: Any = aliased(MODELS[link.resource])
+        self.aliases[id(target)] = link.resource
+        adapter = ClauseAdapter(inspect(target).selectable)
+        node_sql, level = self.node(link.object, target, adapter)
+        visible = adapter.traverse(access.row_filter(self.principal, link.resource))
+        feeder = getattr(model, DERIVED.get(link.feeder, link.feeder))
+        one = select(node_sql).where(target.id == feeder, visible).correlate(model)
+        per_combo: list[ColumnElement[Any] | None] = []
+        for decided in decisions:
+            decision = decided[link.feeder]
+            if decision.outcome is Outcome.MASKED and decision.mask is not None:
+                raise Unsupported(f"a link by a masked {link.feeder}")
+            per_combo.append(one.scalar_subquery() if decision.outcome is Outcome.VISIBLE else None)
+        return _by_bits(per_combo, bits), level, [v is None for v in per_combo]
 
     def consent(
         self,
@@ -732,6 +777,10 @@ class _Pass:
             customer = record.pop(_CUSTOMER, None)
             values = {"id": record_id, "customer_id": record_id if customer is None else customer}
             self.reads.note(level.resource.value, self.version, values, level.disclosed[bits])
+        for key, linked in level.links:
+            value = record.get(key)
+            if value is not None:
+                self.object(linked, value, (*path, key))
         for key, _, connection in level.nested:
             if key in record:
                 self.connection(connection, record[key], (*path, key))

@@ -72,7 +72,7 @@ NOT_PLANNED = {
 # The module, not the function of the same name the package exports.
 compiled_execute = importlib.import_module("schema.compiled.execute")
 
-RECORD_PATH_SHAPES = ("a link as SQL", "nodes(ids) as SQL")
+RECORD_PATH_SHAPES = ("nodes(ids) as SQL",)
 """Why a PostgreSQL plan runs from the records today (schema.compiled.sql says so)."""
 
 NESTED = {
