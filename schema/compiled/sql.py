@@ -37,6 +37,7 @@ from graphql import (
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Select,
     String,
     Text,
     case,
@@ -120,6 +121,8 @@ class _Level:
     cursors: bool = False
     python: list[_PythonField] = field(default_factory=list)
     links: list[tuple[str, _Level]] = field(default_factory=list)
+    lateral: Any = None
+    """The LATERAL subquery computing the row's bits: the row's select joins it."""
     """Fields finished in Python (sealed values, masks SQL cannot apply)."""
     nested: list[tuple[str, ConnectionPlan, _Connection]] = field(default_factory=list)
     consent: list[tuple[str, list[tuple[str, ...]]]] = field(default_factory=list)
@@ -239,11 +242,16 @@ class _Compiler:
         combos = len(decisions)
         withheld: list[list[str]] = [[] for _ in range(combos)]
         bits: ColumnElement[Any] = literal(0)
+        lateral = None
         if conditions:
-            bits = sum(
+            # Computed once per row (a LATERAL subquery the row's select joins), not once
+            # per field that depends on it: each condition may be an EXISTS.
+            summed = sum(
                 (case((c, literal(1 << j)), else_=literal(0)) for j, c in enumerate(conditions)),
                 start=literal(0),
             )
+            lateral = select(summed.label("b")).correlate(model).lateral()
+            bits = lateral.c.b
         pairs: list[Any] = []
         level = _Level(
             resource,
@@ -287,6 +295,7 @@ class _Compiler:
             or any(any(inner) for _, inner in level.consent)
         )
         level.uses_bits = needs_bits
+        level.lateral = lateral
         if needs_bits:
             pairs += [literal(_BITS), bits]
         if self.audit:
@@ -415,7 +424,7 @@ class _Compiler:
         node_sql, level = self.node(link.object, target, adapter)
         visible = adapter.traverse(access.row_filter(self.principal, link.resource))
         feeder = getattr(model, DERIVED.get(link.feeder, link.feeder))
-        one = select(node_sql).where(target.id == feeder, visible).correlate(model)
+        one = _joined(select(node_sql), level).where(target.id == feeder, visible).correlate(model)
         per_combo: list[ColumnElement[Any] | None] = []
         for decided in decisions:
             decision = decided[link.feeder]
@@ -529,10 +538,13 @@ class _Compiler:
 
         ordered = [c.desc() if ordering.descending else c.asc() for c in ordering.columns]
         page_select = (
-            select(
-                node_sql.label("node"),
-                key_sql.label("k"),
-                *(c.label(f"o{i}") for i, c in enumerate(ordering.columns)),
+            _joined(
+                select(
+                    node_sql.label("node"),
+                    key_sql.label("k"),
+                    *(c.label(f"o{i}") for i, c in enumerate(ordering.columns)),
+                ),
+                connection.level,
             )
             .where(*where)
             .order_by(*ordered)
@@ -703,6 +715,13 @@ def _withholds(
         )
         for name in names
     )
+
+
+def _joined(statement: Select[Any], level: _Level | None) -> Select[Any]:
+    """``statement`` joined to the LATERAL subquery computing its rows' bits, if any."""
+    if level is None or level.lateral is None:
+        return statement
+    return statement.join(level.lateral, true())
 
 
 def _by_bits(values: Sequence[ColumnElement[Any] | None], bits: ColumnElement[Any]) -> Any:
@@ -887,7 +906,7 @@ def _compile(plan: Plan, context: Context, dialect: Dialect) -> _Compiled:
             node_sql, level = compiler.node(root.object, model)
             compiler.on_path.discard(root.resource)
             visible = access.row_filter(principal, root.resource)
-            one = select(node_sql).where(model.id == root.record_id, visible)
+            one = _joined(select(node_sql), level).where(model.id == root.record_id, visible)
             statements.append((key, compiled(one.scalar_subquery()), _FinishObject(level, key)))
     return _Compiled(plan, statements)
 
