@@ -538,3 +538,44 @@ async def test_the_path_that_answered_is_counted_in_the_metrics(
     after = (await compiled.get("/metrics")).text
     assert counted(after, "compiled") == counted(before, "compiled") + 1
     assert counted(after, "resolvers") == counted(before, "resolvers") + 1
+
+
+async def test_one_statement_per_root_field_on_postgresql_never_per_record(
+    db: Database, database_url: str, observed: dict[str, list[Any]]
+) -> None:
+    """On PostgreSQL a compiled read runs one SQL statement per root field, whatever the
+    nesting (connections, links) and page sizes. SQLite runs the plan from the records:
+    a statement per level and per count, never per record (the same for any page size)."""
+    postgresql = database_url.startswith("postgresql")
+    application = create_app(make_settings(database_url, expose_sql_count=True))
+    async with db.transaction() as session:
+        seeded = await seed_demo(session, customers=12, seed=5)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
+            for slug in ("operator", "acme-distribution"):
+                credential = next(c for c in seeded if c.org == slug and c.role is None)
+                response = await http.post(
+                    "/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    headers={"Authorization": _basic(credential)},
+                )
+                headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+                counts = []
+                for size in (1, 50):
+                    query = (
+                        f"{{ a: customers(first: {size}) {{ totalCount pageInfo {{ endCursor }}"
+                        f" edges {{ cursor node {{ name feedback(first: {size}) {{ totalCount"
+                        " edges { node { kind customer { city interactions { totalCount } } }"
+                        " } } } } } b: customers(first: 2) { edges { node { id } } } }"
+                    )
+                    observed["fallbacks"].clear()
+                    response = await http.post("/graphql", json={"query": query}, headers=headers)
+                    assert response.status_code == 200, response.text
+                    assert "errors" not in response.json()
+                    assert not observed["fallbacks"]
+                    counts.append(int(response.headers["X-SQL-Statements"]))
+                if postgresql:
+                    assert counts == [2, 2], (slug, counts)
+                else:
+                    assert counts[0] == counts[1], (slug, counts)
