@@ -199,8 +199,9 @@ def _accepted(value: Any) -> bool:
 
 
 # Document texts whose literals are all accepted, oldest first. The check is a function of
-# the text alone and clients send the same few documents again and again (with variables);
-# refused ones are not kept, so the set holds only what a client could send anyway.
+# the text alone, and clients send the same few documents again and again (the values in
+# variables); only clean texts are kept, so a refused document is walked and refused again
+# every time.
 _CLEAN_DOCUMENTS: dict[str, None] = {}
 _CLEAN_DOCUMENTS_KEPT = 512  # as many as strawberry's ParserCache keeps parsed
 
