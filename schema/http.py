@@ -215,7 +215,7 @@ class GraphQLEndpoint:
                 note_outcome(request.scope, None)
                 return self._compiled_response(compiled, media, statements[0], settings)
         note_path(request.scope, RESOLVERS)
-        request.scope.setdefault("hub.log", {})["path"] = RESOLVERS
+        request.scope.setdefault("hub.log", {})["read_path"] = RESOLVERS
         with count_statements() as statements:
             try:
                 result = await schema.execute(

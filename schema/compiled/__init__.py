@@ -48,7 +48,7 @@ _CACHE_SIZE = 512
 
 COMPILED = "compiled"
 RESOLVERS = "resolvers"
-"""The two read paths, as the request log names them (``path``)."""
+"""The two read paths, as the request log names them (``read_path``)."""
 
 
 class _Lru:
@@ -192,7 +192,7 @@ class CompiledReads:
         scope = context.request.scope
         metrics.note_operation(scope, "query", name)
         metrics.note_path(scope, COMPILED)
-        scope.setdefault("hub.log", {})["path"] = COMPILED
+        scope.setdefault("hub.log", {})["read_path"] = COMPILED
         return {"data": data, "withheld": withheld}
 
     @staticmethod

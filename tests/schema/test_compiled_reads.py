@@ -15,6 +15,7 @@ import base64
 import contextlib
 import dataclasses
 import importlib
+import logging
 import os
 import random
 import traceback
@@ -579,3 +580,41 @@ async def test_one_statement_per_root_field_on_postgresql_never_per_record(
                     assert counts == [2, 2], (slug, counts)
                 else:
                     assert counts[0] == counts[1], (slug, counts)
+
+
+async def test_the_request_log_names_the_read_path_beside_the_url(
+    db: Database, database_url: str
+) -> None:
+    settings = make_settings(database_url).model_copy(update={"log_level": "INFO"})
+    application = create_app(settings)
+    async with db.transaction() as session:
+        seeded = await seed_demo(session, customers=3, seed=3)
+    operator = next(c for c in seeded if c.org == "operator" and c.role is None)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign,assignment]
+    async with application.router.lifespan_context(application):
+        logging.getLogger("hub.http").addHandler(handler)
+        try:
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
+                response = await http.post(
+                    "/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    headers={"Authorization": _basic(operator)},
+                )
+                headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+                for query in (
+                    "{ customers(first: 1) { totalCount } }",
+                    "{ customers(first: 1) { edges { node { provenance { field } } } } }",
+                ):
+                    await http.post("/graphql", json={"query": query}, headers=headers)
+        finally:
+            logging.getLogger("hub.http").removeHandler(handler)
+    fields = [
+        r.fields  # type: ignore[attr-defined]
+        for r in records
+        if r.getMessage() == "request" and "read_path" in getattr(r, "fields", {})
+    ]
+    assert [f["read_path"] for f in fields] == ["compiled", "resolvers"]
+    assert all(f["path"] == "/graphql" for f in fields)
