@@ -147,7 +147,7 @@ def _iso(column: ColumnElement[Any]) -> ColumnElement[Any]:
     utc = func.timezone("UTC", column)
     whole = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
     micro = cast(func.extract("microseconds", column), Integer) % 1000000
-    fraction = case((micro == 0, literal("")), else_=func.to_char(utc, '".US"'))
+    fraction = case((micro == 0, literal("")), else_=func.to_char(utc, ".US"))
     return case((column.is_(None), null()), else_=whole + fraction + literal("+00:00"))
 
 

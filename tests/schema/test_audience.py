@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import importlib
 import json
 import uuid
 from typing import Any
@@ -45,6 +46,7 @@ from schema.audience import (
     hidden_coordinates,
     withheld_fields,
 )
+from schema.compiled.plan import Unsupported
 from schema.ids import to_global_id
 from schema.visibility import AudienceSchemas
 from schema.withheld import withheld_paths
@@ -449,6 +451,13 @@ def stub_records(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, An
 
     monkeypatch.setattr(customers, "list_customers", list_customers)
     monkeypatch.setattr(feedback, "list_feedback", list_feedback)
+
+    async def no_sql(*args: Any, **kwargs: Any) -> Any:
+        # The stubs stand in for the record functions: compiled plans must run from those
+        # records, not as SQL against the (empty) tables.
+        raise Unsupported("records stubbed by the test")
+
+    monkeypatch.setattr(importlib.import_module("schema.compiled.execute"), "execute_sql", no_sql)
     return stubs
 
 

@@ -22,6 +22,7 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -392,6 +393,14 @@ async def test_compiled_reads_answer_as_the_resolvers_do(
     async with db.transaction() as session:
         seeded = await seed_demo(session, customers=30, seed=11)
         credentials = {c.org: c for c in seeded if c.role is None}
+        # The demo's times are whole seconds; give some records sub-second times too
+        # (ISO text with a fraction, in values and cursors).
+        models: tuple[Any, ...] = (Customer, Feedback, Case)
+        for model in models:
+            for index, row in enumerate((await session.execute(select(model))).scalars()):
+                if index % 3 == 0:
+                    row.created_at += timedelta(microseconds=1 + index * 7919 % 999_999)
+                    row.updated_at += timedelta(microseconds=10 + index * 104_729 % 999_999)
     async with db.session() as session:
         orgs = {o.slug: o for o in (await session.execute(select(Organization))).scalars()}
         ids = sorted((await session.execute(select(Customer.id))).scalars())  # type: ignore[call-overload]
