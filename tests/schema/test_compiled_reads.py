@@ -152,6 +152,16 @@ def _basic(credential: DemoCredential) -> str:
     return "Basic " + base64.b64encode(raw).decode()
 
 
+async def _bearer(http: httpx.AsyncClient, credential: DemoCredential) -> dict[str, str]:
+    """The Authorization header of a fresh client-credentials token of ``credential``."""
+    response = await http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": _basic(credential)},
+    )
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
 # --- random documents valid in one caller's schema ----------------------------------------
 
 
@@ -410,12 +420,7 @@ async def test_compiled_reads_answer_as_the_resolvers_do(
             records += [(type_name, i) for i in found]
     tokens = {}
     for slug in CALLERS:
-        response = await compiled.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": _basic(credentials[slug])},
-        )
-        tokens[slug] = response.json()["access_token"]
+        tokens[slug] = await _bearer(compiled, credentials[slug])
 
     default = sharing.parse_stored(sharing.default_source())
     guardrails = sharing.operator_guardrails()
@@ -461,7 +466,7 @@ async def test_compiled_reads_answer_as_the_resolvers_do(
             response = await http.post(
                 "/graphql",
                 json={"query": query, "variables": variables},
-                headers={"Authorization": f"Bearer {tokens[slug]}"},
+                headers=tokens[slug],
             )
             # What is handed to the audit writer (an empty collection is not).
             reads = [_disclosed(r) for r in observed["reads"] if r.records]
@@ -493,12 +498,7 @@ async def test_what_the_plan_does_not_cover_falls_back_and_answers_alike(
     async with db.transaction() as session:
         seeded = await seed_demo(session, customers=5, seed=3)
     operator = next(c for c in seeded if c.org == "operator" and c.role is None)
-    response = await compiled.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": _basic(operator)},
-    )
-    token = response.json()["access_token"]
+    headers = await _bearer(compiled, operator)
     queries = [
         "{ customers(first: 2) { edges { node { provenance { field } } } } }",  # not planned
         '{ customers(first: 2, after: "garbage") { edges { node { name } } } }',  # bad cursor
@@ -510,9 +510,7 @@ async def test_what_the_plan_does_not_cover_falls_back_and_answers_alike(
         answers = []
         for http in (compiled, resolvers):
             observed["fallbacks"].clear()
-            response = await http.post(
-                "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}
-            )
+            response = await http.post("/graphql", json={"query": query}, headers=headers)
             answers.append((response.status_code, response.json()))
             if http is compiled:
                 assert observed["fallbacks"], query
@@ -526,12 +524,7 @@ async def test_the_path_that_answered_is_counted_in_the_metrics(
     async with db.transaction() as session:
         seeded = await seed_demo(session, customers=3, seed=3)
     operator = next(c for c in seeded if c.org == "operator" and c.role is None)
-    response = await compiled.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": _basic(operator)},
-    )
-    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    headers = await _bearer(compiled, operator)
 
     def counted(text: str, path: str) -> float:
         line = f'hub_graphql_read_paths_total{{path="{path}"}}'
@@ -565,12 +558,7 @@ async def test_one_statement_per_root_field_on_postgresql_never_per_record(
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
             for slug in ("operator", "acme-distribution"):
                 credential = next(c for c in seeded if c.org == slug and c.role is None)
-                response = await http.post(
-                    "/oauth/token",
-                    data={"grant_type": "client_credentials"},
-                    headers={"Authorization": _basic(credential)},
-                )
-                headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+                headers = await _bearer(http, credential)
                 counts = []
                 for size in (1, 50):
                     query = (
@@ -607,12 +595,7 @@ async def test_the_request_log_names_the_read_path_beside_the_url(
         try:
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
-                response = await http.post(
-                    "/oauth/token",
-                    data={"grant_type": "client_credentials"},
-                    headers={"Authorization": _basic(operator)},
-                )
-                headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+                headers = await _bearer(http, operator)
                 for query in (
                     "{ customers(first: 1) { totalCount } }",
                     "{ customers(first: 1) { edges { node { provenance { field } } } } }",
