@@ -896,19 +896,33 @@ def _compile(plan: Plan, context: Context, dialect: Dialect) -> _Compiled:
             )
             statements.append((key, compiled(page), _FinishConnection(connection, key)))
         elif isinstance(root, NodesRoot):
-            raise Unsupported("nodes(ids) as SQL")
+            # One statement: a JSON array of one correlated lookup per id, in order.
+            items = [record(compiler, principal, item) for item in root.items]
+            array = func.json_build_array(*(null() if sql is None else sql for sql, _ in items))
+            levels = [level for _, level in items]
+            statements.append((key, compiled(array), _FinishList(levels, key)))
         elif isinstance(root, RecordRoot):
-            if root.record_id is None or root.object is None:
+            sql, level = record(compiler, principal, root)
+            if sql is None or level is None:
                 statements.append((key, None, _Constant(None)))
-                continue
-            model: Any = MODELS[root.resource]
-            compiler.on_path.add(root.resource)
-            node_sql, level = compiler.node(root.object, model)
-            compiler.on_path.discard(root.resource)
-            visible = access.row_filter(principal, root.resource)
-            one = _joined(select(node_sql), level).where(model.id == root.record_id, visible)
-            statements.append((key, compiled(one.scalar_subquery()), _FinishObject(level, key)))
+            else:
+                statements.append((key, compiled(sql), _FinishObject(level, key)))
     return _Compiled(plan, statements)
+
+
+def record(
+    compiler: _Compiler, principal: Principal, root: RecordRoot
+) -> tuple[ColumnElement[Any] | None, _Level | None]:
+    """One record by id under its row policy (``None``: the answer is ``null``)."""
+    if root.record_id is None or root.object is None:
+        return None, None
+    model: Any = MODELS[root.resource]
+    compiler.on_path.add(root.resource)
+    node_sql, level = compiler.node(root.object, model)
+    compiler.on_path.discard(root.resource)
+    visible = access.row_filter(principal, root.resource)
+    one = _joined(select(node_sql), level).where(model.id == root.record_id, visible)
+    return one.scalar_subquery(), level
 
 
 async def execute_sql(
@@ -966,6 +980,18 @@ class _FinishConnection:
 
     def __call__(self, value: Any, python: _Pass) -> Any:
         python.connection(self.connection, value, (self.key,))
+        return value
+
+
+class _FinishList:
+    def __init__(self, levels: list[_Level | None], key: str) -> None:
+        self.levels = levels
+        self.key = key
+
+    def __call__(self, value: Any, python: _Pass) -> Any:
+        for index, (item, level) in enumerate(zip(value, self.levels, strict=True)):
+            if item is not None and level is not None:
+                python.object(level, item, (self.key, index))
         return value
 
 

@@ -74,8 +74,6 @@ NOT_PLANNED = {
 # The module, not the function of the same name the package exports.
 compiled_execute = importlib.import_module("schema.compiled.execute")
 
-RECORD_PATH_SHAPES = ("nodes(ids) as SQL",)
-"""Why a PostgreSQL plan runs from the records today (schema.compiled.sql says so)."""
 
 NESTED = {
     "Customer": ("feedback", "cases", "interactions", "purchases", "partners"),
@@ -479,12 +477,10 @@ async def test_compiled_reads_answer_as_the_resolvers_do(
             assert not fell_back, (fell_back, query)
             covered += 1
     # On PostgreSQL the plans run as one SQL statement per root field: nearly all of them
-    # (the rest, e.g. more rule conditions than are enumerated, from the records), except
-    # the shapes not compiled to SQL yet (links to a record, nodes), run from the records.
+    # (the rest, e.g. more rule conditions than are enumerated, from the records).
     if database_url.startswith("postgresql"):
-        attempts = [why for why in observed["sql"] if not why.endswith(RECORD_PATH_SHAPES)]
-        sql = attempts.count("sql")
-        assert sql >= 0.9 * len(attempts), Counter(observed["sql"]).most_common(5)
+        sql = observed["sql"].count("sql")
+        assert sql >= 0.9 * len(observed["sql"]), Counter(observed["sql"]).most_common(5)
     # Most examples are successful reads the compiled path answered.
     assert covered >= len(examples) // 2, covered
 
