@@ -16,6 +16,15 @@ def to_global_id(type_name: str, value: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{value}".encode()).decode().rstrip("=")
 
 
+def customer_reference(customer_id: object, masked: object = None) -> str | None:
+    """What ``customerRef`` answers for a record about a customer: the pseudonym (or other
+    mask) a policy puts in its place, else the customer's global id."""
+    ref = customer_id if masked is None else masked
+    if isinstance(ref, uuid.UUID):
+        return to_global_id("Customer", ref)
+    return None if ref is None else str(ref)
+
+
 def from_global_id(global_id: str) -> tuple[str, uuid.UUID] | None:
     """``(type, uuid)``, or ``None`` for anything that is not one of our node IDs."""
     parsed = _decode(global_id)

@@ -14,7 +14,7 @@ from hub.access import WITHHELD, Record, Resource
 from schema.audience import NOTHING, withheld_fields, without_withheld
 from schema.common import Connection, Node, Organization, enum_or_none
 from schema.context import Context
-from schema.ids import to_global_id
+from schema.ids import customer_reference, to_global_id
 from schema.resource_types import related_connection, resource_type
 
 if TYPE_CHECKING:
@@ -107,10 +107,7 @@ class Case(Node):
         "pseudonym specific to your organization when the sharing policy masks it."
     )
     def customer_ref(self) -> str | None:
-        ref = self.customer_id if self.ref is None else self.ref
-        if isinstance(ref, uuid.UUID):
-            return to_global_id("Customer", ref)
-        return None if ref is None else str(ref)
+        return customer_reference(self.customer_id, self.ref)
 
     @classmethod
     def from_record(cls, record: Record) -> Case:

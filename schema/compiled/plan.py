@@ -53,7 +53,7 @@ from strawberry.types.arguments import convert_arguments
 
 from hub.access import REGISTRY, Record, Resource
 from hub.access.registry import NODES
-from schema.ids import expect_id, from_global_id, to_global_id
+from schema.ids import customer_reference, expect_id, from_global_id, to_global_id
 
 Path = tuple[str | int, ...]
 Emit = Callable[[Record], Any]
@@ -310,12 +310,7 @@ def _global_id(type_name: str) -> Emit:
 def customer_ref(record: Record) -> Any:
     """``customerRef``: the pseudonym a policy masks it to, or the customer's global id
     (as ``Feedback.customer_ref`` and ``Case.customer_ref`` resolve it)."""
-    ref = record.get("customer_ref")
-    if ref is None:
-        ref = record.get("customer_id")
-    if isinstance(ref, uuid.UUID):
-        return to_global_id("Customer", ref)
-    return None if ref is None else str(ref)
+    return customer_reference(record.get("customer_id"), record.get("customer_ref"))
 
 
 def _constant(value: str) -> Emit:

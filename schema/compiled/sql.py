@@ -85,7 +85,7 @@ from schema.compiled.plan import (
 )
 from schema.context import Context
 from schema.customers.queries import CustomerFilter
-from schema.ids import to_global_id
+from schema.ids import customer_reference
 
 _SQL_MASKS = frozenset({"redact", "partial_email", "year_only", "bucket"})
 
@@ -687,10 +687,8 @@ def _uuid_or_none(raw: Any) -> Any:
 
 
 def _ref_text(value: Any) -> Any:
-    """``customer_ref()``: a uuid as the customer's global id, anything else as text."""
-    if isinstance(value, uuid.UUID):
-        return to_global_id("Customer", value)
-    return None if value is None else str(value)
+    """``customerRef`` of a value (the customer's uuid, or its mask)."""
+    return customer_reference(value)
 
 
 def _same_value(column: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -14,7 +14,7 @@ from hub.access import WITHHELD, Record, Resource
 from schema.audience import NOTHING, withheld_fields, without_withheld
 from schema.common import Channel, Node, Organization, enum_or_none
 from schema.context import Context
-from schema.ids import expect_id, to_global_id
+from schema.ids import customer_reference, expect_id, to_global_id
 from schema.resource_types import resource_type
 
 if TYPE_CHECKING:
@@ -79,10 +79,7 @@ class Feedback(Node):
     )
     def customer_ref(self) -> str | None:
         # Encoded on demand: most queries never ask for it.
-        ref = self.customer_id if self.ref is None else self.ref
-        if isinstance(ref, uuid.UUID):
-            return to_global_id("Customer", ref)
-        return None if ref is None else str(ref)
+        return customer_reference(self.customer_id, self.ref)
 
     @classmethod
     def from_record(cls, record: Record) -> Feedback:
