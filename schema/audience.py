@@ -203,6 +203,14 @@ def withheld_fields(type_name: str, record: Record) -> frozenset[str]:
     )
 
 
+def split_withheld(type_name: str, record: Record) -> tuple[frozenset[str], Record]:
+    """For ``from_record``: the fields of ``type_name`` withheld on this row, and the
+    record without the withheld values (the record itself when nothing is withheld)."""
+    if WITHHELD not in record:
+        return NOTHING, record
+    return withheld_fields(type_name, record), without_withheld(record)
+
+
 def without_withheld(record: Record) -> Record:
     """The record without the values of its withheld fields (they answer ``null``)."""
     withheld = record.get(WITHHELD)

@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.db import Database
 from hub.errors import FieldProblem
 from hub.organizations import OrganizationRef
 from hub.pagination import Page
@@ -69,6 +71,24 @@ def connection(
 
 
 T2 = TypeVar("T2")
+
+
+async def page_connection(
+    database: Database,
+    fetch: Callable[[AsyncSession], Awaitable[Page[T2]]],
+    count: Callable[[AsyncSession], Awaitable[int]],
+    convert: Callable[[T2], T],
+) -> Connection[T]:
+    """A root list as a connection: its page now, its ``totalCount`` only when asked
+    (each in a session of its own)."""
+    async with database.session() as session:
+        page = await fetch(session)
+
+    async def counter() -> int:
+        async with database.session() as session:
+            return await count(session)
+
+    return connection(page, convert, counter)
 
 
 @strawberry.type(description="An input the API refused: `field` is the path to it.")

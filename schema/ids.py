@@ -16,6 +16,18 @@ def to_global_id(type_name: str, value: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{value}".encode()).decode().rstrip("=")
 
 
+NO_CUSTOMER = uuid.UUID(int=0)
+"""What a filter's customer ID that names no customer becomes: it matches nothing."""
+
+
+def customer_filter(value: object | None) -> uuid.UUID | None:
+    """A list filter's ``customerId``: ``None`` when not given; an ID that is not a
+    customer's matches nothing, like an unknown one."""
+    if value is None:
+        return None
+    return expect_id(str(value), "Customer") or NO_CUSTOMER
+
+
 def customer_reference(customer_id: object, masked: object = None) -> str | None:
     """What ``customerRef`` answers for a record about a customer: the pseudonym (or other
     mask) a policy puts in its place, else the customer's global id."""

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import strawberry
 
-from hub.access import WITHHELD, Record, Resource
-from schema.audience import NOTHING, withheld_fields, without_withheld
+from hub.access import Record, Resource
+from schema.audience import NOTHING, split_withheld
 from schema.common import Channel, Node, enum_or_none
 from schema.ids import to_global_id
 from schema.resource_types import resource_type
@@ -33,10 +33,7 @@ class Interaction(Node):
 
     @classmethod
     def from_record(cls, record: Record) -> Interaction:
-        withheld = NOTHING
-        if WITHHELD in record:
-            withheld = withheld_fields("Interaction", record)
-            record = without_withheld(record)
+        withheld, record = split_withheld("Interaction", record)
         return cls(
             id=strawberry.ID(to_global_id("Interaction", record["id"])),
             channel=enum_or_none(Channel, record.get("channel")),
@@ -60,10 +57,7 @@ class Purchase(Node):
 
     @classmethod
     def from_record(cls, record: Record) -> Purchase:
-        withheld = NOTHING
-        if WITHHELD in record:
-            withheld = withheld_fields("Purchase", record)
-            record = without_withheld(record)
+        withheld, record = split_withheld("Purchase", record)
         return cls(
             id=strawberry.ID(to_global_id("Purchase", record["id"])),
             sku=record.get("sku"),

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-
 import strawberry
 from strawberry.types import Info
 
 from hub import cases
 from hub.access import Resource
 from schema.cases.types import Case, CasePriority, CaseStatus
-from schema.common import Connection, connection
+from schema.common import Connection, page_connection
 from schema.context import Context
-from schema.ids import expect_id
+from schema.ids import customer_filter, expect_id
 
 
 @strawberry.input
@@ -27,7 +25,6 @@ class CaseFilter:
 
 
 # An ID that is not a customer's matches nothing, like an unknown one.
-_NO_CUSTOMER = uuid.UUID(int=0)
 
 
 @strawberry.type
@@ -42,18 +39,16 @@ class CaseQueries:
     ) -> Connection[Case]:
         ctx = info.context
         given = filter or CaseFilter()
-        customer_id = None
-        if given.customer_id is not None:
-            customer_id = expect_id(str(given.customer_id), "Customer") or _NO_CUSTOMER
         flt = cases.CaseFilter(
             status=None if given.status is None else given.status.value,
             priority=None if given.priority is None else given.priority.value,
             product=given.product,
-            customer_id=customer_id,
+            customer_id=customer_filter(given.customer_id),
             assigned_to=given.assigned_to,
         )
-        async with ctx.database.session() as session:
-            page = await cases.list_cases(
+        return await page_connection(
+            ctx.database,
+            lambda session: cases.list_cases(
                 session,
                 ctx.principal,
                 flt=flt,
@@ -61,13 +56,10 @@ class CaseQueries:
                 after=after,
                 default_size=ctx.settings.default_page_size,
                 max_size=ctx.settings.max_page_size,
-            )
-
-        async def count() -> int:
-            async with ctx.database.session() as session:
-                return await cases.count_cases(session, ctx.principal, flt)
-
-        return connection(page, Case.from_record, count)
+            ),
+            lambda session: cases.count_cases(session, ctx.principal, flt),
+            Case.from_record,
+        )
 
     @strawberry.field(description="One case by global ID; null when unknown or not yours.")
     async def case(self, info: Info[Context, None], id: strawberry.ID) -> Case | None:

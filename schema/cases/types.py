@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from hub.access import WITHHELD, Record, Resource
-from schema.audience import NOTHING, withheld_fields, without_withheld
+from hub.access import Record, Resource
+from schema.audience import NOTHING, split_withheld
 from schema.common import Connection, Node, Organization, enum_or_none
 from schema.context import Context
 from schema.ids import customer_reference, to_global_id
@@ -63,10 +63,7 @@ class CaseNote:
 
     @classmethod
     def from_record(cls, record: Record) -> CaseNote:
-        withheld = NOTHING
-        if WITHHELD in record:
-            withheld = withheld_fields("CaseNote", record)
-            record = without_withheld(record)
+        withheld, record = split_withheld("CaseNote", record)
         return cls(
             id=strawberry.ID(to_global_id("CaseNote", record["id"])),
             text=record.get("text"),
@@ -111,10 +108,7 @@ class Case(Node):
 
     @classmethod
     def from_record(cls, record: Record) -> Case:
-        withheld = NOTHING
-        if WITHHELD in record:
-            withheld = withheld_fields("Case", record)
-            record = without_withheld(record)
+        withheld, record = split_withheld("Case", record)
         return cls(
             id=strawberry.ID(to_global_id("Case", record["id"])),
             uuid=record["id"],

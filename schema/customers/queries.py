@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub import customers, identity, review
-from schema.common import Connection, connection
+from schema.common import Connection, page_connection
 from schema.context import Context
 from schema.customers.mutations import ProposedChange
 from schema.customers.types import Customer, LifecycleStage, Segment
@@ -71,8 +71,9 @@ class CustomerQueries:
     ) -> Connection[Customer]:
         ctx = info.context
         flt = (filter or CustomerFilter()).to_hub()
-        async with ctx.database.session() as session:
-            page = await customers.list_customers(
+        return await page_connection(
+            ctx.database,
+            lambda session: customers.list_customers(
                 session,
                 ctx.principal,
                 flt=flt,
@@ -81,13 +82,10 @@ class CustomerQueries:
                 after=after,
                 default_size=ctx.settings.default_page_size,
                 max_size=ctx.settings.max_page_size,
-            )
-
-        async def count() -> int:
-            async with ctx.database.session() as session:
-                return await customers.count_customers(session, ctx.principal, flt)
-
-        return connection(page, Customer.from_record, count)
+            ),
+            lambda session: customers.count_customers(session, ctx.principal, flt),
+            Customer.from_record,
+        )
 
 
 @strawberry.type(description="Customers that look like one person (administrators).")

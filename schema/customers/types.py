@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from hub.access import WITHHELD, Record, Resource
-from schema.audience import NOTHING, withheld_fields, without_withheld
+from schema.audience import NOTHING, split_withheld, withheld_fields, without_withheld
 from schema.common import Connection, Node, Organization, enum_or_none
 from schema.context import Context
 from schema.ids import expect_id, to_global_id
@@ -122,10 +122,7 @@ class CustomerPartner:
 
     @classmethod
     def from_record(cls, record: Record) -> CustomerPartner:
-        withheld = NOTHING
-        if WITHHELD in record:
-            withheld = withheld_fields("CustomerPartner", record)
-            record = without_withheld(record)
+        withheld, record = split_withheld("CustomerPartner", record)
         return cls(
             role=record.get("role"),
             since=record.get("since"),

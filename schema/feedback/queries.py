@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 import strawberry
 from strawberry.types import Info
 
 from hub import feedback
-from schema.common import Connection, connection
+from schema.common import Connection, page_connection
 from schema.context import Context
 from schema.feedback.types import Feedback, FeedbackKind, FeedbackStatus
-from schema.ids import expect_id
+from schema.ids import customer_filter
 
 
 @strawberry.input
@@ -36,21 +35,16 @@ class FeedbackQueries:
     ) -> Connection[Feedback]:
         ctx = info.context
         given = filter or FeedbackFilter()
-        customer_id = None
-        if given.customer_id is not None:
-            customer_id = expect_id(str(given.customer_id), "Customer")
-            if customer_id is None:
-                # An ID that is not a customer's matches nothing, like an unknown one.
-                customer_id = _NO_CUSTOMER
         flt = feedback.FeedbackFilter(
             kind=None if given.kind is None else given.kind.value,
             status=None if given.status is None else given.status.value,
             product=given.product,
-            customer_id=customer_id,
+            customer_id=customer_filter(given.customer_id),
             since=given.since,
         )
-        async with ctx.database.session() as session:
-            page = await feedback.list_feedback(
+        return await page_connection(
+            ctx.database,
+            lambda session: feedback.list_feedback(
                 session,
                 ctx.principal,
                 flt=flt,
@@ -58,13 +52,7 @@ class FeedbackQueries:
                 after=after,
                 default_size=ctx.settings.default_page_size,
                 max_size=ctx.settings.max_page_size,
-            )
-
-        async def count() -> int:
-            async with ctx.database.session() as session:
-                return await feedback.count_feedback(session, ctx.principal, flt)
-
-        return connection(page, Feedback.from_record, count)
-
-
-_NO_CUSTOMER = uuid.UUID(int=0)
+            ),
+            lambda session: feedback.count_feedback(session, ctx.principal, flt),
+            Feedback.from_record,
+        )

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from hub.access import WITHHELD, Record, Resource
-from schema.audience import NOTHING, withheld_fields, without_withheld
+from hub.access import Record, Resource
+from schema.audience import NOTHING, split_withheld
 from schema.common import Channel, Node, Organization, enum_or_none
 from schema.context import Context
 from schema.ids import customer_reference, expect_id, to_global_id
@@ -83,10 +83,7 @@ class Feedback(Node):
 
     @classmethod
     def from_record(cls, record: Record) -> Feedback:
-        withheld = NOTHING
-        if WITHHELD in record:
-            withheld = withheld_fields("Feedback", record)
-            record = without_withheld(record)
+        withheld, record = split_withheld("Feedback", record)
         return cls(
             id=strawberry.ID(to_global_id("Feedback", record["id"])),
             channel=enum_or_none(Channel, record.get("channel")),
