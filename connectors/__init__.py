@@ -1,11 +1,32 @@
 """Integrations with departments' and partners' systems (DESIGN §8).
 
-``connectors.base`` defines the protocol; one module per kind of system will register
-itself in ``REGISTRY`` (explicitly, by name). No kind is built yet.
+``connectors.base`` defines the protocol; each kind of source is one module, registered
+here by name (explicitly: no dotted-path loading from configuration). A factory takes the
+connector's configuration and its unsealed credentials and returns a :class:`Source`.
+``connectors.mapping`` maps the records a source yields onto the hub's input fields.
 """
 
-from connectors.base import ChangeEvent, Record, Sink, Source
+from collections.abc import Callable, Mapping
+from typing import Any
 
-REGISTRY: dict[str, type[Source]] = {}
+from connectors.base import ChangeEvent, Record, Sink, Source, SourceError, TransientSourceError
+from connectors.config import ConfigError
+from connectors.files import FilesSource
 
-__all__ = ["REGISTRY", "ChangeEvent", "Record", "Sink", "Source"]
+SourceFactory = Callable[[Mapping[str, Any], Mapping[str, str] | None], Source]
+
+REGISTRY: dict[str, SourceFactory] = {
+    "files": FilesSource.from_config,
+}
+
+__all__ = [
+    "REGISTRY",
+    "ChangeEvent",
+    "ConfigError",
+    "Record",
+    "Sink",
+    "Source",
+    "SourceError",
+    "SourceFactory",
+    "TransientSourceError",
+]

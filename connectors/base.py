@@ -13,12 +13,33 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Record:
-    """One record from an external system, with the position to resume after it."""
+    """One record read from an external system.
 
-    source: str
-    external_id: str
+    ``data`` holds its fields as the source gives them (text from a CSV file, JSON values
+    from a JSONL line, column values from a database row). ``position`` says where it is
+    for a person reading a dead letter (``line 12``, ``orders.csv line 12``, ``id=42``,
+    ``page 3``); ``cursor`` is the source's own text for "resume after this record",
+    which the runtime stores as the checkpoint and hands back to :meth:`Source.read`.
+    ``problem`` is set when the source could not make a record of what it read (a line
+    that is not JSON, a CSV row with too many values): ``data`` then holds the raw text
+    under ``"raw"`` and the runtime dead-letters it without mapping it.
+    """
+
     data: Mapping[str, Any]
+    position: str
     cursor: str
+    problem: str | None = None
+
+
+class SourceError(Exception):
+    """The source as a whole cannot be read (a missing or unreadable file, a database
+    that refuses the query): the run ends with this message. A bad *record* is not a
+    source error: it is yielded with :attr:`Record.problem` set."""
+
+
+class TransientSourceError(SourceError):
+    """The source failed in a way worth retrying later (a dropped connection, a 503);
+    the runtime retries the read with backoff before giving up."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +54,10 @@ class ChangeEvent:
 class Source(Protocol):
     """Reads records after ``cursor`` (``None``: from the beginning), in cursor order.
 
+    Every record read after a cursor must come after it, and re-reading from a cursor
+    must give the same records again (the runtime commits a checkpoint with each batch
+    it stores, so a run killed between batches resumes exactly after the last one).
+
     Example::
 
         class ListSource:
@@ -40,9 +65,9 @@ class Source(Protocol):
                 self.rows = rows
 
             async def read(self, cursor):
-                for row in self.rows:
-                    if cursor is None or row.cursor > cursor:
-                        yield row
+                start = 0 if cursor is None else int(cursor)
+                for n, row in enumerate(self.rows[start:], start + 1):
+                    yield Record(row, position=f"row {n}", cursor=str(n))
     """
 
     def read(self, cursor: str | None) -> AsyncIterator[Record]: ...
