@@ -40,7 +40,13 @@ from tests.postgres import postgres_server
 __all__ = ["hub_server"]
 
 SECRET = "test-secret-key-" + "x" * 40
-ALL_SCOPES = ["customers:read", "customers:write", "feedback:read", "feedback:write"]
+ALL_SCOPES = [
+    "customers:read",
+    "customers:write",
+    "feedback:read",
+    "feedback:write",
+    "webhooks:manage",
+]
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -13,6 +13,8 @@ class Scope(enum.StrEnum):
     CUSTOMERS_WRITE = "customers:write"
     FEEDBACK_READ = "feedback:read"
     FEEDBACK_WRITE = "feedback:write"
+    # An organization's own outbound webhook subscriptions (schema/webhooks).
+    WEBHOOKS_MANAGE = "webhooks:manage"
     # Administration of organizations and clients (schema/admin); see hub.access.
     HUB_ADMIN = "hub:admin"
 
