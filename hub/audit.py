@@ -17,6 +17,7 @@ Append late in a transaction, so the lock is held for as little time as possible
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import getpass
 import hashlib
@@ -29,7 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, func, select
+import orjson
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -38,7 +40,7 @@ from hub.audit_anchor import Checkpoint, Finding, Head
 from hub.db import serialise
 from hub.models import AuditEvent
 from hub.models._sealed import vault
-from hub.models._types import utcnow
+from hub.models._types import new_id, utcnow
 from hub.pagination import Ordering, Page, fetch_page
 from hub.plainjson import plain
 from hub.principal import Principal
@@ -75,8 +77,16 @@ def event_hash(
     action: str,
     target: str,
     details: Mapping[str, Any],
+    plain_details: bool = False,
 ) -> str:
-    """SHA-256 over the previous hash and the event's canonical JSON content."""
+    """SHA-256 over the previous hash and the event's canonical JSON content.
+
+    ``plain_details``: the details hold only strings, 64-bit integers, booleans, nulls,
+    lists and string-keyed objects (see :attr:`Entry.plain`). Their canonical JSON is then
+    encoded by orjson, which writes exactly the bytes of the standard library's canonical
+    form for such values (sorted keys, no spaces, no ASCII escaping; a test holds the two
+    equal) at a fraction of the cost: a partner page's read event lists hundreds of ids.
+    """
     content = {
         "seq": seq,
         "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
@@ -87,8 +97,17 @@ def event_hash(
         "target": target,
         "details": details,
     }
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(prev_hash.encode() + canonical.encode()).hexdigest()
+    canonical = None
+    if plain_details:
+        # orjson refuses what is not plain after all (a str subclass as a key, an integer
+        # beyond 64 bits): the standard library's encoding then decides, as it always may.
+        with contextlib.suppress(TypeError):
+            canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    if canonical is None:
+        canonical = json.dumps(
+            content, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
 
 
 def _row_hash(event: AuditEvent) -> str:
@@ -116,6 +135,12 @@ class Entry:
     organization: str | None = None
     client: str | None = None
     at: datetime | None = None
+    plain: bool = False
+    """The details are plain JSON already, as the database returns them: strings, 64-bit
+    integers, booleans, nulls, lists and string-keyed objects, nothing else (no floats, no
+    tuples, no dates). They are then neither normalised nor hashed through the standard
+    library's encoder (:func:`event_hash`). Set by producers that build such details, the
+    read audit above all; when in doubt, leave it off."""
 
 
 async def _lock_and_head(session: AsyncSession) -> tuple[Head, Checkpoint | None]:
@@ -149,58 +174,80 @@ def _report(finding: Finding, seq: int) -> None:
 
 async def _append(
     session: AsyncSession, entries: list[Entry], *, key: bytes | None, actor: str
-) -> tuple[list[AuditEvent], Checkpoint, Finding | None]:
+) -> tuple[list[dict[str, Any]], Checkpoint, Finding | None]:
     """Append ``entries`` and anchor the new head, in the caller's transaction.
 
     When the anchor does not vouch for the table's head, an ``audit.anchor`` event
-    recording why goes first (by ``actor``); the events of ``entries`` are returned."""
+    recording why goes first (by ``actor``); the rows of ``entries``' events are returned
+    (column values by name). They are inserted in one bulk statement, no ORM object per
+    event: the read audit appends a batch of events with hundreds of ids each."""
     key = key or audit_anchor.current_key()  # before the lock: a missing key fails fast
     head, anchor = await _lock_and_head(session)
     finding = await audit_anchor.examine(session, key, anchor, head)
     if finding is not None:
         entries = [_anchor_entry(finding, actor), *entries]
     seq, prev = head.seq, head.hash
-    events = []
+    rows: list[dict[str, Any]] = []
     for entry in entries:
         seq += 1
-        at = (entry.at or utcnow()).astimezone(UTC)
         # Microsecond precision is what both backends keep.
-        details = normalise_details(entry.details)
-        event = AuditEvent(
+        at = (entry.at or utcnow()).astimezone(UTC)
+        details = dict(entry.details) if entry.plain else normalise_details(entry.details)
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "seq": seq,
+            "at": at,
+            "actor": entry.actor[:200],
+            "organization": entry.organization,
+            "client": entry.client,
+            "action": entry.action,
+            "target": entry.target[:200],
+            "details": details,
+            "prev_hash": prev,
+        }
+        prev = row["hash"] = event_hash(
             seq=seq,
+            prev_hash=row["prev_hash"],
             at=at,
-            actor=entry.actor[:200],
-            organization=entry.organization,
-            client=entry.client,
-            action=entry.action,
-            target=entry.target[:200],
+            actor=row["actor"],
+            organization=row["organization"],
+            client=row["client"],
+            action=row["action"],
+            target=row["target"],
             details=details,
-            prev_hash=prev,
-            hash="",
+            plain_details=entry.plain,
         )
-        event.hash = _row_hash(event)
-        prev = event.hash
-        events.append(event)
-    if events:
-        session.add_all(events)
-        await session.flush()
+        rows.append(row)
+    if rows:
+        await session.flush()  # the change being audited goes first, as it always has
+        await session.execute(insert(AuditEvent), rows)
     if finding is not None:
-        _report(finding, events[0].seq)
-    if anchor is not None and not events:
+        _report(finding, rows[0]["seq"])
+    if anchor is not None and not rows:
         return [], anchor, None  # nothing to anchor anew
     checkpoint = Checkpoint.sign(key, Head(seq, prev))
     await audit_anchor.write(session, checkpoint)
-    return events[1:] if finding is not None else events, checkpoint, finding
+    return rows[1:] if finding is not None else rows, checkpoint, finding
+
+
+async def append_many(session: AsyncSession, entries: Iterable[Entry]) -> int:
+    """Append ``entries`` to the chain in order, in the caller's transaction, and move
+    the anchor to the new head (:mod:`hub.audit_anchor`); returns how many. For
+    producers that need no :class:`AuditEvent` back (the read audit's batches)."""
+    entries = list(entries)
+    if not entries:
+        return 0
+    rows, _, _ = await _append(session, entries, key=None, actor=ANCHOR_ACTOR)
+    return len(rows)
 
 
 async def append_all(session: AsyncSession, entries: Iterable[Entry]) -> list[AuditEvent]:
-    """Append ``entries`` to the chain in order, in the caller's transaction, and move
-    the anchor to the new head (:mod:`hub.audit_anchor`)."""
+    """:func:`append_many`, returning the events appended."""
     entries = list(entries)
     if not entries:
         return []
-    events, _, _ = await _append(session, entries, key=None, actor=ANCHOR_ACTOR)
-    return events
+    rows, _, _ = await _append(session, entries, key=None, actor=ANCHOR_ACTOR)
+    return [AuditEvent(**row) for row in rows]
 
 
 async def append(session: AsyncSession, entry: Entry) -> AuditEvent:

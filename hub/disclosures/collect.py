@@ -37,11 +37,9 @@ _MARKERS = frozenset({"__withheld__"})
 because ``hub.access`` imports this package; a test checks they agree)."""
 
 
-@dataclass
-class _Seen:
-    customer_id: str
-    fields: frozenset[str]
-    policy_version: int | None
+_Seen = list[Any]
+"""What was noted of one record: ``[customer id, field names (a frozenset), policy
+version]`` (a list: the names grow when the record is emitted again)."""
 
 
 @dataclass
@@ -53,9 +51,10 @@ class ReadCollector:
     operation: str | None
     query_sha256: str
     at: datetime = field(default_factory=utcnow)
-    records: dict[tuple[str, str], _Seen] = field(default_factory=dict)
-    """Keyed by (resource, record id as canonical text): the event records ids as text,
-    and canonical UUID texts order as the UUIDs do (fixed-width lowercase hex)."""
+    records: dict[str, dict[str, _Seen]] = field(default_factory=dict)
+    """Per resource, per record id as canonical text (the event records ids as text, and
+    canonical UUID texts order as the UUIDs do: fixed-width lowercase hex), what was
+    noted (:data:`_Seen`). Empty until something is noted."""
 
     def note(
         self,
@@ -72,39 +71,66 @@ class ReadCollector:
         Ids may be given as UUIDs or as their canonical text (the compiled read path reads
         them as text).
         """
-        key = (resource, str(values["id"]))
+        record_id = str(values["id"])
+        customer_id = record_id if resource == CUSTOMER else str(values["customer_id"])
         fields = frozenset(record.keys() - _MARKERS)
-        seen = self.records.get(key)
+        self.note_fields(resource, policy_version, record_id, customer_id, fields)
+
+    def note_fields(
+        self,
+        resource: str,
+        policy_version: int | None,
+        record_id: str,
+        customer_id: str,
+        fields: frozenset[str],
+    ) -> None:
+        """:meth:`note` for a caller that has the ids as canonical text and the field
+        names as a set already (the compiled read path keeps one set per row outcome, so
+        a page of hundreds of records builds none)."""
+        # Called for every record a partner page emits: two dict lookups, no object.
+        noted = self.records.get(resource)
+        if noted is None:
+            noted = self.records[resource] = {}
+        seen = noted.get(record_id)
         if seen is None:
-            customer_id = key[1] if resource == CUSTOMER else str(values["customer_id"])
-            self.records[key] = _Seen(customer_id, fields, policy_version)
-        elif not fields <= seen.fields:
-            seen.fields |= fields
+            noted[record_id] = [customer_id, fields, policy_version]
+        elif not fields <= seen[1]:
+            seen[1] = seen[1] | fields
 
     @property
     def customer_ids(self) -> list[uuid.UUID]:
         # UUIDs order like their text forms (fixed-width hex).
-        return [uuid.UUID(c) for c in sorted({seen.customer_id for seen in self.records.values()})]
+        return [uuid.UUID(c) for c in self._customers()]
+
+    def _customers(self) -> list[str]:
+        return sorted({seen[0] for noted in self.records.values() for seen in noted.values()})
 
     def entry(self) -> audit.Entry:
         """The ``read`` audit event: who, which operation (name and query hash), which
         customers, and per resource the fields disclosed with the record ids that carried
         them (records with the same fields are grouped)."""
-        grouped: dict[str, dict[frozenset[str], list[tuple[str, str]]]] = {}
-        versions: set[int] = set()
-        for (resource, record_id), seen in sorted(self.records.items(), key=_by_key):
-            groups = grouped.setdefault(resource, {})
-            groups.setdefault(seen.fields, []).append((record_id, seen.customer_id))
-            if seen.policy_version is not None:
-                versions.add(seen.policy_version)
         disclosed: dict[str, list[dict[str, Any]]] = {}
-        for resource, groups in grouped.items():
-            disclosed[resource] = []
-            for names, pairs in groups.items():
-                group: dict[str, Any] = {"fields": sorted(names), "ids": [i for i, _ in pairs]}
-                if resource != CUSTOMER:  # which customer each record is about
-                    group["customers"] = [c for _, c in pairs]
-                disclosed[resource].append(group)
+        versions: set[int] = set()
+        for resource in sorted(self.records):
+            noted = self.records[resource]
+            # Grouped by field names, groups in the order of their first id, ids sorted.
+            groups: dict[frozenset[str], tuple[list[str], list[str]]] = {}
+            for record_id in sorted(noted):
+                customer_id, names, version = noted[record_id]
+                group = groups.get(names)
+                if group is None:
+                    group = groups[names] = ([], [])
+                group[0].append(record_id)
+                group[1].append(customer_id)
+                if version is not None:
+                    versions.add(version)
+            about_customers = resource == CUSTOMER
+            disclosed[str(resource)] = [  # a plain str key (Resource is a StrEnum)
+                {"fields": sorted(names), "ids": ids}
+                if about_customers
+                else {"fields": sorted(names), "ids": ids, "customers": customers}
+                for names, (ids, customers) in groups.items()
+            ]
         principal = self.principal
         return audit.Entry(
             actor=audit.actor_of(principal),
@@ -117,15 +143,11 @@ class ReadCollector:
                 "operation": self.operation,
                 "query_sha256": self.query_sha256,
                 "policy_version": max(versions) if versions else None,
-                "customers": sorted({seen.customer_id for seen in self.records.values()}),
+                "customers": self._customers(),
                 "disclosed": disclosed,
             },
+            plain=True,  # ids, names and a version: plain JSON as built
         )
-
-
-def _by_key(item: tuple[tuple[str, str], _Seen]) -> tuple[str, str]:
-    # Canonical UUID texts order as the UUIDs do.
-    return item[0]
 
 
 _current: contextvars.ContextVar[ReadCollector | None] = contextvars.ContextVar(

@@ -16,13 +16,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,47 +60,56 @@ async def write_reads(session: AsyncSession, reads: Sequence[ReadCollector]) -> 
     reads = [r for r in reads if r.records]
     if not reads:
         return 0
-    events = await audit.append_all(session, [r.entry() for r in reads])
-    return len(events)
+    return await audit.append_many(session, [r.entry() for r in reads])
 
 
-def rows_of_event(
-    seq: int, at: datetime, organization: str, client: str, details: Mapping[str, Any]
-) -> list[tuple[Any, ...]]:
-    """The :class:`Disclosure` rows of one ``read`` event (one per record disclosed), as
-    values in the order of :data:`DISCLOSURE_COLUMNS` (``fields`` a sorted tuple): the
-    index is derived from the hash-chained event, which stays the record."""
-    version = details.get("policy_version")
-    pairs = [
-        (resource, tuple(group["fields"]), uuid.UUID(record), uuid.UUID(about))
+def _expand(details: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...], str, str]]:
+    """``(resource, fields, record id, customer id)`` per record of a ``read`` event's
+    details, ids as the canonical text the event holds."""
+    return [
+        (resource, tuple(group["fields"]), record, about)
         for resource, groups in details.get("disclosed", {}).items()
         for group in groups
         for record, about in zip(
             group["ids"], group["ids"] if resource == CUSTOMER else group["customers"], strict=True
         )
     ]
+
+
+def _row_id(seq: int, n: int) -> int:
+    """The id of an event's ``n``-th index row: the event's ``seq``, then ``n`` (unique
+    among the rows indexed with the event).
+    Disclosure rows are many and only ever appended: keys that grow with the events land
+    at the end of the primary-key index, where random keys would dirty a different index
+    page per row (on SQLite, in-process, once the largest part of recording a read). And
+    the same event always gets the same ids. (Rows indexed before this scheme carry
+    UUIDv7-layout ids, whose leading millisecond time keeps them apart from these.)"""
+    return (seq << 64) | n
+
+
+def rows_of_event(
+    seq: int, at: datetime, organization: str, client: str, details: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """The :class:`Disclosure` rows of one ``read`` event (one per record disclosed), as
+    values in the order of :data:`DISCLOSURE_COLUMNS` (``id`` an integer, ids UUIDs,
+    ``fields`` a sorted tuple): the index is derived from the hash-chained event, which
+    stays the record."""
+    version = details.get("policy_version")
     return [
-        (id_, seq, at, customer_id, organization, client, resource, record_id, fields, version)
-        for id_, (resource, fields, record_id, customer_id) in zip(
-            _ordered_ids(len(pairs)), pairs, strict=True
+        (
+            _row_id(seq, n),
+            seq,
+            at,
+            uuid.UUID(customer),
+            organization,
+            client,
+            resource,
+            uuid.UUID(record),
+            fields,
+            version,
         )
+        for n, (resource, fields, record, customer) in enumerate(_expand(details), start=1)
     ]
-
-
-def _ordered_ids(count: int) -> list[int]:
-    """``count`` ids in the UUIDv7 layout (RFC 9562 §5.7): the millisecond time first, then
-    a random start counting up. Disclosure rows are many and only ever appended: with
-    time-ordered keys they land at the end of the primary-key index, where random (v4) keys
-    would dirty a different index page per row (on SQLite, in-process, the largest part of
-    recording a read)."""
-    millis = time.time_ns() // 1_000_000
-    random = int.from_bytes(os.urandom(10), "big")
-    head = (millis << 80) | (0x7 << 76) | ((random >> 64) & 0xFFF) << 64 | (0b10 << 62)
-    start = random & ((1 << 62) - 1)
-    mask = (1 << 62) - 1
-    # Plain integers: building a UUID object per row costs more than the rest of a row;
-    # _bind renders them as each backend stores a UUID.
-    return [head | ((start + n) & mask) for n in range(count)]
 
 
 # The disclosure index lags the events by design: a partner page is one event but a
@@ -115,110 +123,109 @@ INDEX_LAG = 5000
 
 _INDEX_LOCK = 0x646973636C6F  # "disclo": one indexer at a time per database
 
+_COLUMNS = ", ".join(DISCLOSURE_COLUMNS)
+
+# On PostgreSQL the events are expanded into index rows by the database itself, in one
+# statement: expanding and binding hundreds of rows per event in Python cost more CPU
+# than answering the request the event records. Each event's details are read (and
+# de-TOASTed) once, as jsonb, whose lookups need no re-parsing; only narrow rows flow on,
+# unsorted. ROWS FROM zips a group's ids with the customers they are about (a customer's
+# own group has no "customers": the id is the customer). Row ids are the event's seq and
+# the row's number in the statement (:func:`_row_id`). Constant text; values are bound.
+_EXPAND_PG = f"""
+WITH events AS MATERIALIZED (
+    SELECT seq, at, coalesce(organization, '') AS organization,
+        coalesce(client, '') AS client,
+        CAST(details ->> 'policy_version' AS integer) AS version,
+        CAST(details AS jsonb) -> 'disclosed' AS disclosed
+    FROM audit_event
+    WHERE action = $1 AND seq > $2 AND seq <= $3
+)
+INSERT INTO disclosure ({_COLUMNS})
+SELECT
+    CAST(lpad(to_hex(e.seq), 16, '0') || lpad(to_hex(row_number() OVER ()), 16, '0') AS uuid),
+    e.seq, e.at, CAST(coalesce(x.customer, x.record) AS uuid), e.organization, e.client,
+    r.key, CAST(x.record AS uuid), CAST(g.value -> 'fields' AS json), e.version
+FROM events AS e
+CROSS JOIN LATERAL jsonb_each(e.disclosed) AS r
+CROSS JOIN LATERAL jsonb_array_elements(r.value) AS g
+CROSS JOIN LATERAL ROWS FROM (
+    jsonb_array_elements_text(g.value -> 'ids'),
+    jsonb_array_elements_text(g.value -> 'customers')
+) AS x(record, customer)
+"""  # noqa: S608 — constant SQL
+
+# On SQLite (in the hub's process either way) the rows are built from the stored texts
+# with string operations only: no UUID or datetime object per row.
+_EVENTS_SQLITE = (
+    "SELECT seq, at, organization, client, details FROM audit_event"
+    " WHERE action = ? AND seq > ? AND seq <= ? ORDER BY seq"
+)
+# Constant column names and placeholders only: the values are bound by the driver.
+_INSERT_SQLITE = "INSERT INTO disclosure ({}) VALUES ({})".format(  # noqa: S608
+    _COLUMNS, ", ".join("?" * len(DISCLOSURE_COLUMNS))
+)
+
 
 async def index_pending(session: AsyncSession, *, limit: int | None = None) -> int:
     """Add the :class:`Disclosure` rows of every ``read`` event not indexed yet (up to
     ``limit`` events), in the session's transaction; returns the events indexed.
     Serialised per database, so two replicas never index one event twice."""
     await serialise(session, _INDEX_LOCK)
-    done = (await session.execute(select(func.max(col(Disclosure.event_seq))))).scalar()
+    done = (await session.execute(select(func.max(col(Disclosure.event_seq))))).scalar() or 0
     statement = (
-        select(
-            col(AuditEvent.seq),
-            col(AuditEvent.at),
-            col(AuditEvent.organization),
-            col(AuditEvent.client),
-            col(AuditEvent.details),
-        )
-        .where(col(AuditEvent.action) == READ, col(AuditEvent.seq) > (done or 0))
+        select(col(AuditEvent.seq))
+        .where(col(AuditEvent.action) == READ, col(AuditEvent.seq) > done)
         .order_by(col(AuditEvent.seq))
     )
     if limit is not None:
         statement = statement.limit(limit)
-    events = (await session.execute(statement)).all()
-    rows = [
-        row
-        for seq, at, org, client, details in events
-        for row in rows_of_event(seq, at, org or "", client or "", details)
-    ]
-    if rows:
-        # In customer order: bulk inserts into the customer index then touch each page once.
-        rows.sort(key=lambda r: (r[3].int, r[1]))
-        connection = await session.connection()
-        dialect = connection.dialect
-        for start in range(0, len(rows), 5000):
-            chunk = _bind(dialect.name, rows[start : start + 5000])
-            await connection.exec_driver_sql(_insert_sql(dialect.paramstyle), chunk)
-    return len(events)
-
-
-# A partner page leaves a disclosure row per record it returned (a hundred or more), and
-# through a typed insert SQLAlchemy's per-row, per-column parameter processing cost more
-# than all the rest of recording the read. So the values are converted here, as the
-# column types would store them on each backend, and sent in one driver executemany.
-
-
-def _insert_sql(paramstyle: str) -> str:
-    if paramstyle == "qmark":  # sqlite3
-        marks = ["?"] * len(DISCLOSURE_COLUMNS)
-    elif paramstyle == "numeric_dollar":  # asyncpg
-        marks = [f"${n}" for n in range(1, len(DISCLOSURE_COLUMNS) + 1)]
+    seqs = (await session.execute(statement)).scalars().all()
+    if not seqs:
+        return 0
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        # Its planner guesses a hundred rows per JSON element function, nested three deep,
+        # and would compile the statement to machine code (JIT) for longer than it runs.
+        await connection.exec_driver_sql("SET LOCAL jit = off")
+        await connection.exec_driver_sql(_EXPAND_PG, (READ, done, seqs[-1]))
     else:
-        raise NotImplementedError(f"no disclosure insert for the {paramstyle} paramstyle")
-    columns = ", ".join(DISCLOSURE_COLUMNS)
-    # Constant column names and placeholders only: the values are bound by the driver.
-    return f"INSERT INTO disclosure ({columns}) VALUES ({', '.join(marks)})"  # noqa: S608
+        events = await connection.exec_driver_sql(_EVENTS_SQLITE, (READ, done, seqs[-1]))
+        rows = [row for event in events for row in _sqlite_rows(*event)]
+        # In customer order: bulk inserts into the customer index then touch each page once.
+        rows.sort(key=lambda r: (r[3], r[1]))
+        for start in range(0, len(rows), 5000):
+            await connection.exec_driver_sql(_INSERT_SQLITE, rows[start : start + 5000])
+    return len(seqs)
 
 
-def _bind(dialect: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def _sqlite_rows(*event: Any) -> list[tuple[Any, ...]]:
+    # One stored event: seq, at, organization, client, details (JSON text).
+    # sqlalchemy.Uuid stores 32 hex digits on SQLite; ``at`` is copied as stored.
+    seq, at, organization, client, details = event
+    parsed = orjson.loads(details)
+    version = parsed.get("policy_version")
     as_json: dict[tuple[str, ...], str] = {}  # most records share their field list
-    times: dict[datetime, str] = {}  # and a request's records their time
-    bound: list[tuple[Any, ...]] = []
-    sqlite = dialect == "sqlite"
-    for id_, seq, at, customer_id, org, client, resource, record_id, fields, version in rows:
+    rows = []
+    for n, (resource, fields, record, customer) in enumerate(_expand(parsed), start=1):
         encoded = as_json.get(fields)
         if encoded is None:
             encoded = as_json[fields] = json.dumps(list(fields))
-        if sqlite:
-            when = times.get(at)
-            if when is None:
-                when = times[at] = _sqlite_time(at)
-            # sqlalchemy.Uuid stores 32 hex digits on SQLite; UTCDateTime naive UTC text.
-            bound.append(
-                (
-                    f"{id_:032x}",
-                    seq,
-                    when,
-                    customer_id.hex,
-                    org,
-                    client,
-                    resource,
-                    record_id.hex,
-                    encoded,
-                    version,
-                )
+        rows.append(
+            (
+                f"{seq:016x}{n:016x}",
+                seq,
+                at,
+                customer.replace("-", ""),
+                organization or "",
+                client or "",
+                resource,
+                record.replace("-", ""),
+                encoded,
+                version,
             )
-        else:
-            # asyncpg takes UUIDs and aware datetimes; SQLAlchemy's json codec takes text.
-            bound.append(
-                (
-                    uuid.UUID(int=id_),
-                    seq,
-                    at,
-                    customer_id,
-                    org,
-                    client,
-                    resource,
-                    record_id,
-                    encoded,
-                    version,
-                )
-            )
-    return bound
-
-
-def _sqlite_time(at: datetime) -> str:
-    return at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        )
+    return rows
 
 
 class DisclosureWriter:

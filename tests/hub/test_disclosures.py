@@ -305,3 +305,45 @@ def test_the_pending_queue_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
     assert writer.dropped == 2
     assert writer._pending == items[2:]  # the oldest go first
     assert "dropped unrecorded" in caplog.text
+
+
+async def test_the_index_holds_each_events_rows_as_rows_of_event_gives_them(db: Database) -> None:
+    # The database expands events itself on PostgreSQL and Python does on SQLite: both
+    # must give the rows rows_of_event describes, with ids derived from the event.
+    who = principal()
+    reads = disclosures.ReadCollector(who, "Page", disclosures.query_hash("{ x }"))
+    customers = [uuid.uuid4() for _ in range(3)]
+    for customer in customers:
+        reads.note("Customer", 4, customer_row(customer), MappingProxyType({"id": 1, "name": 2}))
+        for text in ("a", "b"):
+            raw = {"id": uuid.uuid4(), "customer_id": customer}
+            reads.note("Feedback", 4, raw, MappingProxyType({"id": 1, "text": text}))
+    raw = {"id": uuid.uuid4(), "customer_id": customers[0]}
+    reads.note("Feedback", 4, raw, MappingProxyType({"kind": 1}))  # a group of its own
+    async with db.transaction() as session:
+        assert await disclosures.write_reads(session, [reads]) == 1
+        assert await disclosures.index_pending(session) == 1
+    async with db.session() as session:
+        event = (await session.execute(select(AuditEvent))).scalar_one()
+        stored = (await session.execute(select(Disclosure))).scalars().all()
+    expected = disclosures.rows_of_event(event.seq, event.at, "acme", "acme-client", event.details)
+    assert len(expected) == 10
+    got = {
+        (
+            row.id.int >> 64,
+            row.event_seq,
+            row.at,
+            row.customer_id,
+            row.organization,
+            row.client,
+            row.resource,
+            row.record_id,
+            tuple(row.fields),
+            row.policy_version,
+        )
+        for row in stored
+    }
+    assert got == {(row[0] >> 64, *row[1:]) for row in expected}
+    # Ids follow the event: its seq, then a number unique within it.
+    assert {row.id.int >> 64 for row in stored} == {event.seq}
+    assert len({row.id.int & (2**64 - 1) for row in stored}) == 10
