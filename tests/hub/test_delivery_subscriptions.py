@@ -12,7 +12,7 @@ from hub import delivery
 from hub.db import Database
 from hub.errors import ForbiddenError, InvalidInputError, NotFoundError
 from hub.models import OrgKind
-from hub.vault import looks_sealed
+from hub.models._sealed import looks_sealed
 from tests.conftest import make_caller
 from tests.hub.delivery_helpers import (
     MANAGE,
