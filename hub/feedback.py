@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +48,12 @@ def _conditions(principal: Principal, flt: FeedbackFilter) -> list[ColumnElement
     ]
 
 
+def filter_conditions(principal: Principal, flt: FeedbackFilter) -> list[ColumnElement[bool]]:
+    """What ``feedback(filter:)`` selects for the principal: its row policy and the
+    filter (refused when the filter reveals a field it does not read in clear)."""
+    return _conditions(principal, flt)
+
+
 async def list_feedback(
     session: AsyncSession,
     principal: Principal,
@@ -85,13 +92,21 @@ class FeedbackSubmission:
     tags: list[str] = field(default_factory=list)
     visibility: str = "internal"
     external_ref: str | None = None
+    # When the customer gave it, if earlier than now (an import from another system).
+    created_at: datetime | None = None
 
 
-async def submit_feedback(
-    session: AsyncSession, principal: Principal, submission: FeedbackSubmission
-) -> Record:
-    """Validate, check the write against the customer, and store; the contributing
-    organization is always the caller's (a preset, never taken from input)."""
+@dataclass(frozen=True)
+class CleanSubmission:
+    """A submission validated: ``values`` by column and ``given``, each field the write
+    sets with its input name (for the pipeline's field check)."""
+
+    values: dict[str, Any]
+    given: dict[str, str]
+
+
+def clean_submission(submission: FeedbackSubmission) -> CleanSubmission:
+    """Validate and normalise a submission (every problem at its input path)."""
     p = Problems("input")
     channel = p.choice("channel", submission.channel, CHANNELS, required=True)
     kind = p.choice("kind", submission.kind, FEEDBACK_KINDS, required=True)
@@ -111,6 +126,8 @@ async def submit_feedback(
         p.add("tags", "at most 20 tags of at most 40 characters", "TOO_LONG")
     visibility = p.choice("visibility", submission.visibility, VISIBILITIES, required=True)
     external_ref = p.text("externalRef", submission.external_ref, max_length=200)
+    if submission.created_at is not None and submission.created_at > utcnow():
+        p.add("createdAt", "must not be in the future", "INVALID")
     p.raise_any()
     given = {"customer_id": "customerId", "channel": "channel", "kind": "kind", "text": "text"}
     optional = {
@@ -121,25 +138,38 @@ async def submit_feedback(
         "external_ref": ("externalRef", external_ref),
         # The default visibility is no choice; choosing who else sees it is.
         "visibility": ("visibility", None if visibility == "internal" else visibility),
+        "created_at": ("createdAt", submission.created_at),
     }
     given |= {name: path for name, (path, value) in optional.items() if value is not None}
+    values = {
+        "customer_id": submission.customer_id,
+        "channel": channel or "",
+        "kind": kind or "",
+        "scale": scale,
+        "score": score,
+        "text": text or "",
+        "product": product,
+        "tags": sorted(set(tags)),
+        "visibility": visibility or "internal",
+        "external_ref": external_ref,
+    }
+    return CleanSubmission(values, given)
+
+
+async def submit_feedback(
+    session: AsyncSession, principal: Principal, submission: FeedbackSubmission
+) -> Record:
+    """Validate, check the write against the customer, and store; the contributing
+    organization is always the caller's (a preset, never taken from input)."""
+    clean = clean_submission(submission)
 
     def build() -> Feedback:
         now = utcnow()
         return Feedback(
-            customer_id=submission.customer_id,
+            **clean.values,
             organization_id=principal.organization_id,
-            channel=channel or "",
-            kind=kind or "",
-            scale=scale,
-            score=score,
-            text=text or "",
-            product=product,
-            tags=sorted(set(tags)),
             status=FEEDBACK_STATUSES[0],
-            visibility=visibility or "internal",
-            external_ref=external_ref,
-            created_at=now,
+            created_at=submission.created_at or now,
             updated_at=now,
         )
 
@@ -152,7 +182,7 @@ async def submit_feedback(
             audit="feedback.create",
             operation=Operation.CREATE,
             about=submission.customer_id,
-            given=given,
+            given=clean.given,
         ),
         build,
     )

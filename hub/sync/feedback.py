@@ -1,0 +1,309 @@
+"""Feedback from another system: each record names its customer by one key, resolved as
+identity resolution does (external reference, then email, then phone), among the
+customers the connector's organization may see; it is then submitted (or, when the
+connector stored the same external id before and the values changed, updated) through
+the write pipeline as that organization."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from hub.access import Action, Resource, access, pipeline
+from hub.access.pipeline import Update, WriteRequest
+from hub.errors import HubError, InvalidInputError
+from hub.feedback import FeedbackSubmission, clean_submission, submit_feedback
+from hub.models import Customer, ExternalRef, Feedback
+from hub.models._types import utcnow
+from hub.outbox import Operation
+from hub.sync.target import (
+    EXTERNAL_ID,
+    Context,
+    Item,
+    Outcome,
+    Stored,
+    explain,
+    input_names,
+)
+from hub.validation import Problems
+from hub.vault import email_index, phone_index
+
+CUSTOMER_KEYS = ("customer_external_id", "customer_email", "customer_phone")
+CREATED_AT = "createdAt"
+# The columns an update may change, with their input names.
+_UPDATABLE = {
+    "customer_id": "customerId",
+    "channel": "channel",
+    "kind": "kind",
+    "scale": "scale",
+    "score": "score",
+    "text": "text",
+    "product": "product",
+    "tags": "tags",
+    "visibility": "visibility",
+    "created_at": CREATED_AT,
+}
+_PLACEHOLDER = uuid.UUID(int=0)  # validation runs before the customer is known
+
+
+class FeedbackTarget:
+    resource = Resource.FEEDBACK
+
+    def __init__(self) -> None:
+        columns = input_names(Resource.FEEDBACK, "SubmitFeedbackInput")
+        columns.pop("externalRef", None)  # the record's external_id is its reference
+        self.columns = columns
+        self.fields = frozenset({*columns, CREATED_AT, EXTERNAL_ID, *CUSTOMER_KEYS})
+
+    def prepare(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        problems: list[str] = []
+        keys = _customer_keys(values, problems)
+        given = {
+            self.columns[name]: value for name, value in values.items() if name in self.columns
+        }
+        text_fields = ("channel", "kind", "scale", "text", "product", "visibility")
+        for name in text_fields:
+            if name in given and not isinstance(given[name], str):
+                if isinstance(given[name], int | float) and not isinstance(given[name], bool):
+                    given[name] = str(given[name])
+                else:
+                    problems.append(f"{name}: must be text")
+                    given.pop(name)
+        score = _whole_number(given.get("score"), problems)
+        tags = _tags(given.get("tags"), problems)
+        created_at = _time(values.get(CREATED_AT), problems)
+        if problems:
+            return {}, problems
+        submission = FeedbackSubmission(
+            customer_id=_PLACEHOLDER,
+            channel=given.get("channel", ""),
+            kind=given.get("kind", ""),
+            text=given.get("text", ""),
+            scale=given.get("scale"),
+            score=score,
+            product=given.get("product"),
+            tags=tags,
+            visibility=given.get("visibility", "internal"),
+            created_at=created_at,
+        )
+        try:
+            clean = clean_submission(submission)
+        except InvalidInputError as error:
+            return {}, [explain(error)]
+        prepared = {
+            k: v for k, v in clean.values.items() if k not in ("customer_id", "external_ref")
+        }
+        if created_at is not None:
+            prepared["created_at"] = created_at
+        return {**keys, **prepared}, []
+
+    async def store(
+        self, session: AsyncSession, run: Context, items: Sequence[Item]
+    ) -> list[Stored]:
+        customers = await _resolve(session, run, items)
+        results: list[Stored] = []
+        for item in items:
+            customer_id = customers.get(id(item))
+            if customer_id is None:
+                results.append(Stored(None, reason=_unmatched(item, run)))
+                continue
+            try:
+                async with session.begin_nested():
+                    results.append(await self._store_one(session, run, item, customer_id))
+            except HubError as error:
+                results.append(Stored(None, reason=explain(error)))
+        return results
+
+    async def _store_one(
+        self, session: AsyncSession, run: Context, item: Item, customer_id: uuid.UUID
+    ) -> Stored:
+        values = item.values
+        current = None
+        if item.record_id is not None:
+            found = await session.execute(
+                select(Feedback).where(col(Feedback.id) == item.record_id)
+            )
+            current = found.scalar_one_or_none()
+        if current is None:
+            record = await submit_feedback(
+                session,
+                run.principal,
+                FeedbackSubmission(
+                    customer_id=customer_id,
+                    channel=values["channel"],
+                    kind=values["kind"],
+                    text=values["text"],
+                    scale=values.get("scale"),
+                    score=values.get("score"),
+                    product=values.get("product"),
+                    tags=list(values.get("tags") or []),
+                    visibility=values.get("visibility") or "internal",
+                    external_ref=item.external_id,
+                    created_at=values.get("created_at"),
+                ),
+            )
+            return Stored(Outcome.CREATED, record["id"])
+        wanted = {
+            **{k: v for k, v in values.items() if k in _UPDATABLE},
+            "customer_id": customer_id,
+        }
+        if "created_at" not in values:
+            wanted.pop("created_at", None)
+        changed = {k: v for k, v in wanted.items() if getattr(current, k) != v}
+        if not changed:
+            return Stored(Outcome.UNCHANGED, current.id)
+        seen = current.updated_at
+        await pipeline.update(
+            session,
+            run.principal,
+            WriteRequest(
+                Resource.FEEDBACK,
+                Action.UPDATE,
+                audit="feedback.update",
+                operation=Operation.UPDATE,
+                target=current.id,
+                given={name: _UPDATABLE[name] for name in changed},
+                details={"source": run.source},
+            ),
+            # Compare-and-set on updated_at: a status moved meanwhile is not overwritten
+            # by values computed before it.
+            lambda _row: Update(
+                {**changed, "updated_at": utcnow()}, where=(col(Feedback.updated_at) == seen,)
+            ),
+        )
+        return Stored(Outcome.UPDATED, current.id)
+
+
+def _customer_keys(values: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    p = Problems("record")
+    keys: dict[str, Any] = {}
+    ref = values.get("customer_external_id")
+    if ref is not None:
+        ref = str(ref).strip()
+        if not ref or len(ref) > 200:
+            problems.append("customer_external_id: must be 1 to 200 characters")
+        else:
+            keys["customer_external_id"] = ref
+    email = values.get("customer_email")
+    if email is not None:
+        keys["customer_email"] = p.email("customer_email", str(email))
+    phone = values.get("customer_phone")
+    if phone is not None:
+        keys["customer_phone"] = p.phone("customer_phone", str(phone), country=None)
+    problems.extend(f"{item.path[-1]}: {item.message}" for item in p.items)
+    if not any(keys.values()) and not problems:
+        problems.append("customer: give customer_external_id, customer_email or customer_phone")
+    return {k: v for k, v in keys.items() if v is not None}
+
+
+def _whole_number(value: Any, problems: list[str]) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,9}\s*", value):
+        return int(value)
+    problems.append(f"score: {str(value)[:40]!r} is not a whole number")
+    return None
+
+
+def _tags(value: Any, problems: list[str]) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [t for t in re.split(r"[;,|]", value) if t.strip()]
+    if isinstance(value, list) and all(isinstance(t, str) for t in value):
+        return value
+    problems.append("tags: must be a list of text, or text separated by ; or ,")
+    return []
+
+
+def _time(value: Any, problems: list[str]) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=utcnow().tzinfo)
+    problems.append(f"{CREATED_AT}: {str(value)[:40]!r} is not an ISO 8601 date and time")
+    return None
+
+
+async def _resolve(
+    session: AsyncSession, run: Context, items: Sequence[Item]
+) -> dict[int, uuid.UUID]:
+    """The customer of each item (by ``id(item)``), with one query per kind of key for
+    the whole batch: its external reference (in the organization's namespace, as
+    :class:`hub.identity.Reference` stores them), else its email's blind index, else its
+    phone's; among the customers the organization may see (so an import learns nothing
+    about the others), the oldest when several share an address."""
+    principal = run.principal
+    among = access.candidates(principal, Resource.CUSTOMER)
+    refs = {v for item in items if (v := item.values.get("customer_external_id"))}
+    emails = {v: email_index(v) or "" for item in items if (v := item.values.get("customer_email"))}
+    phones = {v: phone_index(v) or "" for item in items if (v := item.values.get("customer_phone"))}
+    by_ref: dict[str, uuid.UUID] = {}
+    if refs:
+        rows = await session.execute(
+            select(col(ExternalRef.external_id), col(Customer.id))
+            .join(Customer, col(Customer.id) == col(ExternalRef.customer_id))
+            .where(
+                col(ExternalRef.source) == principal.organization_slug,
+                col(ExternalRef.external_id).in_(refs),
+                among,
+            )
+        )
+        by_ref = {str(ref): customer for ref, customer in rows.all()}
+    by_email = await _by_index(session, col(Customer.email_index), emails.values(), among)
+    by_phone = await _by_index(session, col(Customer.phone_index), phones.values(), among)
+    found: dict[int, uuid.UUID] = {}
+    for item in items:
+        v = item.values
+        customer = (
+            by_ref.get(v.get("customer_external_id", ""))
+            or by_email.get(emails.get(v.get("customer_email", ""), ""))
+            or by_phone.get(phones.get(v.get("customer_phone", ""), ""))
+        )
+        if customer is not None:
+            found[id(item)] = customer
+    return found
+
+
+async def _by_index(
+    session: AsyncSession,
+    column: Any,
+    wanted: Iterable[str | None],
+    among: ColumnElement[bool],
+) -> dict[str, uuid.UUID]:
+    keys = {w for w in wanted if w}
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(column, col(Customer.id))
+        .where(column.in_(keys), among)
+        .order_by(col(Customer.created_at).desc(), col(Customer.id).desc())
+    )
+    # Oldest last, so it wins: the same customer find_match would choose.
+    return {str(key): customer for key, customer in rows.all()}
+
+
+def _unmatched(item: Item, run: Context) -> str:
+    given = [k for k in CUSTOMER_KEYS if k in item.values]
+    # Never the value itself: a dead letter's reason is stored in clear.
+    return (
+        f"no customer matches {' or '.join(given)} among the customers "
+        f"{run.principal.organization_slug} may see"
+    )
+
+
+__all__ = ["CUSTOMER_KEYS", "FeedbackTarget"]

@@ -1,0 +1,474 @@
+"""One run of a connector: read after the checkpoint, map, validate, resolve, upsert, and
+commit each batch with its checkpoint (DESIGN §8).
+
+Per batch, in one transaction: the lease is renewed (the fence), each record mapped
+(:mod:`connectors.mapping`) and prepared by the resource's target; the external ids
+already stored are looked up in one query, and a record whose values did not change
+(same digest) is counted ``unchanged`` without a write; the rest is stored by the target
+through the write pipeline as the connector's organization (each in a savepoint, so one
+refused record is dead-lettered alone); then the records' links (``sync_record``), the
+dead letters, the checkpoint (the last record's cursor) and the run's counts. A run
+killed anywhere therefore resumes after the last committed batch with nothing lost and
+nothing twice: the batch in flight rolled back whole, and re-storing it finds its
+records unchanged at worst.
+
+A failure of the database that is worth retrying (unreachable, a dropped connection, a
+locked SQLite file, a serialisation failure) retries the batch with exponential backoff;
+anything else ends the run ``failed`` with its message, the checkpoint at the last
+committed batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+import connectors
+from connectors import Record, SourceError, TransientSourceError
+from connectors.mapping import FieldMapping
+from hub import sharing
+from hub.access import PolicyRules, access
+from hub.db import Database
+from hub.models._types import utcnow
+from hub.models.sync import SyncDeadLetter, SyncRecord
+from hub.outage import describe, unavailable_dependency
+from hub.principal import Principal
+from hub.sync.config import TARGETS, Loaded, load_connector, mapping_of
+from hub.sync.errors import (
+    ConnectorConfigError,
+    ConnectorDisabledError,
+    LeaseLostError,
+    SyncError,
+)
+from hub.sync.lease import DEFAULT_SECONDS as LEASE_SECONDS
+from hub.sync.lease import new_holder, release, renew, take
+from hub.sync.runs import Counts, advance, finish, last_run, reset_checkpoint, start
+from hub.sync.target import EXTERNAL_ID, MAX_EXTERNAL_ID, Item, Outcome, Stored, Target, digest
+from hub.vault import load_data_keys
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 500
+# SQLSTATEs worth retrying: serialisation failure, deadlock, lock not available.
+_RETRY_STATES = frozenset({"40001", "40P01", "55P03"})
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """Shown while a run goes: its counts so far, batches committed, the last position."""
+
+    connector: str
+    counts: Counts
+    batches: int
+    position: str | None
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: uuid.UUID
+    connector: str
+    status: str  # succeeded or failed
+    counts: Counts
+    duration: float
+    error: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.counts.read / self.duration if self.duration > 0 else 0.0
+
+
+def transient(error: BaseException) -> bool:
+    """Whether retrying the same work later may succeed (the database is down, busy or
+    asked the transaction to retry)."""
+    if unavailable_dependency(error) == "database":
+        return True
+    current: BaseException | None = error
+    seen = 0
+    while current is not None and seen < 10:
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if state in _RETRY_STATES:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+        seen += 1
+    return False
+
+
+async def refresh_process(database: Database, master_key: bytes) -> None:
+    """Load the database's data keys and put its newest policy in force in this process
+    (a run writes as an organization under the policy of the moment)."""
+    async with database.session() as session:
+        await load_data_keys(session, master_key)
+        identity = await sharing.current_identity(session)
+        if identity == (access.rules.version, access.rules.fingerprint):
+            return
+        version = await sharing.current_version(session)
+    access.rules = (
+        sharing.rules_for(version, master_key) if version is not None else PolicyRules.deny_all()
+    )
+
+
+@dataclass
+class _Run:
+    """The state of the run in progress (the target's :class:`~hub.sync.target.Context`)."""
+
+    loaded: Loaded
+    run_id: uuid.UUID
+    holder: str
+    target: Target
+    mapping: FieldMapping
+    principal: Principal = field(init=False)
+    counts: Counts = field(default_factory=Counts)
+    batches: int = 0
+    position: str | None = None
+
+    def __post_init__(self) -> None:
+        self.principal = self.loaded.principal()
+
+    @property
+    def source(self) -> str:
+        return f"connector:{self.loaded.row.name}"
+
+    @property
+    def connector_id(self) -> uuid.UUID:
+        return self.loaded.row.id
+
+
+@dataclass
+class Runner:
+    """Runs connectors from this process. ``progress`` is called after each batch."""
+
+    database: Database
+    master_key: bytes
+    batch_size: int = DEFAULT_BATCH
+    lease_seconds: float = LEASE_SECONDS
+    retries: int = 5
+    backoff: float = 0.5
+    holder: str = field(default_factory=new_holder)
+    progress: Callable[[RunProgress], None] | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    async def run(self, name: str, *, rewind_if_done: bool = False) -> RunReport:
+        """Run the connector ``name`` to the end of its source. ``rewind_if_done``: when
+        its last run succeeded, start from the beginning again (a repeated ``hub
+        import`` of one file); otherwise resume from the checkpoint.
+
+        Raises :class:`SyncError` when the run cannot start (unknown, disabled or
+        misconfigured connector; lease held elsewhere); a failure during the run is
+        recorded and reported as a ``failed`` :class:`RunReport`."""
+        await refresh_process(self.database, self.master_key)
+        async with self.database.session() as session:
+            loaded = await load_connector(session, name)
+        if not loaded.row.enabled:
+            raise ConnectorDisabledError(f"the connector {name!r} is disabled")
+        target = TARGETS[loaded.resource]
+        mapping = mapping_of(loaded.resource, loaded.row.mapping)
+        try:
+            source = connectors.REGISTRY[loaded.row.kind](loaded.row.config, loaded.credentials)
+        except connectors.ConfigError as error:
+            raise ConnectorConfigError(f"connector {name!r}: {error}") from None
+        except KeyError:
+            raise ConnectorConfigError(
+                f"connector {name!r}: this hub has no {loaded.row.kind!r} connectors"
+            ) from None
+        async with self.database.transaction() as session:
+            await take(session, loaded.row.id, self.holder, self.lease_seconds)
+            if rewind_if_done:
+                last = await last_run(session, loaded.row.id)
+                if last is not None and last.status == "succeeded":
+                    await reset_checkpoint(session, loaded.row.id)
+            run_row, cursor = await start(session, loaded.row.id, self.holder)
+        state = _Run(loaded, run_row.id, self.holder, target, mapping)
+        started = time.monotonic()
+        status, problem = "succeeded", None
+        try:
+            await self._read_all(state, source, cursor, started)
+        except (SyncError, SourceError) as failure:
+            status, problem = "failed", str(failure)
+        except Exception as failure:  # the run is recorded as failed, never left running
+            logger.exception("sync run of %s failed", name)
+            status, problem = "failed", _unexpected(failure)
+        duration = time.monotonic() - started
+        await self._finish(state, status, problem)
+        return RunReport(run_row.id, name, status, state.counts, duration, problem)
+
+    async def _read_all(
+        self, state: _Run, source: connectors.Source, cursor: str | None, started: float
+    ) -> None:
+        attempt = 0
+        while True:
+            batch: list[Record] = []
+            try:
+                async for record in source.read(cursor):
+                    batch.append(record)
+                    if len(batch) >= self.batch_size:
+                        cursor = await self._commit(state, batch, started)
+                        batch = []
+                        attempt = 0
+            except TransientSourceError as failure:
+                if batch:
+                    cursor = await self._commit(state, batch, started)
+                attempt += 1
+                if attempt > self.retries:
+                    raise SourceError(f"the source kept failing: {failure}") from None
+                await self.sleep(self._delay(attempt))
+                continue
+            except SourceError:
+                if batch:  # what was read before the failure is stored
+                    await self._commit(state, batch, started)
+                raise
+            if batch:
+                await self._commit(state, batch, started)
+            return
+
+    def _delay(self, attempt: int) -> float:
+        return float(min(self.backoff * 2 ** (attempt - 1), 30.0))
+
+    async def _commit(self, state: _Run, batch: list[Record], started: float) -> str:
+        """Store one batch with its checkpoint, retrying transient failures."""
+        prepared = [self._prepare(state, record) for record in batch]
+        for attempt in range(self.retries + 1):
+            try:
+                async with self.database.transaction() as session:
+                    # First statement of the transaction, and a write: it also makes
+                    # SQLite's driver open the transaction, so the savepoints below nest.
+                    await renew(session, state.connector_id, state.holder, self.lease_seconds)
+                    done = await self._store(session, state, batch, prepared)
+                    await advance(session, state.run_id, state.connector_id, batch[-1].cursor, done)
+                break
+            except LeaseLostError:
+                raise
+            except Exception as failure:
+                if not transient(failure) or attempt == self.retries:
+                    if transient(failure):
+                        raise SyncError(
+                            f"the database kept failing ({describe(failure)}); "
+                            f"{self.retries} retries"
+                        ) from None
+                    raise
+                delay = self._delay(attempt + 1)
+                logger.warning(
+                    "sync batch failed (%s); retrying in %.1fs", describe(failure), delay
+                )
+                await self.sleep(delay)
+        state.counts.add(done)
+        state.batches += 1
+        state.position = batch[-1].position
+        if self.progress is not None:
+            elapsed = time.monotonic() - started
+            self.progress(
+                RunProgress(
+                    state.loaded.row.name, state.counts, state.batches, state.position, elapsed
+                )
+            )
+        return batch[-1].cursor
+
+    def _prepare(self, state: _Run, record: Record) -> Item | str:
+        """The record as an item to store, or why it cannot be."""
+        if record.problem is not None:
+            return record.problem
+        mapped = state.mapping.apply(record.data)
+        if mapped.problems:
+            return "; ".join(str(p) for p in mapped.problems)
+        external = mapped.values.get(EXTERNAL_ID)
+        external_id = "" if external is None else str(external).strip()
+        if not external_id or len(external_id) > MAX_EXTERNAL_ID:
+            return f"{EXTERNAL_ID}: must be 1 to {MAX_EXTERNAL_ID} characters"
+        values, problems = state.target.prepare(mapped.values)
+        if problems:
+            return "; ".join(problems)
+        return Item(external_id, values, digest(values))
+
+    async def _store(
+        self,
+        session: AsyncSession,
+        state: _Run,
+        batch: Sequence[Record],
+        prepared: Sequence[Item | str],
+    ) -> Counts:
+        done = Counts(read=len(prepared))
+        outcomes: list[Stored | None] = [None] * len(prepared)
+        for part in _without_repeats(prepared):
+            items = [item for i in part if isinstance(item := prepared[i], Item)]
+            known = await _known(session, state.connector_id, items)
+            todo: list[tuple[int, Item]] = []
+            for i, item in zip(part, items, strict=True):
+                seen = known.get(item.external_id)
+                if seen is not None and seen.digest == item.digest:
+                    outcomes[i] = Stored(Outcome.UNCHANGED, seen.record_id)
+                elif seen is not None:
+                    todo.append((i, replace(item, record_id=seen.record_id, known=seen.digest)))
+                else:
+                    todo.append((i, item))
+            if todo:
+                stored = await state.target.store(session, state, [item for _, item in todo])
+                for (i, item), written in zip(todo, stored, strict=True):
+                    outcomes[i] = written
+                    if written.outcome is not None and written.record_id is not None:
+                        await _link(session, state.connector_id, item, written.record_id)
+        letters: list[tuple[Record, str]] = []
+        fine: list[Record] = []
+        for record, item, result in zip(batch, prepared, outcomes, strict=True):
+            if isinstance(item, str):
+                letters.append((record, item))
+            elif result is None or result.outcome is None:
+                letters.append((record, (result.reason if result else None) or "not stored"))
+            else:
+                fine.append(record)
+                name = result.outcome.value
+                setattr(done, name, getattr(done, name) + 1)
+        done.dead_lettered = len(letters)
+        await _dead_letters(session, state, letters, fine)
+        return done
+
+    async def _finish(self, state: _Run, status: str, error: str | None) -> None:
+        for attempt in range(self.retries + 1):
+            try:
+                async with self.database.transaction() as session:
+                    await finish(session, state.run_id, status, error)
+                    await release(session, state.connector_id, state.holder)
+                return
+            except Exception as failure:  # noqa: BLE001 — reported; the lease expires anyway
+                if not transient(failure) or attempt == self.retries:
+                    # The lease expires by itself; the next run marks this one interrupted.
+                    logger.error(
+                        "could not record the end of sync run %s: %s",
+                        state.run_id,
+                        describe(failure),
+                    )
+                    return
+                await self.sleep(self._delay(attempt + 1))
+
+
+def _unexpected(failure: BaseException) -> str:
+    lines = str(failure).strip().splitlines()
+    detail = f": {lines[0][:300]}" if lines else ""
+    return f"unexpected {type(failure).__name__}{detail} (see the log)"
+
+
+def _without_repeats(prepared: Sequence[Item | str]) -> Iterator[list[int]]:
+    """The indexes of the batch's items, in runs where no external id repeats: a record
+    stored twice in one batch is stored after the first is linked (an update, not a
+    second create)."""
+    part: list[int] = []
+    seen: set[str] = set()
+    for i, item in enumerate(prepared):
+        if isinstance(item, str):
+            continue
+        if item.external_id in seen:
+            yield part
+            part, seen = [], set()
+        part.append(i)
+        seen.add(item.external_id)
+    if part:
+        yield part
+
+
+async def _known(
+    session: AsyncSession, connector_id: uuid.UUID, items: Sequence[Item]
+) -> dict[str, SyncRecord]:
+    ids = [item.external_id for item in items]
+    if not ids:
+        return {}
+    found = await session.execute(
+        select(SyncRecord).where(
+            col(SyncRecord.connector_id) == connector_id, col(SyncRecord.external_id).in_(ids)
+        )
+    )
+    return {row.external_id: row for row in found.scalars()}
+
+
+async def _link(
+    session: AsyncSession, connector_id: uuid.UUID, item: Item, record_id: uuid.UUID
+) -> None:
+    if item.known is None and item.record_id is None:
+        session.add(
+            SyncRecord(
+                connector_id=connector_id,
+                external_id=item.external_id,
+                record_id=record_id,
+                digest=item.digest,
+            )
+        )
+        await session.flush()
+        return
+    await session.execute(
+        update(SyncRecord)
+        .where(
+            col(SyncRecord.connector_id) == connector_id,
+            col(SyncRecord.external_id) == item.external_id,
+        )
+        .values(record_id=record_id, digest=item.digest, updated_at=utcnow())
+    )
+
+
+def raw_record(record: Record) -> str:
+    """The record as read, for its dead letter (JSON text)."""
+    return orjson.dumps(dict(record.data), default=str).decode()
+
+
+async def _dead_letters(
+    session: AsyncSession, state: _Run, letters: list[tuple[Record, str]], fine: list[Record]
+) -> None:
+    """One dead letter per source position: a new one, or the one a previous run left
+    there updated (and reopened); positions stored fine now resolve theirs."""
+    now = utcnow()
+    connector_id = state.connector_id
+    if letters:
+        positions = [record.position[:300] for record, _ in letters]
+        found = await session.execute(
+            select(SyncDeadLetter).where(
+                col(SyncDeadLetter.connector_id) == connector_id,
+                col(SyncDeadLetter.position).in_(positions),
+            )
+        )
+        existing = {row.position: row for row in found.scalars()}
+        for record, reason in letters:
+            position = record.position[:300]
+            row = existing.get(position)
+            if row is None:
+                row = SyncDeadLetter(
+                    connector_id=connector_id,
+                    run_id=state.run_id,
+                    position=position,
+                    cursor=record.cursor,
+                    reason=reason[:2000],
+                    record=raw_record(record),
+                )
+                existing[position] = row
+                session.add(row)
+                continue
+            row.run_id, row.cursor, row.reason = state.run_id, record.cursor, reason[:2000]
+            row.record, row.attempts = raw_record(record), row.attempts + 1
+            row.updated_at, row.resolved_at = now, None
+    if fine:
+        await session.execute(
+            update(SyncDeadLetter)
+            .where(
+                col(SyncDeadLetter.connector_id) == connector_id,
+                col(SyncDeadLetter.position).in_([r.position[:300] for r in fine]),
+                col(SyncDeadLetter.resolved_at).is_(None),
+            )
+            .values(resolved_at=now, updated_at=now)
+        )
+    await session.flush()
+
+
+__all__: list[str] = [
+    "DEFAULT_BATCH",
+    "RunProgress",
+    "RunReport",
+    "Runner",
+    "raw_record",
+    "refresh_process",
+    "transient",
+]

@@ -1,0 +1,178 @@
+"""The record of each run: started, its counts added with every batch (in the batch's
+transaction), finished with a status and an error; and the status of every connector."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from hub.models import Organization
+from hub.models._types import utcnow
+from hub.models.sync import SyncCheckpoint, SyncConnector, SyncDeadLetter, SyncRun
+
+INTERRUPTED = (
+    "interrupted: the process running it stopped (killed or crashed); the next run "
+    "resumed from the last checkpoint"
+)
+
+
+@dataclass
+class Counts:
+    """What a run (or one batch) did to the records it read."""
+
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    queued: int = 0
+    dead_lettered: int = 0
+
+    def add(self, other: Counts) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+async def start(
+    session: AsyncSession, connector_id: uuid.UUID, holder: str
+) -> tuple[SyncRun, str | None]:
+    """A new run (the caller holds the lease), and the checkpoint it resumes from. Runs
+    left ``running`` by a process that died are marked ``interrupted``."""
+    now = utcnow()
+    await session.execute(
+        update(SyncRun)
+        .where(col(SyncRun.connector_id) == connector_id, col(SyncRun.status) == "running")
+        .values(status="interrupted", finished_at=now, error=INTERRUPTED)
+    )
+    run = SyncRun(connector_id=connector_id, holder=holder, started_at=now)
+    session.add(run)
+    checkpoint = await session.get(SyncCheckpoint, connector_id)
+    if checkpoint is None:
+        session.add(SyncCheckpoint(connector_id=connector_id, cursor=None, updated_at=now))
+    await session.flush()
+    return run, None if checkpoint is None else checkpoint.cursor
+
+
+async def advance(
+    session: AsyncSession, run_id: uuid.UUID, connector_id: uuid.UUID, cursor: str, done: Counts
+) -> None:
+    """Commit a batch's checkpoint and counts (in the batch's transaction)."""
+    await session.execute(
+        update(SyncCheckpoint)
+        .where(col(SyncCheckpoint.connector_id) == connector_id)
+        .values(cursor=cursor, run_id=run_id, updated_at=utcnow())
+    )
+    await session.execute(
+        update(SyncRun)
+        .where(col(SyncRun.id) == run_id)
+        .values({name: getattr(SyncRun, name) + value for name, value in done.as_dict().items()})
+    )
+
+
+async def finish(
+    session: AsyncSession, run_id: uuid.UUID, status: str, error: str | None
+) -> SyncRun:
+    run = await session.get(SyncRun, run_id)
+    if run is None:  # pragma: no cover — the run row is written before any batch
+        raise RuntimeError(f"sync run {run_id} vanished")
+    now = utcnow()
+    run.status = status
+    run.finished_at = now
+    run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
+    run.error = error
+    await session.flush()
+    return run
+
+
+async def reset_checkpoint(session: AsyncSession, connector_id: uuid.UUID) -> None:
+    await session.execute(
+        update(SyncCheckpoint)
+        .where(col(SyncCheckpoint.connector_id) == connector_id)
+        .values(cursor=None, run_id=None, updated_at=utcnow())
+    )
+
+
+async def last_run(session: AsyncSession, connector_id: uuid.UUID) -> SyncRun | None:
+    found = await session.execute(
+        select(SyncRun)
+        .where(col(SyncRun.connector_id) == connector_id)
+        .order_by(col(SyncRun.started_at).desc())
+        .limit(1)
+    )
+    return found.scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class ConnectorStatus:
+    """One connector as ``hub sync status`` shows it."""
+
+    name: str
+    kind: str
+    resource: str
+    organization: str
+    enabled: bool
+    schedule_seconds: int | None
+    adhoc: bool
+    last: SyncRun | None
+    open_dead_letters: int
+    checkpoint: str | None
+    checkpoint_at: datetime | None
+
+
+async def statuses(session: AsyncSession, *, include_adhoc: bool = True) -> list[ConnectorStatus]:
+    """Every connector by name, with its last run, open dead letters and checkpoint."""
+    query = (
+        select(SyncConnector, col(Organization.slug), SyncCheckpoint)
+        .join(Organization, col(Organization.id) == col(SyncConnector.organization_id))
+        .outerjoin(SyncCheckpoint, col(SyncCheckpoint.connector_id) == col(SyncConnector.id))
+        .order_by(col(SyncConnector.name))
+    )
+    if not include_adhoc:
+        query = query.where(col(SyncConnector.adhoc).is_(False))
+    rows = (await session.execute(query)).all()
+    open_letters = dict(
+        (
+            await session.execute(
+                select(col(SyncDeadLetter.connector_id), func.count())
+                .where(col(SyncDeadLetter.resolved_at).is_(None))
+                .group_by(col(SyncDeadLetter.connector_id))
+            )
+        ).all()
+    )
+    result = []
+    for connector, slug, checkpoint in rows:
+        result.append(
+            ConnectorStatus(
+                name=connector.name,
+                kind=connector.kind,
+                resource=connector.resource,
+                organization=slug,
+                enabled=connector.enabled,
+                schedule_seconds=connector.schedule_seconds,
+                adhoc=connector.adhoc,
+                last=await last_run(session, connector.id),
+                open_dead_letters=int(open_letters.get(connector.id, 0)),
+                checkpoint=None if checkpoint is None else checkpoint.cursor,
+                checkpoint_at=None if checkpoint is None else checkpoint.updated_at,
+            )
+        )
+    return result
+
+
+__all__ = [
+    "ConnectorStatus",
+    "Counts",
+    "advance",
+    "finish",
+    "last_run",
+    "reset_checkpoint",
+    "start",
+    "statuses",
+]
