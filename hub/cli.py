@@ -22,6 +22,7 @@ from hub.cli_audit import audit_app
 from hub.cli_deliveries import deliveries_app
 from hub.cli_errors import fail, redacted, run
 from hub.cli_policy import policy_app
+from hub.cli_sync import import_file, sync_app
 from hub.cli_users import users_app
 from hub.db import Database, make_engine
 from hub.migrate import DatabaseBehindError, ensure_current, upgrade
@@ -72,6 +73,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(sync_app, name="sync")
+app.command("import")(import_file)
 app.add_typer(deliveries_app, name="deliveries")
 # soft_wrap: a path or URL in a message stays on its line when stderr is a pipe.
 err = Console(stderr=True, soft_wrap=True)

@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlmodel import SQLModel, col
 
 from hub.access import Resource
-from hub.db import Database
+from hub.db import Database, make_engine
 from hub.models import Feedback, Organization
 from hub.models.sync import SyncDeadLetter
 from hub.sync import Runner
 from hub.sync.imports import define_import, readable_file
 from tests.conftest import SECRET, make_org
 from tests.hub.factories import make_customers
+
+T = TypeVar("T")
+
+
+def run_db(database_url: str, work: Callable[[Database], Awaitable[T]]) -> T:
+    """``work`` on a database of its own, from a test that is not async (the CLI's
+    ``asyncio.run`` needs one)."""
+
+    async def go() -> T:
+        database = Database(make_engine(database_url))
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(go())
 
 
 async def support_org(db: Database, slug: str = "support") -> Organization:
