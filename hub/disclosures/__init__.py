@@ -23,6 +23,7 @@ from hub.disclosures.write import (
     INDEX_LAG,
     DisclosureWriter,
     index_pending,
+    records_of_event,
     rows_of_event,
     write_reads,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "merged_into",
     "query_hash",
     "recording",
+    "records_of_event",
     "rows_of_event",
     "write_reads",
 ]

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub.disclosures.write import index_pending
+from hub.disclosures.write import index_pending, records_of_event
 from hub.models import AuditEvent, Disclosure
 
 
@@ -89,25 +89,45 @@ async def disclosures_of(session: AsyncSession, customer_id: uuid.UUID) -> list[
     """Every disclosure of one customer, oldest first (no access check: callers check).
     The index is brought up to date first, in the session, so the report is complete.
     Disclosures of customers merged into this one count as its own: reads recorded (or
-    indexed) after a merge still name the duplicate."""
+    indexed) after a merge still name the duplicate.
+
+    The index finds the events; each event says which records and fields it disclosed,
+    and those about these customers are the report's rows."""
     await index_pending(session)
     customers = await merged_into(session, customer_id)
-    operation = AuditEvent.details["operation"].as_string()
+    events = select(col(Disclosure.event_seq)).where(col(Disclosure.customer_id).in_(customers))
     statement = (
         select(
-            col(Disclosure.at),
-            col(Disclosure.organization),
-            col(Disclosure.client),
-            col(Disclosure.resource),
-            col(Disclosure.record_id),
-            col(Disclosure.customer_id),
-            col(Disclosure.fields),
-            col(Disclosure.policy_version),
-            col(Disclosure.event_seq),
-            operation,
+            col(AuditEvent.seq),
+            col(AuditEvent.at),
+            col(AuditEvent.organization),
+            col(AuditEvent.client),
+            col(AuditEvent.details),
         )
-        .outerjoin(AuditEvent, col(AuditEvent.seq) == col(Disclosure.event_seq))
-        .where(col(Disclosure.customer_id).in_(customers))
-        .order_by(col(Disclosure.event_seq), col(Disclosure.resource), col(Disclosure.record_id))
+        .where(col(AuditEvent.seq).in_(events))
+        .order_by(col(AuditEvent.seq))
     )
-    return [DisclosureView(*row) for row in (await session.execute(statement)).all()]
+    wanted = {str(c) for c in customers}
+    views = []
+    for seq, at, organization, client, details in (await session.execute(statement)).all():
+        found = [
+            (resource, record, about, fields)
+            for resource, record, about, fields in records_of_event(details)
+            if about in wanted
+        ]
+        for resource, record, about, fields in sorted(found):
+            views.append(
+                DisclosureView(
+                    at=at,
+                    organization=organization or "",
+                    client=client or "",
+                    resource=resource,
+                    record_id=uuid.UUID(record),
+                    customer_id=uuid.UUID(about),
+                    fields=list(fields),
+                    policy_version=details.get("policy_version"),
+                    event_seq=seq,
+                    operation=details.get("operation"),
+                )
+            )
+    return views

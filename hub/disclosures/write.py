@@ -2,7 +2,7 @@
 
 :func:`write_reads` turns closed collectors into ``read`` events of the audit chain;
 :func:`index_pending` derives the :class:`~hub.models.Disclosure` index from those events
-(one row per event, customer, resource and record), lagging them by design; the
+(one row per event and customer it disclosed something of), lagging them by design; the
 :class:`DisclosureWriter` is the background task batching both so requests never wait for
 the audit log (see docs/audit.md for the bounded loss window it implies).
 
@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,9 +42,6 @@ DISCLOSURE_COLUMNS = (
     "customer_id",
     "organization",
     "client",
-    "resource",
-    "record_id",
-    "fields",
     "policy_version",
 )
 """The columns of a :class:`~hub.models.Disclosure` row as :func:`rows_of_event` gives
@@ -63,11 +58,13 @@ async def write_reads(session: AsyncSession, reads: Sequence[ReadCollector]) -> 
     return await audit.append_many(session, [r.entry() for r in reads])
 
 
-def _expand(details: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...], str, str]]:
-    """``(resource, fields, record id, customer id)`` per record of a ``read`` event's
-    details, ids as the canonical text the event holds."""
+def records_of_event(
+    details: Mapping[str, Any],
+) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """``(resource, record id, customer id, field names)`` per record of a ``read``
+    event's details, ids as the canonical text the event holds, in the event's order."""
     return [
-        (resource, tuple(group["fields"]), record, about)
+        (resource, record, about, tuple(group["fields"]))
         for resource, groups in details.get("disclosed", {}).items()
         for group in groups
         for record, about in zip(
@@ -77,94 +74,73 @@ def _expand(details: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...], str,
 
 
 def _row_id(seq: int, n: int) -> int:
-    """The id of an event's ``n``-th index row: the event's ``seq``, then ``n`` (unique
-    among the rows indexed with the event).
-    Disclosure rows are many and only ever appended: keys that grow with the events land
-    at the end of the primary-key index, where random keys would dirty a different index
-    page per row (on SQLite, in-process, once the largest part of recording a read). And
-    the same event always gets the same ids. (Rows indexed before this scheme carry
-    UUIDv7-layout ids, whose leading millisecond time keeps them apart from these.)"""
+    """The id of an event's ``n``-th index row (from 1): the event's ``seq``, then ``n``.
+    Index rows are only ever appended: keys that grow with the events land at the end of
+    the primary-key index, where random keys would dirty a different index page per row;
+    and indexing an event again would give the same ids."""
     return (seq << 64) | n
 
 
 def rows_of_event(
     seq: int, at: datetime, organization: str, client: str, details: Mapping[str, Any]
 ) -> list[tuple[Any, ...]]:
-    """The :class:`Disclosure` rows of one ``read`` event (one per record disclosed), as
-    values in the order of :data:`DISCLOSURE_COLUMNS` (``id`` an integer, ids UUIDs,
-    ``fields`` a sorted tuple): the index is derived from the hash-chained event, which
-    stays the record."""
+    """The :class:`Disclosure` rows of one ``read`` event, one per customer it disclosed
+    something of (``details["customers"]``, in order), as values in the order of
+    :data:`DISCLOSURE_COLUMNS` (``id`` an integer, customer ids UUIDs). The index is
+    derived from the hash-chained event, which stays the record of what was read."""
     version = details.get("policy_version")
     return [
-        (
-            _row_id(seq, n),
-            seq,
-            at,
-            uuid.UUID(customer),
-            organization,
-            client,
-            resource,
-            uuid.UUID(record),
-            fields,
-            version,
-        )
-        for n, (resource, fields, record, customer) in enumerate(_expand(details), start=1)
+        (_row_id(seq, n), seq, at, uuid.UUID(customer), organization, client, version)
+        for n, customer in enumerate(details.get("customers", ()), start=1)
     ]
 
 
-# The disclosure index lags the events by design: a partner page is one event but a
-# hundred or more index rows, and writing those beside every request cost SQLite (in the
-# hub's own process) a fifth of its throughput. The writer indexes when it is idle and
+# The disclosure index lags the events by design: the writer indexes when it is idle and
 # whenever INDEX_LAG events are waiting; every report indexes what is left first, so a
-# report is always complete.
+# report is always complete. A partner page is one event naming its fifty customers:
+# fifty index rows, made by the database from the stored event in one statement (a row
+# per record, as the index once had, cost the database more than answering the page).
 
 INDEX_LAG = 5000
 """Events the index may lag behind under sustained load before the writer catches up."""
 
 _INDEX_LOCK = 0x646973636C6F  # "disclo": one indexer at a time per database
 
-_COLUMNS = ", ".join(DISCLOSURE_COLUMNS)
-
-# On PostgreSQL the events are expanded into index rows by the database itself, in one
-# statement: expanding and binding hundreds of rows per event in Python cost more CPU
-# than answering the request the event records. Each event's details are read (and
-# de-TOASTed) once, as jsonb, whose lookups need no re-parsing; only narrow rows flow on,
-# unsorted. ROWS FROM zips a group's ids with the customers they are about (a customer's
-# own group has no "customers": the id is the customer). Row ids are the event's seq and
-# the row's number in the statement (:func:`_row_id`). Constant text; values are bound.
-_EXPAND_PG = f"""
+# Each event's details are read (and, on PostgreSQL, de-TOASTed and parsed) once, in a
+# materialised CTE, not once per customer. Row ids follow _row_id. Constant text; the
+# values are bound.
+_INDEX_SQL = {
+    "postgresql": """
 WITH events AS MATERIALIZED (
     SELECT seq, at, coalesce(organization, '') AS organization,
         coalesce(client, '') AS client,
         CAST(details ->> 'policy_version' AS integer) AS version,
-        CAST(details AS jsonb) -> 'disclosed' AS disclosed
+        CAST(details AS jsonb) -> 'customers' AS customers
     FROM audit_event
     WHERE action = $1 AND seq > $2 AND seq <= $3
 )
-INSERT INTO disclosure ({_COLUMNS})
-SELECT
-    CAST(lpad(to_hex(e.seq), 16, '0') || lpad(to_hex(row_number() OVER ()), 16, '0') AS uuid),
-    e.seq, e.at, CAST(coalesce(x.customer, x.record) AS uuid), e.organization, e.client,
-    r.key, CAST(x.record AS uuid), CAST(g.value -> 'fields' AS json), e.version
+INSERT INTO disclosure (id, event_seq, at, customer_id, organization, client, policy_version)
+SELECT CAST(lpad(to_hex(e.seq), 16, '0') || lpad(to_hex(c.n), 16, '0') AS uuid),
+    e.seq, e.at, CAST(c.value AS uuid), e.organization, e.client, e.version
 FROM events AS e
-CROSS JOIN LATERAL jsonb_each(e.disclosed) AS r
-CROSS JOIN LATERAL jsonb_array_elements(r.value) AS g
-CROSS JOIN LATERAL ROWS FROM (
-    jsonb_array_elements_text(g.value -> 'ids'),
-    jsonb_array_elements_text(g.value -> 'customers')
-) AS x(record, customer)
-"""  # noqa: S608 — constant SQL
-
-# On SQLite (in the hub's process either way) the rows are built from the stored texts
-# with string operations only: no UUID or datetime object per row.
-_EVENTS_SQLITE = (
-    "SELECT seq, at, organization, client, details FROM audit_event"
-    " WHERE action = ? AND seq > ? AND seq <= ? ORDER BY seq"
+CROSS JOIN LATERAL jsonb_array_elements_text(e.customers) WITH ORDINALITY AS c(value, n)
+""",
+    # sqlalchemy.Uuid stores 32 hex digits on SQLite; ``at`` is copied as stored.
+    "sqlite": """
+WITH events AS MATERIALIZED (
+    SELECT seq, at, coalesce(organization, '') AS organization,
+        coalesce(client, '') AS client,
+        json_extract(details, '$.policy_version') AS version,
+        json_extract(details, '$.customers') AS customers
+    FROM audit_event
+    WHERE action = ? AND seq > ? AND seq <= ?
 )
-# Constant column names and placeholders only: the values are bound by the driver.
-_INSERT_SQLITE = "INSERT INTO disclosure ({}) VALUES ({})".format(  # noqa: S608
-    _COLUMNS, ", ".join("?" * len(DISCLOSURE_COLUMNS))
-)
+INSERT INTO disclosure (id, event_seq, at, customer_id, organization, client, policy_version)
+SELECT printf('%016x%016x', e.seq, c.key + 1), e.seq, e.at, replace(c.value, '-', ''),
+    e.organization, e.client, e.version
+FROM events AS e, json_each(e.customers) AS c
+""",
+}
 
 
 async def index_pending(session: AsyncSession, *, limit: int | None = None) -> int:
@@ -185,47 +161,11 @@ async def index_pending(session: AsyncSession, *, limit: int | None = None) -> i
         return 0
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
-        # Its planner guesses a hundred rows per JSON element function, nested three deep,
-        # and would compile the statement to machine code (JIT) for longer than it runs.
+        # Its planner guesses a hundred rows per JSON element function and would compile
+        # the statement to machine code (JIT) for longer than it runs.
         await connection.exec_driver_sql("SET LOCAL jit = off")
-        await connection.exec_driver_sql(_EXPAND_PG, (READ, done, seqs[-1]))
-    else:
-        events = await connection.exec_driver_sql(_EVENTS_SQLITE, (READ, done, seqs[-1]))
-        rows = [row for event in events for row in _sqlite_rows(*event)]
-        # In customer order: bulk inserts into the customer index then touch each page once.
-        rows.sort(key=lambda r: (r[3], r[1]))
-        for start in range(0, len(rows), 5000):
-            await connection.exec_driver_sql(_INSERT_SQLITE, rows[start : start + 5000])
+    await connection.exec_driver_sql(_INDEX_SQL[connection.dialect.name], (READ, done, seqs[-1]))
     return len(seqs)
-
-
-def _sqlite_rows(*event: Any) -> list[tuple[Any, ...]]:
-    # One stored event: seq, at, organization, client, details (JSON text).
-    # sqlalchemy.Uuid stores 32 hex digits on SQLite; ``at`` is copied as stored.
-    seq, at, organization, client, details = event
-    parsed = orjson.loads(details)
-    version = parsed.get("policy_version")
-    as_json: dict[tuple[str, ...], str] = {}  # most records share their field list
-    rows = []
-    for n, (resource, fields, record, customer) in enumerate(_expand(parsed), start=1):
-        encoded = as_json.get(fields)
-        if encoded is None:
-            encoded = as_json[fields] = json.dumps(list(fields))
-        rows.append(
-            (
-                f"{seq:016x}{n:016x}",
-                seq,
-                at,
-                customer.replace("-", ""),
-                organization or "",
-                client or "",
-                resource,
-                record.replace("-", ""),
-                encoded,
-                version,
-            )
-        )
-    return rows
 
 
 class DisclosureWriter:

@@ -53,8 +53,9 @@ class AuditEvent(SQLModel, table=True):
 
 
 class Disclosure(SQLModel, table=True):
-    """Which fields of which customer one audited read disclosed to an organization:
-    an index over the ``read`` audit events, for data-subject access reports."""
+    """That one audited read disclosed something of a customer to an organization: an
+    index over the ``read`` audit events (one row per event and customer), for
+    data-subject access reports. The event itself says which records and fields."""
 
     __tablename__ = "disclosure"
 
@@ -64,7 +65,4 @@ class Disclosure(SQLModel, table=True):
     customer_id: uuid.UUID = Field(index=True)
     organization: str = Field(max_length=64)
     client: str = Field(max_length=200)
-    resource: str = Field(max_length=32)  # Customer, Feedback, Interaction, Purchase
-    record_id: uuid.UUID
-    fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     policy_version: int | None = None
