@@ -232,9 +232,16 @@ class DisclosureWriter:
         error, keeping the unwritten collectors for the next attempt."""
         written = 0
         async with self._lock:
-            while self._pending:
-                batch = self._pending[: self.batch_size]
+            # What is pending now, no more: reads submitted while this flush writes wait
+            # for the next tick and batch there. Draining until empty chased every
+            # request that completed meanwhile with a transaction of its own (a chain
+            # lock, the head and the anchor each time): under load most "batches" held
+            # one read.
+            remaining = len(self._pending)
+            while remaining > 0 and self._pending:
+                batch = self._pending[: min(self.batch_size, remaining)]
                 del self._pending[: len(batch)]
+                remaining -= len(batch)
                 try:
                     async with self.database.transaction() as session:
                         written += await write_reads(session, batch)
@@ -287,6 +294,7 @@ class DisclosureWriter:
                 await self._task
             self._task = None
         try:
-            await self.flush()
+            while self._pending:
+                await self.flush()
         except (SQLAlchemyError, OSError):
             logger.exception("audit: %d partner reads lost at shutdown", self.pending)

@@ -340,3 +340,18 @@ async def test_the_index_holds_each_events_rows_as_rows_of_event_gives_them(db: 
     }
     assert got == set(expected)
     assert {row.id.int >> 64 for row in stored} == {event.seq}
+
+
+async def test_reads_submitted_during_a_flush_wait_for_the_next_one(db: Database) -> None:
+    # Draining until empty would give every request completing during a write a
+    # transaction of its own; they wait and batch instead.
+    writer = disclosures.DisclosureWriter(db, interval=60, batch_size=100)
+    writer.submit(read_of(principal()))
+    flushing = asyncio.create_task(writer.flush())
+    await asyncio.sleep(0)  # the flush has taken what was pending and is writing it
+    writer.submit(read_of(principal()))
+    writer.submit(read_of(principal()))
+    assert await flushing == 1
+    assert writer.pending == 2
+    assert await writer.flush() == 2
+    assert await count(db, AuditEvent) == 3
