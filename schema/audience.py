@@ -24,6 +24,8 @@ coordinates its schema leaves out:
   fields) is hidden unless its field is readable in clear on every row the caller sees,
   exactly what the hub accepts to order by; a default naming a hidden value is dropped
   (``CustomerOrder.field`` then has to be given);
+- a field that is not data but needs a scope (:data:`SCOPED`: a subscriber's own webhook
+  subscriptions) is hidden unless the caller holds that scope;
 - on ``Query``, ``Mutation`` and the data types, a field no table here classifies is for
   administrators only (deny by default: admin queries and mutations, and any field added
   without a mapping; ``tests/schema/test_audience.py`` fails on the latter).
@@ -45,6 +47,7 @@ from graphql import GraphQLInputObjectType, GraphQLObjectType, GraphQLSchema
 
 from hub.access import REGISTRY, WITHHELD, Action, Record, Resource, access
 from hub.access.registry import NODES
+from hub.oauth.scopes import Scope
 from hub.principal import Principal
 
 FEEDS: dict[Resource, dict[str, tuple[str, ...]]] = {
@@ -110,6 +113,22 @@ PUBLIC = frozenset(
 """Coordinates that are not data: never hidden by this table (the pruning may still
 remove them with their type)."""
 
+SCOPED: dict[str, Scope] = {
+    coordinate: Scope.WEBHOOKS_MANAGE
+    for coordinate in (
+        "Query.webhookSubscriptions",
+        "Query.webhookSubscription",
+        "Query.webhookDeliveries",
+        "Mutation.createWebhookSubscription",
+        "Mutation.rotateWebhookSecret",
+        "Mutation.pauseWebhookSubscription",
+        "Mutation.resumeWebhookSubscription",
+    )
+}
+"""Coordinates that are not data but need a scope: shown exactly when the caller holds
+it (a subscriber's own webhook subscriptions, schema/webhooks; the scope is part of the
+audience key, :meth:`hub.access.Access.audience`)."""
+
 TYPE_RESOURCES: dict[str, Resource] = {
     type_name: resource
     for resource, spec in REGISTRY.items()
@@ -127,7 +146,7 @@ for _resource, _fields in FEEDS.items():
         for _coordinate in _coordinates:
             FEEDERS[_coordinate] = FEEDERS.get(_coordinate, frozenset()) | {(_resource, _name)}
 
-CLASSIFIED = frozenset(FEEDERS) | PUBLIC | frozenset(WRITES)
+CLASSIFIED = frozenset(FEEDERS) | PUBLIC | frozenset(WRITES) | frozenset(SCOPED)
 CLASSIFIED |= frozenset(c for parts in RESOURCE_PARTS.values() for c in parts if "." in c)
 """Every coordinate some table here decides."""
 
@@ -165,6 +184,7 @@ def hidden_coordinates(schema: GraphQLSchema, principal: Principal) -> frozenset
     for coordinate, (resource, action) in WRITES.items():
         if not access.may(principal, resource, action):
             hidden.add(coordinate)
+    hidden.update(c for c, scope in SCOPED.items() if not principal.has_scope(scope))
     readable = {resource: access.readable_fields(principal, resource) for resource in Resource}
     hidden.update(c for c, (r, name) in ENUM_VALUES.items() if name not in readable[r])
     return frozenset(hidden)

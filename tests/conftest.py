@@ -40,13 +40,7 @@ from tests.postgres import postgres_server
 __all__ = ["hub_server"]
 
 SECRET = "test-secret-key-" + "x" * 40
-ALL_SCOPES = [
-    "customers:read",
-    "customers:write",
-    "feedback:read",
-    "feedback:write",
-    "webhooks:manage",
-]
+ALL_SCOPES = ["customers:read", "customers:write", "feedback:read", "feedback:write"]
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

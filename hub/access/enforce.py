@@ -42,6 +42,10 @@ _CONDITION_ONLY = frozenset(
 MAX_ENUMERATED_CONDITIONS = 6
 """At most this many row-dependent rule conditions are enumerated by :meth:`Access.outcomes`."""
 
+_SCHEMA_SCOPES = DATA_SCOPES | {Scope.WEBHOOKS_MANAGE}
+"""Scopes that shape a caller's schema: the data scopes, and the management of its own
+webhook subscriptions (schema/webhooks)."""
+
 FULL_SCHEMA = "full-schema"
 """The audience key of hub administrators, who see the whole schema."""
 
@@ -124,7 +128,7 @@ class Access:
         the full schema."""
         if self.is_admin(principal):
             return FULL_SCHEMA
-        scopes = frozenset(s for s in principal.scopes if s in DATA_SCOPES)
+        scopes = frozenset(s for s in principal.scopes if s in _SCHEMA_SCOPES)
         return (self.rules.audience(principal), scopes)
 
     def is_admin(self, principal: Principal) -> bool:

@@ -296,7 +296,7 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     for endpoint in ("token", "introspection", "revocation"):
         algorithms = metadata[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
         assert algorithms == ["ES256", "RS256", "EdDSA"]
-    assert set(metadata["scopes_supported"]) == set(ALL_SCOPES)
+    assert set(metadata["scopes_supported"]) == {*ALL_SCOPES, "webhooks:manage"}
     assert metadata["access_token_signing_alg_values_supported"] == ["ES256"]
 
 
