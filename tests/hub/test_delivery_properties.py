@@ -109,14 +109,14 @@ async def test_subscribers_never_receive_what_their_policy_hides(
             attributes=dict(org.attributes or {}),
         )
         async with db.transaction() as session:
-            made = await delivery.create(
+            created = await delivery.create(
                 session,
                 principal,
                 delivery.SubscriptionRequest(receiver.url, ["Customer"]),
                 settings_,
             )
-        receiver.secrets.append(made.secret)
-        subscription_of[made.subscription.id] = slug
+        receiver.secrets.append(created.secret)
+        subscription_of[created.subscription.id] = slug
     default_rules = access.rules
     follow = PolicyFollower(db, access, SECRET.encode())
 
@@ -175,14 +175,14 @@ async def test_subscribers_never_receive_what_their_policy_hides(
             got: set[tuple[str, Any]] = set()
             for message_id in new:
                 row = rows[message_id]
-                principal = subscribers[row.subscription_id].principal
-                assert principal is not None
-                slug = principal.organization_slug
+                acting = subscribers[row.subscription_id].principal
+                assert acting is not None
+                slug = acting.organization_slug
                 body = receiver.accepted[message_id].body
                 record = body["data"]["record"]
                 true = truth[row.record_id]
                 assert true is not None
-                decision = evaluate(document, CATALOG, caller_of(principal), "Customer", true)
+                decision = evaluate(document, CATALOG, caller_of(acting), "Customer", true)
                 assert decision.row_visible, (document, slug, row.record_id)
                 got.add((slug, row.record_id))
                 for name, fd in decision.fields.items():
