@@ -48,6 +48,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Savepoints (a sync batch stores each record in one) journal to temporary files
+    # otherwise: keep them in memory (several times faster per savepoint).
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
     # SQLite's own lower() folds ASCII only; case-insensitive search needs Unicode folding.
     dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
