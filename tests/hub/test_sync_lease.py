@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -110,10 +109,11 @@ async def test_the_lease_of_a_dead_process_here_is_taken_over_at_once(
     db: Database, tmp_path: Path
 ) -> None:
     connector = await desk(db, tmp_path, 2)
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import os; print(os.getpid())", stdout=asyncio.subprocess.PIPE
     )
-    holder = f"{socket.gethostname()[:120]}:{int(gone.stdout)}:dead"
+    out, _ = await child.communicate()
+    holder = f"{socket.gethostname()[:120]}:{int(out)}:dead"
     async with db.transaction() as session:
         await take(session, connector.id, holder, seconds=600)
     report = await runner(db).run("desk")
