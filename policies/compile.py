@@ -859,9 +859,13 @@ def plan(
         elif fields:
             denies.append(_Applicable(i, rule, {}, column(i, rule)))
     always = [a for a in allows if a.unconditional]
+    # A visible row is one some allow rule holds on: a sole allow rule holds on every
+    # visible row, and needs no column to say so (which spares the database evaluating
+    # its condition a second time per row, once in ``where`` and once for the column).
+    sole = allows[0].position if len(allows) == 1 else None
     deciding = [
         a
-        if a.unconditional
+        if a.unconditional or a.position == sole
         else _Applicable(a.position, a.rule, a.grants, column(a.position, a.rule))
         for a in allows
         if a.unconditional or _can_decide(a, always, hidden)
