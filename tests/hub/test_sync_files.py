@@ -11,10 +11,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlmodel import col
 
+from hub.access import Resource
 from hub.db import Database
 from hub.models import AuditEvent, Feedback, OutboxEvent
 from hub.models.sync import SyncRun
-from hub.sync.config import parse_spec, save_connector
+from hub.sync.config import mapping_of, parse_spec, read_yaml, save_connector, specs_from_yaml
 from tests.hub.factories import make_customer
 from tests.hub.sync_helpers import (
     count,
@@ -239,3 +240,30 @@ async def test_a_run_resumes_after_its_checkpoint(db: Database, tmp_path: Path) 
             .all()
         )
     assert statuses == ["failed", "succeeded", "succeeded", "succeeded"]
+
+
+def test_the_examples_are_valid_definitions(repo_root: Path) -> None:
+    examples = repo_root / "connectors" / "examples"
+    specs = [
+        spec
+        for name in ("support-desk.yaml", "crm-customers.yaml")
+        for spec in specs_from_yaml(examples / name)
+    ]
+    assert [(s.name, s.resource.value, s.schedule_seconds) for s in specs] == [
+        ("support-desk", "Feedback", 900),
+        ("sales-crm", "Customer", 3600),
+    ]
+    mapping = read_yaml(examples / "feedback-mapping.yaml")["mapping"]
+    mapped = mapping_of(Resource.FEEDBACK, mapping).apply(
+        {
+            "response_id": "r1",
+            "Email Address": " A@B.org ",
+            "Answer type": "Good",
+            "Comment": "Nice",
+            "score": "9",
+            "Submitted": "02/03/2026 10:00",
+        }
+    )
+    assert mapped.problems == ()
+    assert mapped.values["kind"] == "praise" and mapped.values["scale"] == "nps"
+    assert mapped.values["customer_email"] == "a@b.org"
