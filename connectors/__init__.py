@@ -12,11 +12,13 @@ from typing import Any
 from connectors.base import ChangeEvent, Record, Sink, Source, SourceError, TransientSourceError
 from connectors.config import ConfigError
 from connectors.files import FilesSource
+from connectors.sql import SqlSource
 
 SourceFactory = Callable[[Mapping[str, Any], Mapping[str, str] | None], Source]
 
 REGISTRY: dict[str, SourceFactory] = {
     "files": FilesSource.from_config,
+    "sql": SqlSource.from_config,
 }
 
 __all__ = [
