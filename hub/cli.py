@@ -256,6 +256,7 @@ def demo(
 ) -> None:
     """Seed a fresh demo database with realistic data and serve it with GraphiQL on."""
     from hub.demo import seed_demo
+    from hub.sync.demo import register_demo_connector
 
     # Before anything is deleted or written: a busy port leaves the last demo intact.
     try:
@@ -275,6 +276,7 @@ def demo(
         os.environ["HUB_DATABASE_URL"] = f"sqlite+aiosqlite:///{db_file}"
     settings = _settings()
     _ensure_secret(settings)
+    desk_folder = Path("./demo-support-desk").resolve()
 
     async def seed() -> list[Any]:
         await _prepare(settings, None)
@@ -293,6 +295,7 @@ def demo(
                     seeded = await seed_demo(
                         session, customers=customers, progress=lambda m: status.update(m)
                     )
+                await register_demo_connector(session, desk_folder)
             # Planner statistics for the freshly loaded tables: without them PostgreSQL
             # guesses row counts wildly and scans whole tables (autovacuum may be off).
             async with database.engine.connect() as conn:
@@ -311,6 +314,8 @@ def demo(
         f'{credentials_out} (the operator\'s admin client has "role": "admin")'
     )
     _print_walkthrough(settings.issuer, rows)
+    print(f"# The support desk's ticket export ({desk_folder}) as feedback (docs/sync.md):")
+    print("hub sync run support-desk    # or `hub sync worker`: every minute\n", flush=True)
     if listener is not None:
         print(listen.announcement(host, port), file=sys.stderr, flush=True)
         # log_config=None: uvicorn keeps the logging create_app set up (JSON lines).

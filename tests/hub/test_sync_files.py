@@ -16,6 +16,7 @@ from hub.db import Database
 from hub.models import AuditEvent, Feedback, OutboxEvent
 from hub.models.sync import SyncRun
 from hub.sync.config import mapping_of, parse_spec, read_yaml, save_connector, specs_from_yaml
+from hub.sync.demo import register_demo_connector
 from tests.hub.factories import make_customer
 from tests.hub.sync_helpers import (
     count,
@@ -267,3 +268,13 @@ def test_the_examples_are_valid_definitions(repo_root: Path) -> None:
     assert mapped.problems == ()
     assert mapped.values["kind"] == "praise" and mapped.values["scale"] == "nps"
     assert mapped.values["customer_email"] == "a@b.org"
+
+
+async def test_the_demo_connector_reads_its_sample_export(db: Database, tmp_path: Path) -> None:
+    await support_org(db)
+    await customers(db, 5)
+    async with db.transaction() as session:
+        name = await register_demo_connector(session, tmp_path / "desk", count=12)
+    report = await runner(db).run(name)
+    assert (report.counts.read, report.counts.created, report.counts.dead_lettered) == (13, 12, 1)
+    assert [d.position for d in await dead_letters(db)] == ["2026-11-export.jsonl line 13"]
