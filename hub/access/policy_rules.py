@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Label, and_, false, func, or_, true
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BooleanClauseList
 
 from hub.access.catalog import CATALOG, DERIVED, HubMapping
 from hub.access.resources import Action, Resource
@@ -151,7 +153,12 @@ class PolicyRules:
                 held = compile_condition(
                     guardrail.rows, resource.value, table, caller, CATALOG, mapping
                 )
-                where = and_(where, held)
+                # The rules often say what the guardrail says (a partner sees customers
+                # who consented): the database need not check it twice per row.
+                present = conjuncts(where)
+                missing = [c for c in conjuncts(held) if not any(c.compare(p) for p in present)]
+                if missing:
+                    where = and_(where, *missing)
             # A hidden JSON path ("traits.internal_notes") hides the whole JSON field.
             guarded.update(name.split(".", 1)[0] for name in guardrail.hidden)
         possible = row.possible()
@@ -270,3 +277,12 @@ class PolicyRules:
             g.name for g in self.guardrails if any(subject_matches(s, caller) for s in g.subjects)
         )
         return (self.version, rules, guardrails)
+
+
+def conjuncts(condition: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+    """The terms of ``condition`` read as ``a AND b AND ...`` (itself alone if it is no
+    conjunction). In SQL's three-valued logic ``a AND a`` is ``a``, so a term equal to one
+    present may be left out."""
+    if isinstance(condition, BooleanClauseList) and condition.operator is operators.and_:
+        return [term for clause in condition.clauses for term in conjuncts(clause)]
+    return [condition]

@@ -4,9 +4,16 @@ customer); the exempt ones are named in policies/defaults/guardrails.yaml."""
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy.dialects import postgresql
+
 from hub import sharing
-from hub.access import REGISTRY
+from hub.access import REGISTRY, Resource
 from hub.access.catalog import CATALOG
+from hub.access.policy_rules import PolicyRules, conjuncts
+from hub.models import OrgKind
+from hub.principal import Principal
 from policies import check_guardrails, concrete_guardrails, describe, parse
 
 PARTNERS = "[{kind: supplier}, {kind: vendor}, {kind: distributor}]"
@@ -60,3 +67,31 @@ def test_a_partner_rule_forgetting_consent_on_a_related_record_is_refused() -> N
         "case.customer.consent_share_with_partners eq true "
         "(guardrail 'partners see consented customers' records only')"
     )
+
+
+def test_a_guardrail_the_rule_already_states_is_checked_once_per_row() -> None:
+    # Partners' rules name consent themselves; the guardrail adds nothing the database
+    # must evaluate again (x AND x is x, also when x is null).
+    document = parse(
+        """rules:
+  - name: distributors
+    subjects: [{kind: distributor}]
+    resource: Feedback
+    rows: {customer.consent_share_with_partners: {eq: true}, visibility: {eq: partners}}
+    read: {visible: [text]}
+"""
+    )
+    rules = PolicyRules(1, document, sharing.operator_guardrails(), pseudonym_secret=b"k" * 32)
+    partner = Principal(
+        "c",
+        uuid.uuid4(),
+        "acme",
+        OrgKind.DISTRIBUTOR,
+        scopes=frozenset({"feedback:read"}),
+    )
+    where = rules.row_filter(partner, Resource.FEEDBACK)
+    terms = conjuncts(where)
+    assert len(terms) == 2
+    sql = str(where.compile(dialect=postgresql.dialect()))
+    assert sql.count("consent_share_with_partners") == 1
+    assert "visibility" in sql
