@@ -31,6 +31,8 @@ from standardwebhooks import Webhook
 from connectors.base import ChangeEvent
 
 USER_AGENT = "PartnerHub-Webhooks/1"
+MAX_ANSWER_BYTES = 64 * 1024
+"""Bytes of an answer's body read (then dropped) before the connection is given up."""
 MAX_RETRY_AFTER = 24 * 3600.0
 """A ``Retry-After`` longer than this (seconds) is capped."""
 
@@ -103,6 +105,16 @@ def sign(message_id: str, secrets: Sequence[str], body: bytes, at: datetime) -> 
     return " ".join(Webhook(secret).sign(message_id, at, body) for secret in secrets)
 
 
+async def _drain(response: httpx.Response) -> None:
+    """Read the answer's body up to :data:`MAX_ANSWER_BYTES`: read to its end, the
+    connection goes back to the pool; past the limit it is closed instead."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > MAX_ANSWER_BYTES:
+            return
+
+
 class WebhookSink:
     """Posts change events to one endpoint (a :class:`connectors.base.Sink`).
 
@@ -130,6 +142,8 @@ class WebhookSink:
         self.secrets = tuple(secrets)
         self.http = http
         self.timeouts = timeouts or Timeouts()
+        self.last_status: int | None = None
+        """The HTTP status of the last answer (``None`` before one, or with none)."""
 
     def headers(self, event: ChangeEvent, body: bytes, at: datetime) -> Mapping[str, str]:
         return {
@@ -142,8 +156,10 @@ class WebhookSink:
 
     async def send(self, event: ChangeEvent, *, occurred_at: datetime | None = None) -> None:
         """Post ``event``; returns on a 2xx answer, raises :class:`DeliveryError`
-        otherwise. The response body is never read (a receiver cannot make the sender
-        download anything)."""
+        otherwise. At most :data:`MAX_ANSWER_BYTES` of the answer's body are read (and
+        dropped), so a receiver cannot make the sender download anything, and a short
+        answer leaves the connection open for the next event."""
+        self.last_status = None
         body = body_of(event, occurred_at)
         at = datetime.now(UTC)
         request = self.http.build_request(
@@ -167,7 +183,10 @@ class WebhookSink:
             # Reset or broken off after connecting: the body may have arrived.
             raise DeliveryError(f"the connection failed: {error}", reached=True) from None
         try:
-            status = response.status_code
+            status = self.last_status = response.status_code
+            await _drain(response)
+        except httpx.HTTPError:
+            pass  # the answer's status is what counts; the connection is not reused
         finally:
             await response.aclose()
         if 200 <= status < 300:

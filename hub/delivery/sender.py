@@ -115,6 +115,7 @@ class _Job:
     record: Mapping[str, Any]
     error: DeliveryError | None = None
     reached: bool = False
+    status: int | None = None
 
 
 @dataclass
@@ -242,6 +243,7 @@ async def _post(
         try:
             await sink.send(job.event, occurred_at=job.delivery.event_at)
             job.reached = True
+            job.status = sink.last_status
         except DeliveryError as error:
             job.error = error
             job.reached = error.reached
@@ -261,20 +263,21 @@ async def _record(
     now = utcnow()
     gone: dict[uuid.UUID, str] = {}
     reads: dict[uuid.UUID, disclosures.ReadCollector] = {}
+    delivered: dict[int | None, list[uuid.UUID]] = {}
     for job in jobs:
         d = job.delivery
-        values: dict[str, Any] = {"attempts": d.attempts + 1, "last_attempt_at": now}
         error = job.error
         if error is None:
-            values |= {
-                "status": DeliveryStatus.DELIVERED,
-                "delivered_at": now,
-                "response_status": 200,
-                "last_error": None,
-            }
+            # Written together below, per status (the common case: all 200 or all 204).
+            delivered.setdefault(job.status, []).append(d.id)
             report.delivered += 1
         else:
-            values |= {"response_status": error.status, "last_error": str(error)[:500]}
+            values: dict[str, Any] = {
+                "attempts": d.attempts + 1,
+                "last_attempt_at": now,
+                "response_status": error.status,
+                "last_error": str(error)[:500],
+            }
             if isinstance(error, EndpointGoneError):
                 gone[job.subscription.id] = "the endpoint answered 410 Gone"
                 values["next_attempt_at"] = now  # sent again if the subscriber resumes
@@ -287,9 +290,9 @@ async def _record(
                 wait = max(wait, error.retry_after or 0.0)
                 values["next_attempt_at"] = now + timedelta(seconds=wait)
                 report.failed += 1
-        await session.execute(
-            update(WebhookDelivery).where(col(WebhookDelivery.id) == d.id).values(**values)
-        )
+            await session.execute(
+                update(WebhookDelivery).where(col(WebhookDelivery.id) == d.id).values(**values)
+            )
         if job.reached:
             collector = reads.get(job.subscription.id)
             if collector is None:
@@ -300,6 +303,19 @@ async def _record(
                 )
                 reads[job.subscription.id] = collector
             collector.note(d.resource, policy_version, job.raw, job.record)
+    for status, ids in delivered.items():
+        await session.execute(
+            update(WebhookDelivery)
+            .where(col(WebhookDelivery.id).in_(ids))
+            .values(
+                status=DeliveryStatus.DELIVERED,
+                attempts=col(WebhookDelivery.attempts) + 1,
+                last_attempt_at=now,
+                delivered_at=now,
+                response_status=status,
+                last_error=None,
+            )
+        )
     if dropped:
         await session.execute(
             update(WebhookDelivery)

@@ -62,7 +62,7 @@ def guarded_client(
     """The HTTP client deliveries go out with: connects only to checked addresses
     (:class:`hub.netguard.GuardedTransport`), follows no redirects."""
     limits = httpx.Limits(
-        max_connections=settings.concurrency * 2,
+        max_connections=settings.concurrency,
         max_keepalive_connections=settings.concurrency,
         keepalive_expiry=30.0,
     )
