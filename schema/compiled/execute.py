@@ -21,17 +21,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import customers, related
-from hub.access import WITHHELD, Record
+from hub.access import WITHHELD, Record, Resource
+from hub.organizations import OrganizationRef, get_organizations
 from hub.pagination import Page
 from schema.audience import NOTHING, withheld_fields, without_withheld
 from schema.compiled.plan import (
     CONSENT_FIELDS,
     ConnectionPlan,
-    CustomersRoot,
     EdgePlan,
     LinkPlan,
+    ListRoot,
     NodesRoot,
     ObjectPlan,
+    OrganizationPlan,
     PageInfoPlan,
     Path,
     Plan,
@@ -53,6 +55,7 @@ class _Run:
         self.pages: dict[int, dict[uuid.UUID, Page[Record]]] = {}
         self.counts: dict[int, dict[uuid.UUID, int]] = {}
         self.linked: dict[int, dict[uuid.UUID, Record]] = {}
+        self.organizations: dict[int, dict[uuid.UUID, OrganizationRef]] = {}
         self.withheld: list[list[str | int]] = []
 
     async def load(self, plans: list[ObjectPlan], records: list[Record]) -> None:
@@ -73,6 +76,15 @@ class _Run:
                 )
                 self.linked[id(link)] = found
                 await self.load([link.object], list(found.values()))
+            for organization in plan.organizations:
+                targets = []
+                for record in records:
+                    target = _link_target(plan, organization, record)
+                    if target is not None:
+                        targets.append(target)
+                self.organizations[id(organization)] = await get_organizations(
+                    self.session, sorted(set(targets))
+                )
             for connection in plan.nested:
                 pages = await related.pages_per_customer(
                     self.session,
@@ -126,6 +138,14 @@ class _Run:
                 out[key] = (
                     None if linked is None else self.object(emit.object, linked, (*path, key))
                 )
+            elif isinstance(emit, OrganizationPlan):
+                if name in withheld:
+                    out[key] = None
+                    self.withheld.append([*path, key])
+                    continue
+                target = _link_target(plan, emit, source)
+                ref = None if target is None else self.organizations[id(emit)].get(target)
+                out[key] = None if ref is None else emit.emit(ref)
             elif isinstance(emit, ConnectionPlan):
                 parent = record["id"]
                 page = self.pages[id(emit)][parent]
@@ -185,7 +205,9 @@ class _Run:
         return out
 
 
-def _link_target(plan: ObjectPlan, link: LinkPlan, record: Record) -> uuid.UUID | None:
+def _link_target(
+    plan: ObjectPlan, link: LinkPlan | OrganizationPlan, record: Record
+) -> uuid.UUID | None:
     """The id a link follows in ``record`` (as projected: absent when hidden or
     withheld on the row)."""
     if WITHHELD in record and link.feeder in record[WITHHELD]:
@@ -216,12 +238,50 @@ def _page_info(plan: PageInfoPlan, page: Page[Record]) -> dict[str, Any]:
     return out
 
 
+async def _list(
+    session: AsyncSession, context: Context, root: ListRoot
+) -> tuple[Page[Record], int | None]:
+    """A root list's page (and its count, when asked) as its resolver reads them: the
+    customers' own functions, or ``hub.related.page_of`` and ``count_of`` under the
+    conditions the list's filter gives (as ``hub.feedback.list_feedback`` does)."""
+    principal, settings, resource = context.principal, context.settings, root.resource
+    connection = root.connection
+    sizes = {"default_size": settings.default_page_size, "max_size": settings.max_page_size}
+    count = None
+    if resource is Resource.CUSTOMER:
+        flt = (root.filter or CustomerFilter()).to_hub()
+        order = None if root.order is None else root.order.to_hub()
+        page = await customers.list_customers(
+            session,
+            principal,
+            flt=flt,
+            order=order,
+            first=connection.first,
+            after=connection.after,
+            **sizes,
+        )
+        if connection.counted:
+            count = await customers.count_customers(session, principal, flt)
+        return page, count
+    conditions, _ = root.query(principal)
+    page = await related.page_of(
+        session,
+        principal,
+        resource,
+        conditions,
+        first=connection.first,
+        after=connection.after,
+        **sizes,
+    )
+    if connection.counted:
+        count = await related.count_of(session, resource, conditions)
+    return page, count
+
+
 async def execute(plan: Plan, context: Context) -> tuple[dict[str, Any], list[list[str | int]]]:
     """The response ``data`` of ``plan`` for the context's caller, and the paths of the
     fields withheld on their row."""
     data: dict[str, Any] = {}
-    principal = context.principal
-    settings = context.settings
     async with context.database.session() as session:
         if context.settings.compiled_sql:
             try:
@@ -232,24 +292,10 @@ async def execute(plan: Plan, context: Context) -> tuple[dict[str, Any], list[li
         for key, root in plan.roots:
             if isinstance(root, TypenameRoot):
                 data[key] = root.type_name
-            elif isinstance(root, CustomersRoot):
-                connection = root.connection
-                flt = (root.filter or CustomerFilter()).to_hub()
-                page = await customers.list_customers(
-                    session,
-                    principal,
-                    flt=flt,
-                    order=None if root.order is None else root.order.to_hub(),
-                    first=connection.first,
-                    after=connection.after,
-                    default_size=settings.default_page_size,
-                    max_size=settings.max_page_size,
-                )
-                count = None
-                if connection.counted:
-                    count = await customers.count_customers(session, principal, flt)
-                await run.load(connection.objects, page.items)
-                data[key] = run.connection(connection, page, count, (key,))
+            elif isinstance(root, ListRoot):
+                page, count = await _list(session, context, root)
+                await run.load(root.connection.objects, page.items)
+                data[key] = run.connection(root.connection, page, count, (key,))
             elif isinstance(root, RecordRoot):
                 data[key] = await run.record(root, (key,))
             elif isinstance(root, NodesRoot):

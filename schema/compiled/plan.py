@@ -22,7 +22,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from graphql import (
     FieldNode,
@@ -49,10 +49,17 @@ from graphql.execution.values import (
     get_argument_values,
     get_directive_values,
 )
+from sqlalchemy import ColumnElement
 from strawberry.types.arguments import convert_arguments
+from strawberry.types.base import has_object_definition
 
+from hub import customers, related
 from hub.access import REGISTRY, Record, Resource
 from hub.access.registry import NODES
+from hub.organizations import OrganizationRef
+from hub.pagination import Ordering
+from hub.principal import Principal
+from schema.customers.queries import CustomerFilter
 from schema.ids import customer_reference, expect_id, from_global_id, to_global_id
 
 Path = tuple[str | int, ...]
@@ -75,9 +82,9 @@ class ObjectPlan:
 
     type_name: str
     resource: Resource
-    entries: list[tuple[str, str, Emit | ObjectPlan | ConnectionPlan | LinkPlan]] = field(
-        default_factory=list
-    )
+    entries: list[
+        tuple[str, str, Emit | ObjectPlan | ConnectionPlan | LinkPlan | OrganizationPlan]
+    ] = field(default_factory=list)
 
     @property
     def nested(self) -> list[ConnectionPlan]:
@@ -86,6 +93,10 @@ class ObjectPlan:
     @property
     def links(self) -> list[LinkPlan]:
         return [sub for _, _, sub in self.entries if isinstance(sub, LinkPlan)]
+
+    @property
+    def organizations(self) -> list[OrganizationPlan]:
+        return [sub for _, _, sub in self.entries if isinstance(sub, OrganizationPlan)]
 
 
 @dataclass(slots=True)
@@ -97,6 +108,30 @@ class LinkPlan:
     feeder: str
     resource: Resource
     object: ObjectPlan
+
+
+@dataclass(slots=True)
+class OrganizationPlan:
+    """A link to the organization a field holds the id of (``Feedback.organization``,
+    ``Case.assignedTo``): its name and kind, which any caller seeing the id may know
+    (:class:`hub.organizations.OrganizationRef`); ``null`` when the field is not in the
+    record. ``parts``: (response key, ``slug`` | ``name`` | ``kind`` | ``__typename``,
+    how the value is serialized)."""
+
+    feeder: str
+    type_name: str
+    parts: list[tuple[str, str, GraphQLOutputType | None]]
+    serializers: list[Callable[[Any], Any] | None] = field(default_factory=list)
+
+    def emit(self, ref: OrganizationRef) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for (key, name, _), serialize in zip(self.parts, self.serializers, strict=True):
+            out[key] = self.type_name if serialize is None else serialize(getattr(ref, name))
+        return out
+
+
+ORGANIZATION_FIELDS = ("slug", "name", "kind")
+"""The fields of an organization a link shows (those of ``OrganizationRef``)."""
 
 
 @dataclass(slots=True)
@@ -136,14 +171,51 @@ class ConnectionPlan:
         return found
 
 
+@runtime_checkable
+class ListFilter(Protocol):
+    """The filter input of a root list other than ``customers`` (``feedback(filter:)``):
+    what the list selects for a caller, as its resolver's hub function selects it.
+
+    Example (a list whose hub module has ``filter_conditions``)::
+
+        @strawberry.input
+        class OrderFilter:
+            status: OrderStatus | None = None
+
+            def to_hub(self) -> orders.OrderFilter: ...
+
+            def conditions(self, principal: Principal) -> list[ColumnElement[bool]]:
+                return orders.filter_conditions(principal, self.to_hub())
+    """
+
+    def conditions(self, principal: Principal) -> list[ColumnElement[bool]]:
+        """The row policy and the filter (raising as the list would refuse it)."""
+        ...
+
+
 @dataclass(slots=True)
-class CustomersRoot:
-    """``customers(first, after, filter, orderBy)``: ``filter``/``order`` are the
-    strawberry inputs as the resolver receives them."""
+class ListRoot:
+    """A root list of a resource (``customers``, ``feedback``: every ``Query.<field>``
+    the registry says reaches it whose type is a connection). ``filter`` is the strawberry
+    input as the resolver receives it (its default when not given), ``order`` the
+    customers' ``orderBy``."""
 
     connection: ConnectionPlan
+    resource: Resource
     filter: Any
-    order: Any
+    order: Any = None
+
+    def query(self, principal: Principal) -> tuple[list[ColumnElement[bool]], Ordering]:
+        """The list's conditions (its row policy among them) and its keyset order."""
+        if self.resource is Resource.CUSTOMER:
+            flt = (self.filter or CustomerFilter()).to_hub()
+            order = None if self.order is None else self.order.to_hub()
+            return customers.filter_conditions(principal, flt), customers.ordering_for(
+                principal, order
+            )
+        if not isinstance(self.filter, ListFilter):
+            raise Unsupported(f"the filter of a {self.resource.value} list")
+        return self.filter.conditions(principal), related.ordering(self.resource)
 
 
 @dataclass(slots=True)
@@ -168,7 +240,7 @@ class TypenameRoot:
     type_name: str
 
 
-Root = CustomersRoot | RecordRoot | NodesRoot | TypenameRoot
+Root = ListRoot | RecordRoot | NodesRoot | TypenameRoot
 
 
 @dataclass(slots=True)
@@ -199,6 +271,16 @@ for _coordinate, _names in _feeders.items():
 del _feeders
 
 _RESOURCE_OF_TYPE: dict[str, Resource] = {spec.api_type: r for r, spec in REGISTRY.items()}
+
+_ROOTS: dict[str, Resource] = {
+    coordinate.removeprefix("Query."): resource
+    for resource, spec in REGISTRY.items()
+    for coordinate in spec.reached_by
+    if coordinate.startswith("Query.")
+}
+"""Root field -> the resource it reads (``customers``, ``customer``, ``feedback``)."""
+
+_ORGANIZATION_TYPE = "Organization"
 
 _CONNECTIONS: dict[str, Resource] = {
     coordinate: resource
@@ -438,18 +520,7 @@ class Planner:
             definition = query.fields.get(name)
             if definition is None:
                 raise Unsupported(f"Query.{name}")
-            if name == "customers":
-                args = self._arguments(definition, nodes[0])
-                connection = self._connection(definition.type, Resource.CUSTOMER, nodes, args)
-                roots.append(
-                    (key, CustomersRoot(connection, args.get("filter"), args.get("order_by")))
-                )
-            elif name == "customer":
-                args = self._arguments(definition, nodes[0])
-                customer_id = expect_id(str(args["id"]), "Customer")
-                plan = self._object(definition.type, nodes)
-                roots.append((key, RecordRoot(Resource.CUSTOMER, customer_id, plan)))
-            elif name == "node":
+            if name == "node":
                 args = self._arguments(definition, nodes[0])
                 roots.append((key, self._node(str(args["id"]), nodes)))
             elif name == "nodes":
@@ -458,9 +529,33 @@ class Planner:
                 if len(ids) > self.max_ids:
                     raise Unsupported("more ids than nodes accepts")
                 roots.append((key, NodesRoot([self._node(i, nodes) for i in ids])))
+            elif name in _ROOTS:
+                roots.append((key, self._root(_ROOTS[name], definition, nodes)))
             else:
                 raise Unsupported(f"Query.{name}")
         return Plan(roots)
+
+    def _root(self, resource: Resource, definition: GraphQLField, nodes: list[FieldNode]) -> Root:
+        """A root field the registry says reaches ``resource``: one record by ``id``
+        (``customer(id)``), or a list (a connection, ``feedback(first, after, filter)``)."""
+        args = self._arguments(definition, nodes[0])
+        api_type = REGISTRY[resource].api_type
+        returned = get_nullable_type(definition.type)
+        if isinstance(returned, GraphQLObjectType) and returned.name == api_type:
+            if set(args) != {"id"}:
+                raise Unsupported(f"{api_type} by {sorted(args)}")
+            record_id = expect_id(str(args["id"]), api_type)
+            return RecordRoot(resource, record_id, self._object(definition.type, nodes))
+        if set(args) - {"first", "after", "filter", "order_by"}:
+            raise Unsupported(f"a {api_type} list by {sorted(args)}")
+        connection = self._connection(definition.type, resource, nodes, args)
+        flt = args.get("filter")
+        if resource is not Resource.CUSTOMER:
+            if flt is None:
+                flt = _default_input(definition, "filter")
+            if not isinstance(flt, ListFilter):
+                raise Unsupported(f"a {api_type} list without a ListFilter")
+        return ListRoot(connection, resource, flt, args.get("order_by"))
 
     def _node(self, global_id: str, nodes: list[FieldNode]) -> RecordRoot:
         """``node(id)`` as ``schema.node.load_node`` resolves it: an id that is not a node
@@ -560,6 +655,10 @@ class Planner:
                 target = _RESOURCE_OF_TYPE[get_named_type(definition.type).name]
                 link = LinkPlan(own[name], target, self._object(definition.type, fields))
                 plan.entries.append((key, name, link))
+            elif name in own and get_named_type(definition.type).name == _ORGANIZATION_TYPE:
+                plan.entries.append(
+                    (key, name, self._organization(own[name], definition.type, fields))
+                )
             elif name == "id" and get_named_type(definition.type).name == "ID":
                 # Every record type's ``id`` is its global id (``from_record`` encodes it),
                 # nodes or not (``CaseNote``).
@@ -580,6 +679,26 @@ class Planner:
                 raise Unsupported(f"{type_name}.{name}")
         return plan
 
+    def _organization(
+        self, feeder: str, type_: GraphQLOutputType, nodes: list[FieldNode]
+    ) -> OrganizationPlan:
+        organization_type = _object_type(type_)
+        plan = OrganizationPlan(feeder, organization_type.name, [])
+        for key, fields in self.collector.collect(
+            organization_type, _sub_selections(nodes)
+        ).items():
+            name = fields[0].name.value
+            if name == "__typename":
+                plan.parts.append((key, name, None))
+                plan.serializers.append(None)
+            elif name in ORGANIZATION_FIELDS:
+                field_type = organization_type.fields[name].type
+                plan.parts.append((key, name, field_type))
+                plan.serializers.append(serializer(field_type))
+            else:
+                raise Unsupported(f"{organization_type.name}.{name}")
+        return plan
+
     def _consent(self, type_: GraphQLOutputType, nodes: list[FieldNode]) -> ObjectPlan:
         consent_type = _object_type(type_)
         own = _OWN.get(_CONSENT_TYPE, {})
@@ -593,6 +712,19 @@ class Planner:
             else:
                 raise Unsupported(f"{_CONSENT_TYPE}.{name}")
         return plan
+
+
+def _default_input(definition: GraphQLField, argument: str) -> Any:
+    """The input a resolver's ``argument`` is when not given, built as strawberry would
+    convert an empty one (``FeedbackFilter()``)."""
+    strawberry_field = definition.extensions.get("strawberry-definition")
+    for given in getattr(strawberry_field, "arguments", ()):
+        if given.python_name == argument:
+            type_ = given.type
+            origin = getattr(type_, "of_type", type_)  # StrawberryOptional
+            if isinstance(origin, type) and has_object_definition(origin):
+                return origin()
+    raise Unsupported(f"no {argument} input to default")
 
 
 def _list_item(type_: GraphQLOutputType) -> GraphQLOutputType:

@@ -57,11 +57,12 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.util import ClauseAdapter
 
-from hub import customers, disclosures, related
+from hub import disclosures, related
 from hub.access import REGISTRY, Resource, access
 from hub.access.catalog import DERIVED
 from hub.access.resources import MODELS
 from hub.disclosures import ReadCollector
+from hub.models import Organization
 from hub.pagination import Ordering, encode_cursor, page_size
 from hub.principal import Principal
 from policies import FieldDecision, Outcome, apply_mask
@@ -70,11 +71,12 @@ from schema.compiled.plan import (
     CONSENT_FIELDS,
     FIELDS,
     ConnectionPlan,
-    CustomersRoot,
     EdgePlan,
     LinkPlan,
+    ListRoot,
     NodesRoot,
     ObjectPlan,
+    OrganizationPlan,
     PageInfoPlan,
     Plan,
     RecordRoot,
@@ -84,7 +86,6 @@ from schema.compiled.plan import (
     serializer,
 )
 from schema.context import Context
-from schema.customers.queries import CustomerFilter
 from schema.ids import customer_reference
 
 _SQL_MASKS = frozenset({"redact", "partial_email", "year_only", "bucket"})
@@ -272,6 +273,12 @@ class _Compiler:
                     if is_withheld:
                         withheld[index].append(key)
                 pairs += [literal(key), sub]
+            elif isinstance(emit, OrganizationPlan):
+                sub, held = self.organization(emit, model, decisions, bits)
+                for index, is_withheld in enumerate(held):
+                    if is_withheld:
+                        withheld[index].append(key)
+                pairs += [literal(key), sub]
             elif isinstance(emit, ObjectPlan):  # Customer.consent
                 sub, inner = self.consent(emit, model, decisions, bits)
                 consent_withheld.append((key, inner))
@@ -433,6 +440,33 @@ class _Compiler:
             per_combo.append(one.scalar_subquery() if decision.outcome is Outcome.VISIBLE else None)
         return _by_bits(per_combo, bits), level, [v is None for v in per_combo]
 
+    def organization(
+        self,
+        plan: OrganizationPlan,
+        model: Any,
+        decisions: list[Mapping[str, FieldDecision]],
+        bits: ColumnElement[Any],
+    ) -> tuple[ColumnElement[Any], list[bool]]:
+        """A link to an organization (``Feedback.organization``): a correlated subquery on
+        an alias of its table, where the row shows the id (null where withheld)."""
+        target: Any = aliased(Organization)
+        pairs: list[Any] = []
+        for key, name, type_ in plan.parts:
+            if type_ is None:
+                pairs += [literal(key), literal(plan.type_name)]
+            else:
+                serialize = _sql_serializer(type_, plan.type_name, name)
+                pairs += [literal(key), serialize(getattr(target, name))]
+        feeder = getattr(model, plan.feeder)
+        one = select(_object(pairs)).where(target.id == feeder).correlate(model)
+        per_combo: list[ColumnElement[Any] | None] = []
+        for decided in decisions:
+            decision = decided[plan.feeder]
+            if decision.outcome is Outcome.MASKED and decision.mask is not None:
+                raise Unsupported(f"a link by a masked {plan.feeder}")
+            per_combo.append(one.scalar_subquery() if decision.outcome is Outcome.VISIBLE else None)
+        return _by_bits(per_combo, bits), [v is None for v in per_combo]
+
     def consent(
         self,
         plan: ObjectPlan,
@@ -478,13 +512,15 @@ class _Compiler:
         """A connection's JSON: the root page (``conditions``, ``ordering``) or the page of
         related records of the enclosing row of ``parent``."""
         resource = plan.resource
-        if resource in self.on_path:
-            raise Unsupported(f"{resource} twice on one path")
+        # A resource already read on the path (feedback -> customer -> feedback) is read
+        # from an alias of its table, so the two levels' rows are told apart.
+        again = resource in self.on_path
         self.on_path.add(resource)
         try:
-            return self._connection(plan, parent, conditions, ordering)
+            return self._connection(plan, parent, conditions, ordering, again)
         finally:
-            self.on_path.discard(resource)
+            if not again:
+                self.on_path.discard(resource)
 
     def _connection(
         self,
@@ -492,9 +528,15 @@ class _Compiler:
         parent: Any | None,
         conditions: list[ColumnElement[bool]] | None,
         ordering: Ordering | None,
+        aliased_table: bool,
     ) -> tuple[ColumnElement[Any], _Connection]:
         resource = plan.resource
         model: Any = MODELS[resource]
+        adapter: ClauseAdapter | None = None
+        if aliased_table:
+            model = aliased(model)
+            self.aliases[id(model)] = resource
+            adapter = ClauseAdapter(inspect(model).selectable)
         settings = self.settings
         size = page_size(
             plan.first, default=settings.default_page_size, maximum=settings.max_page_size
@@ -504,10 +546,17 @@ class _Compiler:
         if conditions is None:
             assert parent is not None
             parent_column = getattr(model, related.PARENT_COLUMN[resource])
-            conditions = [parent_column == parent.id, access.row_filter(self.principal, resource)]
+            visible = access.row_filter(self.principal, resource)
+            if adapter is not None:
+                visible = adapter.traverse(visible)
+            conditions = [parent_column == parent.id, visible]
         where = list(conditions)
         if plan.after:
-            where.append(ordering.after(plan.after))
+            after = ordering.after(plan.after)
+            where.append(after if adapter is None else adapter.traverse(after))
+        columns: list[Any] = list(ordering.columns)
+        if adapter is not None:
+            columns = [getattr(model, c.key) for c in columns]
 
         objects = plan.objects
         connection = _Connection(ordering, [], [], [])
@@ -515,11 +564,13 @@ class _Compiler:
         if objects:
             if len(objects) > 1:
                 raise Unsupported("several node selections on one connection")
-            node_sql, connection.level = self.node(objects[0], model)
+            node_sql, connection.level = self.node(objects[0], model, adapter)
         elif self.audit:
             # The read audit notes the page's records even when no field of theirs is
             # asked for (only totalCount or pageInfo), as the resolver path does.
-            node_sql, connection.level = self.node(ObjectPlan(plan.type_name, resource), model)
+            node_sql, connection.level = self.node(
+                ObjectPlan(plan.type_name, resource), model, adapter
+            )
             connection.audit_only = True
         needs_cursor = any(
             part == "cursor"
@@ -534,15 +585,15 @@ class _Compiler:
         )
         key_sql: ColumnElement[Any] = null()
         if needs_cursor:
-            key_sql = func.json_build_array(*(_plain(c) for c in ordering.columns))
+            key_sql = func.json_build_array(*(_plain(c) for c in columns))
 
-        ordered = [c.desc() if ordering.descending else c.asc() for c in ordering.columns]
+        ordered = [c.desc() if ordering.descending else c.asc() for c in columns]
         page_select = (
             _joined(
                 select(
                     node_sql.label("node"),
                     key_sql.label("k"),
-                    *(c.label(f"o{i}") for i, c in enumerate(ordering.columns)),
+                    *(c.label(f"o{i}") for i, c in enumerate(columns)),
                 ),
                 connection.level,
             )
@@ -557,7 +608,7 @@ class _Compiler:
         inner = page_select.subquery()
         inner_order = [
             inner.c[f"o{i}"].desc() if ordering.descending else inner.c[f"o{i}"].asc()
-            for i in range(len(ordering.columns))
+            for i in range(len(columns))
         ]
         numbered = select(
             inner.c.node, inner.c.k, func.row_number().over(order_by=inner_order).label("rn")
@@ -883,12 +934,8 @@ def _compile(plan: Plan, context: Context, dialect: Dialect) -> _Compiled:
     for key, root in plan.roots:
         if isinstance(root, TypenameRoot):
             statements.append((key, None, _Constant(root.type_name)))
-        elif isinstance(root, CustomersRoot):
-            flt = (root.filter or CustomerFilter()).to_hub()
-            conditions = customers.filter_conditions(principal, flt)
-            ordering = customers.ordering_for(
-                principal, None if root.order is None else root.order.to_hub()
-            )
+        elif isinstance(root, ListRoot):
+            conditions, ordering = root.query(principal)
             page, connection = compiler.connection(
                 root.connection, conditions=conditions, ordering=ordering
             )

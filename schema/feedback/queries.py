@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from sqlalchemy import ColumnElement
 from strawberry.types import Info
 
 from hub import feedback
+from hub.principal import Principal
 from schema.common import Connection, page_connection
 from schema.context import Context
 from schema.feedback.types import Feedback, FeedbackKind, FeedbackStatus
@@ -22,6 +24,19 @@ class FeedbackFilter:
     customer_id: strawberry.ID | None = None
     since: datetime | None = None
 
+    def to_hub(self) -> feedback.FeedbackFilter:
+        return feedback.FeedbackFilter(
+            kind=None if self.kind is None else self.kind.value,
+            status=None if self.status is None else self.status.value,
+            product=self.product,
+            customer_id=customer_filter(self.customer_id),
+            since=self.since,
+        )
+
+    def conditions(self, principal: Principal) -> list[ColumnElement[bool]]:
+        """What the list selects (the compiled read path's ``ListFilter``)."""
+        return feedback.filter_conditions(principal, self.to_hub())
+
 
 @strawberry.type
 class FeedbackQueries:
@@ -34,14 +49,7 @@ class FeedbackQueries:
         filter: FeedbackFilter | None = None,
     ) -> Connection[Feedback]:
         ctx = info.context
-        given = filter or FeedbackFilter()
-        flt = feedback.FeedbackFilter(
-            kind=None if given.kind is None else given.kind.value,
-            status=None if given.status is None else given.status.value,
-            product=given.product,
-            customer_id=customer_filter(given.customer_id),
-            since=given.since,
-        )
+        flt = (filter or FeedbackFilter()).to_hub()
         return await page_connection(
             ctx.database,
             lambda session: feedback.list_feedback(

@@ -24,7 +24,7 @@ from graphql import (
     validate,
 )
 
-from hub import customers, feedback, sharing
+from hub import customers, feedback, related, sharing
 from hub.access import FIELDS, WITHHELD, Action, Resource, access
 from hub.db import Database
 from hub.models import OrgKind
@@ -451,6 +451,8 @@ def stub_records(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, An
 
     monkeypatch.setattr(customers, "list_customers", list_customers)
     monkeypatch.setattr(feedback, "list_feedback", list_feedback)
+    # The compiled path reads the feedback list through the function list_feedback calls.
+    monkeypatch.setattr(related, "page_of", list_feedback)
 
     async def no_sql(*args: Any, **kwargs: Any) -> Any:
         # The stubs stand in for the record functions: compiled plans must run from those

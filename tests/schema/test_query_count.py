@@ -12,6 +12,7 @@ from app import create_app
 from hub.db import Database, count_statements
 from hub.models import CustomerPartner, Feedback
 from hub.models._types import utcnow
+from hub.settings import Settings
 from tests.conftest import Caller, gql, make_caller, make_settings, token_for
 from tests.hub.factories import make_customers, save
 
@@ -70,6 +71,13 @@ async def _seed(db: Database) -> dict[str, Caller]:
 
 
 @pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The resolver path, whose DataLoaders this module counts (the compiled path, one
+    statement per root field, is counted in tests/schema/test_compiled_reads.py)."""
+    return make_settings(database_url, compiled_reads=False)
+
+
+@pytest.fixture
 async def callers(db: Database) -> dict[str, Caller]:
     return await _seed(db)
 
@@ -110,7 +118,9 @@ async def test_statement_count_does_not_grow_with_page_size(
 @pytest.fixture
 async def counting_client(db: Database, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """An app that reports each request's statement count in ``X-SQL-Statements``."""
-    application = create_app(make_settings(database_url, expose_sql_count=True))
+    application = create_app(
+        make_settings(database_url, expose_sql_count=True, compiled_reads=False)
+    )
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
