@@ -255,6 +255,7 @@ def demo(
     ] = True,
 ) -> None:
     """Seed a fresh demo database with realistic data and serve it with GraphiQL on."""
+    from hub.delivery.demo import register_demo_subscription
     from hub.demo import seed_demo
     from hub.sync.demo import register_demo_connector
 
@@ -277,6 +278,7 @@ def demo(
     settings = _settings()
     _ensure_secret(settings)
     desk_folder = Path("./demo-support-desk").resolve()
+    hook_port, hook_secret = (port + 1 if port < 65535 else port - 1), list[str]()
 
     async def seed() -> list[Any]:
         await _prepare(settings, None)
@@ -296,6 +298,8 @@ def demo(
                         session, customers=customers, progress=lambda m: status.update(m)
                     )
                 await register_demo_connector(session, desk_folder)
+                hook = await register_demo_subscription(session, f"http://127.0.0.1:{hook_port}/")
+                hook_secret.append(hook.secret)
             # Planner statistics for the freshly loaded tables: without them PostgreSQL
             # guesses row counts wildly and scans whole tables (autovacuum may be off).
             async with database.engine.connect() as conn:
@@ -316,6 +320,9 @@ def demo(
     _print_walkthrough(settings.issuer, rows)
     print(f"# The support desk's ticket export ({desk_folder}) as feedback (docs/sync.md):")
     print("hub sync run support-desk    # or `hub sync worker`: every minute\n", flush=True)
+    print("# acme-distribution's webhooks, in two more terminals (docs/deliveries.md):")
+    print(f"hub deliveries receive --port {hook_port} --secret {hook_secret[0]}")
+    print("HUB_DELIVERY_ALLOW_LOOPBACK=true hub deliveries worker\n", flush=True)
     if listener is not None:
         print(listen.announcement(host, port), file=sys.stderr, flush=True)
         # log_config=None: uvicorn keeps the logging create_app set up (JSON lines).

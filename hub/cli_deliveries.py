@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -40,7 +41,8 @@ from hub.vault import load_data_keys
 deliveries_app = typer.Typer(
     help="Outbound webhook deliveries: list, replay, run the worker.", no_args_is_help=True
 )
-out = Console(soft_wrap=True, highlight=False)
+# Piped output is not cut at 80 columns: ids are copied from it into other commands.
+out = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 T = TypeVar("T")
 
@@ -87,6 +89,14 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
     return _on_database(settings, run)
 
 
+def _table(*headers: str) -> Table:
+    """Columns fold rather than cut: ids are copied from here into other commands."""
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
 def _when(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -123,7 +133,7 @@ def list_command(
     if not rows:
         err.print("no deliveries match")
         return
-    table = Table(
+    table = _table(
         "webhook-id",
         "subscription",
         "event",
@@ -170,7 +180,7 @@ def subscriptions_command() -> None:
     if not rows:
         err.print("no subscriptions")
         return
-    table = Table("id", "organization", "url", "resources", "status")
+    table = _table("id", "organization", "url", "resources", "status")
     for row, slug in rows:
         state = (
             row.status if row.disabled_reason is None else f"{row.status}: {row.disabled_reason}"
@@ -283,3 +293,69 @@ async def _report(worker: DeliveryWorker, stop: asyncio.Event, every: float = 10
             err.print(
                 f"{t.queued} queued, {t.delivered} delivered, {t.failed} to retry, {t.dead} dead"
             )
+
+
+@deliveries_app.command("receive")
+def receive_command(
+    secret: Annotated[
+        str, typer.Option(help="The subscription's signing secret (whsec_...).", show_default=False)
+    ],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port on 127.0.0.1.")] = 8001,
+) -> None:
+    """A local receiver for trying webhooks out: verifies each request's signature,
+    drops repeated webhook-ids, prints one line per event (until Ctrl-C)."""
+    from standardwebhooks import Webhook, WebhookVerificationError
+
+    try:
+        hook = Webhook(secret)
+    except Exception:  # noqa: BLE001 - the library raises several kinds for a bad secret
+        raise fail("--secret: not a signing secret (whsec_ followed by base64)") from None
+    seen: set[str] = set()
+
+    def handle(body: bytes, headers: dict[str, str]) -> int:
+        try:
+            event = hook.verify(body, headers)
+        except WebhookVerificationError as error:
+            err.print(f"refused a request: {error}")
+            return 400
+        message = headers.get("webhook-id", "")
+        if message in seen:
+            err.print(f"{message}: seen before, dropped")
+            return 200
+        seen.add(message)
+        data = event.get("data", {}) if isinstance(event, dict) else {}
+        record = data.get("record", {}) if isinstance(data, dict) else {}
+        out.print(
+            f"{message} {event.get('type')} {data.get('id')} changed={data.get('changed')} "
+            f"fields={sorted(record)}"
+        )
+        return 200
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readline():
+                headers: dict[str, str] = {}
+                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                length = min(int(headers.get("content-length", "0") or 0), 1 << 20)
+                status = handle(await reader.readexactly(length), headers)
+                writer.write(f"HTTP/1.1 {status} -\r\ncontent-length: 0\r\n\r\n".encode())
+                await writer.drain()
+        except (ConnectionError, ValueError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def run() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", port)
+        err.print(f"receiving webhooks at http://127.0.0.1:{port}/ (Ctrl-C stops)")
+        async with server:
+            await server.serve_forever()
+
+    try:
+        asyncio.run(run())
+    except OSError as error:
+        raise fail(f"cannot listen on 127.0.0.1:{port}: {error.strerror}", code=1) from None
+    except KeyboardInterrupt:
+        pass
