@@ -10,6 +10,8 @@ import sys
 import time
 from typing import Any
 
+import orjson
+
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 log = logging.getLogger("hub.http")
@@ -29,7 +31,11 @@ class JSONFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        try:
+            # One line per request: orjson writes it at a fraction of json's cost.
+            return orjson.dumps(entry, default=str).decode()
+        except TypeError:  # what orjson refuses (an integer beyond 64 bits, say)
+            return json.dumps(entry, default=str)
 
 
 def configure_logging(level: str, *, as_json: bool) -> None:
