@@ -127,6 +127,6 @@ def test_retry_after_forms() -> None:
     assert retry_after("soon") is None and retry_after(None) is None
 
 
-def test_a_sink_needs_a_secret() -> None:
+def test_a_sink_needs_a_secret(http: httpx.AsyncClient) -> None:
     with pytest.raises(ValueError, match="secret"):
-        WebhookSink("https://x.example/", [], httpx.AsyncClient())
+        WebhookSink("https://x.example/", [], http)
