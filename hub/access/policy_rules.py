@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Label, and_, false, func, or_, true
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BooleanClauseList
@@ -116,7 +117,7 @@ class PolicyRules:
     # -- compiled plans --------------------------------------------------------------
 
     def _key(self, principal: Principal, resource: Resource | None) -> tuple[Hashable, ...]:
-        attributes = json.dumps(dict(principal.attributes), sort_keys=True, default=str)
+        attributes = attributes_key(principal.attributes)
         return (
             resource,
             principal.organization_id,
@@ -286,3 +287,13 @@ def conjuncts(condition: ColumnElement[bool]) -> list[ColumnElement[bool]]:
     if isinstance(condition, BooleanClauseList) and condition.operator is operators.and_:
         return [term for clause in condition.clauses for term in conjuncts(clause)]
     return [condition]
+
+
+def attributes_key(attributes: Mapping[str, Any]) -> bytes | str:
+    """A caller's attributes as a cache key: equal attributes, equal keys (their JSON with
+    sorted keys). Made on every request, so through orjson, with the standard library for
+    what orjson refuses (a non-string key, an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(dict(attributes), option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:
+        return json.dumps(dict(attributes), sort_keys=True, default=str)
