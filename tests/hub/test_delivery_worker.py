@@ -268,3 +268,24 @@ async def test_a_deactivated_client_disables_its_subscriptions(
         row = await session.get(WebhookSubscription, subscription)
     assert row is not None and row.status == "disabled"
     assert "no longer active" in (row.disabled_reason or "")
+
+
+async def test_the_worker_loop_delivers_until_stopped(
+    db: Database, receiver: WebhookReceiver, policy_in_force: None
+) -> None:
+    settings = fast_settings()
+    world = await make_world(db)
+    customer = await make_customer(db, consent_share_with_partners=True)
+    await assign(db, customer, world.distributor.org)
+    await subscribe(db, world.distributor, receiver, settings)
+    worker = make_worker(db, settings)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run_forever(stop))
+    await touch(db, world.operator, customer, city="Orléans")
+    for _ in range(500):
+        if receiver.accepted:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    assert len(receiver.accepted) == 1 and worker.totals.delivered == 1
