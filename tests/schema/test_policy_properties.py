@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from app import create_app
 from hub import sharing
 from hub.access import Resource, access
 from hub.access.catalog import API_ENUMS, CATALOG
@@ -96,8 +97,20 @@ def _no_enum_masks(document: Document) -> bool:
     return not any(name in ENUMS for rule in document.rules for name in rule.read.masked)
 
 
+@pytest.fixture
+async def resolvers(db: Database, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A second app on the same database with compiled reads off: the resolver path."""
+    application = create_app(
+        make_settings(database_url, policy_refresh_interval=3600, compiled_reads=False)
+    )
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
+            yield http
+
+
 async def test_graphql_answers_match_the_oracle_for_random_policies(
-    db: Database, client: httpx.AsyncClient, rules_restored: None
+    db: Database, client: httpx.AsyncClient, resolvers: httpx.AsyncClient, rules_restored: None
 ) -> None:
     async with db.transaction() as session:
         seeded = await seed_demo(session, customers=40, seed=5)
@@ -129,6 +142,8 @@ async def test_graphql_answers_match_the_oracle_for_random_policies(
         examples.append((document, slug))
 
     collect()
+    before = [await _read_paths(client), await _read_paths(resolvers)]
+    invalid = 0
     secret = b"p" * 32
     seen = {"rows": 0, "masked": 0, "withheld": 0}
     for number, (document, slug) in enumerate(examples, start=1000):
@@ -140,12 +155,19 @@ async def test_graphql_answers_match_the_oracle_for_random_policies(
             n for n in rules.shown_fields(principal, Resource.CUSTOMER) if n in API_NAMES
         )
         selection = " ".join(["id", *(API_NAMES[n] for n in shown)])
-        response = await client.post(
-            "/graphql",
-            json={"query": f"{{ customers(first: 100) {{ edges {{ node {{ {selection} }} }} }} }}"},
-            headers={"Authorization": f"Bearer {tokens[slug]}"},
-        )
-        body = response.json()
+        query = f"{{ customers(first: 100) {{ edges {{ node {{ {selection} }} }} }} }}"
+        # Asked of both read paths (compiled, then resolvers): both must answer alike,
+        # and what they answer must be what the oracle decides.
+        bodies = []
+        for app in (client, resolvers):
+            response = await app.post(
+                "/graphql",
+                json={"query": query},
+                headers={"Authorization": f"Bearer {tokens[slug]}"},
+            )
+            bodies.append(response.json())
+        body = bodies[0]
+        assert bodies[0] == bodies[1], (document, slug)
         decisions = {
             i: evaluate(document, CATALOG, caller, "Customer", record)
             for i, record in truth.items()
@@ -153,7 +175,9 @@ async def test_graphql_answers_match_the_oracle_for_random_policies(
         }
         visible = {i for i, d in decisions.items() if d.row_visible}
         if not rules.may(principal, Resource.CUSTOMER, rules_read()):
-            # No rule at all: the caller's schema has no `customers`.
+            # No rule at all: the caller's schema has no `customers` (the resolver path
+            # words the validation error on both apps).
+            invalid += 1
             assert ("errors" in body and "data" not in body) or body.get("data") is None, body
             continue
         assert "errors" not in body, (body, document)
@@ -189,6 +213,27 @@ async def test_graphql_answers_match_the_oracle_for_random_policies(
             # Nothing outside the schema came back.
             assert set(node) == {"id", *(API_NAMES[n] for n in shown)}
     assert all(seen.values()), seen
+    # Every valid example was answered by each path (none fell back from the compiled one).
+    after = [await _read_paths(client), await _read_paths(resolvers)]
+    served = [
+        {path: now.get(path, 0) - then.get(path, 0) for path in ("compiled", "resolvers")}
+        for then, now in zip(before, after, strict=True)
+    ]
+    valid = len(examples) - invalid
+    assert served == [
+        {"compiled": valid, "resolvers": invalid},
+        {"compiled": 0, "resolvers": len(examples)},
+    ], served
+
+
+async def _read_paths(client: httpx.AsyncClient) -> dict[str, int]:
+    """How many GraphQL requests each read path answered (the hub's metrics)."""
+    found = {}
+    for line in (await client.get("/metrics")).text.splitlines():
+        if line.startswith("hub_graphql_read_paths_total{"):
+            path = line.split('path="', 1)[1].split('"', 1)[0]
+            found[path] = int(float(line.split()[-1]))
+    return found
 
 
 def rules_read() -> Any:
