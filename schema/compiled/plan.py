@@ -529,6 +529,8 @@ class Planner:
                 if len(ids) > self.max_ids:
                     raise Unsupported("more ids than nodes accepts")
                 roots.append((key, NodesRoot([self._node(i, nodes) for i in ids])))
+            elif name == "_entities":
+                roots.append((key, self._entities(definition, nodes)))
             elif name in _ROOTS:
                 roots.append((key, self._root(_ROOTS[name], definition, nodes)))
             else:
@@ -556,6 +558,36 @@ class Planner:
             if not isinstance(flt, ListFilter):
                 raise Unsupported(f"a {api_type} list without a ListFilter")
         return ListRoot(connection, resource, flt, args.get("order_by"))
+
+    def _entities(self, definition: GraphQLField, nodes: list[FieldNode]) -> NodesRoot:
+        """Federation ``_entities(representations)`` as ``HubSchema.entities_resolver``
+        and each type's ``resolve_reference`` answer it: a representation is
+        ``{__typename, id}`` of a member of the caller's ``_Entity`` union; its record
+        by id (``null`` when the id is not one of that type's, missing or not yours).
+        Anything else is refused (or fails) there, worded by the resolver path."""
+        raw = get_argument_values(definition, nodes[0], self.variables)
+        representations = raw.get("representations")
+        union = self.schema.type_map.get("_Entity")
+        members = {t.name for t in getattr(union, "types", ())}
+        if not isinstance(representations, list) or len(representations) > self.max_ids:
+            raise Unsupported("representations")
+        items: list[RecordRoot] = []
+        for rep in representations:
+            if not (
+                isinstance(rep, dict)
+                and set(rep) == {"__typename", "id"}
+                and rep["__typename"] in members
+                and isinstance(rep["id"], str)
+            ):
+                raise Unsupported("a representation the resolvers refuse")
+            type_name = rep["__typename"]
+            runtime = self.schema.type_map[type_name]
+            resource = _RESOURCE_OF_TYPE.get(type_name)
+            if resource is None or not isinstance(runtime, GraphQLObjectType):
+                raise Unsupported(f"entities of {type_name}")
+            record_id = expect_id(rep["id"], type_name)
+            items.append(RecordRoot(resource, record_id, self._object(runtime, nodes)))
+        return NodesRoot(items)
 
     def _node(self, global_id: str, nodes: list[FieldNode]) -> RecordRoot:
         """``node(id)`` as ``schema.node.load_node`` resolves it: an id that is not a node
