@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,15 @@ class Source(Protocol):
     """
 
     def read(self, cursor: str | None) -> AsyncIterator[Record]: ...
+
+
+@runtime_checkable
+class OutboundSource(Protocol):
+    """A source that calls another system over HTTP (``connectors.http``). Its runtime
+    hands it the ``httpx`` transport to connect through, which decides which addresses
+    may be reached (the hub's checks each one: no calls into private networks)."""
+
+    def with_transport(self, transport: httpx.AsyncBaseTransport) -> Source: ...
 
 
 class Sink(Protocol):

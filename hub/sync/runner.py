@@ -40,6 +40,7 @@ from hub.access import PolicyRules, access
 from hub.db import Database
 from hub.models._types import utcnow
 from hub.models.sync import SyncDeadLetter, SyncRecord
+from hub.netguard import NetPolicy
 from hub.outage import describe, unavailable_dependency
 from hub.principal import Principal
 from hub.sync.config import TARGETS, Loaded, load_connector, mapping_of
@@ -51,6 +52,7 @@ from hub.sync.errors import (
 )
 from hub.sync.lease import DEFAULT_SECONDS as LEASE_SECONDS
 from hub.sync.lease import new_holder, release, renew, take
+from hub.sync.net import connected, sync_net_policy
 from hub.sync.runs import Counts, advance, finish, last_run, reset_checkpoint, start
 from hub.sync.target import EXTERNAL_ID, MAX_EXTERNAL_ID, Item, Outcome, Stored, Target, digest
 from hub.vault import load_data_keys
@@ -156,6 +158,8 @@ class Runner:
     holder: str = field(default_factory=new_holder)
     progress: Callable[[RunProgress], None] | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    net_policy: NetPolicy = field(default_factory=sync_net_policy)
+    """Where sources calling out over HTTP may connect (``HUB_SYNC_*``, hub.sync.net)."""
 
     async def run(self, name: str, *, rewind_if_done: bool = False) -> RunReport:
         """Run the connector ``name`` to the end of its source. ``rewind_if_done``: when
@@ -180,6 +184,7 @@ class Runner:
             raise ConnectorConfigError(
                 f"connector {name!r}: this hub has no {loaded.row.kind!r} connectors"
             ) from None
+        source = connected(source, self.net_policy)
         async with self.database.transaction() as session:
             await take(session, loaded.row.id, self.holder, self.lease_seconds)
             if rewind_if_done:
