@@ -65,6 +65,12 @@ def _conditions(principal: Principal, flt: CaseFilter) -> list[ColumnElement[boo
     return conditions
 
 
+def filter_conditions(principal: Principal, flt: CaseFilter) -> list[ColumnElement[bool]]:
+    """What ``cases(filter:)`` selects for the principal: its row policy and the filter
+    (refused when the filter reveals a field it does not read in clear)."""
+    return _conditions(principal, flt)
+
+
 async def list_cases(
     session: AsyncSession,
     principal: Principal,

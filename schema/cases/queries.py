@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import strawberry
+from sqlalchemy import ColumnElement
 from strawberry.types import Info
 
 from hub import cases
 from hub.access import Resource
+from hub.principal import Principal
 from schema.cases.types import Case, CasePriority, CaseStatus
 from schema.common import Connection, page_connection
 from schema.context import Context
@@ -23,8 +25,19 @@ class CaseFilter:
         default=None, description="The slug of the organization the case is assigned to"
     )
 
+    def to_hub(self) -> cases.CaseFilter:
+        return cases.CaseFilter(
+            status=None if self.status is None else self.status.value,
+            priority=None if self.priority is None else self.priority.value,
+            product=self.product,
+            # An ID that is not a customer's matches nothing, like an unknown one.
+            customer_id=customer_filter(self.customer_id),
+            assigned_to=self.assigned_to,
+        )
 
-# An ID that is not a customer's matches nothing, like an unknown one.
+    def conditions(self, principal: Principal) -> list[ColumnElement[bool]]:
+        """What the list selects (the compiled read path's ``ListFilter``)."""
+        return cases.filter_conditions(principal, self.to_hub())
 
 
 @strawberry.type
@@ -38,14 +51,7 @@ class CaseQueries:
         filter: CaseFilter | None = None,
     ) -> Connection[Case]:
         ctx = info.context
-        given = filter or CaseFilter()
-        flt = cases.CaseFilter(
-            status=None if given.status is None else given.status.value,
-            priority=None if given.priority is None else given.priority.value,
-            product=given.product,
-            customer_id=customer_filter(given.customer_id),
-            assigned_to=given.assigned_to,
-        )
+        flt = (filter or CaseFilter()).to_hub()
         return await page_connection(
             ctx.database,
             lambda session: cases.list_cases(

@@ -39,6 +39,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import create_app
 from hub import sharing
@@ -48,7 +49,7 @@ from hub.access.policy_rules import PolicyRules
 from hub.db import Database
 from hub.demo import DemoCredential, seed_demo
 from hub.models import Customer, Feedback, Organization
-from hub.models.case import Case
+from hub.models.case import Case, CaseNote
 from policies import Document
 from schema import build_schema
 from schema.compiled import CompiledReads
@@ -475,11 +476,50 @@ ROOT_WEIGHTS = {
     "customers": 30,
     "customer": 12,
     "feedback": 20,
+    "cases": 20,
+    "case": 10,
     "node": 6,
     "nodes": 6,
     "_entities": 8,
 }
 """How often each root field is drawn (when the caller's schema has it)."""
+
+
+async def _escalate(session: AsyncSession, count: int, seed: int) -> None:
+    """Support cases (with their notes) escalated from ``count`` feedback records, so a
+    small demo has cases enough (it seeds one per 25 customers): assigned to a supplier
+    or a department, opened by support, in any status and priority."""
+    rng = random.Random(seed)
+    orgs = {o.slug: o for o in (await session.execute(select(Organization))).scalars()}
+    assignees = ["alpine-textiles", "pacific-components", "support", "technical-support"]
+    authors = [*assignees, "operator"]
+    found = (await session.execute(select(Feedback).order_by(Feedback.id).limit(count))).scalars()  # type: ignore[arg-type]
+    for index, item in enumerate(found):
+        created = item.created_at + timedelta(hours=index + 1, microseconds=index * 7)
+        case = Case(
+            customer_id=item.customer_id,
+            organization_id=orgs[rng.choice(assignees)].id,
+            opened_by_id=orgs["support"].id,
+            feedback_id=item.id if index % 4 else None,
+            product=item.product,
+            subject=f"Escalated {item.kind}",
+            description=item.text,
+            priority=rng.choice(["low", "normal", "high", "urgent"]),
+            status=rng.choice(["open", "waiting_on_partner", "resolved", "closed"]),
+            created_at=created,
+            updated_at=created,
+        )
+        session.add(case)
+        for note in range(rng.randint(0, 3)):
+            session.add(
+                CaseNote(
+                    case_id=case.id,
+                    customer_id=item.customer_id,
+                    organization_id=orgs[rng.choice(authors)].id,
+                    text=f"note {note}",
+                    created_at=created + timedelta(minutes=note, microseconds=note * 11),
+                )
+            )
 
 
 def _no_enum_masks(document: Document) -> bool:
@@ -504,6 +544,7 @@ async def test_compiled_reads_answer_as_the_resolvers_do(
     async with db.transaction() as session:
         seeded = await seed_demo(session, customers=30, seed=11)
         credentials = {c.org: c for c in seeded if c.role is None}
+        await _escalate(session, 24, seed=11)
         # The demo's times are whole seconds; give some records sub-second times too
         # (ISO text with a fraction, in values and cursors).
         models: tuple[Any, ...] = (Customer, Feedback, Case)
@@ -666,9 +707,11 @@ async def test_one_statement_per_root_field_on_postgresql_never_per_record(
     application = create_app(make_settings(database_url, expose_sql_count=True))
     async with db.transaction() as session:
         seeded = await seed_demo(session, customers=12, seed=5)
+        await _escalate(session, 8, seed=5)
     async with db.session() as session:
         customer_ids = list((await session.execute(select(Customer.id))).scalars())  # type: ignore[call-overload]
         feedback_ids = list((await session.execute(select(Feedback.id))).scalars())  # type: ignore[call-overload]
+        case_ids = list((await session.execute(select(Case.id))).scalars())  # type: ignore[call-overload]
     representations = ", ".join(
         [
             *(
@@ -688,8 +731,19 @@ async def test_one_statement_per_root_field_on_postgresql_never_per_record(
                 credential = next(c for c in seeded if c.org == slug and c.role is None)
                 headers = await _bearer(http, credential)
                 counts = []
-                # Who contributed the feedback: the operator reads it, the partner does not.
+                # Who contributed the feedback, and support cases: the operator reads them,
+                # the distributor does not.
                 organization = "organization { name kind }" if slug == "operator" else ""
+                cases = ""
+                if slug == "operator":
+                    cases = (
+                        " e: cases(first: SIZE) { totalCount edges { cursor node { subject"
+                        " assignedTo { slug } openedBy { name } customer { name }"
+                        " feedback { kind } notes(first: SIZE) { totalCount edges { node {"
+                        " text author { slug } } } } } } }"
+                        f' f: case(id: "{to_global_id("Case", case_ids[0])}") {{ subject'
+                        " notes { edges { node { text } } } }"
+                    )
                 for size in (1, 50):
                     query = (
                         f"{{ a: customers(first: {size}) {{ totalCount pageInfo {{ endCursor }}"
@@ -702,7 +756,9 @@ async def test_one_statement_per_root_field_on_postgresql_never_per_record(
                         " } } } } } } }"
                         f" d: _entities(representations: [{representations}]) {{ __typename"
                         f" ... on Customer {{ name feedback(first: {size}) {{ totalCount }} }}"
-                        " ... on Feedback { kind customer { name } } } }"
+                        " ... on Feedback { kind customer { name } } }"
+                        + cases.replace("SIZE", str(size))
+                        + " }"
                     )
                     observed["fallbacks"].clear()
                     response = await http.post("/graphql", json={"query": query}, headers=headers)
@@ -711,7 +767,8 @@ async def test_one_statement_per_root_field_on_postgresql_never_per_record(
                     assert not observed["fallbacks"]
                     counts.append(int(response.headers["X-SQL-Statements"]))
                 if postgresql:
-                    assert counts == [4, 4], (slug, counts)
+                    roots = 6 if slug == "operator" else 4
+                    assert counts == [roots, roots], (slug, counts)
                 else:
                     assert counts[0] == counts[1], (slug, counts)
 
