@@ -5,16 +5,18 @@ token endpoint, private_key_jwt) read into feedback through the runner, with a 4
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
+from hub.access import Resource
 from hub.db import Database
 from hub.models.sync import SyncCheckpoint
 from hub.netguard import NetPolicy
-from hub.sync.config import parse_spec, save_connector
+from hub.sync.config import mapping_of, parse_spec, save_connector, specs_from_yaml
 from tests.connectors.api_peer import ApiPeer, serving, tickets
 from tests.hub.sync_helpers import customers, dead_letters, feedback_count, runner, support_org
 
@@ -114,3 +116,20 @@ async def test_loopback_is_refused_by_default(db: Database, peer: ApiPeer) -> No
     assert report.status == "failed"
     assert "loopback" in (report.error or "") and peer.token_requests == 0
     assert peer.api_requests == 0
+
+
+def test_the_example_is_a_valid_definition(repo_root: Path) -> None:
+    (spec,) = specs_from_yaml(repo_root / "connectors" / "examples" / "desk-api.yaml")
+    assert (spec.name, spec.kind, spec.schedule_seconds) == ("desk-api", "http", 600)
+    mapped = mapping_of(Resource.FEEDBACK, spec.mapping).apply(
+        {
+            "id": 7,
+            "requester": {"email": " A@B.org "},
+            "description": "Broken",
+            "type": "Incident",
+            "via": {"channel": "web"},
+            "created_at": "2026-12-01T10:00:00Z",
+        }
+    )
+    assert mapped.problems == ()
+    assert (mapped.values["kind"], mapped.values["channel"]) == ("complaint", "website")

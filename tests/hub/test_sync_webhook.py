@@ -1,0 +1,246 @@
+"""Inbound webhooks end to end: requests signed by the ``standardwebhooks`` library,
+posted to ``POST /connectors/{name}/events`` of the app, stored through the sync runtime
+(both backends)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select, text
+from standardwebhooks import Webhook
+
+from hub.db import Database
+from hub.models import Feedback
+from hub.models.sync import SyncRun
+from hub.models.sync_webhook import SyncWebhookEvent
+from hub.sync.config import parse_spec, save_connector, specs_from_yaml
+from tests.hub.sync_helpers import count, customers, dead_letters, feedback_count, support_org
+
+SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+MAPPING = {
+    "external_id": "ticket.id",
+    "customer_email": "ticket.requester",
+    "text": "ticket.body",
+    "kind": {"from": "ticket.type", "default": "question"},
+    "channel": {"from": "ticket.via", "default": "chat"},
+}
+
+
+async def define(db: Database, name: str = "desk-hooks", **overrides: Any) -> None:
+    definition: dict[str, Any] = {
+        "name": name,
+        "kind": "webhook",
+        "resource": "feedback",
+        "organization": "support",
+        "config": {"records": "data", "max_bytes": 2048},
+        "mapping": MAPPING,
+        "credentials": {"secret": SECRET},
+        **overrides,
+    }
+    async with db.transaction() as session:
+        await save_connector(session, parse_spec(definition))
+
+
+def ticket(n: int, email: str = "person1@example.com", body: str | None = None) -> dict[str, Any]:
+    return {"id": f"T-{n}", "requester": email, "body": body or f"Ticket {n}"}
+
+
+def envelope(data: Any) -> str:
+    return json.dumps({"type": "ticket.updated", "timestamp": "2026-12-06T07:00:00Z", "data": data})
+
+
+def signed(
+    body: bytes | str, message_id: str, *, at: datetime | None = None, secret: str = SECRET
+) -> dict[str, str]:
+    at = at or datetime.now(UTC)
+    payload = body.encode() if isinstance(body, str) else body
+    return {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, at, payload),
+    }
+
+
+async def post(
+    client: httpx.AsyncClient, body: bytes | str, headers: dict[str, str], name: str = "desk-hooks"
+) -> httpx.Response:
+    return await client.post(f"/connectors/{name}/events", content=body, headers=headers)
+
+
+async def setup(db: Database) -> None:
+    await support_org(db)
+    await customers(db, 3)
+    await define(db)
+
+
+async def test_a_signed_message_is_stored_once(db: Database, client: httpx.AsyncClient) -> None:
+    await setup(db)
+    body = envelope({"ticket": ticket(1)})
+    first = await post(client, body, signed(body, "msg_1"))
+    assert first.status_code == 200, first.text
+    assert first.json() == {
+        "status": "stored",
+        "webhook_id": "msg_1",
+        "read": 1,
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "queued": 0,
+        "dead_lettered": 0,
+    }
+    # The sender retries (a lost answer): same id, signed again with a new timestamp.
+    retry = await post(client, body, signed(body, "msg_1"))
+    assert (retry.status_code, retry.json()["status"]) == (200, "duplicate")
+    # A replayed id with another body is still the message already stored: no write.
+    other = envelope({"ticket": ticket(1, body="rewritten")})
+    replay = await post(client, other, signed(other, "msg_1"))
+    assert replay.json()["status"] == "duplicate"
+    assert await feedback_count(db) == 1
+    async with db.session() as session:
+        stored = (await session.execute(select(Feedback))).scalar_one()
+        runs = list((await session.execute(select(SyncRun))).scalars())
+    assert stored.text == "Ticket 1"
+    assert [(r.holder, r.status, r.created) for r in runs] == [("webhook msg_1", "succeeded", 1)]
+    # A new message about the same ticket is a change, written under the organization's
+    # policy: support may not rewrite a feedback's text, so it is a dead letter.
+    changed = envelope({"ticket": ticket(1, body="Ticket 1, more detail")})
+    update = await post(client, changed, signed(changed, "msg_2"))
+    assert (update.json()["dead_lettered"], await feedback_count(db)) == (1, 1)
+    letters = await dead_letters(db)
+    assert [(d.position, d.reason) for d in letters] == [
+        ("webhook msg_2", "text: the sharing policy does not let you set this field")
+    ]
+
+
+async def test_several_records_and_a_dead_letter(db: Database, client: httpx.AsyncClient) -> None:
+    await setup(db)
+    body = envelope([{"ticket": ticket(1)}, {"ticket": ticket(2, email="nobody")}, "text"])
+    answer = await post(client, body, signed(body, "msg_batch"))
+    assert answer.status_code == 200
+    assert (answer.json()["created"], answer.json()["dead_lettered"]) == (1, 2)
+    letters = await dead_letters(db)
+    assert [d.position for d in letters] == ["webhook msg_batch item 2", "webhook msg_batch item 3"]
+    assert letters[0].reason.startswith("customer_email: is not a valid email address")
+    assert letters[1].reason == "webhook msg_batch item 3 is not an object"
+    assert letters[0].cursor == "msg_batch"
+    # The raw record is sealed at rest like the connector's secret.
+    async with db.session() as session:
+        raw = (await session.execute(text("SELECT record FROM sync_dead_letter"))).scalars()
+        creds = (await session.execute(text("SELECT credentials FROM sync_connector"))).scalar()
+    assert all("nobody" not in value for value in raw)
+    assert creds is not None and SECRET not in creds and "whsec_" not in creds
+
+
+async def test_refusals_say_what_is_wrong(db: Database, client: httpx.AsyncClient) -> None:
+    await setup(db)
+    body = envelope({"ticket": ticket(1)})
+    cases: list[tuple[str, dict[str, str], str | None]] = [
+        (envelope({"ticket": ticket(9)}), signed(body, "m1"), "invalid_signature"),
+        (body, signed(body, "m2", secret="whsec_" + base64.b64encode(b"x" * 24).decode()), None),
+        (
+            body,
+            signed(body, "m3", at=datetime.now(UTC) - timedelta(minutes=6)),
+            "invalid_timestamp",
+        ),
+        (
+            body,
+            signed(body, "m4", at=datetime.now(UTC) + timedelta(minutes=6)),
+            "invalid_timestamp",
+        ),
+        (body, {k: v for k, v in signed(body, "m5").items() if k != "webhook-signature"}, None),
+        ("not json", signed("not json", "m6"), "invalid_body"),
+        ('{"data": 5}', signed('{"data": 5}', "m7"), "invalid_body"),
+        ('{"data": "\\u0000"}', signed('{"data": "\\u0000"}', "m8"), "invalid_body"),
+    ]
+    for payload, headers, code in cases:
+        answer = await post(client, payload, headers)
+        assert answer.status_code == 400, (headers["webhook-id"], answer.text)
+        error = answer.json()
+        assert set(error) == {"error", "message"}
+        if code is not None:
+            assert error["error"] == code
+        assert "Traceback" not in answer.text and "hub." not in answer.text
+    missing = await post(client, body, {"content-type": "application/json"})
+    assert missing.json()["error"] == "missing_headers"
+    assert await feedback_count(db) == 0
+    assert await count(db, SyncWebhookEvent) == 0  # a refused id may come again, fixed
+
+
+async def test_unknown_disabled_and_other_connectors_look_the_same(
+    db: Database, client: httpx.AsyncClient
+) -> None:
+    await setup(db)
+    await define(db, "paused-hooks", enabled=False)
+    await define(db, "desk-files", kind="files", config={"path": "/nonexistent"}, credentials=None)
+    body = envelope({"ticket": ticket(1)})
+    answers = [
+        await post(client, body, signed(body, "m1"), name)
+        for name in ("nowhere", "paused-hooks", "desk-files")
+    ]
+    assert {a.status_code for a in answers} == {404}
+    assert len({a.text for a in answers}) == 1
+    assert answers[0].json()["error"] == "not_found"
+    get = await client.get("/connectors/desk-hooks/events")
+    assert get.status_code == 405
+
+
+async def test_a_body_over_the_limit_is_refused(db: Database, client: httpx.AsyncClient) -> None:
+    await setup(db)
+    body = envelope({"ticket": ticket(1, body="x" * 3000)})
+    answer = await post(client, body, signed(body, "m_big"))
+    assert answer.status_code == 413
+    assert answer.json() == {
+        "error": "body_too_large",
+        "message": "the body is larger than 2048 bytes",
+    }
+
+    async def chunks() -> Any:  # no Content-Length: the limit holds while reading
+        for _ in range(4):
+            yield b"x" * 1000
+
+    streamed = await client.post(
+        "/connectors/desk-hooks/events", content=chunks(), headers=signed(b"", "m_stream")
+    )
+    assert streamed.status_code == 413
+    assert await feedback_count(db) == 0
+
+
+async def test_one_id_delivered_twice_at_once_is_stored_once(
+    db: Database, client: httpx.AsyncClient
+) -> None:
+    await setup(db)
+    body = envelope({"ticket": ticket(1)})
+    answers = await asyncio.gather(
+        *(post(client, body, signed(body, "msg_race")) for _ in range(3))
+    )
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert sorted(a.json()["status"] for a in answers) == ["duplicate", "duplicate", "stored"]
+    assert await feedback_count(db) == 1
+    assert await count(db, SyncRun) == 1
+
+
+async def test_the_example_receives_what_it_describes(
+    db: Database, client: httpx.AsyncClient, repo_root: Path
+) -> None:
+    await support_org(db)
+    await customers(db, 3)
+    (spec,) = specs_from_yaml(repo_root / "connectors" / "examples" / "desk-webhooks.yaml")
+    async with db.transaction() as session:
+        await save_connector(session, spec)
+    assert spec.credentials is not None
+    ticket = {"id": 1, "requester": {"email": "Person2@Example.com "}, "description": " Hi "}
+    body = json.dumps(
+        {"type": "ticket.created", "timestamp": "2026-12-06T07:00:00Z", "data": {"ticket": ticket}}
+    )
+    answer = await post(
+        client, body, signed(body, "msg_ex", secret=spec.credentials["secret"]), "desk-webhooks"
+    )
+    assert (answer.status_code, answer.json()["created"]) == (200, 1)
