@@ -22,7 +22,8 @@ class Node:
     id: strawberry.ID
 
 
-@strawberry.type
+# Every Relay-style subgraph defines PageInfo: shareable, so a supergraph composes it.
+@strawberry.federation.type(shareable=True)
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool

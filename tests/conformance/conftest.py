@@ -20,7 +20,16 @@ from tests.postgres import _in_ci
 __all__ = ["NodeTools"]
 
 HERE = Path(__file__).resolve().parent
-REQUIRED = ("graphql-http", "@apollo/composition", "graphql", "openid-client", "oauth4webapi")
+REQUIRED = (
+    "graphql-http",
+    "@apollo/composition",
+    "@apollo/gateway",
+    "@apollo/server",
+    "@apollo/subgraph",
+    "graphql",
+    "openid-client",
+    "oauth4webapi",
+)
 NPM_TIMEOUT = 300
 NODE_TIMEOUT = 120
 

@@ -1,0 +1,104 @@
+// A department's loyalty service: an Apollo Federation v2 subgraph (@apollo/subgraph) that
+// extends the hub's Customer by @key(fields: "id") with loyalty fields of its own.
+//
+// Listens on 127.0.0.1 (port from argv[2], 0 for any) and prints {"url"} once ready.
+// Besides POST /graphql it answers GET /stats (every GraphQL request received: its query,
+// its variables and its Authorization header) and POST /config ({"delayMs"}: wait
+// that long before answering, to play a slow service). The values are a function of the
+// customer's id (tierOf, pointsOf), so a test can compute what to expect.
+import http from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { parse } from 'graphql';
+
+const typeDefs = parse(`
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+
+  "A customer's standing in the loyalty programme."
+  type LoyaltyAccount {
+    tier: String
+    points: Int
+    memberSince: String
+  }
+
+  type Customer @key(fields: "id") {
+    id: ID!
+    "The loyalty programme tier: bronze, silver or gold."
+    loyaltyTier: String
+    loyaltyPoints: Int
+    loyalty: LoyaltyAccount
+  }
+
+  type Query {
+    loyaltyProgramme: String
+  }
+`);
+
+export function score(id) {
+  let sum = 0;
+  for (const ch of id) sum = (sum * 31 + ch.charCodeAt(0)) % 1000003;
+  return sum;
+}
+const TIERS = ['bronze', 'silver', 'gold'];
+const tierOf = (id) => TIERS[score(id) % 3];
+const pointsOf = (id) => score(id) % 10000;
+
+const resolvers = {
+  Query: { loyaltyProgramme: () => 'Acme Rewards' },
+  Customer: {
+    __resolveReference: (ref) => ({ id: ref.id }),
+    loyaltyTier: (c) => tierOf(c.id),
+    loyaltyPoints: (c) => pointsOf(c.id),
+    loyalty: (c) => ({ tier: tierOf(c.id), points: pointsOf(c.id), memberSince: '2020' }),
+  },
+};
+
+const server = new ApolloServer({
+  schema: buildSubgraphSchema({ typeDefs, resolvers }),
+  plugins: [ApolloServerPluginInlineTraceDisabled()], // stdout carries only the JSON line
+});
+await server.start();
+
+const received = [];
+let delayMs = 0;
+
+async function body(req) {
+  let text = '';
+  for await (const chunk of req) text += chunk;
+  return text ? JSON.parse(text) : {};
+}
+
+function reply(res, status, value) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(value));
+}
+
+const listener = http.createServer(async (req, res) => {
+  try {
+    if (req.method === 'GET' && req.url === '/stats') return reply(res, 200, { received });
+    if (req.method === 'POST' && req.url === '/config') {
+      delayMs = (await body(req)).delayMs ?? 0;
+      return reply(res, 200, { delayMs });
+    }
+    if (req.method === 'POST' && req.url === '/graphql') {
+      const { query, variables, operationName } = await body(req);
+      received.push({
+        query,
+        variables: variables ?? null,
+        authorization: req.headers.authorization ?? null,
+      });
+      if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const response = await server.executeOperation({ query, variables, operationName });
+      const result = response.body.kind === 'single' ? response.body.singleResult : null;
+      return reply(res, 200, result);
+    }
+    reply(res, 404, { error: 'not found' });
+  } catch (error) {
+    reply(res, 500, { error: String(error) });
+  }
+});
+listener.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
+  const { port } = listener.address();
+  process.stdout.write(JSON.stringify({ url: `http://127.0.0.1:${port}/graphql` }) + '\n');
+});
