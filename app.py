@@ -10,10 +10,9 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from hub import ops, provenance
-from hub.console import console_app
 from hub.db import Database, make_engine
 from hub.disclosures import DisclosureWriter
 from hub.logs import RequestLogMiddleware, configure_logging
@@ -28,7 +27,6 @@ from hub.outage import OutageMiddleware
 from hub.runtime import Runtime
 from hub.settings import Settings, load_settings
 from hub.vault import activation_delay, ensure_data_key
-from hub.workers import ServerWorkers
 from schema import build_schema
 from schema.audit import export as audit_export
 from schema.compiled import CompiledReads
@@ -79,14 +77,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             disclosure_writer.start()
             # Revocations and key rotations made by other replicas (or the CLI) arrive here.
             refresher = asyncio.create_task(runtime.refresh_forever())
-            # Connector runs admins start; with HUB_SYNC_WORKER the scheduler and delivery.
-            workers = ServerWorkers(settings, database)
-            app.state.workers = workers
-            workers.start()
             try:
                 yield
             finally:
-                await workers.stop()
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await refresher
@@ -104,7 +97,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql),
             *audit_export.routes,
             *connector_event_routes,
-            Mount("/console", app=console_app(graphql)),
         ],
         middleware=[
             # Outermost: times everything and answers GET /metrics before authentication.
