@@ -31,6 +31,7 @@ from hub.db import Database
 from hub.models._types import utcnow
 from hub.models.sync import SyncRun
 from hub.models.sync_webhook import SyncWebhookEvent
+from hub.netguard import NetPolicy
 from hub.sync.config import TARGETS, Loaded, load_connector, mapping_of
 from hub.sync.errors import SyncError, UnknownConnectorError, transient
 from hub.sync.runner import Runner, _Run
@@ -129,7 +130,8 @@ async def _store_once(database: Database, inbound: Inbound, event: WebhookEvent)
         state = _Run(
             loaded, run.id, holder, target, mapping_of(loaded.resource, loaded.row.mapping)
         )
-        runner = Runner(database, b"")  # its record steps only: no run, lease or keys
+        # Its record steps only: no run, lease, keys or outbound calls.
+        runner = Runner(database, b"", net_policy=NetPolicy())
         records = list(event.records)
         prepared = [runner._prepare(state, record) for record in records]
         done = await runner._store(session, state, records, prepared)
