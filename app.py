@@ -27,6 +27,7 @@ from hub.outage import OutageMiddleware
 from hub.runtime import Runtime
 from hub.settings import Settings, load_settings
 from hub.vault import activation_delay, ensure_data_key
+from hub.workers import ServerWorkers
 from schema import build_schema
 from schema.audit import export as audit_export
 from schema.compiled import CompiledReads
@@ -77,9 +78,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             disclosure_writer.start()
             # Revocations and key rotations made by other replicas (or the CLI) arrive here.
             refresher = asyncio.create_task(runtime.refresh_forever())
+            # Connector runs admins start; with HUB_SYNC_WORKER the scheduler and delivery.
+            workers = ServerWorkers(settings, database)
+            app.state.workers = workers
+            workers.start()
             try:
                 yield
             finally:
+                await workers.stop()
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await refresher

@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     # Seconds outbox events are kept (hub.outbox.prune), never past the slowest reader.
     outbox_retention: PositiveInt = 7 * 86_400
 
+    # Background work in the server (hub.workers, docs/sync-admin.md): the sync scheduler
+    # (connectors with a schedule, checked every sync_worker_tick seconds) and the
+    # outbound delivery worker run in each replica's lifespan; off, run `hub sync worker`
+    # and `hub deliveries worker` beside the servers. Leases keep either safe on many.
+    sync_worker: bool = False
+    sync_worker_tick: float = Field(default=5.0, gt=0, le=3600)
+
     # Prometheus metrics at GET /metrics (hub.metrics); a bearer token is required there
     # when metrics_token is set.
     metrics: bool = True

@@ -120,18 +120,25 @@ def _reset(now: datetime) -> dict[str, object]:
     }
 
 
-async def replay(session: AsyncSession, reference: str) -> WebhookDelivery:
-    """Send one delivery again (a dead letter, or any other), same ``webhook-id``."""
+async def replay(
+    session: AsyncSession, reference: str, principal: Principal | None = None
+) -> WebhookDelivery:
+    """Send one delivery again (a dead letter, or any other), same ``webhook-id``;
+    audited as ``principal``'s (an administrator's, from GraphQL) or the shell user's."""
     found = await get_delivery(session, reference)
     await session.execute(
         update(WebhookDelivery)
         .where(col(WebhookDelivery.id) == found.id)
         .values(**_reset(utcnow()))
     )
-    await audit.append(
-        session,
-        audit.shell_entry("webhook.replay", f"webhook_delivery:{found.id}", {"from": found.status}),
+    action, target = "webhook.replay", f"webhook_delivery:{found.id}"
+    details = {"from": found.status}
+    entry = (
+        audit.shell_entry(action, target, details)
+        if principal is None
+        else audit.entry_for(principal, action, target, details)
     )
+    await audit.append(session, entry)
     await session.refresh(found)
     return found
 
