@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from hub import ops, provenance
+from hub.console import console_app
 from hub.db import Database, make_engine
 from hub.disclosures import DisclosureWriter
 from hub.logs import RequestLogMiddleware, configure_logging
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql),
             *audit_export.routes,
             *connector_event_routes,
+            Mount("/console", app=console_app(graphql)),
         ],
         middleware=[
             # Outermost: times everything and answers GET /metrics before authentication.

@@ -255,6 +255,7 @@ def demo(
     ] = True,
 ) -> None:
     """Seed a fresh demo database with realistic data and serve it with GraphiQL on."""
+    from hub.console.demo import create_demo_admin
     from hub.delivery.demo import register_demo_subscription
     from hub.demo import seed_demo
     from hub.sync.demo import register_demo_connector
@@ -279,6 +280,7 @@ def demo(
     _ensure_secret(settings)
     desk_folder = Path("./demo-support-desk").resolve()
     hook_port, hook_secret = (port + 1 if port < 65535 else port - 1), list[str]()
+    console_login = list[str]()
 
     async def seed() -> list[Any]:
         await _prepare(settings, None)
@@ -300,6 +302,7 @@ def demo(
                 await register_demo_connector(session, desk_folder)
                 hook = await register_demo_subscription(session, f"http://127.0.0.1:{hook_port}/")
                 hook_secret.append(hook.secret)
+                console_login.extend(await create_demo_admin(session, settings.issuer))
             # Planner statistics for the freshly loaded tables: without them PostgreSQL
             # guesses row counts wildly and scans whole tables (autovacuum may be off).
             async with database.engine.connect() as conn:
@@ -323,6 +326,9 @@ def demo(
     print("# acme-distribution's webhooks, in two more terminals (docs/deliveries.md):")
     print(f"hub deliveries receive --port {hook_port} --secret {hook_secret[0]}")
     print("HUB_DELIVERY_ALLOW_LOOPBACK=true hub deliveries worker\n", flush=True)
+    print(f"# The console: {settings.issuer}/console (docs/console.md); sign in as")
+    print(f"# {console_login[0]} with this password, made for this demo run and shown once:")
+    print(f"# {console_login[1]}\n", flush=True)
     if listener is not None:
         print(listen.announcement(host, port), file=sys.stderr, flush=True)
         # log_config=None: uvicorn keeps the logging create_app set up (JSON lines).

@@ -12,13 +12,13 @@ from typing import Any
 import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from hub.console.graphiql import graphiql_page
 from hub.db import count_statements
 from hub.metrics import note_outcome, note_path
 from hub.oauth.bearer import PrincipalUser, unauthorized
@@ -152,7 +152,7 @@ class GraphQLEndpoint:
             and "text/html" in (accept or "")
             and "query" not in request.query_params
         ):
-            return HTMLResponse(get_graphql_ide_html("graphiql"))
+            return graphiql_page()  # vendored assets, no CDN (hub/console/static/vendor)
         if request.method not in ("GET", "POST"):
             error = {"message": "use GET or POST", "extensions": {"code": "METHOD_NOT_ALLOWED"}}
             return JSONResponse(

@@ -52,30 +52,37 @@ class BearerTokenBackend(AuthenticationBackend):
         token = token.strip()
         if not token or " " in token:
             raise AuthenticationError("the Authorization header is malformed")
-        runtime: OAuthContext = conn.app.state.runtime
-        verified = _verified(runtime, token)
-        # What can change under a valid token is checked on every request, cached or not.
-        # RFC 7009 §2: a revoked token is refused; the set is refreshed from the database
-        # every HUB_REVOCATION_REFRESH_INTERVAL seconds on every replica.
-        if verified.jti in runtime.revocations:
-            raise AuthenticationError("the token has been revoked")
-        client = await runtime.clients.lookup(verified.client_id)
-        if client is None or not client.active:
-            raise AuthenticationError("the token's client is disabled or unknown")
-        staff: StaffIdentity | None = None
-        if verified.roles is not None:
-            staff = await runtime.staff.lookup(
-                runtime.database, runtime.settings.client_cache_ttl, verified.subject
-            )
-            if staff is None or not staff.active:
-                raise AuthenticationError("the token's staff user is disabled or unknown")
-        memo = verified.memo
-        if memo is not None and memo[0] is client and memo[1] is staff:
-            principal = memo[2]
-        else:
-            principal = _principal(verified, client, staff)
-            verified.memo = (client, staff, principal)
-        return AuthCredentials(sorted(verified.scopes)), PrincipalUser(principal)
+        principal = await authenticate_token(conn.app.state.runtime, token)
+        return AuthCredentials(sorted(principal.scopes)), PrincipalUser(principal)
+
+
+async def authenticate_token(runtime: OAuthContext, token: str) -> Principal:
+    """The caller a bearer access token stands for; :class:`AuthenticationError` when it
+    is invalid, revoked, or its client or staff user is disabled. Also used by the
+    console (:mod:`hub.console`), which keeps its staff token in its session cookie."""
+    verified = _verified(runtime, token)
+    # What can change under a valid token is checked on every request, cached or not.
+    # RFC 7009 §2: a revoked token is refused; the set is refreshed from the database
+    # every HUB_REVOCATION_REFRESH_INTERVAL seconds on every replica.
+    if verified.jti in runtime.revocations:
+        raise AuthenticationError("the token has been revoked")
+    client = await runtime.clients.lookup(verified.client_id)
+    if client is None or not client.active:
+        raise AuthenticationError("the token's client is disabled or unknown")
+    staff: StaffIdentity | None = None
+    if verified.roles is not None:
+        staff = await runtime.staff.lookup(
+            runtime.database, runtime.settings.client_cache_ttl, verified.subject
+        )
+        if staff is None or not staff.active:
+            raise AuthenticationError("the token's staff user is disabled or unknown")
+    memo = verified.memo
+    if memo is not None and memo[0] is client and memo[1] is staff:
+        principal = memo[2]
+    else:
+        principal = _principal(verified, client, staff)
+        verified.memo = (client, staff, principal)
+    return principal
 
 
 def _verified(runtime: OAuthContext, token: str) -> VerifiedToken:

@@ -1,0 +1,102 @@
+// Partner Hub console: small enhancements over server-rendered pages (every action
+// also works as a plain form post where it matters). No inline scripts: the CSP forbids them.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  // Every htmx request carries the session's CSRF token in a header.
+  document.addEventListener("htmx:configRequest", function (event) {
+    event.detail.headers["X-CSRF-Token"] = csrfToken();
+  });
+
+  // --- the policy editor: a textarea with line numbers and problem markers -------------
+  function lineStarts(text) {
+    var starts = [0];
+    for (var i = 0; i < text.length; i++) {
+      if (text.charCodeAt(i) === 10) starts.push(i + 1);
+    }
+    return starts;
+  }
+
+  function renderGutter(editor) {
+    var area = editor.querySelector("textarea");
+    var gutter = editor.querySelector(".gutter");
+    if (!area || !gutter) return;
+    var count = lineStarts(area.value).length;
+    var marked = {};
+    document.querySelectorAll("#problems .goto").forEach(function (b) {
+      marked[b.getAttribute("data-line")] = true;
+    });
+    var lines = [];
+    for (var n = 1; n <= count; n++) {
+      lines.push(marked[n] ? n + " \u25CF" : String(n));
+    }
+    gutter.textContent = lines.join("\n");
+    gutter.scrollTop = area.scrollTop;
+  }
+
+  function setupEditor(editor) {
+    var area = editor.querySelector("textarea");
+    if (!area || editor.getAttribute("data-ready")) return;
+    editor.setAttribute("data-ready", "1");
+    var gutter = document.createElement("pre");
+    gutter.className = "gutter";
+    gutter.setAttribute("aria-hidden", "true");
+    editor.insertBefore(gutter, area);
+    area.addEventListener("input", function () { renderGutter(editor); });
+    area.addEventListener("scroll", function () { gutter.scrollTop = area.scrollTop; });
+    area.addEventListener("keydown", function (event) {
+      // Tab indents by two spaces; Escape then Tab leaves the editor (keyboard users).
+      if (event.key === "Tab" && !event.shiftKey && !area.getAttribute("data-escaped")) {
+        event.preventDefault();
+        var start = area.selectionStart;
+        area.setRangeText("  ", start, area.selectionEnd, "end");
+        renderGutter(editor);
+      } else if (event.key === "Escape") {
+        area.setAttribute("data-escaped", "1");
+      } else {
+        area.removeAttribute("data-escaped");
+      }
+    });
+    renderGutter(editor);
+  }
+
+  function gotoLine(line, column) {
+    var area = document.querySelector(".editor textarea");
+    if (!area) return;
+    var starts = lineStarts(area.value);
+    var index = Math.min(line, starts.length) - 1;
+    var start = starts[index] + Math.max(column - 1, 0);
+    var end = index + 1 < starts.length ? starts[index + 1] - 1 : area.value.length;
+    area.focus();
+    area.setSelectionRange(Math.min(start, end), end);
+    var lineHeight = parseFloat(getComputedStyle(area).lineHeight) || 18;
+    area.scrollTop = Math.max(0, (index - 3) * lineHeight);
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target.closest(".goto") : null;
+    if (target) {
+      gotoLine(parseInt(target.getAttribute("data-line"), 10),
+               parseInt(target.getAttribute("data-column"), 10));
+    }
+  });
+
+  function setupAll() {
+    document.querySelectorAll(".editor").forEach(setupEditor);
+    document.querySelectorAll(".editor").forEach(renderGutter);
+  }
+  document.addEventListener("DOMContentLoaded", setupAll);
+  document.addEventListener("htmx:afterSettle", setupAll);
+
+  // Forms that change something important ask first (data-confirm), without inline script.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+})();

@@ -1,0 +1,68 @@
+"""Roles on the server: every console route refuses what the user's roles do not allow,
+whatever the page showed; a partner's bearer token opens nothing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from hub.db import Database
+from tests.conftest import make_caller, token_for
+from tests.hub.console.helpers import (
+    console_http,
+    console_settings,
+    csrf_of,
+    make_staff,
+    sign_in,
+)
+
+# (method, path, the permission it needs: the lowest role allowed)
+ROUTES = [
+    ("GET", "/console/", "analyst"),
+    ("GET", "/console/policies", "analyst"),
+    ("GET", "/console/policies/versions/1", "analyst"),
+    ("GET", "/console/policies/diff?old=1&new=1", "analyst"),
+    ("GET", "/console/policies/draft", "policy_editor"),
+    ("POST", "/console/policies/draft/validate", "policy_editor"),
+    ("POST", "/console/policies/draft/preview", "policy_editor"),
+    ("POST", "/console/policies/draft/publish", "policy_editor"),
+    ("POST", "/console/policies/versions/1/rollback", "policy_editor"),
+    ("GET", "/console/policies/view-as", "policy_editor"),
+]
+RANK = {"member": 0, "analyst": 1, "policy_editor": 2, "admin": 3}
+
+
+async def _call(http: httpx.AsyncClient, method: str, path: str, csrf: str) -> httpx.Response:
+    if method == "GET":
+        return await http.get(path)
+    return await http.post(path, data={"csrf": csrf, "source": "rules: []\n", "reason": "x"})
+
+
+@pytest.mark.parametrize("role", ["member", "analyst", "policy_editor", "admin"])
+async def test_each_role_gets_exactly_its_routes(
+    db: Database, database_url: str, role: str
+) -> None:
+    staff = await make_staff(db, role)
+    async with console_http(console_settings(database_url)) as http:
+        await sign_in(http, staff.email)
+        admin_page = await http.get("/console/policies")
+        csrf = csrf_of(admin_page.text) if admin_page.status_code == 200 else ""
+        for method, path, lowest in ROUTES:
+            response = await _call(http, method, path, csrf)
+            allowed = RANK[role] >= RANK[lowest]
+            if allowed:
+                assert response.status_code in (200, 303, 422), (role, path, response.text)
+            else:
+                assert response.status_code == 403, (role, path, response.status_code)
+                assert "do not allow" in response.text
+
+
+async def test_a_partner_token_opens_nothing(db: Database, database_url: str) -> None:
+    partner = await make_caller(db, "distributor")
+    async with console_http(console_settings(database_url)) as http:
+        token = await token_for(http, partner)
+        headers = {"Authorization": f"Bearer {token}"}
+        for method, path, _ in ROUTES:
+            response = await http.request(method, path, headers=headers)
+            assert response.status_code == 303, (path, response.status_code)
+            assert response.headers["location"].startswith("/console/login")
