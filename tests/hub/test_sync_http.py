@@ -4,6 +4,7 @@ token endpoint, private_key_jwt) read into feedback through the runner, with a 4
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from hub.access import Resource
 from hub.db import Database
 from hub.models.sync import SyncCheckpoint
 from hub.netguard import NetPolicy
+from hub.settings import SettingsError
 from hub.sync.config import mapping_of, parse_spec, save_connector, specs_from_yaml
+from hub.sync.net import sync_net_policy
 from tests.connectors.api_peer import ApiPeer, serving, tickets
 from tests.hub.sync_helpers import customers, dead_letters, feedback_count, runner, support_org
 
@@ -133,3 +136,14 @@ def test_the_example_is_a_valid_definition(repo_root: Path) -> None:
     )
     assert mapped.problems == ()
     assert (mapped.values["kind"], mapped.values["channel"]) == ("complaint", "website")
+
+
+def test_the_outbound_rules_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sync_net_policy() == NetPolicy()  # nothing set: public addresses only
+    monkeypatch.setenv("HUB_SYNC_ALLOW_LOOPBACK", "true")
+    monkeypatch.setenv("HUB_SYNC_ALLOWED_NETWORKS", '["10.20.0.0/16"]')
+    policy = sync_net_policy()
+    assert policy.allow_loopback and policy.allows(ipaddress.ip_address("10.20.3.4"))
+    monkeypatch.setenv("HUB_SYNC_ALLOWED_NETWORKS", '["10.20.0.0/33"]')
+    with pytest.raises(SettingsError, match=r"HUB_SYNC_ALLOWED_NETWORKS: '10\.20\.0\.0/33' is not"):
+        sync_net_policy()
