@@ -177,7 +177,8 @@ class HttpSource:
         )
         if auth.method == "private_key_jwt":
             # authlib signs a new assertion (fresh jti) for each token request; its
-            # "token_endpoint" argument is only the assertion's audience.
+            # "token_endpoint" argument is only the assertion's audience. No `claims`:
+            # authlib stores its jti in that dict and would send the same one again.
             method = PrivateKeyJWT(auth.audience or auth.token_url, alg=auth.alg)
             oauth.register_client_auth_method(method)
         client: httpx.AsyncClient = oauth
