@@ -2,6 +2,27 @@
 
 from __future__ import annotations
 
+from hub.outage import unavailable_dependency
+
+# SQLSTATEs worth retrying: serialisation failure, deadlock, lock not available.
+_RETRY_STATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def transient(error: BaseException) -> bool:
+    """Whether retrying the same work later may succeed (the database is down, busy or
+    asked the transaction to retry)."""
+    if unavailable_dependency(error) == "database":
+        return True
+    current: BaseException | None = error
+    seen = 0
+    while current is not None and seen < 10:
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if state in _RETRY_STATES:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+        seen += 1
+    return False
+
 
 class SyncError(Exception):
     """A sync cannot start or go on; the message is for the person running it."""
@@ -35,4 +56,5 @@ __all__ = [
     "LeaseLostError",
     "SyncError",
     "UnknownConnectorError",
+    "transient",
 ]

@@ -2,10 +2,20 @@
 identity resolution does (external reference, then email, then phone), among the
 customers the connector's organization may see; it is then submitted (or, when the
 connector stored the same external id before and the values changed, updated) through
-the write pipeline as that organization."""
+the write pipeline as that organization.
+
+New records of a batch are written together (:func:`hub.access.pipeline.create_many`:
+one access decision per customer and field set, one INSERT, one ``check`` query, one
+audit event listing them, their outbox events in one insert), in a savepoint: when the
+database refuses the batch (or a row fails the policy's ``check``), the savepoint rolls
+back and the batch's records are stored one by one through the single-record pipeline,
+so the one at fault becomes a dead letter alone. Changed records (an update) always go
+one by one: they are the exception in a sync."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -13,16 +23,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.access import Action, Resource, access, pipeline
-from hub.access.pipeline import Update, WriteRequest
+from hub.access.pipeline import BatchRequest, NewRow, Update, WriteRequest
 from hub.errors import HubError, InvalidInputError
 from hub.feedback import FeedbackSubmission, clean_submission, submit_feedback
 from hub.models import Customer, ExternalRef, Feedback
-from hub.models._types import utcnow
+from hub.models._types import new_id, utcnow
+from hub.models.activity import FEEDBACK_STATUSES
 from hub.outbox import Operation
+from hub.sync.errors import transient
 from hub.sync.target import (
     EXTERNAL_ID,
     Context,
@@ -31,6 +44,7 @@ from hub.sync.target import (
     Stored,
     explain,
     input_names,
+    refused_by_database,
 )
 from hub.validation import Problems
 from hub.vault import email_index, phone_index
@@ -51,6 +65,11 @@ _UPDATABLE = {
     "created_at": CREATED_AT,
 }
 _PLACEHOLDER = uuid.UUID(int=0)  # validation runs before the customer is known
+BATCH_AUDIT = "feedback.import"
+"""The audit action of a batch of feedback created by a connector (one event listing the
+records; see docs/sync.md)."""
+
+logger = logging.getLogger(__name__)
 
 
 class FeedbackTarget:
@@ -79,6 +98,13 @@ class FeedbackTarget:
         score = _whole_number(given.get("score"), problems)
         tags = _tags(given.get("tags"), problems)
         created_at = _time(values.get(CREATED_AT), problems)
+        # Validated here, so the database refusing a batch stays exceptional (PostgreSQL
+        # stores no NUL in text; SQLite would).
+        for name in ("text", "product"):
+            if isinstance(given.get(name), str) and "\x00" in given[name]:
+                problems.append(f"{name}: must not contain NUL characters")
+        if any("\x00" in tag for tag in tags):
+            problems.append("tags: must not contain NUL characters")
         if problems:
             return {}, problems
         submission = FeedbackSubmission(
@@ -108,18 +134,98 @@ class FeedbackTarget:
         self, session: AsyncSession, run: Context, items: Sequence[Item]
     ) -> list[Stored]:
         customers = await _resolve(session, run, items)
-        results: list[Stored] = []
-        for item in items:
+        results: list[Stored | None] = [None] * len(items)
+        new: list[tuple[int, Item, uuid.UUID]] = []
+        for i, item in enumerate(items):
             customer_id = customers.get(id(item))
             if customer_id is None:
-                results.append(Stored(None, reason=_unmatched(item, run)))
+                results[i] = Stored(None, reason=_unmatched(item, run))
+            elif item.record_id is None and run.bulk:
+                new.append((i, item, customer_id))
+        if new:
+            stored = await self._store_many(session, run, [(it, c) for _, it, c in new])
+            if stored is not None:
+                for (i, _, _), done in zip(new, stored, strict=True):
+                    results[i] = done
+        for i, item in enumerate(items):
+            if results[i] is not None:
                 continue
             try:
                 async with session.begin_nested():
-                    results.append(await self._store_one(session, run, item, customer_id))
+                    results[i] = await self._store_one(session, run, item, customers[id(item)])
             except HubError as error:
-                results.append(Stored(None, reason=explain(error)))
-        return results
+                results[i] = Stored(None, reason=explain(error))
+            except DBAPIError as error:
+                if transient(error):
+                    raise  # the whole batch is retried
+                # Refused by the database alone (a constraint or trigger our validation
+                # does not know): this record is a dead letter, the batch goes on.
+                results[i] = Stored(None, reason=refused_by_database(error))
+        return [done for done in results if done is not None]
+
+    async def _store_many(
+        self, session: AsyncSession, run: Context, items: Sequence[tuple[Item, uuid.UUID]]
+    ) -> list[Stored] | None:
+        """New records in one go (the module's docstring), or ``None`` when the database
+        or the policy's ``check`` refused the batch (rolled back: store them one by one)."""
+        principal = run.principal
+        now = utcnow()
+        rows: list[NewRow] = []
+        organization = principal.organization_id
+        for item, customer_id in items:
+            # What submit_feedback builds: prepare() cleaned the values with
+            # clean_submission already (the customer and the external id aside).
+            values = item.values
+            created = values.get("created_at")
+            rows.append(
+                NewRow(
+                    values={
+                        "id": new_id(),
+                        "customer_id": customer_id,
+                        "organization_id": organization,
+                        "channel": values["channel"],
+                        "kind": values["kind"],
+                        "scale": values.get("scale"),
+                        "score": values.get("score"),
+                        "text": values["text"],
+                        "product": values.get("product"),
+                        "tags": values.get("tags") or [],
+                        "status": FEEDBACK_STATUSES[0],
+                        "visibility": values.get("visibility") or "internal",
+                        "external_ref": item.external_id,
+                        "created_at": created or now,
+                        "updated_at": now,
+                    },
+                    given=given_fields(values),
+                    about=customer_id,
+                    details={EXTERNAL_ID: item.external_id},
+                )
+            )
+        request = BatchRequest(
+            Resource.FEEDBACK,
+            audit=BATCH_AUDIT,
+            target=run.source,
+            details={"run": str(run.run_id)},
+        )
+        try:
+            async with session.begin_nested():
+                written = await pipeline.create_many(session, principal, request, rows)
+        except (HubError, DBAPIError) as error:
+            if isinstance(error, DBAPIError) and transient(error):
+                raise  # the whole batch is retried
+            logger.info(
+                "%s: a batch of %d records was refused as a whole (%s); storing them one by one",
+                run.source,
+                len(rows),
+                type(error).__name__,
+            )
+            return None
+        return [
+            Stored(None, reason=explain(done))
+            if isinstance(done, HubError)
+            else Stored(Outcome.CREATED, done)
+            for done in written
+        ]
 
     async def _store_one(
         self, session: AsyncSession, run: Context, item: Item, customer_id: uuid.UUID
@@ -132,23 +238,7 @@ class FeedbackTarget:
             )
             current = found.scalar_one_or_none()
         if current is None:
-            record = await submit_feedback(
-                session,
-                run.principal,
-                FeedbackSubmission(
-                    customer_id=customer_id,
-                    channel=values["channel"],
-                    kind=values["kind"],
-                    text=values["text"],
-                    scale=values.get("scale"),
-                    score=values.get("score"),
-                    product=values.get("product"),
-                    tags=list(values.get("tags") or []),
-                    visibility=values.get("visibility") or "internal",
-                    external_ref=item.external_id,
-                    created_at=values.get("created_at"),
-                ),
-            )
+            record = await submit_feedback(session, run.principal, _submission(item, customer_id))
             return Stored(Outcome.CREATED, record["id"])
         wanted = {
             **{k: v for k, v in values.items() if k in _UPDATABLE},
@@ -181,26 +271,85 @@ class FeedbackTarget:
         return Stored(Outcome.UPDATED, current.id)
 
 
+_GIVEN = {"customer_id": "customerId", "channel": "channel", "kind": "kind", "text": "text"}
+_OPTIONAL = (
+    ("scale", "scale"),
+    ("score", "score"),
+    ("product", "product"),
+    ("tags", "tags"),
+    ("external_ref", "externalRef"),
+    ("visibility", "visibility"),
+    ("created_at", CREATED_AT),
+)
+
+
+def given_fields(values: Mapping[str, Any]) -> dict[str, str]:
+    """The fields a submission of prepared ``values`` sets, with their input names:
+    ``clean_submission(...).given`` without validating again (a test holds the two
+    equal). The external id is always given (it is the record's reference)."""
+    given = dict(_GIVEN)
+    for name, path in _OPTIONAL:
+        value = values.get(name)
+        if name == "external_ref" or (
+            value is not None
+            and not (name == "tags" and not value)
+            and not (name == "visibility" and value == "internal")
+        ):
+            given[name] = path
+    return given
+
+
+def _submission(item: Item, customer_id: uuid.UUID) -> FeedbackSubmission:
+    values = item.values
+    return FeedbackSubmission(
+        customer_id=customer_id,
+        channel=values["channel"],
+        kind=values["kind"],
+        text=values["text"],
+        scale=values.get("scale"),
+        score=values.get("score"),
+        product=values.get("product"),
+        tags=list(values.get("tags") or []),
+        visibility=values.get("visibility") or "internal",
+        external_ref=item.external_id,
+        created_at=values.get("created_at"),
+    )
+
+
 def _customer_keys(values: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
-    p = Problems("record")
     keys: dict[str, Any] = {}
     ref = values.get("customer_external_id")
     if ref is not None:
         ref = str(ref).strip()
-        if not ref or len(ref) > 200:
+        if not ref or len(ref) > 200 or "\x00" in ref:
             problems.append("customer_external_id: must be 1 to 200 characters")
         else:
             keys["customer_external_id"] = ref
-    email = values.get("customer_email")
-    if email is not None:
-        keys["customer_email"] = p.email("customer_email", str(email))
-    phone = values.get("customer_phone")
-    if phone is not None:
-        keys["customer_phone"] = p.phone("customer_phone", str(phone), country=None)
-    problems.extend(f"{item.path[-1]}: {item.message}" for item in p.items)
+    for name, value in (
+        ("customer_email", values.get("customer_email")),
+        ("customer_phone", values.get("customer_phone")),
+    ):
+        if value is not None:
+            keys[name], problem = _contact(name, str(value))
+            if problem is not None:
+                problems.append(problem)
     if not any(keys.values()) and not problems:
         problems.append("customer: give customer_external_id, customer_email or customer_phone")
     return {k: v for k, v in keys.items() if v is not None}
+
+
+@functools.lru_cache(maxsize=8192)
+def _contact(name: str, value: str) -> tuple[str | None, str | None]:
+    """An email address or phone number normalised as identity resolution does, or the
+    problem. Cached (bounded): a customer's address recurs across their feedback, and
+    checking one costs more than the rest of a record's preparation."""
+    p = Problems("record")
+    if name == "customer_email":
+        normal = p.email(name, value)
+    else:
+        normal = p.phone(name, value, country=None)
+    problem = next((f"{item.path[-1]}: {item.message}" for item in p.items), None)
+    return normal, problem
 
 
 def _whole_number(value: Any, problems: list[str]) -> int | None:

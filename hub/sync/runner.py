@@ -21,14 +21,15 @@ committed batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -41,7 +42,7 @@ from hub.db import Database
 from hub.models._types import utcnow
 from hub.models.sync import SyncDeadLetter, SyncRecord
 from hub.netguard import NetPolicy
-from hub.outage import describe, unavailable_dependency
+from hub.outage import describe
 from hub.principal import Principal
 from hub.sync.config import TARGETS, Loaded, load_connector, mapping_of
 from hub.sync.errors import (
@@ -49,6 +50,7 @@ from hub.sync.errors import (
     ConnectorDisabledError,
     LeaseLostError,
     SyncError,
+    transient,
 )
 from hub.sync.lease import DEFAULT_SECONDS as LEASE_SECONDS
 from hub.sync.lease import new_holder, release, renew, take
@@ -60,8 +62,6 @@ from hub.vault import load_data_keys
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
-# SQLSTATEs worth retrying: serialisation failure, deadlock, lock not available.
-_RETRY_STATES = frozenset({"40001", "40P01", "55P03"})
 
 
 @dataclass(frozen=True)
@@ -89,22 +89,6 @@ class RunReport:
         return self.counts.read / self.duration if self.duration > 0 else 0.0
 
 
-def transient(error: BaseException) -> bool:
-    """Whether retrying the same work later may succeed (the database is down, busy or
-    asked the transaction to retry)."""
-    if unavailable_dependency(error) == "database":
-        return True
-    current: BaseException | None = error
-    seen = 0
-    while current is not None and seen < 10:
-        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
-        if state in _RETRY_STATES:
-            return True
-        current = getattr(current, "orig", None) or current.__cause__
-        seen += 1
-    return False
-
-
 async def refresh_process(database: Database, master_key: bytes) -> None:
     """Load the database's data keys and put its newest policy in force in this process
     (a run writes as an organization under the policy of the moment)."""
@@ -128,6 +112,7 @@ class _Run:
     holder: str
     target: Target
     mapping: FieldMapping
+    bulk: bool = True
     principal: Principal = field(init=False)
     counts: Counts = field(default_factory=Counts)
     batches: int = 0
@@ -147,7 +132,9 @@ class _Run:
 
 @dataclass
 class Runner:
-    """Runs connectors from this process. ``progress`` is called after each batch."""
+    """Runs connectors from this process. ``progress`` is called after each batch;
+    ``bulk`` off stores every record through the single-record pipeline (the reference
+    the bulk path is tested against)."""
 
     database: Database
     master_key: bytes
@@ -160,6 +147,7 @@ class Runner:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     net_policy: NetPolicy = field(default_factory=sync_net_policy)
     """Where sources calling out over HTTP may connect (``HUB_SYNC_*``, hub.sync.net)."""
+    bulk: bool = True
 
     async def run(self, name: str, *, rewind_if_done: bool = False) -> RunReport:
         """Run the connector ``name`` to the end of its source. ``rewind_if_done``: when
@@ -192,7 +180,7 @@ class Runner:
                 if last is not None and last.status == "succeeded":
                     await reset_checkpoint(session, loaded.row.id)
             run_row, cursor = await start(session, loaded.row.id, self.holder)
-        state = _Run(loaded, run_row.id, self.holder, target, mapping)
+        state = _Run(loaded, run_row.id, self.holder, target, mapping, self.bulk)
         started = time.monotonic()
         status, problem = "succeeded", None
         try:
@@ -316,10 +304,12 @@ class Runner:
                     todo.append((i, item))
             if todo:
                 stored = await state.target.store(session, state, [item for _, item in todo])
+                links: list[tuple[Item, uuid.UUID]] = []
                 for (i, item), written in zip(todo, stored, strict=True):
                     outcomes[i] = written
                     if written.outcome is not None and written.record_id is not None:
-                        await _link(session, state.connector_id, item, written.record_id)
+                        links.append((item, written.record_id))
+                await _link(session, state.connector_id, links)
         letters: list[tuple[Record, str]] = []
         fine: list[Record] = []
         for record, item, result in zip(batch, prepared, outcomes, strict=True):
@@ -380,40 +370,84 @@ def _without_repeats(prepared: Sequence[Item | str]) -> Iterator[list[int]]:
 
 async def _known(
     session: AsyncSession, connector_id: uuid.UUID, items: Sequence[Item]
-) -> dict[str, SyncRecord]:
+) -> dict[str, _Known]:
     ids = [item.external_id for item in items]
     if not ids:
         return {}
+    async with custom_plans(session):
+        found = await session.execute(
+            select(
+                col(SyncRecord.external_id), col(SyncRecord.record_id), col(SyncRecord.digest)
+            ).where(
+                col(SyncRecord.connector_id) == connector_id, col(SyncRecord.external_id).in_(ids)
+            )
+        )
+    return {str(row[0]): _Known(row[1], row[2]) for row in found.all()}
+
+
+@contextlib.asynccontextmanager
+async def custom_plans(session: AsyncSession) -> AsyncIterator[None]:
+    """On PostgreSQL, plan the statements inside for their parameters each time, within
+    the transaction. A run fills ``sync_record`` from empty: a prepared lookup whose plan
+    was cached while the table was small (a sequential scan) would otherwise keep it as
+    the table grows, until statistics are gathered again (autovacuum, ANALYZE), and each
+    batch would read the whole table (an import slowing down as it goes)."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
     found = await session.execute(
-        select(SyncRecord).where(
-            col(SyncRecord.connector_id) == connector_id, col(SyncRecord.external_id).in_(ids)
+        text(
+            "SELECT current_setting('plan_cache_mode'), "
+            "set_config('plan_cache_mode', 'force_custom_plan', true)"
         )
     )
-    return {row.external_id: row for row in found.scalars()}
+    before = found.scalar_one()
+    try:
+        yield
+    finally:
+        await session.execute(
+            text("SELECT set_config('plan_cache_mode', :before, true)"), {"before": before}
+        )
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the connector stored for an external id before."""
+
+    record_id: uuid.UUID
+    digest: str
 
 
 async def _link(
-    session: AsyncSession, connector_id: uuid.UUID, item: Item, record_id: uuid.UUID
+    session: AsyncSession, connector_id: uuid.UUID, links: Sequence[tuple[Item, uuid.UUID]]
 ) -> None:
-    if item.known is None and item.record_id is None:
-        session.add(
-            SyncRecord(
-                connector_id=connector_id,
-                external_id=item.external_id,
-                record_id=record_id,
-                digest=item.digest,
+    """Remember which record each external id became, with its digest: new links in one
+    multi-row insert, known ones updated."""
+    now = utcnow()
+    new = [
+        {
+            "connector_id": connector_id,
+            "external_id": item.external_id,
+            "record_id": record_id,
+            "digest": item.digest,
+            "updated_at": now,
+        }
+        for item, record_id in links
+        if item.known is None and item.record_id is None
+    ]
+    if new:
+        await session.execute(insert(SyncRecord.__table__), new)  # type: ignore[attr-defined]
+    for item, record_id in links:
+        if item.known is None and item.record_id is None:
+            continue
+        await session.execute(
+            update(SyncRecord)
+            .where(
+                col(SyncRecord.connector_id) == connector_id,
+                col(SyncRecord.external_id) == item.external_id,
             )
+            .values(record_id=record_id, digest=item.digest, updated_at=now)
         )
-        await session.flush()
-        return
-    await session.execute(
-        update(SyncRecord)
-        .where(
-            col(SyncRecord.connector_id) == connector_id,
-            col(SyncRecord.external_id) == item.external_id,
-        )
-        .values(record_id=record_id, digest=item.digest, updated_at=utcnow())
-    )
 
 
 def raw_record(record: Record) -> str:

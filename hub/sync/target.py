@@ -58,13 +58,21 @@ class Stored:
 
 
 class Context(Protocol):
-    """What a target needs of the run: who writes, and under which connector name."""
+    """What a target needs of the run: who writes, under which connector name, in which
+    run, and whether new records may be written in bulk (:func:`hub.access.pipeline.
+    create_many`; off, each record goes through the single-record pipeline)."""
 
     @property
     def principal(self) -> Principal: ...
 
     @property
     def source(self) -> str: ...
+
+    @property
+    def run_id(self) -> uuid.UUID: ...
+
+    @property
+    def bulk(self) -> bool: ...
 
 
 class Target(Protocol):
@@ -84,7 +92,8 @@ class Target(Protocol):
     ) -> list[Stored]:
         """Store ``items`` in the caller's transaction, one :class:`Stored` each, in
         order. A failed item is rolled back alone (a savepoint) and reported; anything
-        raised is a failure of the whole batch."""
+        raised is a failure of the whole batch. A target may store new records in bulk
+        when ``run.bulk``: with the same outcome for each item as one by one."""
         ...
 
 
@@ -103,6 +112,18 @@ def digest(values: Mapping[str, Any]) -> str:
     """A stable hash of prepared values: equal values, equal digest (an unchanged record)."""
     data = orjson.dumps(values, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
     return hashlib.sha256(data).hexdigest()
+
+
+def refused_by_database(error: BaseException) -> str:
+    """Why the database refused one record, naming the error's kind and never its text
+    (a constraint's message may quote the values)."""
+    orig = getattr(error, "orig", None) or error
+    code = (
+        getattr(orig, "sqlstate", None)
+        or getattr(orig, "sqlite_errorname", None)
+        or type(orig).__name__
+    )
+    return f"the database refused this record ({code})"
 
 
 def explain(error: HubError) -> str:
@@ -126,4 +147,5 @@ __all__ = [
     "digest",
     "explain",
     "input_names",
+    "refused_by_database",
 ]
