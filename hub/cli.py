@@ -270,6 +270,10 @@ def demo(
     # there, so seeding and serving read the same settings. A HUB_ISSUER or
     # HUB_DATABASE_URL the user set wins, as with `hub serve`.
     os.environ["HUB_GRAPHIQL"] = "true"
+    # One process: the server runs the support-desk connector and delivers the
+    # distributor's webhooks to this machine itself (hub.workers).
+    os.environ.setdefault("HUB_SYNC_WORKER", "true")
+    os.environ.setdefault("HUB_DELIVERY_ALLOW_LOOPBACK", "true")
     os.environ.setdefault("HUB_ISSUER", f"http://{_public_host(host)}:{port}")
     if "HUB_DATABASE_URL" not in os.environ:
         db_file = Path("./hub.db")
@@ -322,10 +326,11 @@ def demo(
     )
     _print_walkthrough(settings.issuer, rows)
     print(f"# The support desk's ticket export ({desk_folder}) as feedback (docs/sync.md):")
-    print("hub sync run support-desk    # or `hub sync worker`: every minute\n", flush=True)
-    print("# acme-distribution's webhooks, in two more terminals (docs/deliveries.md):")
-    print(f"hub deliveries receive --port {hook_port} --secret {hook_secret[0]}")
-    print("HUB_DELIVERY_ALLOW_LOOPBACK=true hub deliveries worker\n", flush=True)
+    print("# the server runs it every minute (HUB_SYNC_WORKER); now, from the shell:")
+    print("hub sync run support-desk\n", flush=True)
+    print("# acme-distribution's webhooks, sent by the server; in another terminal")
+    print("# (docs/deliveries.md; GraphQL admin: docs/sync-admin.md):")
+    print(f"hub deliveries receive --port {hook_port} --secret {hook_secret[0]}\n", flush=True)
     print(f"# The console: {settings.issuer}/console (docs/console.md); sign in as")
     print(f"# {console_login[0]} with this password, made for this demo run and shown once:")
     print(f"# {console_login[1]}\n", flush=True)

@@ -33,7 +33,7 @@ from hub.settings import Settings
 from hub.sync import admin as sync_admin
 from hub.sync.admin import RunView, get_run, run_of_holder, running_elsewhere
 from hub.sync.errors import LeaseHeldError, SyncError
-from hub.sync.runner import Runner
+from hub.sync.runner import Runner, RunReport
 from hub.sync.worker import work_forever
 
 logger = logging.getLogger(__name__)
@@ -150,8 +150,9 @@ class ServerWorkers:
                 await task
 
 
-def _log_run(report: Any) -> None:
-    logger.info("connector %s: %s, %s", report.connector, report.status, report.counts.as_dict())
+def _log_run(report: RunReport) -> None:
+    counts = ", ".join(f"{name} {n}" for name, n in report.counts.as_dict().items())
+    logger.info("connector %s: %s (%s)", report.connector, report.status, counts)
 
 
 __all__ = ["RUN_WAIT", "STOP_GRACE", "ServerWorkers"]
