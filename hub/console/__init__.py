@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from hub.console import home, policies, signin
+from hub.console import explorer, home, policies, signin
 from hub.console.render import STATIC, SecurityHeaders
 
 __all__ = ["console_app"]
@@ -25,13 +25,13 @@ __all__ = ["console_app"]
 def console_app(graphql: ASGIApp) -> ASGIApp:
     """The console's ASGI app, to mount at ``/console``; ``graphql`` is the API endpoint
     the explorer runs its (read-only) queries on."""
-    del graphql  # the explorer comes next
     routes = [
         Route("/", home.home),
         Route("/login", signin.login),
         Route("/callback", signin.callback),
         Route("/logout", signin.logout, methods=["POST"]),
         *policies.routes,
+        *explorer.routes(graphql),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     return SecurityHeaders(Router(routes=routes))

@@ -29,10 +29,15 @@ class Form:
 
 
 async def read_form(request: Request) -> Form:
-    """The request's form; an empty one for a body-less POST (htmx buttons)."""
+    """The request's form; an empty one for a body-less POST (htmx buttons) and for
+    other media types (their handlers read them)."""
     if request.method != "POST":
         return Form()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type != FORM_TYPE:
+        # Not a form (the explorer's JSON): the handler reads the body; the CSRF token
+        # can then only come in the header.
+        return Form()
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -40,8 +45,6 @@ async def read_form(request: Request) -> Form:
             raise FormError(f"the form is over {MAX_BODY_BYTES} bytes")
     if not body:
         return Form()
-    if content_type != FORM_TYPE:
-        raise FormError(f"the body must be {FORM_TYPE}")
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError):
