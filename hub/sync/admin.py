@@ -24,8 +24,9 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from hub import audit
@@ -33,12 +34,11 @@ from hub.access import access
 from hub.errors import FieldProblem, InvalidInputError, NotFoundError
 from hub.models import Organization
 from hub.models._types import utcnow
-from hub.models.sync import SyncConnector, SyncDeadLetter, SyncLease, SyncRun
+from hub.models.sync import SyncCheckpoint, SyncConnector, SyncDeadLetter, SyncLease, SyncRun
 from hub.pagination import Ordering, Page, fetch_page, page_size
 from hub.principal import Principal
 from hub.sync.config import parse_spec, save_connector
 from hub.sync.errors import ConnectorConfigError
-from hub.sync.runs import ConnectorStatus, statuses
 
 MAX_PAGE = 200
 REDACTED = "***"
@@ -181,24 +181,67 @@ def _credential_names(row: SyncConnector) -> list[str]:
     return [] if row.credentials is None else sorted(json.loads(row.credentials))
 
 
-def _view(row: SyncConnector, status: ConnectorStatus) -> ConnectorView:
-    return ConnectorView(
-        name=row.name,
-        kind=row.kind,
-        resource=row.resource,
-        organization=status.organization,
-        schedule_seconds=row.schedule_seconds,
-        enabled=row.enabled,
-        adhoc=row.adhoc,
-        config=redact(dict(row.config)),
-        mapping=None if row.mapping is None else dict(row.mapping),
-        credential_names=_credential_names(row),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_run=None if status.last is None else RunView.of(status.last, row.name),
-        open_dead_letters=status.open_dead_letters,
-        checkpoint_at=status.checkpoint_at,
+async def _views(
+    session: AsyncSession, condition: ColumnElement[bool] | None = None
+) -> list[ConnectorView]:
+    """The connectors matching ``condition`` by name, each with its organization,
+    checkpoint, last run and open dead letters: two statements however many there are."""
+    ranked = select(
+        SyncRun,
+        func.row_number()
+        .over(
+            partition_by=col(SyncRun.connector_id),
+            order_by=(col(SyncRun.started_at).desc(), col(SyncRun.id).desc()),
+        )
+        .label("newest"),
+    ).subquery()
+    last = aliased(SyncRun, ranked)
+    statement = (
+        select(SyncConnector, col(Organization.slug), col(SyncCheckpoint.updated_at), last)
+        .join(Organization, col(Organization.id) == col(SyncConnector.organization_id))
+        .outerjoin(SyncCheckpoint, col(SyncCheckpoint.connector_id) == col(SyncConnector.id))
+        .outerjoin(
+            last, and_(col(last.connector_id) == col(SyncConnector.id), ranked.c.newest == 1)
+        )
+        .order_by(col(SyncConnector.name))
     )
+    if condition is not None:
+        statement = statement.where(condition)
+    rows = (await session.execute(statement)).all()
+    if not rows:
+        return []
+    open_letters = dict(
+        (
+            await session.execute(
+                select(col(SyncDeadLetter.connector_id), func.count())
+                .where(
+                    col(SyncDeadLetter.resolved_at).is_(None),
+                    col(SyncDeadLetter.connector_id).in_([row[0].id for row in rows]),
+                )
+                .group_by(col(SyncDeadLetter.connector_id))
+            )
+        ).all()
+    )
+    return [
+        ConnectorView(
+            name=row.name,
+            kind=row.kind,
+            resource=row.resource,
+            organization=slug,
+            schedule_seconds=row.schedule_seconds,
+            enabled=row.enabled,
+            adhoc=row.adhoc,
+            config=redact(dict(row.config)),
+            mapping=None if row.mapping is None else dict(row.mapping),
+            credential_names=_credential_names(row),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            last_run=None if run is None else RunView.of(run, row.name),
+            open_dead_letters=int(open_letters.get(row.id, 0)),
+            checkpoint_at=checkpoint_at,
+        )
+        for row, slug, checkpoint_at, run in rows
+    ]
 
 
 async def list_connectors(
@@ -206,16 +249,7 @@ async def list_connectors(
 ) -> list[ConnectorView]:
     """Every connector by name (``hub import``'s ad-hoc ones with ``include_imports``)."""
     access.require_admin(principal)
-    found = await statuses(session, include_adhoc=include_imports)
-    rows = {
-        row.name: row
-        for row in (
-            await session.execute(
-                select(SyncConnector).where(col(SyncConnector.name).in_([s.name for s in found]))
-            )
-        ).scalars()
-    }
-    return [_view(rows[status.name], status) for status in found if status.name in rows]
+    return await _views(session, None if include_imports else col(SyncConnector.adhoc).is_(False))
 
 
 async def get_connector(session: AsyncSession, principal: Principal, name: str) -> ConnectorView:
@@ -224,10 +258,10 @@ async def get_connector(session: AsyncSession, principal: Principal, name: str) 
 
 
 async def _connector_view(session: AsyncSession, name: str) -> ConnectorView:
-    for status in await statuses(session):
-        if status.name == name:
-            return _view(await _row(session, name), status)
-    raise NotFoundError("no such connector")
+    found = await _views(session, col(SyncConnector.name) == name)
+    if not found:
+        raise NotFoundError("no such connector")
+    return found[0]
 
 
 async def _row(session: AsyncSession, name: str) -> SyncConnector:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,25 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app import create_app
-from hub.db import Database
+from hub.db import Database, count_statements
 from hub.errors import ForbiddenError
 from hub.models import AuditEvent, Feedback, OrgKind
+from hub.models._types import utcnow
 from hub.models.sync import SyncConnector, SyncRun
 from hub.principal import Principal
 from hub.sync import admin as sync_admin
 from hub.sync.config import parse_spec, save_connector
 from hub.sync.lease import take
 from schema.ids import expect_id
-from tests.conftest import ALL_SCOPES, Caller, gql, make_caller, make_org, make_settings
+from tests.conftest import (
+    ALL_SCOPES,
+    Caller,
+    gql,
+    make_caller,
+    make_org,
+    make_settings,
+    token_for,
+)
 from tests.hub.delivery_helpers import (
     drain,
     fast_settings,
@@ -238,6 +248,31 @@ def _uuid(global_id: str) -> str:
     decoded = expect_id(global_id, "SyncDeadLetter")
     assert decoded is not None
     return str(decoded)
+
+
+async def test_the_connector_list_costs_the_same_statements_for_more_connectors(
+    client: httpx.AsyncClient, db: Database, admin: Caller, tmp_path: Path
+) -> None:
+    await support_org(db)
+    await token_for(client, admin)
+    folder = export(tmp_path / "desk", TICKETS)
+    counts: dict[int, int] = {}
+    made = 0
+    for total in (1, 4):
+        async with db.transaction() as session:
+            for n in range(made, total):
+                row, _ = await save_connector(session, parse_spec(definition(folder, name=f"c{n}")))
+                for minutes in (1, 2):
+                    started = utcnow() - timedelta(minutes=minutes)
+                    session.add(SyncRun(connector_id=row.id, holder="h", started_at=started))
+        made = total
+        with count_statements() as statements:
+            body = await gql(client, admin, CONNECTORS)
+        listed = body["data"]["connectors"]
+        assert [c["name"] for c in listed] == [f"c{n}" for n in range(total)]
+        assert all(c["lastRun"]["status"] == "RUNNING" for c in listed)
+        counts[total] = statements[0]
+    assert counts[1] == counts[4], counts
 
 
 async def test_definitions_are_checked_naming_the_key(
