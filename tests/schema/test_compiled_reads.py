@@ -40,6 +40,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import Route
 
 from app import create_app
 from hub import sharing
@@ -51,16 +52,16 @@ from hub.demo import DemoCredential, seed_demo
 from hub.models import Customer, Feedback, Organization
 from hub.models.case import Case, CaseNote
 from policies import Document
-from schema import build_schema
 from schema.compiled import CompiledReads
 from schema.compiled.plan import Unsupported
+from schema.http import GraphQLEndpoint
 from schema.ids import to_global_id
 from schema.visibility import AudienceSchemas
 from tests.conftest import make_settings
 from tests.hub.test_policy_enforcement import documents
 
-# Each example costs two requests and an audience schema (~0.2 s): 120 per backend by
-# default, more with HUB_COMPILED_EXAMPLES.
+# Each example costs two requests and an audience schema (~35 ms on SQLite, ~45 ms on
+# PostgreSQL here): 120 per backend by default, more with HUB_COMPILED_EXAMPLES (CI: 1,000).
 EXAMPLES = int(os.environ.get("HUB_COMPILED_EXAMPLES", "120"))
 CALLERS = (
     "acme-distribution",
@@ -118,16 +119,34 @@ FILTERS: dict[str, dict[str, list[Any]]] = {
 }
 
 
+AUDIENCES: dict[str, AudienceSchemas] = {}
+"""The audience schemas the apps of :func:`clients` share, per database URL."""
+
+
 @pytest.fixture
 async def clients(
     db: Database, database_url: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     """(compiled, resolvers): two apps on one database, one with compiled reads off. No
-    policy refresh: each example's rules stay in force."""
+    policy refresh: each example's rules stay in force. The apps share one cache of
+    audience schemas (``AUDIENCES``: the schema of a caller under the rules in force, the
+    same for both; building it is most of an example's cost), which the documents are
+    drawn from too."""
     apps = [
         create_app(make_settings(database_url, policy_refresh_interval=3600, compiled_reads=on))
         for on in (True, False)
     ]
+    endpoints = [
+        next(
+            r.endpoint
+            for r in a.routes
+            if isinstance(r, Route) and isinstance(r.endpoint, GraphQLEndpoint)
+        )
+        for a in apps
+    ]
+    assert isinstance(endpoints[0], GraphQLEndpoint) and isinstance(endpoints[1], GraphQLEndpoint)
+    endpoints[1].audiences = endpoints[0].audiences
+    AUDIENCES[database_url] = endpoints[0].audiences
     async with contextlib.AsyncExitStack() as stack:
         http = []
         for application in apps:
@@ -592,7 +611,7 @@ async def test_compiled_reads_answer_as_the_resolvers_do(
         examples.append((document or Document(rules=()), keep, slug, seed))
 
     collect()
-    audiences = AudienceSchemas(build_schema(make_settings(database_url)))
+    audiences = AUDIENCES[database_url]
     covered = 0
     for number, (document, keep, slug, seed) in enumerate(examples, start=1000):
         # The default policy with some of its rules dropped, plus random customer rules.
