@@ -29,6 +29,7 @@ from hub.principal import Principal
 from hub.sync import admin as sync_admin
 from hub.sync.config import parse_spec, save_connector
 from hub.sync.lease import take
+from hub.workers import ServerWorkers
 from schema.ids import expect_id
 from tests.conftest import (
     ALL_SCOPES,
@@ -485,7 +486,7 @@ async def test_the_server_runs_scheduled_connectors_and_delivers(
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         # The scheduled connector is due (it never ran): the server runs it by itself...
-        await until(lambda: _feedback_imported(db, 2))
+        await until(lambda: _runs_ended(db))
         # ...and delivers a change to the distributor's endpoint by itself.
         await touch(db, operator, shared, city="Paris")
         await until(lambda: _received(receiver, 1))
@@ -497,8 +498,37 @@ async def test_the_server_runs_scheduled_connectors_and_delivers(
     assert [(r.status, r.created) for r in runs] == [("succeeded", 2)]  # once: not due again
 
 
-async def _feedback_imported(db: Database, expected: int) -> bool:
-    return await count_rows(db, Feedback) == expected
+async def test_a_requested_run_goes_on_after_the_answer(
+    database_url: str, db: Database, admin: Caller, tmp_path: Path
+) -> None:
+    await support_org(db)
+    await customers(db, 3)
+    async with db.transaction() as session:
+        await save_connector(session, parse_spec(definition(export(tmp_path / "d", TICKETS))))
+    who = Principal(
+        client_id=admin.client_id,
+        organization_id=admin.org.id,
+        organization_slug=admin.org.slug,
+        organization_kind=OrgKind.OPERATOR,
+        scopes=frozenset(ADMIN_SCOPES),
+    )
+    application = create_app(make_settings(database_url))
+    async with application.router.lifespan_context(application):
+        workers: ServerWorkers = application.state.workers
+        # Answered at once: the run is starting (None) or running, not finished.
+        answered = await workers.request_run(who, "desk", wait=0.0)
+        assert answered is None or answered.status == "running"
+        await until(lambda: _runs_ended(db))
+    async with db.session() as session:
+        [run] = list((await session.execute(select(SyncRun))).scalars())
+    assert (run.status, run.created, run.dead_lettered) == ("succeeded", 2, 1)
+    assert await count_rows(db, Feedback) == 2
+
+
+async def _runs_ended(db: Database) -> bool:
+    async with db.session() as session:
+        statuses = (await session.execute(select(col(SyncRun.status)))).scalars().all()
+    return bool(statuses) and "running" not in statuses
 
 
 async def _received(receiver: WebhookReceiver, expected: int) -> bool:
