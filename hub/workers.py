@@ -130,8 +130,11 @@ class ServerWorkers:
         if task.cancelled():
             return
         error = task.exception()
-        if error is not None:  # the caller has gone: the log is where it is told
-            logger.warning("requested connector run did not start: %s", error)
+        if isinstance(error, SyncError):
+            # Known before the run starts, so within the wait: the caller was answered.
+            logger.info("requested connector run did not start: %s", error)
+        elif error is not None:  # the run records its own failures; this is a bug
+            logger.error("requested connector run crashed: %s", error, exc_info=error)
         else:
             _log_run(task.result())
 
