@@ -519,7 +519,9 @@ def _plain(value: Any) -> Any:
         return _plain(str(value) if isinstance(value, str) else int(value))
     if isinstance(value, Mapping):
         return _plain(dict(value))
-    if isinstance(value, uuid.UUID | datetime | Decimal | tuple | set | frozenset):
+    if isinstance(value, tuple):  # the standard encoder writes a tuple as a list, in order
+        return [_plain(item) for item in value]
+    if isinstance(value, uuid.UUID | datetime | Decimal | set | frozenset):
         return _plain(plain(value))
     raise _NotPlain
 
