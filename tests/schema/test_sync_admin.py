@@ -313,6 +313,39 @@ async def test_definitions_are_checked_naming_the_key(
     assert [e["code"] for e in unknown["data"]["updateConnector"]["userErrors"]] == ["NOT_FOUND"]
 
 
+async def test_secrets_in_a_definition_are_never_shown(
+    client: httpx.AsyncClient, db: Database, admin: Caller
+) -> None:
+    await support_org(db)
+    sql = {
+        "name": "crm",
+        "kind": "sql",
+        "resource": "customers",
+        "organization": "support",
+        "config": {
+            "url": "postgresql://hub:url-pass-1@db.internal/crm",
+            "query": "select * from contacts",
+            "cursor": "updated_at",
+            "key": "id",
+        },
+        "credentials": {"password": "cred-pass-2"},
+    }
+    created = await gql(client, admin, CREATE, {"input": sql})
+    assert created["data"]["createConnector"]["userErrors"] == []
+    shown = await client.post(
+        "/graphql",
+        json={"query": CONNECTORS},
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
+    assert "url-pass-1" not in shown.text and "cred-pass-2" not in shown.text
+    [connector] = shown.json()["data"]["connectors"]
+    assert connector["config"]["url"] == "postgresql://hub:***@db.internal/crm"
+    assert connector["credentialNames"] == ["password"]
+    async with db.session() as session:
+        logged = (await session.execute(select(col(AuditEvent.details)))).scalars().all()
+    assert "cred-pass-2" not in json.dumps(logged)
+
+
 async def test_a_run_in_progress_is_a_user_error(
     client: httpx.AsyncClient, db: Database, admin: Caller, tmp_path: Path
 ) -> None:
