@@ -16,7 +16,16 @@ from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from hub.console import explorer, home, policies, signin
+from hub.console import (
+    audit,
+    connectors,
+    explorer,
+    home,
+    organizations,
+    policies,
+    review,
+    signin,
+)
 from hub.console.render import STATIC, SecurityHeaders
 
 __all__ = ["console_app"]
@@ -32,6 +41,10 @@ def console_app(graphql: ASGIApp) -> ASGIApp:
         Route("/logout", signin.logout, methods=["POST"]),
         *policies.routes,
         *explorer.routes(graphql),
+        *organizations.routes,
+        *review.routes,
+        *connectors.routes,
+        *audit.routes,
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     return SecurityHeaders(Router(routes=routes))

@@ -1,18 +1,17 @@
-"""The console's landing page: the dashboard for those who may see it, else the first
-section the user's roles open."""
+"""The console's landing page: the dashboard (:mod:`hub.console.stats`, drawn by
+:mod:`hub.console.charts`)."""
 
 from __future__ import annotations
 
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
+from hub.console import stats
 from hub.console.auth import Ctx, page
 from hub.console.roles import Permission
 
 
 @page(Permission.DASHBOARD)
 async def home(ctx: Ctx) -> Response:
-    return ctx.page("home.html")
-
-
-def landing(ctx: Ctx) -> Response:
-    return RedirectResponse("/console/", status_code=303)
+    async with ctx.runtime.database.session() as session:
+        charts = await stats.dashboard(session)
+    return ctx.page("home.html", charts=charts)
