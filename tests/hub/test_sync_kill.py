@@ -21,7 +21,7 @@ from hub.models.sync import SyncDeadLetter, SyncRecord, SyncRun
 from tests.conftest import SECRET
 from tests.hub.sync_helpers import count, customers, support_org
 
-RECORDS = 300
+RECORDS = 1200  # the bulk path stores a batch of 25 in milliseconds: enough to kill it mid-way
 BAD_EVERY = 50  # every 50th record names no customer: a dead letter
 BATCH = 25
 
