@@ -16,9 +16,12 @@
       // Switching reloads the page: a new schema, a new GraphiQL (the form works without JS too).
       select.addEventListener("change", function () { select.form.submit(); });
     }
+    // ?query=... opens the explorer on that query (links from docs, tests).
+    var given = new URLSearchParams(window.location.search).get("query");
     ReactDOM.createRoot(container).render(
       React.createElement(GraphiQL, {
         fetcher: fetcher,
+        query: given || undefined,
         defaultQuery: "{\n  customers(first: 5) {\n    totalCount\n    edges { node { id name email city } }\n  }\n}\n",
         shouldPersistHeaders: false,
       })
