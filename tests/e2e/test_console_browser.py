@@ -15,6 +15,7 @@ by the server; axe-core finds no serious or critical violation on the main pages
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.e2e.server import HUB, HubServer, hub_env, start_server, stop
+from tests.e2e.test_readme_walkthrough import readme_steps
 
 pytestmark = pytest.mark.e2e
 
@@ -380,6 +382,41 @@ async def test_security_csrf_csp_and_an_analyst_cannot_publish(
     )
     assert no_token.status == 403
     assert "CSRF" in await no_token.text()
+
+
+async def test_the_readmes_staff_user_signs_in(
+    browser: Browser, console_server: HubServer, tmp_path: Path
+) -> None:
+    """The README's "The console" command, run as written in the demo's folder; the user
+    it creates signs in and gets its role's pages."""
+    [command] = readme_steps("## The console")
+    env = {**console_server.env, "PATH": f"{Path(HUB).parent}:{os.environ.get('PATH', '')}"}
+    shell = await asyncio.create_subprocess_exec(
+        "bash",
+        "-ec",
+        command,
+        cwd=console_server.workdir,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await shell.communicate()
+    assert shell.returncode == 0, err.decode()
+    created = json.loads(out)
+    password = re.match(r"echo '([^']+)'", command)
+    assert password and created["roles"] == ["policy_editor"]
+    context = await browser.new_context(base_url=console_server.base_url)
+    try:
+        page = await context.new_page()
+        await page.goto("/console/policies")
+        await page.get_by_label("Email").fill(created["email"])
+        await page.get_by_label("Password").fill(password.group(1))
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("heading", name="Sharing policy versions")).to_be_visible()
+        await expect(page.get_by_role("link", name="Organizations")).to_have_count(0)
+        await _screenshot(page, tmp_path, "readme-user")
+    finally:
+        await context.close()
 
 
 MAIN_PAGES = (
