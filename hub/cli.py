@@ -22,6 +22,7 @@ from hub.cli_audit import audit_app
 from hub.cli_deliveries import deliveries_app
 from hub.cli_errors import fail, redacted, run
 from hub.cli_policy import policy_app
+from hub.cli_subgraphs import subgraphs_app
 from hub.cli_sync import import_file, sync_app
 from hub.cli_users import users_app
 from hub.db import Database, make_engine
@@ -76,6 +77,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(sync_app, name="sync")
 app.command("import")(import_file)
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(subgraphs_app, name="subgraphs")
 # soft_wrap: a path or URL in a message stays on its line when stderr is a pipe.
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")

@@ -13,6 +13,9 @@ from datetime import timedelta
 from hub import idempotency, outbox, sharing
 from hub.access import PolicyRules, access
 from hub.db import Database
+from hub.federation import store as subgraphs
+from hub.federation.settings import load_federation_settings
+from hub.federation.state import federation, load_federation
 from hub.models import Client, Organization
 from hub.oauth.directory import ClientDirectory
 from hub.oauth.keys import KeyRing, load_keyring
@@ -43,6 +46,8 @@ class Runtime:
     client_rows: TTLCache[str, tuple[Client, Organization] | None] = field(default_factory=TTLCache)
     # Verified bearer tokens by hash (hub.oauth.verified_tokens), sized from the settings.
     verified_tokens: VerifiedTokenCache = field(init=False)
+    # The old subgraph clients, closed once the requests still using them are done.
+    _closing: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.verified_tokens = VerifiedTokenCache(
@@ -67,22 +72,39 @@ class Runtime:
             await load_data_keys(session, self.settings.master_key, activation_delay=delay)
 
     async def reload_policy(self) -> None:
-        """Put the newest published policy version in force if it is not already.
+        """Put the newest published policy version and the accepted subgraphs in force
+        if they are not already.
 
-        Checking costs one indexed ``max(number)``; the version is parsed and installed
-        only when it changed, so every replica follows a publish within one interval.
+        Checking costs one indexed ``max(number)`` and one read of the subgraphs' SDL
+        hashes; the version is parsed and installed only when it (or the subgraphs, whose
+        fields are in the policy catalog) changed, so every replica follows a publish or
+        a subgraph refresh within one interval.
         """
         async with self.database.session() as session:
             identity = await sharing.current_identity(session)
-            if identity == (access.rules.version, access.rules.fingerprint):
+            served = await subgraphs.identity(session)
+            old = federation.current
+            if identity == (access.rules.version, access.rules.fingerprint) and (
+                served == old.identity
+            ):
                 return
             version = await sharing.current_version(session)
+            fed = old
+            if served != old.identity:
+                fed = await load_federation(
+                    session, served, load_federation_settings().net_policy()
+                )
         rules = (
-            sharing.rules_for(version, self.settings.master_key)
+            sharing.rules_for(version, self.settings.master_key, catalog=fed.catalog)
             if version is not None
-            else PolicyRules.deny_all()
+            else PolicyRules.deny_all().with_catalog(fed.catalog)
         )
+        federation.current = fed
         access.rules = rules
+        if fed is not old:
+            logger.info("subgraphs in force: %s", ", ".join(s.name for s in fed.shapes) or "none")
+            # Requests under way may still call the old clients for a while.
+            self._closing = asyncio.create_task(old.aclose(grace=120.0))
         logger.info("sharing policy version %s in force", rules.version)
 
     async def refresh_forever(self) -> None:

@@ -27,13 +27,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub import audit
-from hub.access.catalog import API_ENUMS, CATALOG, DERIVED, TYPES
+from hub.access.catalog import API_ENUMS, DERIVED, TYPES
+from hub.access.enforce import access
 from hub.access.policy_rules import PolicyRules, caller_of
 from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Resource
 from hub.access.rules import DATA_SCOPES
 from hub.crypto import derive_key
 from hub.errors import ConflictError, NotFoundError
+from hub.federation.state import catalog_with
+from hub.federation.store import accepted_shapes
 from hub.models import (
     Customer,
     CustomerPartner,
@@ -44,6 +47,7 @@ from hub.models import (
 from hub.models._types import utcnow
 from hub.principal import Principal
 from policies import (
+    Catalog,
     Document,
     FieldType,
     Guardrail,
@@ -117,7 +121,7 @@ def default_source() -> str:
     return (DEFAULTS / "default.yaml").read_text()
 
 
-def _hub_problems(document: Document) -> list[Problem]:
+def _hub_problems(document: Document, catalog: Catalog) -> list[Problem]:
     """What the generic validator cannot know: which masks the API can carry (a string
     field takes a string mask; an enum, a number or a date cannot hold a mask's output;
     ``Feedback.customer_ref`` takes a pseudonym)."""
@@ -126,8 +130,11 @@ def _hub_problems(document: Document) -> list[Problem]:
         if not _known(rule.resource):
             continue  # the validator has reported the resource
         resource = Resource(rule.resource)
+        remote = catalog.resources[resource.value].remote
         for name, mask in rule.read.masked.items():
             kind = TYPES[resource].get(name)
+            if name in remote:  # a subgraph's field: a string takes a mask
+                kind = catalog.resources[resource.value].fields[name]
             if kind is None or mask.name not in MASK_NAMES:
                 continue  # the validator has reported these
             enum = name in API_ENUMS[resource]
@@ -153,15 +160,19 @@ def _known(resource: str) -> bool:
     return resource in {r.value for r in Resource}
 
 
-def check_source(source: str, fmt: Format = "yaml") -> tuple[Document | None, list[Problem]]:
+def check_source(
+    source: str, fmt: Format = "yaml", catalog: Catalog | None = None
+) -> tuple[Document | None, list[Problem]]:
     """Parse and validate ``source``: the document, or the problems (syntax errors stop
-    at the first; validation reports them all, in source order)."""
+    at the first; validation reports them all, in source order). Against ``catalog``
+    (:func:`policy_catalog`), by default the one of the rules in force."""
     try:
         document = parse(source, format=fmt)
     except PolicySyntaxError as error:
         return None, [Problem("syntax", error.message, error.pos.line, error.pos.column)]
-    problems = [_from_error(e) for e in validate(document, CATALOG)]
-    problems += _hub_problems(document)
+    catalog = catalog or access.rules.catalog
+    problems = [_from_error(e) for e in validate(document, catalog)]
+    problems += _hub_problems(document, catalog)
     return (None if problems else document), problems
 
 
@@ -216,9 +227,10 @@ async def unknown_organizations(session: AsyncSession, document: Document) -> li
 async def publish_problems(session: AsyncSession, document: Document) -> list[Problem]:
     """Guardrail and expectation failures of a valid document on the current hub."""
     orgs = await org_kinds(session)
+    catalog = await policy_catalog(session)
     guardrails = [*operator_guardrails(), *document.guardrails]
-    violations = check_guardrails(document, CATALOG, guardrails, orgs)
-    violations += run_expectations(document, CATALOG, orgs)
+    violations = check_guardrails(document, catalog, guardrails, orgs)
+    violations += run_expectations(document, catalog, orgs)
     return [Problem(v.kind, v.message, v.pos.line, v.pos.column, v.rule) for v in violations]
 
 
@@ -259,8 +271,12 @@ async def list_versions(session: AsyncSession) -> list[PolicyVersion]:
     return list((await session.execute(statement)).scalars())
 
 
-def rules_for(version: PolicyVersion, master_key: bytes) -> PolicyRules:
-    """The access rule set of a stored version (it was valid when stored)."""
+def rules_for(
+    version: PolicyVersion, master_key: bytes, *, catalog: Catalog | None = None
+) -> PolicyRules:
+    """The access rule set of a stored version (it was valid when stored), over
+    ``catalog`` (the hub's with the accepted subgraphs' fields; the rules in force's by
+    default)."""
     document = parse_stored(version.source, version.format)
     return PolicyRules(
         version.number,
@@ -268,7 +284,15 @@ def rules_for(version: PolicyVersion, master_key: bytes) -> PolicyRules:
         [*operator_guardrails(), *document.guardrails],
         pseudonym_secret=derive_key(master_key, "policy pseudonyms"),
         fingerprint=version.sha256,
+        catalog=catalog or access.rules.catalog,
     )
+
+
+async def policy_catalog(session: AsyncSession) -> Catalog:
+    """The catalog a policy is checked against now: the hub's, plus the fields of the
+    subgraphs accepted in the database (remote: shown, masked or hidden, never tested
+    by a condition)."""
+    return catalog_with(await accepted_shapes(session))
 
 
 async def _insert(
@@ -342,7 +366,7 @@ async def publish(
 ) -> PolicyVersion:
     """Validate, check and store ``source`` as the next version; raise
     :class:`PolicyRejectedError` listing every problem otherwise."""
-    document, problems = check_source(source, fmt)
+    document, problems = check_source(source, fmt, await policy_catalog(session))
     if document is None:
         raise PolicyRejectedError("the policy is not valid", problems)
     problems = await publish_problems(session, document)
@@ -366,7 +390,7 @@ async def rollback(
     Refused if it breaks today's guardrails or its own expectations."""
     target = await get_version(session, number)
     fmt: Format = "json" if target.format == "json" else "yaml"
-    document, problems = check_source(target.source, fmt)
+    document, problems = check_source(target.source, fmt, await policy_catalog(session))
     if document is None:
         raise PolicyRejectedError(f"version {number} is no longer valid", problems)
     problems = await publish_problems(session, document)
@@ -464,15 +488,24 @@ async def preview(
     """What publishing ``source`` would change, per organization and resource: fields
     gained or lost and rows gained or lost on the current data. Also the problems a
     publish would report (an empty impact when the source is invalid)."""
-    document, problems = check_source(source, fmt)
+    catalog = await policy_catalog(session)
+    document, problems = check_source(source, fmt, catalog)
     if document is None:
         return problems, []
     problems = await publish_problems(session, document)
     current = await current_version(session)
     secret = derive_key(master_key, "policy pseudonyms")
-    old = rules_for(current, master_key) if current else PolicyRules.deny_all()
+    old = (
+        rules_for(current, master_key, catalog=catalog)
+        if current
+        else PolicyRules.deny_all().with_catalog(catalog)
+    )
     new = PolicyRules(
-        0, document, [*operator_guardrails(), *document.guardrails], pseudonym_secret=secret
+        0,
+        document,
+        [*operator_guardrails(), *document.guardrails],
+        pseudonym_secret=secret,
+        catalog=catalog,
     )
     orgs = (await session.execute(select(Organization).order_by(Organization.slug))).scalars()
     impacts: list[OrganizationImpact] = []
@@ -581,11 +614,12 @@ async def explain_access(
     current = await current_version(session)
     document = parse_stored(current.source, current.format) if current else Document()
     caller = caller_of(principal_for(org))
-    result = explain(document, CATALOG, caller, resource.value, record)
+    catalog = await policy_catalog(session)
+    result = explain(document, catalog, caller, resource.value, record)
     result["version"] = current.number if current else 0
     result["organization"] = org.slug
     result["id"] = str(record_id)
-    guardrails = concrete_guardrails([*operator_guardrails(), *document.guardrails], CATALOG)
+    guardrails = concrete_guardrails([*operator_guardrails(), *document.guardrails], catalog)
     for guardrail in guardrails:
         if guardrail.resource != resource.value or not any(
             subject_matches(s, caller) for s in guardrail.subjects

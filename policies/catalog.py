@@ -26,6 +26,12 @@ A resource may list *opaque* fields with the reason (``"opaque": {"email": "encr
 rest"}``): their stored values cannot be compared in the database, so a condition may only
 test them with ``is_null`` (any other operator would compile to a comparison that never
 holds, and disagree with the evaluator).
+
+A resource may also list *remote* fields with where they come from (``"remote":
+{"loyaltyTier": "the subgraph 'loyalty'"}``): fields another service adds to the
+resource (a federated subgraph). Rules show, mask or hide them like any field, but they
+are not in the database: no condition (``rows``, ``check``) may test them, and no write
+may set them (:meth:`Catalog.remote_source`).
 """
 
 from __future__ import annotations
@@ -69,6 +75,9 @@ class ResourceSpec:
     relations: Mapping[str, Relation] = field(default_factory=dict)
     opaque: Mapping[str, str] = field(default_factory=dict)
     """Fields only ``is_null`` can test -> why (e.g. "encrypted at rest")."""
+    remote: Mapping[str, str] = field(default_factory=dict)
+    """Fields another service provides -> where from (e.g. "the subgraph 'loyalty'"):
+    readable under rules, never tested by a condition nor written."""
 
 
 @dataclass(frozen=True)
@@ -102,12 +111,14 @@ class Catalog:
                     for r, v in raw.get("relations", {}).items()
                 }
                 opaque = {str(f): str(why) for f, why in raw.get("opaque", {}).items()}
+                remote = {str(f): str(where) for f, where in raw.get("remote", {}).items()}
             except (KeyError, ValueError, AttributeError, TypeError) as exc:
                 raise CatalogError(f"resource {name!r}: {exc}") from exc
-            unknown = sorted(set(opaque) - set(fields))
-            if unknown:
-                raise CatalogError(f"resource {name!r}: opaque fields {unknown} are not fields")
-            specs[name] = ResourceSpec(fields, relations, opaque)
+            for kind, names in (("opaque", opaque), ("remote", remote)):
+                unknown = sorted(set(names) - set(fields))
+                if unknown:
+                    raise CatalogError(f"resource {name!r}: {kind} fields {unknown} are not fields")
+            specs[name] = ResourceSpec(fields, relations, opaque, remote)
         for name, spec in specs.items():
             for rel, relation in spec.relations.items():
                 if relation.resource not in specs:
@@ -172,6 +183,38 @@ class Catalog:
                     step.append((relation.resource, reached))
             frontier = step
         return None
+
+    def remote_source(self, resource: str, path: str) -> str | None:
+        """Where the field at dotted ``path`` comes from when another service provides
+        it (a remote field: no condition may test it, no write set it), else ``None``."""
+        spec = self.resources.get(resource)
+        for part in path.split("."):
+            if spec is None:
+                return None
+            if part in spec.fields:  # a JSON path into a remote field is remote too
+                return spec.remote.get(part)
+            relation = spec.relations.get(part)
+            spec = self.resources.get(relation.resource) if relation else None
+        return None
+
+    def with_remote(self, fields: Mapping[str, Mapping[str, tuple[FieldType, str]]]) -> Catalog:
+        """This catalog plus remote fields: per resource, name -> (type, where from).
+        Names already in a resource are refused (:class:`CatalogError`)."""
+        resources = dict(self.resources)
+        for name, added in fields.items():
+            spec = resources.get(name)
+            if spec is None:
+                raise CatalogError(f"remote fields for unknown resource {name!r}")
+            clash = sorted(set(added) & (set(spec.fields) | set(spec.relations)))
+            if clash:
+                raise CatalogError(f"{name} already has {', '.join(clash)}")
+            resources[name] = ResourceSpec(
+                {**spec.fields, **{f: kind for f, (kind, _) in added.items()}},
+                spec.relations,
+                spec.opaque,
+                {**spec.remote, **{f: where for f, (_, where) in added.items()}},
+            )
+        return Catalog(resources, self.subject_attributes, self.subject_kinds, self.subject_roles)
 
     def opaque_reason(self, resource: str, path: str) -> str | None:
         """Why the field at dotted ``path`` is opaque (only ``is_null`` tests it), or

@@ -220,13 +220,22 @@ class _Validator:
             self.error(f"'edges' is only for the bucket mask, not '{mask.name}'", mask.pos)
 
     def write(self, resource: str, write: Write, loc: Locator) -> None:
-        self.fields(resource, write.fields, (*loc, "fields"))
+        if self.fields(resource, write.fields, (*loc, "fields")):
+            for i, name in enumerate(write.fields):
+                self.not_remote(resource, name, self.doc.position(*loc, "fields", i))
         if write.check is not None:
             self.condition(resource, write.check)
         for name, value in write.presets.items():
             ploc = (*loc, "presets", name)
-            if self.fields(resource, [name], ploc, keyed=True) and isinstance(value, Variable):
-                self.variable(value, self.doc.position(*ploc))
+            if self.fields(resource, [name], ploc, keyed=True):
+                self.not_remote(resource, name, self.doc.position(*ploc))
+                if isinstance(value, Variable):
+                    self.variable(value, self.doc.position(*ploc))
+
+    def not_remote(self, resource: str, name: str, pos: Position) -> None:
+        remote = self.catalog.remote_source(resource, name)
+        if remote is not None:
+            self.error(f"'{name}' comes from {remote}: the hub cannot write it", pos)
 
     def variable(self, var: Variable, pos: Position) -> FieldType | None:
         kind = variable_type(var.name, self.catalog)
@@ -251,6 +260,14 @@ class _Validator:
             kind = self.catalog.field_type(resource, cmp.path)
         except CatalogError as exc:
             self.error(str(exc), cmp.pos)
+            return
+        remote = self.catalog.remote_source(resource, cmp.path)
+        if remote is not None:
+            self.error(
+                f"'{cmp.path}' comes from {remote}, not the database: a row condition "
+                "cannot test it (show, mask or hide it in 'read' instead)",
+                cmp.pos,
+            )
             return
         opaque = self.catalog.opaque_reason(resource, cmp.path)
         if opaque is not None and cmp.op != "is_null":

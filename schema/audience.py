@@ -41,6 +41,7 @@ Every decision here reads the rules that apply to the caller, which its audience
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 
 from graphql import GraphQLInputObjectType, GraphQLObjectType, GraphQLSchema
@@ -164,14 +165,24 @@ def data_coordinates(schema: GraphQLSchema) -> list[str]:
     return found
 
 
-def hidden_coordinates(schema: GraphQLSchema, principal: Principal) -> frozenset[str]:
+def hidden_coordinates(
+    schema: GraphQLSchema,
+    principal: Principal,
+    remote: Mapping[str, tuple[Resource, str]] | None = None,
+) -> frozenset[str]:
     """The types and fields (``"Type"``, ``"Type.field"``) of ``schema`` the principal's
-    schema leaves out. A function of ``access.audience(principal)`` alone."""
+    schema leaves out. A function of ``access.audience(principal)`` alone.
+
+    ``remote`` maps the fields federated subgraphs add (``Customer.loyaltyTier``) to the
+    catalog field deciding them: each is shown exactly when some rule shows that field
+    to the caller (their own types go with them when no field reaches them)."""
     if access.is_admin(principal):
         return frozenset()
+    remote = remote or {}
     shown = {resource: access.shown_fields(principal, resource) for resource in Resource}
     writable = {key: access.writable_fields(principal, *key) for key in set(WRITE_INPUTS.values())}
-    hidden = {c for c in data_coordinates(schema) if c not in CLASSIFIED}
+    hidden = {c for c in data_coordinates(schema) if c not in CLASSIFIED and c not in remote}
+    hidden.update(c for c, (r, name) in remote.items() if name not in shown[r])
     for resource, parts in RESOURCE_PARTS.items():
         if not shown[resource]:
             hidden.update(parts)

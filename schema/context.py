@@ -13,6 +13,7 @@ from hub.principal import Principal
 from hub.settings import Settings
 
 if TYPE_CHECKING:
+    from hub.federation.fetch import RemoteFetcher
     from schema.loaders import Loaders
 
 
@@ -32,3 +33,12 @@ class Context:
         from schema.loaders import Loaders
 
         return Loaders(self)
+
+    @cached_property
+    def remote(self) -> RemoteFetcher:
+        """This request's fetcher of remote subgraph fields (:mod:`hub.federation.fetch`),
+        made on first use, over the subgraphs in force when it is made."""
+        from hub.federation.fetch import RemoteFetcher
+        from hub.federation.state import federation
+
+        return RemoteFetcher(self.principal, federation.current)

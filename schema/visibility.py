@@ -16,7 +16,10 @@ by ``access.audience(principal)``; publishing new rules (another ``access.rules`
 or another ``access.rules.version``) empties it. Choosing the schema of a request is the
 audience key and a dict lookup.
 
-Federation: ``_service { sdl }`` answers the SDL of the caller's audience, so a partner
+Federation: the full schema is the hub's, extended with the fields of the accepted remote
+subgraphs (:class:`schema.federation.Composer`, rebuilt with the rules, which change
+whenever the subgraphs do); a remote field is shown to an audience exactly when some rule
+shows it. ``_service { sdl }`` answers the SDL of the caller's audience, so a partner
 cannot read hidden fields there either. Composing the company supergraph therefore needs
 the SDL fetched with a hub administrator's token (the full schema); an operator client
 without ``hub:admin`` gets every data field but no admin field, which composes too.
@@ -32,11 +35,13 @@ from typing import Any
 from graphql import GraphQLFieldResolver, GraphQLResolveInfo, GraphQLSchema
 from strawberry.printer import print_schema
 
-from hub.access import access
+from hub.access import Resource, access
+from hub.federation.state import federation
 from hub.principal import Principal
 from schema import HubSchema
 from schema._prune import prune_schema
 from schema.audience import FEEDERS, TYPE_RESOURCES, hidden_coordinates
+from schema.federation import Composer
 from schema.withheld import withholding
 
 MAX_AUDIENCES = 256
@@ -84,7 +89,9 @@ class AudienceSchemas:
     """The schema of each audience, built on first use (bounded LRU)."""
 
     def __init__(self, full: HubSchema, maxsize: int = MAX_AUDIENCES) -> None:
+        self.composer = Composer(full, with_graphql_schema)
         self.full = full
+        self.remote: dict[str, tuple[Resource, str]] = {}
         self.maxsize = maxsize
         self._schemas: OrderedDict[Hashable, HubSchema] = OrderedDict()
         self._rules: object = None
@@ -95,8 +102,12 @@ class AudienceSchemas:
         version = getattr(rules, "version", None)
         if rules is not self._rules or version != self._version:
             # New rules: every audience may see another schema (and old keys may be reused).
+            # New subgraphs come with new rules (their fields are in the policy catalog).
             self._schemas.clear()
             self._rules, self._version = rules, version
+            current = federation.current
+            self.full = self.composer.schema(current)
+            self.remote = {c: (f.resource, f.name) for c, f in current.fields.items()}
         key = access.audience(principal)
         schema = self._schemas.get(key)
         if schema is None:
@@ -110,5 +121,6 @@ class AudienceSchemas:
 
     def _build(self, principal: Principal) -> HubSchema:
         full = self.full._schema
-        pruned = prune_schema(full, hidden_coordinates(full, principal), _wrapper(_printer()))
+        hidden = hidden_coordinates(full, principal, self.remote)
+        pruned = prune_schema(full, hidden, _wrapper(_printer()))
         return with_graphql_schema(self.full, pruned)

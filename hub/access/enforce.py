@@ -53,6 +53,15 @@ FULL_SCHEMA = "full-schema"
 Record = Mapping[str, Any]
 """A row projected for one principal: fields it may not read are absent."""
 
+REMOTE = "__remote__"
+"""The key of a :data:`Record` holding (as a mapping) the decisions of the remote fields
+this row may show, clear or masked: fields a federated subgraph provides
+(:mod:`hub.federation`), fetched only for rows whose decision shows them, masked as
+decided, and noted for the read audit when fetched. Absent when there are none."""
+
+RemoteDecisions = Mapping[str, FieldDecision]
+"""What :data:`REMOTE` holds: remote field -> its decision on the row."""
+
 WITHHELD = "__withheld__"
 """The key of a :data:`Record` listing (as a frozenset) the fields withheld from this row
 only: fields the principal's schema has but a policy hides on this particular row. The
@@ -168,6 +177,9 @@ class Access:
             decide({label: bool(bits >> j & 1) for j, label in enumerate(labels)})
             for bits in range(1 << len(labels))
         ]
+        remote = self.rules.remote.get(resource)
+        if remote:  # not columns: a plan never reads them (remote fields fall back)
+            table = [{k: v for k, v in row.items() if k not in remote} for row in table]
         return tuple(column.element for column in columns), table
 
     @staticmethod
@@ -204,13 +216,23 @@ class Access:
         secret = rules.pseudonym_secret
         partner = principal.organization_slug
         decide = rules.decider(principal, resource)
+        remote = rules.remote.get(resource) or frozenset()
         out: list[Record] = []
         for row in rows:
             values = row._mapping
             record: dict[str, Any] = {"id": values["id"]}
             withheld: set[str] = set()
+            fetched: dict[str, FieldDecision] | None = None
             for name, decision in decide(values).items():
                 if name in _CONDITION_ONLY or name == "id":
+                    continue
+                if name in remote:
+                    # Fetched later, and only if selected: noted for the audit then.
+                    if decision.outcome is Outcome.VISIBLE or (
+                        decision.outcome is Outcome.MASKED and decision.mask is not None
+                    ):
+                        fetched = fetched or {}
+                        fetched[name] = decision
                     continue
                 if decision.outcome is Outcome.VISIBLE:
                     record[name] = values[DERIVED.get(name, name)]
@@ -221,6 +243,8 @@ class Access:
                     withheld.add(name)
             if withheld:
                 record[WITHHELD] = frozenset(withheld)
+            if fetched:
+                record[REMOTE] = MappingProxyType(fetched)
             out.append(MappingProxyType(record))
             if reads is not None:
                 reads.note(resource, rules.version, values, record)

@@ -25,6 +25,7 @@ from hub.access.resources import Action, Resource
 from hub.principal import Principal
 from policies import (
     Caller,
+    Catalog,
     Document,
     Effect,
     FieldDecision,
@@ -99,15 +100,35 @@ class PolicyRules:
         *,
         pseudonym_secret: bytes,
         fingerprint: str = "",
+        catalog: Catalog = CATALOG,
     ) -> None:
         self.version = number
         self.fingerprint = fingerprint  # the source's SHA-256: which version this is
         self.document = document
+        # The hub's catalog plus the fields federated subgraphs add (hub.federation):
+        # rules decide those like any field, but they are not columns (``remote``).
+        self.catalog = catalog
+        self.remote: Mapping[Resource, frozenset[str]] = {
+            resource: frozenset(catalog.resources[resource.value].remote) for resource in Resource
+        }
+        self._guardrail_sources = tuple(guardrails)
         # Per resource: an `about` guardrail stands for one on each resource it covers.
-        self.guardrails = concrete_guardrails(guardrails, CATALOG)
+        self.guardrails = concrete_guardrails(guardrails, catalog)
         self.pseudonym_secret = pseudonym_secret
         self._plans: dict[tuple[Hashable, ...], ResourcePlan] = {}
         self._audiences: dict[tuple[Hashable, ...], Hashable] = {}
+
+    def with_catalog(self, catalog: Catalog) -> PolicyRules:
+        """The same version enforced over another catalog (subgraphs added or removed
+        fields): a new object, so every cache keyed on the rules starts afresh."""
+        return PolicyRules(
+            self.version,
+            self.document,
+            self._guardrail_sources,
+            pseudonym_secret=self.pseudonym_secret,
+            fingerprint=self.fingerprint,
+            catalog=catalog,
+        )
 
     @classmethod
     def deny_all(cls) -> PolicyRules:
@@ -141,7 +162,7 @@ class PolicyRules:
     def _compile(self, principal: Principal, resource: Resource) -> ResourcePlan:
         caller = caller_of(principal)
         mapping = HubMapping(principal.organization_slug, principal.organization_id)
-        row = plan(self.document, CATALOG, caller, resource.value, mapping)
+        row = plan(self.document, self.catalog, caller, resource.value, mapping)
         table = mapping.table(resource.value)
         where = row.where
         guarded: set[str] = set()
@@ -152,7 +173,7 @@ class PolicyRules:
                 continue
             if guardrail.rows is not None:
                 held = compile_condition(
-                    guardrail.rows, resource.value, table, caller, CATALOG, mapping
+                    guardrail.rows, resource.value, table, caller, self.catalog, mapping
                 )
                 # The rules often say what the guardrail says (a partner sees customers
                 # who consented): the database need not check it twice per row.
@@ -235,7 +256,9 @@ class PolicyRules:
         for grant in self.plan(principal, resource).grants(action):
             if grant.check is None:
                 return true()
-            held = compile_condition(grant.check, resource.value, table, caller, CATALOG, mapping)
+            held = compile_condition(
+                grant.check, resource.value, table, caller, self.catalog, mapping
+            )
             checks.append(func.coalesce(held, false()))
         return or_(*checks) if checks else false()
 

@@ -74,6 +74,7 @@ _CUSTOMER = ResourceSpec(
     table=Customer,
     api_type="Customer",
     node=True,
+    entity=True,
     reached_by=("Query.customers", "Query.customer"),
     scopes={
         Action.READ: Scope.CUSTOMERS_READ,
@@ -177,6 +178,7 @@ _FEEDBACK = ResourceSpec(
     table=Feedback,
     api_type="Feedback",
     node=True,
+    entity=True,
     reached_by=("Query.feedback", "Customer.feedback"),
     scopes={
         Action.READ: Scope.FEEDBACK_READ,
@@ -273,6 +275,7 @@ _CASE = ResourceSpec(
     table=Case,
     api_type="Case",
     node=True,
+    entity=True,
     reached_by=("Query.cases", "Query.case", "Customer.cases"),
     scopes={
         Action.READ: Scope.FEEDBACK_READ,

@@ -17,7 +17,7 @@ from hub.access.registry import REGISTRY, Resource
 from hub.access.specs import Action
 from hub.oauth.scopes import Scope
 from hub.principal import Principal
-from policies import FieldDecision
+from policies import Catalog, FieldDecision
 
 # The coarse OAuth scope each (resource, action) needs before any rule is consulted.
 REQUIRED_SCOPE: dict[tuple[Resource, Action], Scope] = {
@@ -35,12 +35,17 @@ class RuleSet(Protocol):
     """What the access module asks of a rule set. Deny by default in every method.
 
     ``version`` names what is in force (caches key on it); ``pseudonym_secret`` keys
-    the ``pseudonym`` mask.
+    the ``pseudonym`` mask; ``remote`` names, per resource, the fields a federated
+    subgraph provides (decided like any field, but not columns: the projection hands
+    their decisions to whoever fetches them, :data:`hub.access.enforce.REMOTE`).
     """
 
     version: int
     fingerprint: str
     pseudonym_secret: bytes
+    remote: Mapping[Resource, frozenset[str]]
+    catalog: Catalog
+    """What a policy may name now: the hub's catalog and the subgraphs' fields."""
 
     def row_filter(self, principal: Principal, resource: Resource) -> ColumnElement[bool]:
         """The SQL condition selecting the rows of ``resource`` the principal may read."""

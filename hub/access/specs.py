@@ -117,6 +117,8 @@ class ResourceSpec:
     names) and ``inputs`` (input type names) say which action each performs.
     ``filter_type`` and ``order_enum`` name its filter input and its order-field enum.
     ``internal``: columns of the table that are never shown (blind indexes).
+    ``entity``: a federation entity keyed by ``id`` (``@key(fields: "id")``), which
+    remote subgraphs may extend with fields of their own (:mod:`hub.federation`).
     """
 
     table: type[SQLModel]
@@ -125,6 +127,7 @@ class ResourceSpec:
     scopes: Mapping[Action, Scope]
     default_order: Order
     node: bool = False
+    entity: bool = False
     reached_by: tuple[str, ...] = ()
     relations: tuple[RelationSpec, ...] = ()
     mutations: Mapping[str, Action] = field(default_factory=dict)

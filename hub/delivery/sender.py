@@ -40,7 +40,7 @@ from sqlmodel import col
 from connectors.base import ChangeEvent
 from connectors.outbound import DeliveryError, EndpointGoneError, Timeouts, WebhookSink
 from hub import disclosures
-from hub.access import WITHHELD, Access, Resource
+from hub.access import REMOTE, WITHHELD, Access, Resource
 from hub.access.resources import MODELS
 from hub.db import Database
 from hub.delivery.fanout import Subscriber, subscriber_of
@@ -87,7 +87,7 @@ def plain(value: Any) -> Any:
 def payload(delivery: WebhookDelivery, record: Mapping[str, Any]) -> dict[str, Any]:
     """What a subscriber receives about one event: the record as projected for it, and
     the names of the changed fields it may see."""
-    shown = {k: v for k, v in record.items() if k != WITHHELD}
+    shown = {k: v for k, v in record.items() if k not in (WITHHELD, REMOTE)}
     return {
         "id": str(delivery.record_id),
         "resource": delivery.resource,

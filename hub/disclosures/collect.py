@@ -32,8 +32,9 @@ READ = "read"
 CUSTOMER = "Customer"  # hub.access.Resource.CUSTOMER (hub.access imports this package)
 
 
-_MARKERS = frozenset({"__withheld__"})
-"""Keys of a projected record that are not fields: ``hub.access.WITHHELD`` (named here
+_MARKERS = frozenset({"__withheld__", "__remote__"})
+"""Keys of a projected record that are not fields: ``hub.access.WITHHELD`` and
+``hub.access.REMOTE`` (remote fields are noted when fetched, not here) (named here
 because ``hub.access`` imports this package; a test checks they agree)."""
 
 

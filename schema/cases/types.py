@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from hub.access import Record, Resource
+from hub.access import REMOTE, Record, RemoteDecisions, Resource
 from schema.audience import NOTHING, split_withheld
 from schema.common import Connection, Node, Organization, enum_or_none
 from schema.context import Context
@@ -99,6 +99,8 @@ class Case(Node):
     uuid: strawberry.Private[uuid.UUID]
     ref: strawberry.Private[object] = None  # the record's customer_ref, if any
     withheld: strawberry.Private[frozenset[str]] = NOTHING
+    # Decisions of the subgraphs' fields this row may show (schema.federation).
+    remote: strawberry.Private[RemoteDecisions | None] = None
 
     @strawberry.field(
         description="The customer this case is about: its global ID, or a stable "
@@ -127,6 +129,7 @@ class Case(Node):
             opened_by_id=record.get("opened_by_id"),
             feedback_id=record.get("feedback_id"),
             withheld=withheld,
+            remote=record.get(REMOTE),
         )
 
     @classmethod

@@ -11,7 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from hub.access import WITHHELD, Record, Resource
+from hub.access import REMOTE, WITHHELD, Record, RemoteDecisions, Resource
 from schema.audience import NOTHING, split_withheld, withheld_fields, without_withheld
 from schema.common import Connection, Node, Organization, enum_or_none
 from schema.context import Context
@@ -160,6 +160,8 @@ class Customer(Node):
     updated_at: datetime | None
     uuid: strawberry.Private[uuid.UUID]
     withheld: strawberry.Private[frozenset[str]] = NOTHING
+    # Decisions of the subgraphs' fields this row may show (schema.federation).
+    remote: strawberry.Private[RemoteDecisions | None] = None
 
     @classmethod
     def from_record(cls, record: Record) -> Customer:
@@ -199,6 +201,7 @@ class Customer(Node):
             created_at=record.get("created_at"),
             updated_at=record.get("updated_at"),
             withheld=withheld,
+            remote=record.get(REMOTE),
         )
 
     @classmethod

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from hub.access import Record, Resource
+from hub.access import REMOTE, Record, RemoteDecisions, Resource
 from schema.audience import NOTHING, split_withheld
 from schema.common import Channel, Node, Organization, enum_or_none
 from schema.context import Context
@@ -72,6 +72,8 @@ class Feedback(Node):
     organization_id: strawberry.Private[uuid.UUID | None]
     ref: strawberry.Private[object] = None  # the record's customer_ref, if any
     withheld: strawberry.Private[frozenset[str]] = NOTHING
+    # Decisions of the subgraphs' fields this row may show (schema.federation).
+    remote: strawberry.Private[RemoteDecisions | None] = None
 
     @strawberry.field(
         description="The customer this feedback is about: its global ID, or a stable "
@@ -102,6 +104,7 @@ class Feedback(Node):
             ref=record.get("customer_ref"),
             organization_id=record.get("organization_id"),
             withheld=withheld,
+            remote=record.get(REMOTE),
         )
 
     @classmethod

@@ -63,12 +63,16 @@ class LoyaltyService:
 
 
 @asynccontextmanager
-async def loyalty_service(node_tools: NodeTools) -> AsyncIterator[LoyaltyService]:
-    """Start the service (any free port) and stop it afterwards."""
+async def loyalty_service(
+    node_tools: NodeTools, variant: str = "standard"
+) -> AsyncIterator[LoyaltyService]:
+    """Start the service (any free port) and stop it afterwards; ``variant="clash"``
+    also defines ``Customer.name``, which the hub owns (it cannot compose)."""
     process = await asyncio.create_subprocess_exec(
         node_tools.node,
         str(HERE / "loyalty_subgraph.mjs"),
         "0",
+        variant,
         cwd=HERE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -2,6 +2,7 @@
 // extends the hub's Customer by @key(fields: "id") with loyalty fields of its own.
 //
 // Listens on 127.0.0.1 (port from argv[2], 0 for any) and prints {"url"} once ready.
+// argv[3] = "clash": a version that also defines Customer.name, which the hub owns.
 // Besides POST /graphql it answers GET /stats (every GraphQL request received: its query,
 // its variables and its Authorization header) and POST /config ({"delayMs"}: wait
 // that long before answering, to play a slow service). The values are a function of the
@@ -12,6 +13,7 @@ import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/dis
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 
+const clash = process.argv[3] === 'clash';
 const typeDefs = parse(`
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
 
@@ -28,6 +30,7 @@ const typeDefs = parse(`
     loyaltyTier: String
     loyaltyPoints: Int
     loyalty: LoyaltyAccount
+    ${clash ? 'name: String' : ''}
   }
 
   type Query {
@@ -51,6 +54,7 @@ const resolvers = {
     loyaltyTier: (c) => tierOf(c.id),
     loyaltyPoints: (c) => pointsOf(c.id),
     loyalty: (c) => ({ tier: tierOf(c.id), points: pointsOf(c.id), memberSince: '2020' }),
+    ...(clash ? { name: () => 'from loyalty' } : {}),
   },
 };
 

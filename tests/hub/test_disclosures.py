@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlmodel import col
 
 from hub import audit, disclosures
-from hub.access import WITHHELD
+from hub.access import REMOTE, WITHHELD
 from hub.db import Database, make_engine
 from hub.models import AuditAnchor, AuditEvent, Disclosure, OrgKind
 from hub.principal import Principal
@@ -120,7 +120,7 @@ def test_note_merges_fields_and_finds_the_customer_in_the_raw_row() -> None:
 
 
 def test_the_internal_markers_are_those_of_the_access_module() -> None:
-    assert frozenset({WITHHELD}) == disclosures._MARKERS
+    assert frozenset({WITHHELD, REMOTE}) == disclosures._MARKERS
 
 
 def test_the_event_groups_records_by_the_fields_they_carried() -> None:

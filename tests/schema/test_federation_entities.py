@@ -110,3 +110,20 @@ async def test_entities_not_visible_answer_like_nonexistent(client: object, db: 
     # Feedback about customers the partner does not serve is never shown to it.
     others = [r for i, r in enumerate(representations) if (i // 3) % 2 and i % 3 == 1]
     assert (await _entities(client, partner, others, query))[0] == [None] * len(others)
+
+
+def test_the_entities_subgraphs_may_extend_are_the_schema_s() -> None:
+    from graphql import GraphQLObjectType, GraphQLUnionType
+
+    from hub.federation.sdl import ENTITIES, reserved_fields
+    from schema import build_schema
+
+    schema = build_schema(make_settings("sqlite+aiosqlite:///unused.db"))._schema
+    union = schema.type_map["_Entity"]
+    assert isinstance(union, GraphQLUnionType)
+    assert {member.name for member in union.types} == set(ENTITIES)
+    # A subgraph may not add a field the hub's entity has: the store knows them all.
+    for name in ENTITIES:
+        type_ = schema.type_map[name]
+        assert isinstance(type_, GraphQLObjectType)
+        assert set(type_.fields) <= reserved_fields(name), name

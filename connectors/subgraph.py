@@ -1,0 +1,183 @@
+"""A GraphQL subgraph (Apollo Federation v2) the hub composes: the client that reads its
+``_service { sdl }`` and sends it batched ``_entities`` requests.
+
+Plain GraphQL over HTTP (a JSON POST, ``application/json`` back). The caller supplies the
+transport (the hub's SSRF-checked one, :class:`hub.netguard.GuardedTransport`) and the
+authentication, never the caller's own token:
+
+- :class:`HeaderAuth`: a static header (``Authorization: Bearer ...``, ``X-Api-Key``);
+- :class:`ClientCredentials`: an OAuth 2.0 client-credentials token (RFC 6749 §4.4) from
+  the subgraph's own authorization server, through authlib's httpx client, which fetches
+  a token on first use and a new one when it expires.
+
+Redirects are never followed (a redirect could lead anywhere the transport's check did
+not see), the answer is read up to :data:`MAX_BODY` bytes, and every failure is a
+:class:`SubgraphError` whose message says what went wrong, never a traceback.
+
+Example::
+
+    client = SubgraphClient("https://loyalty.example.com/graphql", timeout=2.0,
+                            transport=GuardedTransport(NetPolicy()),
+                            auth=HeaderAuth("Authorization", "Bearer s3cret"))
+    sdl = await client.sdl()
+    data = await client.query("query($r: [_Any!]!) { _entities(representations: $r) "
+                              "{ ... on Customer { loyaltyTier } } }", {"r": [...]})
+    await client.aclose()
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+with warnings.catch_warnings():
+    # authlib prefers the `httpx2` fork and warns when it falls back to httpx; the hub's
+    # transports (hub.netguard) are httpx transports, so httpx it is.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+
+USER_AGENT = "PartnerHub-Federation/1"
+MAX_BODY = 16 * 1024 * 1024
+SDL_QUERY = "{ _service { sdl } }"
+
+
+class SubgraphError(Exception):
+    """A subgraph could not be asked or answered badly; the message says which."""
+
+
+@dataclass(frozen=True)
+class HeaderAuth:
+    """A static header sent with every request (its value is a secret)."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    """OAuth 2.0 client credentials against the subgraph's own authorization server."""
+
+    token_url: str
+    client_id: str
+    client_secret: str
+    scope: str | None = None
+    method: str = "client_secret_basic"  # or client_secret_post
+
+
+Auth = HeaderAuth | ClientCredentials | None
+
+
+class SubgraphClient:
+    """One subgraph's client: keeps its connections and (OAuth) its token between calls."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport,
+        auth: Auth = None,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        headers = {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        if isinstance(auth, HeaderAuth):
+            headers[auth.name] = auth.value
+        options: dict[str, Any] = {
+            "transport": transport,
+            "follow_redirects": False,
+            "trust_env": False,
+            "timeout": httpx.Timeout(timeout),
+            "headers": headers,
+        }
+        self._oauth = isinstance(auth, ClientCredentials)
+        if isinstance(auth, ClientCredentials):
+            self._http: httpx.AsyncClient = AsyncOAuth2Client(
+                client_id=auth.client_id,
+                client_secret=auth.client_secret,
+                token_endpoint_auth_method=auth.method,
+                scope=auth.scope,
+                token_endpoint=auth.token_url,
+                grant_type="client_credentials",
+                **options,
+            )
+        else:
+            self._http = httpx.AsyncClient(**options)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def sdl(self) -> str:
+        """The subgraph's SDL (``_service { sdl }``)."""
+        data = await self.query(SDL_QUERY)
+        service = data.get("_service")
+        sdl = service.get("sdl") if isinstance(service, dict) else None
+        if not isinstance(sdl, str) or not sdl.strip():
+            raise SubgraphError("the subgraph answered _service without an SDL")
+        return sdl
+
+    async def query(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``data`` of one GraphQL request; any error in the answer is a
+        :class:`SubgraphError` naming the first one."""
+        body = await self._post(orjson.dumps({"query": document, "variables": variables or {}}))
+        errors = body.get("errors")
+        if errors:
+            first = errors[0] if isinstance(errors, list) and errors else errors
+            message = first.get("message") if isinstance(first, dict) else first
+            raise SubgraphError(f"the subgraph answered with an error: {str(message)[:300]}")
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise SubgraphError("the subgraph answered without data")
+        return data
+
+    async def _post(self, content: bytes) -> dict[str, Any]:
+        try:
+            if self._oauth and not self._http.token:  # type: ignore[attr-defined]
+                # The first call fetches a token; authlib fetches a new one on expiry.
+                client: Any = self._http
+                await client.fetch_token(grant_type="client_credentials")
+            async with self._http.stream("POST", self.url, content=content) as response:
+                if response.status_code != 200:
+                    raise SubgraphError(f"the subgraph answered HTTP {response.status_code}")
+                raw = b""
+                async for chunk in response.aiter_bytes():
+                    raw += chunk
+                    if len(raw) > MAX_BODY:
+                        raise SubgraphError(f"the subgraph's answer is over {MAX_BODY} bytes")
+        except httpx.TimeoutException:
+            raise SubgraphError(f"the subgraph did not answer within {self.timeout:g} s") from None
+        except httpx.HTTPError as error:
+            raise SubgraphError(f"the subgraph cannot be reached: {_reason(error)}") from None
+        except OAuthError as error:
+            raise SubgraphError(
+                f"the subgraph's authorization server refused the client: {error.error}"
+            ) from None
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise SubgraphError("the subgraph's answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise SubgraphError("the subgraph's answer is not a JSON object")
+        return body
+
+
+def _reason(error: httpx.HTTPError) -> str:
+    text = str(error).strip()
+    return text[:300] if text else type(error).__name__
+
+
+__all__ = [
+    "Auth",
+    "ClientCredentials",
+    "HeaderAuth",
+    "SubgraphClient",
+    "SubgraphError",
+]

@@ -1,0 +1,187 @@
+"""Fetching remote fields for one request: batched ``_entities`` calls, masks, audit.
+
+A :class:`RemoteFetcher` lives for one request. Each remote value the request needs is a
+:meth:`RemoteFetcher.get` call; calls made while the request resolves one level of the
+query (the loop has not gone quiet yet) are sent together: **one ``_entities`` request
+per subgraph per level**, whatever the number of entities. The request asks only for
+what was selected (the sub-selection the GraphQL layer passes, printed), only for the
+entities whose row decision shows the field, and authenticates as the hub
+(:mod:`connectors.subgraph`), never with the caller's token.
+
+Entities sharing the same wanted fields share one ``_entities`` selection (aliased
+``e0``, ``e1``...; fields aliased ``f0``, ``f1``...), so an entity is never asked a field
+it may not show, even when another entity of the same page may.
+
+A value comes back masked as the row's decision says (:func:`policies.apply_mask`), and
+is noted for the read audit (:mod:`hub.disclosures`) as a field of its record. A
+subgraph that fails or times out fails every value of that batch with a
+:class:`RemoteFieldError` naming the subgraph: the GraphQL layer answers ``null`` with an
+error at each of those paths, and the rest of the response stands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.subgraph import SubgraphError
+from hub import disclosures
+from hub.access import access
+from hub.errors import HubError
+from hub.federation.sdl import RemoteField
+from hub.federation.state import Federation
+from hub.principal import Principal
+from policies import FieldDecision, Outcome, apply_mask
+
+QUIET_TICKS = 2
+"""Event-loop turns with no new value wanted before a batch is sent: the resolvers of
+one level all start within a turn or two of each other."""
+
+
+class RemoteFieldError(HubError):
+    """A remote field could not be fetched (the subgraph is down, slow or erring)."""
+
+    code = "SUBGRAPH_UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class _Key:
+    """A distinct thing asked of an entity: a field with its sub-selection."""
+
+    field: str
+    selection: str
+
+
+@dataclass
+class _Batch:
+    """The values wanted of one subgraph at one level, by entity."""
+
+    wanted: dict[tuple[str, str], dict[_Key, asyncio.Future[Any]]] = field(default_factory=dict)
+    count: int = 0
+
+
+class RemoteFetcher:
+    """One request's remote fields: see the module docstring."""
+
+    def __init__(self, principal: Principal, federation: Federation) -> None:
+        self.principal = principal
+        self.federation = federation
+        self._batches: dict[str, _Batch] = {}
+        self.requests = 0  # sent, for the tests and the request log
+
+    async def get(
+        self,
+        remote: RemoteField,
+        entity_id: str,
+        decision: FieldDecision,
+        selection: str,
+        *,
+        record_id: uuid.UUID,
+        customer_id: uuid.UUID | None,
+    ) -> Any:
+        """The value of ``remote`` on the entity ``entity_id`` (its global id), as the
+        row's ``decision`` shows it; ``selection`` is the printed sub-selection (empty
+        for a leaf)."""
+        batch = self._batches.get(remote.subgraph)
+        if batch is None:
+            batch = self._batches[remote.subgraph] = _Batch()
+            asyncio.get_running_loop().create_task(self._send(remote.subgraph, batch))
+        futures = batch.wanted.setdefault((remote.type_name, entity_id), {})
+        key = _Key(remote.name, selection)
+        future = futures.get(key)
+        if future is None:
+            future = futures[key] = asyncio.get_running_loop().create_future()
+            batch.count += 1
+        value = await future
+        reads = disclosures.recording(self.principal)
+        if reads is not None:
+            customer = record_id if customer_id is None else customer_id
+            reads.note_fields(
+                remote.resource.value,
+                access.rules.version,
+                str(record_id),
+                str(customer),
+                frozenset({remote.name}),
+            )
+        if value is not None and decision.outcome is Outcome.MASKED and decision.mask:
+            rules = access.rules
+            return apply_mask(
+                decision.mask,
+                value,
+                secret=rules.pseudonym_secret,
+                partner=self.principal.organization_slug,
+            )
+        return value
+
+    async def _send(self, subgraph: str, batch: _Batch) -> None:
+        # Let the level's other resolvers add their values first.
+        seen = -1
+        while seen != batch.count:
+            seen = batch.count
+            for _ in range(QUIET_TICKS):
+                await asyncio.sleep(0)
+        del self._batches[subgraph]  # what is wanted from now on is the next batch
+        try:
+            document, variables, places = _request(batch)
+            client = self.federation.clients.get(subgraph)
+            if client is None:
+                raise SubgraphError("it is no longer registered")
+            self.requests += 1
+            data = await client.query(document, variables)
+            for (alias, index, fields), futures in places:
+                entities = data.get(alias)
+                entity = (
+                    entities[index]
+                    if isinstance(entities, list) and index < len(entities)
+                    else None
+                )
+                for key, future in futures.items():
+                    value = entity.get(fields[key]) if isinstance(entity, dict) else None
+                    if not future.done():
+                        future.set_result(value)
+        except Exception as error:  # noqa: BLE001 — every waiting value must hear of it
+            failure = RemoteFieldError(f"the subgraph '{subgraph}' failed: {_message(error)}")
+            for futures in batch.wanted.values():
+                for future in futures.values():
+                    if not future.done():
+                        future.set_exception(failure)
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, SubgraphError):
+        return str(error)
+    return "its answer could not be read"
+
+
+_Place = tuple[tuple[str, int, dict[_Key, str]], dict[_Key, asyncio.Future[Any]]]
+
+
+def _request(batch: _Batch) -> tuple[str, dict[str, Any], list[_Place]]:
+    """The ``_entities`` document for a batch: one aliased ``_entities`` per group of
+    entities of one type wanting the same fields."""
+    aliases: dict[_Key, str] = {}
+    groups: dict[tuple[str, frozenset[_Key]], list[tuple[str, dict[_Key, Any]]]] = {}
+    for (type_name, entity_id), futures in batch.wanted.items():
+        for key in futures:
+            aliases.setdefault(key, f"f{len(aliases)}")
+        groups.setdefault((type_name, frozenset(futures)), []).append((entity_id, futures))
+    parts: list[str] = []
+    variables: dict[str, Any] = {}
+    places: list[_Place] = []
+    declared: list[str] = []
+    for number, ((type_name, keys), members) in enumerate(groups.items()):
+        alias = f"e{number}"
+        declared.append(f"$r{number}: [_Any!]!")
+        variables[f"r{number}"] = [{"__typename": type_name, "id": i} for i, _ in members]
+        ordered = sorted(keys, key=lambda k: aliases[k])
+        selection = " ".join(f"{aliases[k]}: {k.field}{k.selection}" for k in ordered)
+        parts.append(
+            f"{alias}: _entities(representations: $r{number}) "
+            f"{{ ... on {type_name} {{ {selection} }} }}"
+        )
+        names = {k: aliases[k] for k in keys}
+        places += [((alias, index, names), futures) for index, (_, futures) in enumerate(members)]
+    document = f"query HubEntities({', '.join(declared)}) {{ {' '.join(parts)} }}"
+    return document, variables, places
