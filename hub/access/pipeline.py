@@ -86,23 +86,24 @@ import enum
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import True_
 from sqlmodel import SQLModel
 
-from hub import audit, changes
+from hub import audit, changes, outbox
 from hub.access.enforce import Record, access
 from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Resource
 from hub.access.rules import REQUIRED_SCOPE
 from hub.access.specs import Action
+from hub.bulk import insert_rows
 from hub.errors import ConflictError, ForbiddenError, HubError, NotFoundError
 from hub.models._types import row_values, table_columns
 from hub.outbox import Change, Operation
@@ -332,10 +333,7 @@ async def create_many(
                 f"a batch row must name every column of {model.__tablename__}: {', '.join(missing)}"
             )
     await session.flush()  # what the session holds goes first, as in create
-    # The table, not the model: one executemany of every row. The ORM's bulk insert
-    # would leave out None values and split the rows into one statement per run of
-    # rows setting the same columns (optional fields alternate: hundreds of statements).
-    await session.execute(insert(model.__table__), [values for _, values in accepted])
+    await insert_rows(session, model.__table__, [values for _, values in accepted])
     ids = [values["id"] for _, values in accepted]
     await _check_many(session, principal, request, ids)
     await _record_many(session, principal, request, [(rows[i], v) for i, v in accepted])
@@ -446,10 +444,14 @@ async def _record_many(
             if name in audit.SENSITIVE_FIELDS:  # a keyed hash, as field_changes shows it
                 value = audit.field_changes({}, {name: value})[name]["after"]
             shown[name] = value
-        entry_of_row = {"id": values["id"], **row.details, "values": shown}
+        entry_of_row: dict[str, Any] = {"id": values["id"], **row.details, "values": shown}
         if plain_so_far:
             try:
-                entry_of_row = _plain_dict(entry_of_row)
+                entry_of_row = {
+                    "id": str(values["id"]),
+                    **_plain_dict(row.details),
+                    "values": _plain_dict(shown),
+                }
             except _NotPlain:
                 plain_so_far = False
         listed.append(entry_of_row)
@@ -468,7 +470,7 @@ async def _record_many(
         with contextlib.suppress(_NotPlain):
             entry = replace(entry, details={**_plain_dict(head), "records": listed}, plain=True)
     await audit.append_many(session, [entry])
-    await changes.publish(session, principal, events)
+    await outbox.emit_many(session, events, actor=audit.actor_of(principal))
 
 
 class _NotPlain(Exception):
@@ -479,7 +481,8 @@ _INT64 = 2**63
 
 
 def _plain_dict(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A flat-ish mapping made plain (:func:`_plain`), its common values inline."""
+    """A mapping made plain (:func:`_plain`), the values a row holds most often inline:
+    this runs for every value of every row of a batch."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         kind = type(value)
@@ -490,7 +493,10 @@ def _plain_dict(values: Mapping[str, Any]) -> dict[str, Any]:
         elif kind is uuid.UUID:
             out[key] = str(value)
         elif kind is datetime:
-            out[key] = plain(value)
+            # hub.plainjson.plain's form: UTC when aware.
+            out[key] = (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+        elif kind is int and -_INT64 <= value < _INT64:
+            out[key] = value
         else:
             out[key] = _plain(value)
     return out

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field, replace
 
 import orjson
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -38,6 +38,7 @@ from connectors import Record, SourceError, TransientSourceError
 from connectors.mapping import FieldMapping
 from hub import sharing
 from hub.access import PolicyRules, access
+from hub.bulk import insert_rows
 from hub.db import Database
 from hub.models._types import utcnow
 from hub.models.sync import SyncDeadLetter, SyncRecord
@@ -436,7 +437,7 @@ async def _link(
         if item.known is None and item.record_id is None
     ]
     if new:
-        await session.execute(insert(SyncRecord.__table__), new)  # type: ignore[attr-defined]
+        await insert_rows(session, SyncRecord.__table__, new)  # type: ignore[attr-defined]
     for item, record_id in links:
         if item.known is None and item.record_id is None:
             continue

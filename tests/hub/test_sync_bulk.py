@@ -183,25 +183,40 @@ async def test_a_record_the_database_refuses_is_a_dead_letter_and_the_batch_goes
     await support_org(db)
     await customers(db, 4)
     backend = db.engine.dialect.name
-    records = [ticket(n) for n in range(6)]
+    # Batches of 3 (an executemany) and of 60 (a COPY on PostgreSQL).
+    records = [ticket(n) for n in range(66)]
     records[2]["text"] = "boom"
+    records[40]["text"] = "boom"
     path = write_jsonl(tmp_path / "desk.jsonl", records)
     name = await import_file(db, path)
     await _run_sql(db, _TRIGGERS[backend])
     try:
-        report = await runner(db, batch_size=3).run(name, rewind_if_done=True)
+        small = await runner(db, batch_size=3).run(name, rewind_if_done=True)
     finally:
         await _run_sql(db, _DROP[backend])
-    assert report.status == "succeeded", report.error
-    assert (report.counts.created, report.counts.dead_lettered) == (5, 1)
-    [letter] = await dead_letters(db)
+    assert small.status == "succeeded", small.error
+    assert (small.counts.created, small.counts.dead_lettered) == (64, 2)
     code = "23514" if backend == "postgresql" else "SQLITE_CONSTRAINT_TRIGGER"
-    assert (letter.position, letter.reason) == (
-        "line 3",
-        f"the database refused this record ({code})",
-    )
+    reason = f"the database refused this record ({code})"
+    assert [(d.position, d.reason) for d in await dead_letters(db)] == [
+        ("line 3", reason),
+        ("line 41", reason),
+    ]
     actions = await audit_actions(db, f"support/connector:{name}")
-    assert actions == ["feedback.create", "feedback.create", BATCH_AUDIT]
+    assert actions[:4] == ["feedback.create", "feedback.create", BATCH_AUDIT, BATCH_AUDIT]
+    assert actions.count("feedback.create") == 4  # the two batches stored one by one
+
+    # Again in one batch of 66: the same refusal through the bulk insert of 66 rows.
+    async with db.transaction() as session:
+        await session.execute(text("DELETE FROM sync_record"))
+        await session.execute(text("DELETE FROM feedback"))
+    await _run_sql(db, _TRIGGERS[backend])
+    try:
+        big = await runner(db, batch_size=66).run(name, rewind_if_done=True)
+    finally:
+        await _run_sql(db, _DROP[backend])
+    assert (big.counts.created, big.counts.dead_lettered) == (64, 2)
+    assert await feedback_count(db) == 64
 
 
 async def test_text_with_a_nul_character_is_refused_before_the_database(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from sqlmodel import col
 from hub import audit, sharing
 from hub.access import Action, PolicyRules, Resource, access, pipeline
 from hub.access.pipeline import BatchRequest, NewRow, WriteRequest
+from hub.bulk import COPY_FROM
 from hub.changes import changed_fields
 from hub.db import Database
 from hub.errors import ForbiddenError, HubError, InvalidInputError, NotFoundError
@@ -293,3 +295,40 @@ async def test_details_are_stored_as_the_standard_encoding_gives_them_and_verify
     assert {k: event.details[k] for k in expected} == expected
     assert event.details["ids"] == [3, 1, 2] and event.details["set"] == [str(a), str(b)]
     assert broken is None
+
+
+async def test_a_large_batch_stores_every_value_as_a_single_create_would(
+    db: Database, policy: None
+) -> None:
+    """From COPY_FROM rows on, PostgreSQL gets a COPY: the values must arrive as an INSERT
+    binds them (JSON lists, aware times in any zone, NULLs)."""
+    org, (ada, grace), _ = await _world(db)
+    zone = timezone(timedelta(hours=2))
+    rows = []
+    for n in range(COPY_FROM + 10):
+        row = _row((ada, grace)[n % 2].id, n)
+        values = {
+            **row.values,
+            "tags": ["late", f"t{n}"] if n % 3 else [],
+            "score": n if n % 2 else None,
+            "scale": "nps" if n % 2 else None,
+            "created_at": datetime(2025, 6, 30, 8, n % 60, tzinfo=zone),
+        }
+        rows.append(NewRow(values, row.given, row.about, row.details))
+    async with db.transaction() as session:
+        written = await pipeline.create_many(session, sharing.principal_for(org), _request(), rows)
+    assert written == [row.values["id"] for row in rows]
+    async with db.session() as session:
+        stored = {f.id: f for f in (await session.execute(select(Feedback))).scalars()}
+    for row in rows:
+        f = stored[row.values["id"]]
+        want = row.values
+        assert (f.tags, f.score, f.scale, f.text, f.external_ref) == (
+            want["tags"],
+            want["score"],
+            want["scale"],
+            want["text"],
+            want["external_ref"],
+        )
+        assert f.created_at == want["created_at"]  # the same instant, kept in UTC
+        assert (f.organization_id, f.visibility) == (org.id, "partners")
