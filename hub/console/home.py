@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from hub.console import stats
+import hub.console.stats as stats
 from hub.console.auth import Ctx, page
 from hub.console.roles import Permission
 

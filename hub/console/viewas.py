@@ -20,11 +20,18 @@ from sqlmodel import col, select
 
 from hub import sharing
 from hub.access import access
+from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Resource
 from hub.errors import ForbiddenError
 from hub.models import Customer, Organization
 
-RESOURCES = (Resource.CUSTOMER, Resource.FEEDBACK, Resource.CASE)
+RESOURCES = tuple(
+    r
+    for r in Resource
+    if REGISTRY[r].node and (r is Resource.CUSTOMER or hasattr(MODELS[r], "customer_id"))
+)
+"""What can be viewed as: customers and the records about one that are nodes of the API
+(feedback, cases, interactions, purchases; read from the registry)."""
 
 
 @dataclass(frozen=True)
