@@ -10,6 +10,7 @@ in the session cookie (:mod:`hub.console.session`).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import uuid
@@ -25,9 +26,10 @@ from hub.console.auth import csrf_ok, refused
 from hub.console.client import SCOPES, ConsoleUnavailableError, ensure_console_client, redirect_uri
 from hub.console.forms import FormError, read_form
 from hub.console.tokens import TokenRequestError, token_request
-from hub.models import StaffUser
+from hub.models import RefreshToken, StaffUser
 from hub.oauth.bearer import authenticate_token
 from hub.oauth.pkce import s256
+from hub.oauth.staff_sessions import revoke_family
 from hub.runtime import Runtime
 
 
@@ -118,8 +120,20 @@ async def callback(request: Request) -> Response:
     return response
 
 
+async def _end(runtime: Runtime, refresh_token: str) -> None:
+    """Revoke the session's refresh-token family and the access tokens it issued (RFC
+    7009 in spirit: the console is a public client, so it does this in process)."""
+    token_hash = hashlib.sha256(refresh_token.encode()).hexdigest()
+    async with runtime.database.session() as session:
+        row = await session.get(RefreshToken, token_hash)
+    if row is None:
+        return
+    for jti in await revoke_family(runtime.database, row.family_id):
+        runtime.revocations.add(jti)
+
+
 async def logout(request: Request) -> Response:
-    """POST with the CSRF token: forget the session (the cookie holds the only copy)."""
+    """POST with the CSRF token: end the session on the server and forget the cookie."""
     runtime: Runtime = request.app.state.runtime
     current = cookies.read_session(request, runtime.settings.master_key)
     try:
@@ -128,6 +142,8 @@ async def logout(request: Request) -> Response:
         return refused(request, str(error), 400)
     if current is not None and not csrf_ok(request, form, current.csrf):
         return refused(request, "The request has no valid CSRF token; reload the page.")
+    if current is not None and current.refresh_token:
+        await _end(runtime, current.refresh_token)
     response = render.html("signed_out.html", {})
     cookies.clear_cookie(
         response, cookies.COOKIE, secure=cookies.secure(request, runtime.settings.issuer)

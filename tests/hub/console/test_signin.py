@@ -77,3 +77,19 @@ async def test_post_without_csrf_token_is_refused(db: Database, database_url: st
         )
         assert ok.status_code == 200, ok.text
         assert "content-security-policy" in ok.headers
+
+
+async def test_sign_out_ends_the_session_on_the_server(db: Database, database_url: str) -> None:
+    staff = await make_staff(db, "analyst")
+    async with console_http(console_settings(database_url)) as http:
+        await sign_in(http, staff.email)
+        page = await http.get("/console/policies")
+        stolen = http.cookies.get("hub_console")
+        assert stolen
+        out = await http.post("/console/logout", data={"csrf": csrf_of(page.text)})
+        assert out.status_code == 200
+        assert "Signed out" in out.text
+        assert (await http.get("/console/policies")).status_code == 303
+        # A copy of the cookie taken before signing out opens nothing either.
+        http.cookies.set("hub_console", stolen, domain="127.0.0.1", path="/console")
+        assert (await http.get("/console/policies")).status_code == 303
