@@ -12,6 +12,10 @@ killed anywhere therefore resumes after the last committed batch with nothing lo
 nothing twice: the batch in flight rolled back whole, and re-storing it finds its
 records unchanged at worst.
 
+While a batch commits, the next one is read and prepared (no database work), so the
+process prepares while the database writes; the batches still commit one after the
+other, in order.
+
 A failure of the database that is worth retrying (unreachable, a dropped connection, a
 locked SQLite file, a serialisation failure) retries the batch with exponential backoff;
 anything else ends the run ``failed`` with its message, the checkpoint at the last
@@ -63,6 +67,8 @@ from hub.vault import load_data_keys
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
+_YIELD_EVERY = 25
+"""Records prepared between two turns of the event loop while a batch is in flight."""
 
 
 @dataclass(frozen=True)
@@ -198,38 +204,76 @@ class Runner:
     async def _read_all(
         self, state: _Run, source: connectors.Source, cursor: str | None, started: float
     ) -> None:
+        """Read and store every record after ``cursor``. One batch is committed while the
+        next is read and prepared (mapped, validated: no database work), so the process
+        prepares while the database writes; batches still commit one after the other, in
+        order, each seeing what the one before stored."""
         attempt = 0
-        while True:
-            batch: list[Record] = []
-            try:
-                async for record in source.read(cursor):
-                    batch.append(record)
-                    if len(batch) >= self.batch_size:
-                        cursor = await self._commit(state, batch, started)
-                        batch = []
-                        attempt = 0
-            except TransientSourceError as failure:
+        flight: asyncio.Task[str] | None = None
+
+        async def landed() -> None:
+            """Wait for the batch in flight; its cursor is the checkpoint now."""
+            nonlocal flight, cursor
+            if flight is not None:
+                task, flight = flight, None
+                cursor = await task
+
+        async def send(batch: list[Record]) -> None:
+            nonlocal flight
+            prepared = await self._prepare_all(state, batch)
+            await landed()
+            flight = asyncio.create_task(self._commit(state, batch, prepared, started))
+
+        try:
+            while True:
+                batch: list[Record] = []
+                try:
+                    async for record in source.read(cursor):
+                        batch.append(record)
+                        if len(batch) >= self.batch_size:
+                            await send(batch)
+                            batch = []
+                            attempt = 0
+                except TransientSourceError as failure:
+                    if batch:
+                        await send(batch)
+                    await landed()
+                    attempt += 1
+                    if attempt > self.retries:
+                        raise SourceError(f"the source kept failing: {failure}") from None
+                    await self.sleep(self._delay(attempt))
+                    continue
+                except SourceError:
+                    if batch:  # what was read before the failure is stored
+                        await send(batch)
+                    await landed()
+                    raise
                 if batch:
-                    cursor = await self._commit(state, batch, started)
-                attempt += 1
-                if attempt > self.retries:
-                    raise SourceError(f"the source kept failing: {failure}") from None
-                await self.sleep(self._delay(attempt))
-                continue
-            except SourceError:
-                if batch:  # what was read before the failure is stored
-                    await self._commit(state, batch, started)
-                raise
-            if batch:
-                await self._commit(state, batch, started)
-            return
+                    await send(batch)
+                await landed()
+                return
+        finally:
+            if flight is not None:
+                # Failing elsewhere: the batch in flight ends first (committed, or rolled
+                # back whole), so the run's record and the lease are written after it.
+                with contextlib.suppress(Exception):
+                    await flight
+
+    async def _prepare_all(self, state: _Run, batch: list[Record]) -> list[Item | str]:
+        prepared: list[Item | str] = []
+        for n, record in enumerate(batch, start=1):
+            prepared.append(self._prepare(state, record))
+            if n % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # the batch in flight sends its next statement
+        return prepared
 
     def _delay(self, attempt: int) -> float:
         return float(min(self.backoff * 2 ** (attempt - 1), 30.0))
 
-    async def _commit(self, state: _Run, batch: list[Record], started: float) -> str:
-        """Store one batch with its checkpoint, retrying transient failures."""
-        prepared = [self._prepare(state, record) for record in batch]
+    async def _commit(
+        self, state: _Run, batch: list[Record], prepared: list[Item | str], started: float
+    ) -> str:
+        """Store one prepared batch with its checkpoint, retrying transient failures."""
         for attempt in range(self.retries + 1):
             try:
                 async with self.database.transaction() as session:
