@@ -218,13 +218,14 @@ async def view_as_page(ctx: Ctx) -> Response:
     resource_name = params.get("resource") or Resource.CUSTOMER.value
     resource = next((r for r in RESOURCES if r.value == resource_name), Resource.CUSTOMER)
     org_slug = params.get("org") or ""
-    record = params.get("id") or ""
+    record = (params.get("record_id") or params.get("id") or "").strip()
+    search = params.get("q") or ""
     result = None
     message = None
     async with ctx.runtime.database.session() as session:
         statement = select(Organization).order_by(col(Organization.slug))
         orgs = list((await session.execute(statement)).scalars())
-        choices = await record_choices(session, resource)
+        choices = await record_choices(session, resource, search)
         if org_slug and record:
             try:
                 result = await view_as(session, org_slug, resource, uuid.UUID(record))
@@ -240,6 +241,7 @@ async def view_as_page(ctx: Ctx) -> Response:
         org=org_slug,
         record=record,
         choices=choices,
+        search=search,
         result=result,
         message=message,
     )

@@ -95,19 +95,21 @@ async def view_as(
 
 
 async def record_choices(
-    session: AsyncSession, resource: Resource, limit: int = 200
+    session: AsyncSession, resource: Resource, search: str = "", limit: int = 200
 ) -> list[tuple[str, str]]:
-    """(id, label) of records to pick from: customers by name, others by their customer."""
+    """(id, label) of records to pick from: customers by name, others by their customer's
+    name; ``search`` narrows to customers whose name contains it."""
+    pattern = f"%{search.strip()}%"
     if resource is Resource.CUSTOMER:
-        rows = await session.execute(
-            select(col(Customer.id), col(Customer.name)).order_by(col(Customer.name)).limit(limit)
+        statement = select(col(Customer.id), col(Customer.name))
+    else:
+        model: Any = MODELS[resource]
+        statement = select(model.id, col(Customer.name)).join(
+            Customer, col(Customer.id) == model.customer_id
         )
+    if search.strip():
+        statement = statement.where(col(Customer.name).ilike(pattern))
+    rows = await session.execute(statement.order_by(col(Customer.name)).limit(limit))
+    if resource is Resource.CUSTOMER:
         return [(str(i), name or str(i)) for i, name in rows.all()]
-    model: Any = MODELS[resource]
-    rows = await session.execute(
-        select(model.id, col(Customer.name))
-        .join(Customer, col(Customer.id) == model.customer_id)
-        .order_by(col(Customer.name), model.id)
-        .limit(limit)
-    )
     return [(str(i), f"{name} · {str(i)[:8]}") for i, name in rows.all()]

@@ -141,6 +141,17 @@ async def test_view_as_shows_the_masked_value_and_the_rule(db: Database, databas
         ltv = re.search(r'<tr data-field="lifetime_value">(.*?)</tr>', page.text, re.S)
         assert ltv and "hidden" in ltv.group(1) and "1234" not in ltv.group(1)
 
+        found = await http.get(
+            "/console/policies/view-as", params={"resource": "Customer", "q": customer.name}
+        )
+        assert f'<option value="{customer.id}"' in found.text
+        assert f'<option value="{hidden.id}"' not in found.text
+        by_id = await http.get(
+            "/console/policies/view-as",
+            params={"org": "dist-view", "resource": "Customer", "record_id": str(customer.id)},
+        )
+        assert "j***@example.com" in by_id.text
+
         refused = await http.get(
             "/console/policies/view-as",
             params={"org": "dist-view", "resource": "Customer", "id": str(hidden.id)},
