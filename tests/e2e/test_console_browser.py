@@ -19,8 +19,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -43,19 +41,55 @@ STAFF = {
 }
 
 
-async def _hub(server: HubServer, *args: str, stdin: str | None = None) -> str:
+# Run in the server's folder with its settings: the staff users of each role (password
+# PASSWORD), and one partner's proposed change for the review queue, made through the
+# hub's own code (the proposal's value is sealed like the hub seals it).
+SEED = """
+import asyncio, sys
+from sqlmodel import col, select
+from hub.db import Database, make_engine
+from hub.models import Customer, Organization, ProposedChange
+from hub.proposals import encode_value
+from hub.settings import load_settings
+from hub.staff import create_staff_user
+from hub.vault import load_data_keys
+
+async def main():
+    settings = load_settings()
+    db = Database(make_engine(settings.database_url))
+    async with db.session() as s:
+        await load_data_keys(s, settings.master_key)
+    async with db.transaction() as s:
+        orgs = {o.slug: o for o in (await s.execute(select(Organization))).scalars()}
+        for pair in sys.argv[2:]:
+            role, email = pair.split("=")
+            await create_staff_user(s, organization=orgs["operator"], email=email, name=role,
+                                    password=sys.argv[1], roles=[role])
+        customer = (await s.execute(select(Customer).order_by(col(Customer.name)))).scalars().first()
+        partner = orgs["acme-distribution"]
+        s.add(ProposedChange(customer_id=customer.id, field="city",
+                             value=encode_value("Proposed City"), organization_id=partner.id,
+                             organization=partner.slug, client="e2e",
+                             base_version=customer.version))
+    await db.dispose()
+
+asyncio.run(main())
+"""
+
+
+async def _python(server: HubServer, script: str, *args: str) -> None:
+    python = str(Path(HUB).parent / "python")
     process = await asyncio.create_subprocess_exec(
-        HUB,
+        python,
+        "-c",
+        script,
         *args,
         cwd=server.workdir,
         env=server.env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate(None if stdin is None else stdin.encode())
+    _, err = await process.communicate()
     assert process.returncode == 0, err.decode()
-    return out.decode()
 
 
 def _chromium_present() -> bool:
@@ -69,22 +103,7 @@ async def console_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     workdir = tmp_path_factory.mktemp("hub-console")
     server = await start_server(workdir, "sqlite", hub_env())
     try:
-        for role, email in STAFF.items():
-            await _hub(
-                server,
-                "users",
-                "create",
-                "--org",
-                "operator",
-                "--role",
-                role,
-                "--email",
-                email,
-                "--name",
-                role,
-                "--password-stdin",
-                stdin=PASSWORD + "\n",
-            )
+        await _python(server, SEED, PASSWORD, *(f"{r}={e}" for r, e in STAFF.items()))
         yield server
     finally:
         await stop(server.process)
@@ -282,17 +301,8 @@ async def test_register_a_client_and_see_its_secret_once(signed_in: Any, tmp_pat
     assert value not in await page.content()
 
 
-async def test_approve_a_proposed_change(
-    signed_in: Any, console_server: HubServer, tmp_path: Path
-) -> None:
-    database = console_server.workdir / "hub.db"
-    with sqlite3.connect(database) as conn:
-        customer_id, version = conn.execute("SELECT id, version FROM customer LIMIT 1").fetchone()
-        org_id = conn.execute(
-            "SELECT id FROM organization WHERE slug = 'acme-distribution'"
-        ).fetchone()[0]
-    # A proposal as the hub stores one (its value sealed): made here through the hub's code.
-    await _propose(console_server, customer_id, org_id, version)
+async def test_approve_a_proposed_change(signed_in: Any, tmp_path: Path) -> None:
+    """The proposal the fixture queued (SEED)."""
     page = await signed_in("admin")
     await page.goto("/console/review")
     row = page.locator("#proposals tbody tr").filter(has_text="Proposed City")
@@ -302,42 +312,6 @@ async def test_approve_a_proposed_change(
     await expect(page.get_by_role("status")).to_contain_text("approved")
     await expect(page.get_by_text("Proposed City")).to_have_count(0)
     await _screenshot(page, tmp_path, "review-approved")
-
-
-async def _propose(server: HubServer, customer_id: str, org_id: str, version: int) -> None:
-    script = (
-        "import asyncio, uuid, sys\n"
-        "from hub.db import Database, make_engine\n"
-        "from hub.settings import load_settings\n"
-        "from hub.vault import load_data_keys\n"
-        "from hub.models import ProposedChange\n"
-        "from hub.proposals import encode_value\n"
-        "async def main():\n"
-        "    settings = load_settings()\n"
-        "    db = Database(make_engine(settings.database_url))\n"
-        "    async with db.session() as s:\n"
-        "        await load_data_keys(s, settings.master_key)\n"
-        "    async with db.transaction() as s:\n"
-        "        s.add(ProposedChange(customer_id=uuid.UUID(sys.argv[1]), field='city',\n"
-        "            value=encode_value('Proposed City'), organization_id=uuid.UUID(sys.argv[2]),\n"
-        "            organization='acme-distribution', client='e2e', base_version=int(sys.argv[3])))\n"
-        "    await db.dispose()\n"
-        "asyncio.run(main())\n"
-    )
-    python = str(Path(HUB).parent / "python")
-    process = await asyncio.create_subprocess_exec(
-        python,
-        "-c",
-        script,
-        str(uuid.UUID(customer_id)),
-        str(uuid.UUID(org_id)),
-        str(version),
-        cwd=server.workdir,
-        env=server.env,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
 
 
 async def test_run_a_connector_and_replay_its_dead_letter(signed_in: Any, tmp_path: Path) -> None:
