@@ -20,11 +20,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import sharing
 from hub.cli_errors import fail, redacted
 from hub.db import Database, make_engine
 from hub.errors import HubError
-from hub.federation import store
+from hub.federation import admin, store
 from hub.federation.settings import FederationSettings, load_federation_settings
 from hub.migrate import current_revision, head_revision
 from hub.settings import Settings, SettingsError, load_settings
@@ -68,26 +67,6 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
     return asyncio.run(run())
 
 
-async def _policy_fields(session: AsyncSession) -> dict[str, frozenset[str]]:
-    """Per entity type, the remote fields the policy in force names."""
-    version = await sharing.current_version(session)
-    if version is None:
-        return {}
-    document = sharing.parse_stored(version.source, version.format)
-    remote = {
-        (f.resource.value, f.name): f.type_name
-        for shape in await store.accepted_shapes(session)
-        for f in shape.fields
-    }
-    found: dict[str, set[str]] = {}
-    for rule in document.rules:
-        for name in (*rule.read.visible, *rule.read.masked, *rule.fields):
-            type_name = remote.get((rule.resource, name))
-            if type_name is not None:
-                found.setdefault(type_name, set()).add(name)
-    return {type_name: frozenset(names) for type_name, names in found.items()}
-
-
 def _report(result: store.Refresh) -> None:
     if result.accepted:
         out.print(f"{result.name}: accepted; fields: {', '.join(result.fields) or 'none'}")
@@ -101,12 +80,7 @@ def _report(result: store.Refresh) -> None:
 async def _refresh(
     session: AsyncSession, name: str, federation: FederationSettings
 ) -> store.Refresh:
-    return await store.refresh_subgraph(
-        session,
-        name,
-        federation.net_policy(),
-        policy_fields=await _policy_fields(session),
-    )
+    return await admin.refresh(session, name, federation.net_policy())
 
 
 def _header(value: str | None) -> tuple[str, str] | None:

@@ -30,7 +30,7 @@ from connectors.subgraph import (
     SubgraphError,
 )
 from hub import audit
-from hub.errors import BadInputError, ConflictError, NotFoundError
+from hub.errors import BadInputError, ConflictError, FieldProblem, InvalidInputError, NotFoundError
 from hub.federation.compose import composition_problems
 from hub.federation.sdl import SubgraphRefused, SubgraphShape, analyse, check_together
 from hub.models._types import utcnow
@@ -42,8 +42,9 @@ MAX_TIMEOUT = 60.0
 ACTOR = "hub subgraphs"
 
 
-class SubgraphInputError(BadInputError):
-    """A registration that cannot be accepted; the message names the field."""
+def _invalid(field: str, message: str) -> InvalidInputError:
+    """A registration that cannot be accepted, at the input field at fault."""
+    return InvalidInputError([FieldProblem((field,), message)])
 
 
 @dataclass(frozen=True)
@@ -98,29 +99,27 @@ async def add_subgraph(
     ``header`` is ``(name, value)``; ``oauth`` holds ``token_url``, ``client_id``,
     ``client_secret`` and optionally ``scope`` and ``method``."""
     if not NAME.match(name):
-        raise SubgraphInputError(
-            "name: lowercase letters, digits and '-', starting with a letter (at most 63)"
-        )
+        raise _invalid("name", "lowercase letters, digits and '-', starting with a letter")
     await _check_url("url", url, policy)
     timeout = timeout_seconds
     if not 0 < timeout <= MAX_TIMEOUT:
-        raise SubgraphInputError(f"timeout: seconds, more than 0 and at most {MAX_TIMEOUT:g}")
+        raise _invalid("timeout", f"seconds, more than 0 and at most {MAX_TIMEOUT:g}")
     if header is not None and oauth is not None:
-        raise SubgraphInputError("give a header or OAuth client credentials, not both")
+        raise _invalid("header", "give a header or OAuth client credentials, not both")
     row = Subgraph(name=name, url=url, timeout=timeout)
     if header is not None:
         header_name, value = header
         if not re.match(r"^[A-Za-z0-9-]{1,100}$", header_name) or not value:
-            raise SubgraphInputError("header: 'Name: value', the name letters, digits and '-'")
+            raise _invalid("header", "'Name: value', the name letters, digits and '-'")
         row.auth_kind, row.auth, row.secret = "header", {"header": header_name}, value
     elif oauth is not None:
         missing = [k for k in ("token_url", "client_id", "client_secret") if not oauth.get(k)]
         if missing:
-            raise SubgraphInputError(f"oauth: {', '.join(missing)} required")
-        await _check_url("oauth.token_url", oauth["token_url"], policy)
+            raise _invalid("oauth", f"{', '.join(missing)} required")
+        await _check_url("oauth", oauth["token_url"], policy)
         method = oauth.get("method", "client_secret_basic")
         if method not in ("client_secret_basic", "client_secret_post"):
-            raise SubgraphInputError("oauth.method: client_secret_basic or client_secret_post")
+            raise _invalid("oauth", "method: client_secret_basic or client_secret_post")
         row.auth_kind = "oauth2"
         row.auth = {
             "token_url": oauth["token_url"],
@@ -153,7 +152,7 @@ async def _check_url(field: str, url: str, policy: NetPolicy) -> None:
     try:
         await check_url(url, policy)
     except BadInputError as error:
-        raise SubgraphInputError(f"{field}: {error}") from None
+        raise _invalid(field, str(error)) from None
 
 
 async def get_subgraph(session: AsyncSession, name: str) -> Subgraph:

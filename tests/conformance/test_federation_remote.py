@@ -335,3 +335,58 @@ async def test_a_refresh_that_no_longer_composes_is_refused_and_the_old_sdl_serv
     assert [e["node"]["loyaltyTier"] for e in body["data"]["customers"]["edges"]] == [
         tier_of(e["node"]["id"]) for e in body["data"]["customers"]["edges"]
     ]
+
+
+ADD = """
+mutation ($input: AddSubgraphInput!) {
+  addSubgraph(input: $input) {
+    accepted problems
+    subgraph { name auth status fields lastError }
+    userErrors { field message code }
+  }
+}
+"""
+
+
+async def test_administrators_add_and_refresh_subgraphs_through_graphql(
+    hub: Hub, loyalty: LoyaltyService, db: Database
+) -> None:
+    admin = await make_caller(
+        db, "operator", scopes=["customers:read", "feedback:read", "hub:admin"]
+    )
+    variables: dict[str, Any] = {
+        "input": {
+            "name": "loyalty",
+            "url": loyalty.url,
+            "header": {"name": "Authorization", "value": SUBGRAPH_TOKEN},
+            "timeoutMs": 2000,
+        }
+    }
+    body = await gql(hub.http, admin, ADD, variables)
+    added = body["data"]["addSubgraph"]
+    assert added["accepted"] and added["userErrors"] == [] and added["problems"] == []
+    assert added["subgraph"]["status"] == "ok" and added["subgraph"]["auth"] == "header"
+    assert "Customer.loyaltyTier" in added["subgraph"]["fields"]
+    assert SUBGRAPH_TOKEN not in str(body)
+    # Served by this replica at once: the administrator's full schema has the field.
+    described = await gql(hub.http, admin, '{ __type(name: "Customer") { fields { name } } }')
+    assert "loyaltyTier" in {f["name"] for f in described["data"]["__type"]["fields"]}
+
+    bad = {"input": {**variables["input"], "name": "Bad Name", "url": "http://10.9.8.7/g"}}
+    refused = (await gql(hub.http, admin, ADD, bad))["data"]["addSubgraph"]
+    assert not refused["accepted"] and refused["subgraph"] is None
+    assert {tuple(e["field"]) for e in refused["userErrors"]} == {("input", "name")}
+
+    listed = await gql(hub.http, admin, "{ subgraphs { name status fields } }")
+    assert [s["name"] for s in listed["data"]["subgraphs"]] == ["loyalty"]
+    again = await gql(
+        hub.http,
+        admin,
+        'mutation { refreshSubgraph(name: "loyalty") { accepted subgraph { status } } }',
+    )
+    assert again["data"]["refreshSubgraph"] == {"accepted": True, "subgraph": {"status": "ok"}}
+
+    # Partners and departments have no such field: it is for administrators.
+    for caller in (hub.distributor, hub.sales):
+        denied = await gql(hub.http, caller, "{ subgraphs { name } }", expect_errors=True)
+        assert denied["errors"][0]["message"] == "Cannot query field 'subgraphs' on type 'Query'."
