@@ -22,6 +22,7 @@ from tests.hub.console.helpers import (
     sign_in,
 )
 from tests.hub.factories import make_customer, make_feedback
+from tests.hub.oauth_helpers import new_key, public_jwks
 from tests.hub.sync_helpers import dead_letters, runner, support_org
 
 
@@ -89,6 +90,30 @@ async def test_organizations_and_clients(db: Database, database_url: str) -> Non
             data={"csrf": csrf},
         )
         assert disabled.status_code == 303
+
+        keyed = await http.post(
+            "/console/organizations/north-dist/clients",
+            data={
+                "csrf": csrf,
+                "name": "signed",
+                "scopes": ["customers:read"],
+                "jwks": json.dumps(public_jwks(new_key())),
+            },
+        )
+        assert keyed.status_code == 200, keyed.text
+        assert "private_key_jwt" in keyed.text and 'id="client-secret"' not in keyed.text
+        not_json = await http.post(
+            "/console/organizations/north-dist/clients",
+            data={"csrf": csrf, "name": "x", "scopes": ["customers:read"], "jwks": "{oops"},
+        )
+        assert not_json.status_code == 422
+        assert "the JWKS is not JSON" in not_json.text
+        admin_scope = await http.post(
+            "/console/organizations/north-dist/clients",
+            data={"csrf": csrf, "name": "x", "scopes": ["hub:admin"]},
+        )
+        assert admin_scope.status_code == 422  # a partner's client never holds hub:admin
+        assert "hub:admin" in admin_scope.text
 
         assigned = await http.post(
             "/console/organizations/north-dist/assignments",
