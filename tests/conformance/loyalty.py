@@ -49,6 +49,13 @@ class LoyaltyService:
         found: list[dict[str, Any]] = response.json()["received"]
         return found
 
+    async def token_requests(self) -> list[dict[str, Any]]:
+        """Every request to its OAuth token endpoint: ``grantType``, ``scope``."""
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.get(f"{self.base}/stats")
+        found: list[dict[str, Any]] = response.json()["tokenRequests"]
+        return found
+
     async def entity_requests(self) -> list[dict[str, Any]]:
         return [r for r in await self.received() if "_entities" in r["query"]]
 

@@ -5,7 +5,9 @@
 // argv[3] = "clash": a version that also defines Customer.name, which the hub owns.
 // Besides POST /graphql it answers GET /stats (every GraphQL request received: its query,
 // its variables and its Authorization header) and POST /config ({"delayMs"}: wait
-// that long before answering, to play a slow service). The values are a function of the
+// that long before answering, to play a slow service) and POST /token: an OAuth 2.0
+// token endpoint (client_credentials, client_secret_basic for loyalty-hub:s3cret) whose
+// tokens the service then requires (Bearer tok-N) once one was issued. The values are a function of the
 // customer's id (tierOf, pointsOf), so a test can compute what to expect.
 import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
@@ -65,7 +67,10 @@ const server = new ApolloServer({
 await server.start();
 
 const received = [];
+const tokenRequests = [];
+const issued = new Set();
 let delayMs = 0;
+const CLIENT = 'Basic ' + Buffer.from('loyalty-hub:s3cret').toString('base64');
 
 async function body(req) {
   let text = '';
@@ -80,7 +85,22 @@ function reply(res, status, value) {
 
 const listener = http.createServer(async (req, res) => {
   try {
-    if (req.method === 'GET' && req.url === '/stats') return reply(res, 200, { received });
+    if (req.method === 'GET' && req.url === '/stats') {
+      return reply(res, 200, { received, tokenRequests });
+    }
+    if (req.method === 'POST' && req.url === '/token') {
+      let text = '';
+      for await (const chunk of req) text += chunk;
+      const form = new URLSearchParams(text);
+      tokenRequests.push({ grantType: form.get('grant_type'), scope: form.get('scope') });
+      if (req.headers.authorization !== CLIENT) return reply(res, 401, { error: 'invalid_client' });
+      if (form.get('grant_type') !== 'client_credentials') {
+        return reply(res, 400, { error: 'unsupported_grant_type' });
+      }
+      const token = `tok-${issued.size + 1}`;
+      issued.add(token);
+      return reply(res, 200, { access_token: token, token_type: 'Bearer', expires_in: 3600 });
+    }
     if (req.method === 'POST' && req.url === '/config') {
       delayMs = (await body(req)).delayMs ?? 0;
       return reply(res, 200, { delayMs });
@@ -92,6 +112,9 @@ const listener = http.createServer(async (req, res) => {
         variables: variables ?? null,
         authorization: req.headers.authorization ?? null,
       });
+      if (issued.size && !issued.has((req.headers.authorization ?? '').replace('Bearer ', ''))) {
+        return reply(res, 401, { errors: [{ message: 'a token from /token is required' }] });
+      }
       if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
       const response = await server.executeOperation({ query, variables, operationName });
       const result = response.body.kind === 'single' ? response.body.singleResult : null;

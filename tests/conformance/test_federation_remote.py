@@ -390,3 +390,55 @@ async def test_administrators_add_and_refresh_subgraphs_through_graphql(
     for caller in (hub.distributor, hub.sales):
         denied = await gql(hub.http, caller, "{ subgraphs { name } }", expect_errors=True)
         assert denied["errors"][0]["message"] == "Cannot query field 'subgraphs' on type 'Query'."
+
+
+async def test_the_hub_authenticates_with_client_credentials_from_the_subgraph_s_server(
+    hub: Hub, node_tools: NodeTools
+) -> None:
+    async with loyalty_service(node_tools) as service:
+        token_url = f"{service.base}/token"
+        async with hub.runtime.database.transaction() as session:
+            await store.add_subgraph(
+                session,
+                name="loyalty",
+                url=service.url,
+                policy=LOOPBACK,
+                oauth={
+                    "token_url": token_url,
+                    "client_id": "loyalty-hub",
+                    "client_secret": "s3cret",
+                    "scope": "loyalty:read",
+                },
+            )
+            result = await store.refresh_subgraph(session, "loyalty", LOOPBACK)
+            row = await store.get_subgraph(session, "loyalty")
+            assert row.auth == {
+                "token_url": token_url,
+                "client_id": "loyalty-hub",
+                "method": "client_secret_basic",
+                "scope": "loyalty:read",
+            }
+        assert result.accepted, result.problems
+        await hub.runtime.reload_policy()
+        await publish(hub, policy())
+        # From now on the service requires its tokens: the hub's runtime client gets one.
+        body = await gql(
+            hub.http, hub.sales, "{ customers(first: 3) { edges { node { id loyaltyTier } } } }"
+        )
+        nodes = [edge["node"] for edge in body["data"]["customers"]["edges"]]
+        assert [n["loyaltyTier"] for n in nodes] == [tier_of(n["id"]) for n in nodes]
+        tokens = await service.token_requests()
+        assert tokens and all(
+            t == {"grantType": "client_credentials", "scope": "loyalty:read"} for t in tokens
+        )
+        [entities] = await service.entity_requests()
+        assert entities["authorization"] == f"Bearer tok-{len(tokens)}"
+
+        # A wrong secret: the refresh says the authorization server refused the client.
+        async with hub.runtime.database.transaction() as session:
+            await session.execute(
+                update(Subgraph).where(col(Subgraph.name) == "loyalty").values(secret="wrong")
+            )
+            refused = await store.refresh_subgraph(session, "loyalty", LOOPBACK)
+        assert refused.status == "unreachable"
+        assert "authorization server refused the client: invalid_client" in refused.problems[0]
