@@ -356,6 +356,12 @@ async def test_security_csrf_csp_and_an_analyst_cannot_publish(
     )
     assert no_token.status == 403
     assert "CSRF" in await no_token.text()
+    # In the page: a request with a wrong token is refused, and the page says so.
+    await editor.goto("/console/policies/draft")
+    await editor.evaluate("document.querySelector('meta[name=\"csrf-token\"]').content = 'forged'")
+    await editor.get_by_role("button", name="Validate").click()
+    await expect(editor.get_by_role("alert")).to_contain_text("Refused")
+    await _screenshot(editor, tmp_path, "csrf-refused")
 
 
 async def test_the_readmes_staff_user_signs_in(
@@ -406,7 +412,9 @@ MAIN_PAGES = (
 )
 
 
-async def test_no_serious_accessibility_violation_on_the_main_pages(signed_in: Any) -> None:
+async def test_no_serious_accessibility_violation_on_the_main_pages(
+    signed_in: Any, tmp_path: Path
+) -> None:
     page = await signed_in("admin")
     found = {}
     for path in MAIN_PAGES:
@@ -422,9 +430,10 @@ async def test_no_serious_accessibility_violation_on_the_main_pages(signed_in: A
         if serious:
             found[path] = serious
     assert found == {}
+    await _screenshot(page, tmp_path, "accessibility-last-page")
 
 
-async def test_the_main_flows_work_with_the_keyboard(signed_in: Any) -> None:
+async def test_the_main_flows_work_with_the_keyboard(signed_in: Any, tmp_path: Path) -> None:
     """Sign-in done, the navigation and the draft's buttons are reached with Tab alone."""
     page = await signed_in("admin")
     await page.goto("/console/policies/draft")
@@ -444,3 +453,4 @@ async def test_the_main_flows_work_with_the_keyboard(signed_in: Any) -> None:
     assert reached[-1] == "Validate", reached
     await page.keyboard.press("Enter")
     await expect(page.get_by_text("The draft is valid.")).to_be_visible()
+    await _screenshot(page, tmp_path, "keyboard")

@@ -13,6 +13,25 @@
     event.detail.headers["X-CSRF-Token"] = csrfToken();
   });
 
+  // A refused htmx request (expired session, missing role, bad CSRF token) is not
+  // swapped in by htmx: say so where the user looks.
+  document.addEventListener("htmx:responseError", function (event) {
+    var main = document.getElementById("main");
+    if (!main) return;
+    var box = document.getElementById("request-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "request-error";
+      box.className = "flash bad";
+      box.setAttribute("role", "alert");
+      main.insertBefore(box, main.firstChild);
+    }
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    box.textContent = status === 403
+      ? "Refused: your roles do not allow this, or the page is stale (reload it)."
+      : "The request failed (" + status + "); reload the page and try again.";
+  });
+
   // --- the policy editor: a textarea with line numbers and problem markers -------------
   function lineStarts(text) {
     var starts = [0];
