@@ -69,7 +69,8 @@ class RemoteFetcher:
         self.principal = principal
         self.federation = federation
         self._batches: dict[str, _Batch] = {}
-        self.requests = 0  # sent, for the tests and the request log
+        # The loop keeps only weak references to tasks: these keep the sends alive.
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def get(
         self,
@@ -87,7 +88,9 @@ class RemoteFetcher:
         batch = self._batches.get(remote.subgraph)
         if batch is None:
             batch = self._batches[remote.subgraph] = _Batch()
-            asyncio.get_running_loop().create_task(self._send(remote.subgraph, batch))
+            task = asyncio.get_running_loop().create_task(self._send(remote.subgraph, batch))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
         futures = batch.wanted.setdefault((remote.type_name, entity_id), {})
         key = _Key(remote.name, selection)
         future = futures.get(key)
@@ -128,7 +131,6 @@ class RemoteFetcher:
             client = self.federation.clients.get(subgraph)
             if client is None:
                 raise SubgraphError("it is no longer registered")
-            self.requests += 1
             data = await client.query(document, variables)
             for (alias, index, fields), futures in places:
                 entities = data.get(alias)

@@ -29,7 +29,7 @@ from hub import sharing
 from hub.db import Database
 from hub.federation import store
 from hub.federation.state import Federation, federation
-from hub.models import AuditEvent
+from hub.models import AuditEvent, Customer
 from hub.models.subgraph import Subgraph
 from hub.netguard import NetPolicy
 from hub.runtime import Runtime
@@ -368,9 +368,12 @@ async def test_administrators_add_and_refresh_subgraphs_through_graphql(
     assert added["subgraph"]["status"] == "ok" and added["subgraph"]["auth"] == "header"
     assert "Customer.loyaltyTier" in added["subgraph"]["fields"]
     assert SUBGRAPH_TOKEN not in str(body)
-    # Served by this replica at once: the administrator's full schema has the field.
+    # Served by this replica at once: the administrator's full schema has the field, and
+    # so has the SDL the hub gives a supergraph (the hub resolves it).
     described = await gql(hub.http, admin, '{ __type(name: "Customer") { fields { name } } }')
     assert "loyaltyTier" in {f["name"] for f in described["data"]["__type"]["fields"]}
+    sdl = (await gql(hub.http, admin, "{ _service { sdl } }"))["data"]["_service"]["sdl"]
+    assert "loyaltyTier: String" in sdl and "type LoyaltyAccount" in sdl
 
     bad = {"input": {**variables["input"], "name": "Bad Name", "url": "http://10.9.8.7/g"}}
     refused = (await gql(hub.http, admin, ADD, bad))["data"]["addSubgraph"]
@@ -442,3 +445,56 @@ async def test_the_hub_authenticates_with_client_credentials_from_the_subgraph_s
             refused = await store.refresh_subgraph(session, "loyalty", LOOPBACK)
         assert refused.status == "unreachable"
         assert "authorization server refused the client: invalid_client" in refused.problems[0]
+
+
+async def test_a_remote_field_shown_on_some_rows_is_fetched_for_those_only(
+    hub: Hub, loyalty: LoyaltyService, db: Database
+) -> None:
+    assert (await register(hub, "loyalty", loyalty.url)).accepted
+    # Distributors see loyaltyTier only on their customers in the SMB segment.
+    source = policy(sales=False).replace(
+        "\nexpect:",
+        """  - name: distributors-smb-loyalty
+    subjects: [{kind: distributor}]
+    resource: Customer
+    rows:
+      and:
+        - consent_share_with_partners: {eq: true}
+        - assignments.organization: {eq: $subject.org}
+        - segment: {eq: smb}
+    read: {visible: [id, loyaltyTier]}
+\nexpect:""",
+        1,
+    )
+    await publish(hub, source)
+    async with hub.runtime.database.transaction() as session:
+        ids = (
+            await session.execute(
+                select(col(Customer.id)).where(col(Customer.name).in_(["C00", "C01", "C02"]))
+            )
+        ).scalars()
+        await session.execute(  # the factory's customers are all SMB: three stay
+            update(Customer).where(col(Customer.id).not_in(list(ids))).values(segment="consumer")
+        )
+    before = len(await loyalty.received())
+    body = await gql(
+        hub.http,
+        hub.distributor,
+        "{ customers { edges { node { id name loyaltyTier } } } }",
+    )
+    nodes = [edge["node"] for edge in body["data"]["customers"]["edges"]]
+    assert len(nodes) == 10
+    shown = {n["name"] for n in nodes if n["loyaltyTier"] is not None}
+    assert shown == {"C00", "C01", "C02"}
+    for node in nodes:
+        if node["name"] in shown:
+            assert node["loyaltyTier"] == tier_of(node["id"])
+    # The others answer null, named as withheld; the subgraph heard of the three only.
+    withheld = body["extensions"]["withheld"]
+    assert sorted(path[2] for path in withheld) == sorted(
+        i for i, n in enumerate(nodes) if n["name"] not in shown
+    )
+    assert {path[-1] for path in withheld} == {"loyaltyTier"}
+    [request] = await _entity_requests_since(loyalty, before)
+    sent = [r["id"] for reps in request["variables"].values() for r in reps]
+    assert sorted(sent) == sorted(n["id"] for n in nodes if n["name"] in shown)
