@@ -208,6 +208,10 @@ async def test_edit_validate_fix_preview_publish_and_roll_back(
     fixed = lines.copy()
     fixed[at] = fixed[at].replace(", phone: last4", "")
     await editor.fill("\n".join(fixed))
+    # Leaving the page keeps the draft in this browser, offered back on return.
+    await page.goto("/console/policies/draft")
+    await page.get_by_role("button", name="Restore your unpublished draft").click()
+    assert await editor.input_value() == "\n".join(fixed)
     await page.get_by_role("button", name="Validate").click()
     await expect(page.get_by_text("The draft is valid.")).to_be_visible()
     await page.get_by_role("button", name="Preview the impact").click()
@@ -221,6 +225,7 @@ async def test_edit_validate_fix_preview_publish_and_roll_back(
     )
     await page.get_by_role("button", name="Publish").click()
     await expect(page.get_by_role("status")).to_contain_text("published and in force")
+    assert await page.evaluate("localStorage.length") == 0  # the draft is done
     newest = page.locator("tbody tr").first
     await expect(newest).to_contain_text("distributors: no phone digits")
     await expect(newest).to_contain_text(STAFF["policy_editor"])

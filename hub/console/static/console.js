@@ -105,7 +105,47 @@
     }
   });
 
+  // Drafts survive leaving the page: kept in this browser (localStorage) until published.
+  var DRAFT_KEY = "partner-hub-console-policy-draft";
+
+  function setupDraft() {
+    var area = document.getElementById("policy-source");
+    var form = document.getElementById("draft-form");
+    if (!area || !form || area.getAttribute("data-draft-ready")) return;
+    area.setAttribute("data-draft-ready", "1");
+    var saved = null;
+    try { saved = window.localStorage.getItem(DRAFT_KEY); } catch (e) { saved = null; }
+    if (saved && saved !== area.value && !form.hasAttribute("data-submitted")) {
+      var offer = document.createElement("p");
+      offer.className = "flash";
+      offer.setAttribute("role", "status");
+      var restore = document.createElement("button");
+      restore.type = "button";
+      restore.textContent = "Restore your unpublished draft";
+      restore.addEventListener("click", function () {
+        area.value = saved;
+        area.dispatchEvent(new Event("input"));
+        offer.remove();
+        area.focus();
+      });
+      offer.appendChild(document.createTextNode("You left a draft unpublished. "));
+      offer.appendChild(restore);
+      form.parentNode.insertBefore(offer, form);
+    }
+    area.addEventListener("input", function () {
+      try { window.localStorage.setItem(DRAFT_KEY, area.value); } catch (e) { /* full or off */ }
+    });
+  }
+
+  // A version published: the draft is done.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (document.querySelector("[data-published]")) {
+      try { window.localStorage.removeItem(DRAFT_KEY); } catch (e) { /* off */ }
+    }
+  });
+
   function setupAll() {
+    setupDraft();
     document.querySelectorAll(".editor").forEach(setupEditor);
     document.querySelectorAll(".editor").forEach(renderGutter);
   }
