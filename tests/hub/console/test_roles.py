@@ -96,3 +96,27 @@ async def test_a_partner_token_opens_nothing(db: Database, database_url: str) ->
             response = await http.request(method, path, headers=headers)
             assert response.status_code == 303, (path, response.status_code)
             assert response.headers["location"].startswith("/console/login")
+
+
+def test_every_console_route_is_in_the_role_table() -> None:
+    """A route added later cannot miss the role checks above: each one (but sign-in,
+    sign-out and static files, which need no role) is called by the table."""
+    from starlette.routing import Route
+
+    from hub.console import console_app
+
+    app = console_app(graphql=lambda scope, receive, send: None)  # type: ignore[arg-type,return-value]
+    router = app.app  # type: ignore[attr-defined]
+    public = {"/login", "/callback", "/logout"}
+    missing = []
+    for route in router.routes:
+        if not isinstance(route, Route) or route.path in public:
+            continue
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            called = any(
+                method == m and route.path_regex.match(path.removeprefix("/console").split("?")[0])
+                for m, path, _ in ROUTES
+            )
+            if not called:
+                missing.append(f"{method} {route.path}")
+    assert missing == []
