@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,15 +33,20 @@ async def insert_rows(
         return
     columns = list(table.columns)
     names = [column.name for column in columns]
-    # The values as an INSERT would bind them (type decorators, JSON as text).
-    processors = [column.type._cached_bind_processor(dialect) for column in columns]
-    records = [
-        tuple(
-            value if process is None else process(value)
-            for value, process in zip((row[name] for name in names), processors, strict=True)
-        )
-        for row in rows
+    # The values as an INSERT would bind them (type decorators, JSON as text); most
+    # columns have no processor, and their values go as they are.
+    processors = [
+        (i, process)
+        for i, column in enumerate(columns)
+        if (process := column.type._cached_bind_processor(dialect)) is not None
     ]
+    values_of = operator.itemgetter(*names)
+    records: list[list[Any]] = []
+    for row in rows:
+        record = list(values_of(row)) if len(names) > 1 else [row[names[0]]]
+        for i, process in processors:
+            record[i] = process(record[i])
+        records.append(record)
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection

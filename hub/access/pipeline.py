@@ -85,11 +85,12 @@ import contextlib
 import enum
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, is_dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -443,18 +444,17 @@ async def _record_many(
                 continue
             if name in audit.SENSITIVE_FIELDS:  # a keyed hash, as field_changes shows it
                 value = audit.field_changes({}, {name: value})[name]["after"]
+            elif plain_so_far:
+                kind = type(value)
+                if kind is float:
+                    plain_so_far = False
+                elif kind is list or kind is dict:
+                    try:  # what may hold a float
+                        value = _plain(value)
+                    except _NotPlain:
+                        plain_so_far = False
             shown[name] = value
-        entry_of_row: dict[str, Any] = {"id": values["id"], **row.details, "values": shown}
-        if plain_so_far:
-            try:
-                entry_of_row = {
-                    "id": str(values["id"]),
-                    **_plain_dict(row.details),
-                    "values": _plain_dict(shown),
-                }
-            except _NotPlain:
-                plain_so_far = False
-        listed.append(entry_of_row)
+        listed.append({"id": values["id"], **row.details, "values": shown})
         # The fields an event names depend only on which are set (a create).
         key = frozenset(shown)
         if key not in fields_of:
@@ -465,12 +465,33 @@ async def _record_many(
     head = {"resource": resource, **request.details, "count": len(listed)}
     entry = audit.entry_for(principal, request.audit, request.target, {**head, "records": listed})
     if plain_so_far:
-        # The rows' entries are plain already; otherwise (a float, say) the append
-        # normalises the details the standard library's way.
-        with contextlib.suppress(_NotPlain):
-            entry = replace(entry, details={**_plain_dict(head), "records": listed}, plain=True)
+        # Plain JSON made in one pass by orjson (what the standard encoder writes with
+        # hub.plainjson.plain for the rest: UUIDs as text, times in UTC; no float got
+        # here); otherwise the append normalises the details the standard way.
+        with contextlib.suppress(_NotPlain, TypeError):
+            details = {**_plain_dict(head), "records": _orjson_plain(listed)}
+            entry = replace(entry, details=details, plain=True)
     await audit.append_many(session, [entry])
     await outbox.emit_many(session, events, actor=audit.actor_of(principal))
+
+
+_ORJSON_DEFAULT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _orjson_default(value: Any) -> Any:
+    if type(value) is datetime:  # hub.plainjson.plain's form, without its dispatch
+        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+    if isinstance(value, datetime | Decimal | set | frozenset) or is_dataclass(value):
+        return plain(value)
+    raise TypeError(f"{type(value).__name__} has no plain JSON form")
+
+
+def _orjson_plain(value: Any) -> Any:
+    """``value`` (holding no float, checked by the caller) as plain JSON, through orjson:
+    UUIDs, enums, tuples and text as the standard encoder writes them, times and the rest
+    by :func:`hub.plainjson.plain`. Raises TypeError for what has no plain form (an
+    integer beyond 64 bits, a key that is not text)."""
+    return orjson.loads(orjson.dumps(value, default=_orjson_default, option=_ORJSON_DEFAULT))
 
 
 class _NotPlain(Exception):
