@@ -282,12 +282,14 @@ async def execute(plan: Plan, context: Context) -> tuple[dict[str, Any], list[li
     """The response ``data`` of ``plan`` for the context's caller, and the paths of the
     fields withheld on their row."""
     data: dict[str, Any] = {}
-    async with context.database.session() as session:
-        if context.settings.compiled_sql:
+    database = context.database
+    if context.settings.compiled_sql and database.engine.dialect.name == "postgresql":
+        async with database.statements() as connection:
             try:
-                return await execute_sql(plan, context, session)
+                return await execute_sql(plan, context, connection)
             except Unsupported:
                 pass  # answered from the access module's records below
+    async with database.session() as session:
         run = _Run(session, context)
         for key, root in plan.roots:
             if isinstance(root, TypenameRoot):

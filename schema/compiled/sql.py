@@ -52,7 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.util import ClauseAdapter
@@ -116,8 +116,9 @@ class _Level:
     resource: Resource
     withheld: list[tuple[str, ...]]
     """Per bits value, the response keys answering ``null`` because withheld."""
-    disclosed: list[dict[str, None]]
-    """Per bits value, the fields the row carries (for the read audit)."""
+    disclosed: list[frozenset[str]]
+    """Per bits value, the fields the row carries (for the read audit, as the collector
+    keeps them: one set per outcome, none built per row)."""
     uses_bits: bool
     cursors: bool = False
     python: list[_PythonField] = field(default_factory=list)
@@ -257,7 +258,7 @@ class _Compiler:
         level = _Level(
             resource,
             withheld=[],
-            disclosed=[dict.fromkeys(access.disclosed(d)) for d in decisions],
+            disclosed=[access.disclosed(d) for d in decisions],
             uses_bits=bool(conditions),
         )
         consent_withheld: list[tuple[str, list[list[str]]]] = []
@@ -843,8 +844,13 @@ class _Pass:
             # Canonical text, as the collector keeps ids (no UUID object per record).
             record_id = record.pop(_ID)
             customer = record.pop(_CUSTOMER, None)
-            values = {"id": record_id, "customer_id": record_id if customer is None else customer}
-            self.reads.note(level.resource.value, self.version, values, level.disclosed[bits])
+            self.reads.note_fields(
+                level.resource.value,
+                self.version,
+                record_id,
+                record_id if customer is None else customer,
+                level.disclosed[bits],
+            )
         for key, linked in level.links:
             value = record.get(key)
             if value is not None:
@@ -971,16 +977,16 @@ def record(
 
 
 async def execute_sql(
-    plan: Plan, context: Context, session: AsyncSession
+    plan: Plan, context: Context, connection: AsyncConnection
 ) -> tuple[dict[str, Any], list[list[str | int]]]:
-    """The response data of ``plan``: one statement per root field (PostgreSQL).
+    """The response data of ``plan``: one statement per root field (PostgreSQL), run on
+    ``connection`` (:meth:`hub.db.Database.statements`: no transaction around them).
 
     The statements are compiled once per plan and caller (:func:`_caller_key`) and run
     as their SQL text: no expression tree is built, keyed or compiled per request."""
-    bind = session.bind
-    dialect = None if bind is None else bind.dialect
-    if dialect is None or dialect.name != "postgresql":
-        raise Unsupported(f"SQL plans on {None if dialect is None else dialect.name}")
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        raise Unsupported(f"SQL plans on {dialect.name}")
     principal = context.principal
     reads = disclosures.recording(principal)
     key = _caller_key(plan, principal, reads is not None)
@@ -995,7 +1001,6 @@ async def execute_sql(
     python = _Pass(
         reads, access.rules.version, access.rules.pseudonym_secret, principal.organization_slug
     )
-    connection = await session.connection()
     data: dict[str, Any] = {}
     for response_key, statement, finish in found.statements:
         value = None
