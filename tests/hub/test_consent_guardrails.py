@@ -92,6 +92,6 @@ def test_a_guardrail_the_rule_already_states_is_checked_once_per_row() -> None:
     where = rules.row_filter(partner, Resource.FEEDBACK)
     terms = conjuncts(where)
     assert len(terms) == 2
-    sql = str(where.compile(dialect=postgresql.dialect()))
+    sql = str(where.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
     assert sql.count("consent_share_with_partners") == 1
     assert "visibility" in sql

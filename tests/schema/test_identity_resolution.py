@@ -224,9 +224,6 @@ async def test_duplicate_candidates_and_merge(
                 customer_id=duplicate.id,
                 organization="acme",
                 client="c",
-                resource="Customer",
-                record_id=duplicate.id,
-                fields=["name"],
             )
         )
 
