@@ -50,7 +50,10 @@ async def test_credentials_are_sealed_at_rest(db: Database, tmp_path: Path) -> N
     ("definition", "message"),
     [
         ({"kind": "files"}, "connector.name: required"),
-        ({"name": "x", "kind": "ftp"}, "connector.kind: must be one of files, http, sql, webhook, not 'ftp'"),
+        (
+            {"name": "x", "kind": "ftp"},
+            "connector.kind: must be one of files, http, sql, webhook, not 'ftp'",
+        ),
         (
             {"name": "x", "kind": "files", "resource": "orders"},
             "connector.resource: unknown resource 'orders'",
