@@ -481,6 +481,8 @@ _ORJSON_DEFAULT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATAC
 def _orjson_default(value: Any) -> Any:
     if type(value) is datetime:  # hub.plainjson.plain's form, without its dispatch
         return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+    if isinstance(value, uuid.UUID):  # a driver's subclass (asyncpg's), which orjson refuses
+        return str(value)
     if isinstance(value, datetime | Decimal | set | frozenset) or is_dataclass(value):
         return plain(value)
     raise TypeError(f"{type(value).__name__} has no plain JSON form")

@@ -332,3 +332,29 @@ async def test_a_large_batch_stores_every_value_as_a_single_create_would(
         )
         assert f.created_at == want["created_at"]  # the same instant, kept in UTC
         assert (f.organization_id, f.visibility) == (org.id, "partners")
+
+
+def test_the_fast_plain_form_is_the_standard_one() -> None:
+    """The batch event's rows are made plain by orjson; what it writes must be what the
+    standard encoder writes with hub.plainjson.plain, for the values rows hold: UUIDs
+    (also a driver's subclass, as asyncpg returns them), times in any zone or none,
+    tuples, nested lists and objects."""
+
+    class DriverUUID(uuid.UUID):
+        pass
+
+    zone = timezone(timedelta(hours=-5))
+    rows = [
+        {
+            "id": DriverUUID(int=7),
+            "values": {
+                "customer_id": uuid.UUID(int=8),
+                "at": datetime(2025, 1, 2, 3, 4, 5, 678, tzinfo=zone),
+                "naive": datetime(2025, 1, 2, 3, 4, 5),
+                "tags": ["a", "é"],
+                "pair": (2, 1),
+                "traits": {"k": [1, None, True]},
+            },
+        }
+    ]
+    assert pipeline._orjson_plain(rows) == audit.normalise_details({"r": rows})["r"]
