@@ -46,7 +46,13 @@ SDL_QUERY = "{ _service { sdl } }"
 
 
 class SubgraphError(Exception):
-    """A subgraph could not be asked or answered badly; the message says which."""
+    """A subgraph could not be asked or answered badly; the message says which (for its
+    administrators: it may name addresses and repeat the subgraph's own error).
+    ``public`` says the same without details, for the hub's callers."""
+
+    def __init__(self, message: str, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public or message
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,10 @@ class SubgraphClient:
         if errors:
             first = errors[0] if isinstance(errors, list) and errors else errors
             message = first.get("message") if isinstance(first, dict) else first
-            raise SubgraphError(f"the subgraph answered with an error: {str(message)[:300]}")
+            raise SubgraphError(
+                f"the subgraph answered with an error: {str(message)[:300]}",
+                "the subgraph answered with an error",
+            )
         data = body.get("data")
         if not isinstance(data, dict):
             raise SubgraphError("the subgraph answered without data")
@@ -155,10 +164,14 @@ class SubgraphClient:
         except httpx.TimeoutException:
             raise SubgraphError(f"the subgraph did not answer within {self.timeout:g} s") from None
         except httpx.HTTPError as error:
-            raise SubgraphError(f"the subgraph cannot be reached: {_reason(error)}") from None
+            raise SubgraphError(
+                f"the subgraph cannot be reached: {_reason(error)}",
+                "the subgraph cannot be reached",
+            ) from None
         except OAuthError as error:
             raise SubgraphError(
-                f"the subgraph's authorization server refused the client: {error.error}"
+                f"the subgraph's authorization server refused the client: {error.error}",
+                "the hub could not authenticate to the subgraph",
             ) from None
         try:
             body = orjson.loads(raw)

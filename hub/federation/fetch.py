@@ -22,6 +22,7 @@ error at each of those paths, and the rest of the response stands.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,8 @@ from hub.federation.sdl import RemoteField
 from hub.federation.state import Federation
 from hub.principal import Principal
 from policies import FieldDecision, Outcome, apply_mask
+
+logger = logging.getLogger(__name__)
 
 QUIET_TICKS = 2
 """Event-loop turns with no new value wanted before a batch is sent: the resolvers of
@@ -110,12 +113,15 @@ class RemoteFetcher:
             )
         if value is not None and decision.outcome is Outcome.MASKED and decision.mask:
             rules = access.rules
-            return apply_mask(
-                decision.mask,
-                value,
-                secret=rules.pseudonym_secret,
-                partner=self.principal.organization_slug,
-            )
+            try:
+                return apply_mask(
+                    decision.mask,
+                    value,
+                    secret=rules.pseudonym_secret,
+                    partner=self.principal.organization_slug,
+                )
+            except (TypeError, ValueError, AttributeError):
+                return None  # a value the mask cannot take (not the type declared): nothing
         return value
 
     async def _send(self, subgraph: str, batch: _Batch) -> None:
@@ -144,6 +150,7 @@ class RemoteFetcher:
                     if not future.done():
                         future.set_result(value)
         except Exception as error:  # noqa: BLE001 — every waiting value must hear of it
+            logger.warning("subgraph %s failed: %s", subgraph, error)
             failure = RemoteFieldError(f"the subgraph '{subgraph}' failed: {_message(error)}")
             for futures in batch.wanted.values():
                 for future in futures.values():
@@ -152,8 +159,10 @@ class RemoteFetcher:
 
 
 def _message(error: Exception) -> str:
+    """What the caller is told: no address, no text of the subgraph's own errors (the
+    log has them, for the operator)."""
     if isinstance(error, SubgraphError):
-        return str(error)
+        return error.public
     return "its answer could not be read"
 
 
