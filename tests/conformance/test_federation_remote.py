@@ -501,3 +501,40 @@ async def test_a_remote_field_shown_on_some_rows_is_fetched_for_those_only(
     [request] = await _entity_requests_since(loyalty, before)
     sent = [r["id"] for reps in request["variables"].values() for r in reps]
     assert sorted(sent) == sorted(n["id"] for n in nodes if n["name"] in shown)
+
+
+async def test_what_the_hub_accepts_composes_with_apollo_and_what_it_refuses_does_not(
+    hub: Hub, loyalty: LoyaltyService, node_tools: NodeTools, db: Database
+) -> None:
+    admin = await make_caller(db, "operator", scopes=["customers:read", "hub:admin"])
+    hub_sdl = (await gql(hub.http, admin, "{ _service { sdl } }"))["data"]["_service"]["sdl"]
+    assert (await register(hub, "loyalty", loyalty.url)).accepted
+    async with hub.runtime.database.session() as session:
+        accepted = (await store.get_subgraph(session, "loyalty")).sdl
+    assert accepted is not None
+
+    async def compose(sdl: str) -> list[dict[str, Any]]:
+        result = await node_tools.run(
+            "compose.mjs",
+            stdin={
+                "subgraphs": [
+                    {"name": "hub", "url": "http://hub.test/graphql", "sdl": hub_sdl},
+                    {"name": "loyalty", "url": loyalty.url, "sdl": sdl},
+                ]
+            },
+        )
+        errors: list[dict[str, Any]] = result["errors"]
+        return errors
+
+    assert await compose(accepted) == []
+    async with loyalty_service(node_tools, variant="clash") as broken:
+        async with httpx.AsyncClient(timeout=10) as http:
+            answer = await http.post(broken.url, json={"query": "{ _service { sdl } }"})
+        clash = answer.json()["data"]["_service"]["sdl"]
+        async with hub.runtime.database.transaction() as session:
+            await session.execute(
+                update(Subgraph).where(col(Subgraph.name) == "loyalty").values(url=broken.url)
+            )
+            refused = await store.refresh_subgraph(session, "loyalty", LOOPBACK)
+    assert not refused.accepted
+    assert [e["code"] for e in await compose(clash)] == ["INVALID_FIELD_SHARING"]
