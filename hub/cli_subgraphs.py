@@ -4,7 +4,8 @@
 against its own authorization server) and fetches its SDL at once (``--no-refresh`` to
 skip); ``refresh NAME`` fetches it again: accepted when it composes, refused with the
 composition problems otherwise (the accepted SDL keeps serving); ``list`` shows each with
-its status and fields. Running hubs follow within ``HUB_POLICY_REFRESH_INTERVAL``.
+its status and fields; ``remove NAME`` unregisters one. Running hubs follow within
+``HUB_POLICY_REFRESH_INTERVAL``.
 """
 
 from __future__ import annotations
@@ -155,6 +156,14 @@ def refresh_command(name: Annotated[str, typer.Argument(help="The subgraph's nam
     """Fetch its SDL again: accepted if it composes, refused (exit 1) otherwise."""
     settings, federation = _settings()
     _report(_in_transaction(settings, lambda s: _refresh(s, name, federation)))
+
+
+@subgraphs_app.command("remove")
+def remove_command(name: Annotated[str, typer.Argument(help="The subgraph's name.")]) -> None:
+    """Unregister it: its fields leave the graph (refused while the policy names one)."""
+    settings, _ = _settings()
+    _in_transaction(settings, lambda s: admin.remove(s, name))
+    out.print(f"{name}: removed")
 
 
 @subgraphs_app.command("list")

@@ -43,6 +43,16 @@ async def refresh(session: AsyncSession, name: str, policy: NetPolicy) -> store.
     return await store.refresh_subgraph(session, name, policy, policy_fields=fields)
 
 
+async def remove(session: AsyncSession, name: str) -> None:
+    """:func:`hub.federation.store.remove_subgraph` under the policy in force."""
+    await store.remove_subgraph(session, name, policy_fields=await policy_fields(session))
+
+
+async def remove_subgraph(session: AsyncSession, principal: Principal, name: str) -> None:
+    access.require_admin(principal)
+    await remove(session, name)
+
+
 async def list_subgraphs(session: AsyncSession, principal: Principal) -> list[Subgraph]:
     access.require_admin(principal)
     return await store.list_subgraphs(session)

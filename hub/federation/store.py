@@ -246,6 +246,31 @@ async def refresh_subgraph(
     return await _record(session, row, "ok", [], shape=shape, changed=changed)
 
 
+async def remove_subgraph(
+    session: AsyncSession, name: str, *, policy_fields: dict[str, frozenset[str]] | None = None
+) -> None:
+    """Unregister subgraph ``name``: its fields leave the graph on every replica. Refused
+    while the sharing policy in force names one of them (publish a policy without them
+    first: the policy would name fields that no longer exist)."""
+    row = await get_subgraph(session, name)
+    named = sorted(
+        f"{f.type_name}.{f.name}"
+        for f in (shape_of(row.name, row.sdl).fields if row.sdl else ())
+        if f.name in (policy_fields or {}).get(f.type_name, frozenset())
+    )
+    if named:
+        raise ConflictError(
+            f"the sharing policy in force names {', '.join(named)}: publish one without "
+            f"them before removing '{name}'"
+        )
+    await session.delete(row)
+    await session.flush()
+    await audit.append(
+        session,
+        audit.Entry(actor=ACTOR, action="subgraph.remove", target=f"subgraph:{name}", details={}),
+    )
+
+
 def _owner(shapes: Sequence[SubgraphShape], type_name: str, field: str) -> str | None:
     for shape in shapes:
         if any(f.type_name == type_name and f.name == field for f in shape.fields):

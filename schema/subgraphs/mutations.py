@@ -70,6 +70,22 @@ class SubgraphMutations:
         )
         return await _payload(info, done, errors)
 
+    @strawberry.mutation(
+        description="Unregister a subgraph: its fields leave the graph (refused while the "
+        "sharing policy in force names one of them)."
+    )
+    async def remove_subgraph(self, info: Info[Context, None], name: str) -> list[UserError]:
+        ctx = info.context
+        _, errors = await run_write(
+            ctx,
+            lambda s: admin.remove_subgraph(s, ctx.principal, name),
+            not_found_path=("name",),
+        )
+        if not errors:
+            runtime: Any = ctx.request.app.state.runtime
+            await runtime.reload_policy()
+        return errors
+
     @strawberry.mutation(description="Fetch a subgraph's SDL again and compose it if it can.")
     async def refresh_subgraph(self, info: Info[Context, None], name: str) -> SubgraphPayload:
         ctx = info.context

@@ -122,3 +122,14 @@ def test_subgraphs_add_list_refresh_and_policies_over_their_fields(
     result = CliRunner().invoke(cli, ["subgraphs", "list", "--json"], env=env)
     [listed] = json.loads(result.stdout)
     assert listed["status"] == "unreachable" and "Customer.loyaltyTier" in listed["fields"]
+
+    # Removing it is refused while the policy in force names its fields...
+    code, out = run(env, "subgraphs", "remove", "loyalty")
+    assert code == 2, out
+    assert "the sharing policy in force names Customer.loyalty, Customer.loyaltyTier" in out
+    # ...and done once a policy without them is published.
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(sharing.default_source())
+    assert run(env, "policy", "publish", str(plain), "--reason", "no loyalty")[0] == 0
+    assert run(env, "subgraphs", "remove", "loyalty") == (0, "loyalty: removed")
+    assert "no subgraphs" in run(env, "subgraphs", "list")[1]

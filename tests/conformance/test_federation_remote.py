@@ -392,6 +392,12 @@ async def test_administrators_add_and_refresh_subgraphs_through_graphql(
     )
     assert again["data"]["refreshSubgraph"] == {"accepted": True, "subgraph": {"status": "ok"}}
 
+    removed = await gql(hub.http, admin, 'mutation { removeSubgraph(name: "loyalty") { code } }')
+    assert removed["data"]["removeSubgraph"] == []
+    described = await gql(hub.http, admin, '{ __type(name: "Customer") { fields { name } } }')
+    assert "loyaltyTier" not in {f["name"] for f in described["data"]["__type"]["fields"]}
+    assert (await gql(hub.http, admin, "{ subgraphs { name } }"))["data"]["subgraphs"] == []
+
     # Partners and departments have no such field: it is for administrators.
     for caller in (hub.distributor, hub.sales):
         denied = await gql(hub.http, caller, "{ subgraphs { name } }", expect_errors=True)
