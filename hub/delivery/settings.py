@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import ipaddress
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from hub.netguard import IPNetwork, NetPolicy
-from hub.settings import SettingsError
+from hub.net_settings import OutboundNetSettings, load_env
 
 DEFAULT_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 18000.0, 36000.0)
 """Seconds before each retry (then ±20 % jitter): about 18 hours in all, 10 attempts."""
 
 
-class DeliverySettings(BaseSettings):
+class DeliverySettings(OutboundNetSettings):
     """Every knob of outbound delivery (docs/deliveries.md has the table)."""
 
     model_config = SettingsConfigDict(env_prefix="HUB_DELIVERY_", extra="ignore", frozen=True)
 
-    allow_loopback: bool = False
-    """Allow subscriber URLs on loopback addresses, ``http`` included (tests only)."""
-    allowed_networks: tuple[str, ...] = ()
-    """Non-public networks subscribers may be on (CIDR), e.g. ``["10.20.0.0/16"]``."""
+    # allow_loopback and allowed_networks: subscribers' addresses (OutboundNetSettings).
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
     """Seconds before each retry; a delivery is dead after ``len + 1`` failed attempts."""
     jitter: float = Field(default=0.2, ge=0, le=1)
@@ -43,16 +37,6 @@ class DeliverySettings(BaseSettings):
     secret_overlap: float = Field(default=24 * 3600.0, ge=0)
     """Seconds a rotated secret keeps signing beside the new one."""
 
-    @field_validator("allowed_networks")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for text in value:
-            try:
-                ipaddress.ip_network(text, strict=False)
-            except ValueError:
-                raise ValueError(f"{text!r} is not a network (CIDR, e.g. 10.0.0.0/8)") from None
-        return value
-
     @field_validator("retry_delays")
     @classmethod
     def _delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
@@ -64,21 +48,7 @@ class DeliverySettings(BaseSettings):
     def max_attempts(self) -> int:
         return len(self.retry_delays) + 1
 
-    def net_policy(self) -> NetPolicy:
-        networks: tuple[IPNetwork, ...] = tuple(
-            ipaddress.ip_network(text, strict=False) for text in self.allowed_networks
-        )
-        return NetPolicy(allow_loopback=self.allow_loopback, allowed_networks=networks)
-
 
 def load_delivery_settings(**overrides: object) -> DeliverySettings:
     """Read the settings, naming the variable of a bad value (:class:`SettingsError`)."""
-    try:
-        return DeliverySettings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as error:
-        problems = [
-            f"HUB_DELIVERY_{str(item['loc'][0]).upper()}: "
-            + item["msg"].removeprefix("Value error, ")
-            for item in error.errors()
-        ]
-        raise SettingsError(f"invalid setting {'; '.join(problems)}; fix or unset it") from None
+    return load_env(DeliverySettings, **overrides)

@@ -9,49 +9,22 @@ definition's: by default only public addresses are reached, over https.
 
 from __future__ import annotations
 
-import ipaddress
-
-from pydantic import ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from connectors import OutboundSource, Source
-from hub.netguard import GuardedTransport, IPNetwork, NetPolicy, Resolver, system_resolver
-from hub.settings import SettingsError
+from hub.net_settings import OutboundNetSettings, load_env
+from hub.netguard import GuardedTransport, NetPolicy, Resolver, system_resolver
 
 
-class SyncNetSettings(BaseSettings):
+class SyncNetSettings(OutboundNetSettings):
+    """Sources' addresses: loopback (tests) and the non-public networks allowed."""
+
     model_config = SettingsConfigDict(env_prefix="HUB_SYNC_", extra="ignore", frozen=True)
-
-    allow_loopback: bool = False
-    """Allow sources on loopback addresses, ``http`` included (tests, development)."""
-    allowed_networks: tuple[str, ...] = ()
-    """Non-public networks sources may be on (CIDR), e.g. ``["10.20.0.0/16"]``."""
-
-    @field_validator("allowed_networks")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for text in value:
-            try:
-                ipaddress.ip_network(text, strict=False)
-            except ValueError:
-                raise ValueError(f"{text!r} is not a network (CIDR, e.g. 10.0.0.0/8)") from None
-        return value
 
 
 def sync_net_policy() -> NetPolicy:
     """The policy from the environment; :class:`SettingsError` names a bad variable."""
-    try:
-        settings = SyncNetSettings()
-    except ValidationError as error:
-        problems = [
-            f"HUB_SYNC_{str(item['loc'][0]).upper()}: " + item["msg"].removeprefix("Value error, ")
-            for item in error.errors()
-        ]
-        raise SettingsError(f"invalid setting {'; '.join(problems)}; fix or unset it") from None
-    networks: tuple[IPNetwork, ...] = tuple(
-        ipaddress.ip_network(text, strict=False) for text in settings.allowed_networks
-    )
-    return NetPolicy(allow_loopback=settings.allow_loopback, allowed_networks=networks)
+    return load_env(SyncNetSettings).net_policy()
 
 
 def connected(source: Source, policy: NetPolicy, resolver: Resolver = system_resolver) -> Source:
