@@ -128,6 +128,8 @@ class GraphQLEndpoint:
         """The response of a query the compiled path answered (:mod:`schema.compiled`)."""
         data = compiled["data"]
         body: dict[str, Any] = {"data": data}
+        if compiled.get("errors"):  # remote fields whose subgraph failed
+            body["errors"] = compiled["errors"]
         if compiled["withheld"]:
             withheld = withheld_paths(compiled["withheld"], data)
             if withheld:
@@ -212,7 +214,7 @@ class GraphQLEndpoint:
                     schema, query, operation_name, variables, context
                 )
             if compiled is not None:
-                note_outcome(request.scope, None)
+                note_outcome(request.scope, compiled.get("errors"))
                 return self._compiled_response(compiled, media, statements[0], settings)
         note_path(request.scope, RESOLVERS)
         request.scope.setdefault("hub.log", {})["read_path"] = RESOLVERS

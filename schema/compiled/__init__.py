@@ -147,8 +147,9 @@ class CompiledReads:
         variables: dict[str, Any] | None,
         context: Context,
     ) -> dict[str, Any] | None:
-        """The response body (``data`` and ``extensions``' withheld paths, as a list
-        under ``"withheld"``), or ``None``: the resolver path answers."""
+        """The response body (``data``; ``extensions``' withheld paths, as a list
+        under ``"withheld"``; the formatted ``errors`` of remote fields whose subgraph
+        failed, a list), or ``None``: the resolver path answers."""
         found = self._operation(schema, query, operation_name)
         if found is None:
             return self._fallback(context, "not a valid query")
@@ -182,7 +183,7 @@ class CompiledReads:
             principal, operation=name, query=query, enabled=context.settings.audit_reads
         ) as reads:
             try:
-                data, withheld = await execute(plan, context)
+                data, withheld, errors = await execute(plan, context)
             except Exception as error:
                 if unavailable_dependency(error) is not None:
                     raise  # hub.outage answers 503, as on the resolver path
@@ -193,7 +194,7 @@ class CompiledReads:
         metrics.note_operation(scope, "query", name)
         metrics.note_path(scope, COMPILED)
         scope.setdefault("hub.log", {})["read_path"] = COMPILED
-        return {"data": data, "withheld": withheld}
+        return {"data": data, "withheld": withheld, "errors": errors}
 
     @staticmethod
     def _fallback(context: Context, why: str) -> None:

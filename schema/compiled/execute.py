@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import customers, related
-from hub.access import WITHHELD, Record, Resource
+from hub.access import REMOTE, WITHHELD, Record, Resource
 from hub.organizations import OrganizationRef, get_organizations
 from hub.pagination import Page
 from schema.audience import NOTHING, withheld_fields, without_withheld
@@ -38,12 +38,15 @@ from schema.compiled.plan import (
     Path,
     Plan,
     RecordRoot,
+    RemotePlan,
     TypenameRoot,
     Unsupported,
 )
+from schema.compiled.remote import RemoteValues
 from schema.compiled.sql import execute_sql
 from schema.context import Context
 from schema.customers.queries import CustomerFilter
+from schema.ids import to_global_id
 
 
 class _Run:
@@ -57,6 +60,7 @@ class _Run:
         self.linked: dict[int, dict[uuid.UUID, Record]] = {}
         self.organizations: dict[int, dict[uuid.UUID, OrganizationRef]] = {}
         self.withheld: list[list[str | int]] = []
+        self.remote = RemoteValues()
 
     async def load(self, plans: list[ObjectPlan], records: list[Record]) -> None:
         """Load the related connections of ``plans`` for ``records``, level by level."""
@@ -146,6 +150,16 @@ class _Run:
                 target = _link_target(plan, emit, source)
                 ref = None if target is None else self.organizations[id(emit)].get(target)
                 out[key] = None if ref is None else emit.emit(ref)
+            elif isinstance(emit, RemotePlan):
+                decisions = record.get(REMOTE)
+                decision = decisions.get(emit.remote.name) if decisions else None
+                if decision is None:
+                    out[key] = None
+                    self.withheld.append([*path, key])
+                else:
+                    record_id = record["id"]
+                    entity = to_global_id(plan.type_name, record_id)
+                    self.remote.want(emit, out, key, [*path, key], entity, record_id, decision)
             elif isinstance(emit, ConnectionPlan):
                 parent = record["id"]
                 page = self.pages[id(emit)][parent]
@@ -278,9 +292,21 @@ async def _list(
     return page, count
 
 
-async def execute(plan: Plan, context: Context) -> tuple[dict[str, Any], list[list[str | int]]]:
-    """The response ``data`` of ``plan`` for the context's caller, and the paths of the
-    fields withheld on their row."""
+async def execute(
+    plan: Plan, context: Context
+) -> tuple[dict[str, Any], list[list[str | int]], list[dict[str, Any]]]:
+    """The response ``data`` of ``plan`` for the context's caller, the paths of the
+    fields withheld on their row, and the errors of remote fields whose subgraph failed
+    (formatted)."""
+    data, withheld, remote = await _local(plan, context)
+    # After the database work, its connection returned: the subgraphs may take a while.
+    errors = await remote.fetch(context) if remote.levels else []
+    return data, withheld, errors
+
+
+async def _local(
+    plan: Plan, context: Context
+) -> tuple[dict[str, Any], list[list[str | int]], RemoteValues]:
     data: dict[str, Any] = {}
     database = context.database
     if context.settings.compiled_sql and database.engine.dialect.name == "postgresql":
@@ -304,4 +330,4 @@ async def execute(plan: Plan, context: Context) -> tuple[dict[str, Any], list[li
                 data[key] = [
                     await run.record(item, (key, index)) for index, item in enumerate(root.items)
                 ]
-    return data, run.withheld
+    return data, run.withheld, run.remote

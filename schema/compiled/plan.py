@@ -56,10 +56,13 @@ from strawberry.types.base import has_object_definition
 from hub import customers, related
 from hub.access import REGISTRY, Record, Resource
 from hub.access.registry import NODES
+from hub.federation.sdl import RemoteField
+from hub.federation.state import federation
 from hub.organizations import OrganizationRef
 from hub.pagination import Ordering
 from hub.principal import Principal
 from schema.customers.queries import CustomerFilter
+from schema.federation.fetch import selection_text
 from schema.ids import customer_reference, expect_id, from_global_id, to_global_id
 
 Path = tuple[str | int, ...]
@@ -83,7 +86,9 @@ class ObjectPlan:
     type_name: str
     resource: Resource
     entries: list[
-        tuple[str, str, Emit | ObjectPlan | ConnectionPlan | LinkPlan | OrganizationPlan]
+        tuple[
+            str, str, Emit | ObjectPlan | ConnectionPlan | LinkPlan | OrganizationPlan | RemotePlan
+        ]
     ] = field(default_factory=list)
 
     @property
@@ -97,6 +102,29 @@ class ObjectPlan:
     @property
     def organizations(self) -> list[OrganizationPlan]:
         return [sub for _, _, sub in self.entries if isinstance(sub, OrganizationPlan)]
+
+    @property
+    def remotes(self) -> list[tuple[str, RemotePlan]]:
+        return [(key, sub) for key, _, sub in self.entries if isinstance(sub, RemotePlan)]
+
+
+@dataclass(slots=True)
+class RemotePlan:
+    """A field a remote subgraph provides (``Customer.loyaltyTier``,
+    :mod:`hub.federation`): fetched after the local records are known, for the rows whose
+    decision shows it, one ``_entities`` request per subgraph and ``level`` (the depth of
+    the record's object in the operation), as the resolver path fetches it.
+
+    ``selection`` is the sub-selection the subgraph receives, printed as the resolver
+    path prints it; ``complete`` turns the (masked) value into its response value as
+    graphql-core completes it; ``nodes`` are the field's nodes, for the locations of an
+    error."""
+
+    remote: RemoteField
+    selection: str
+    level: int
+    complete: Callable[[Any], Any]
+    nodes: tuple[FieldNode, ...]
 
 
 @dataclass(slots=True)
@@ -504,7 +532,10 @@ class Planner:
         self.operation = operation
         self.variables = variables
         self.collector = _Collector(self.schema, fragments, variables)
+        self.fragments = fragments
         self.max_ids = max_ids
+        self.remote_fields = federation.current.fields
+        self.depth = 0
 
     def plan(self) -> Plan:
         if self.operation.operation.value != "query":
@@ -672,6 +703,21 @@ class Planner:
             raise Unsupported(f"records of {type_name}")
         plan = ObjectPlan(type_name, resource)
         own = _OWN.get(type_name, {})
+        self.depth += 1
+        try:
+            self._entries(plan, object_type, own, nodes)
+        finally:
+            self.depth -= 1
+        return plan
+
+    def _entries(
+        self,
+        plan: ObjectPlan,
+        object_type: GraphQLObjectType,
+        own: Mapping[str, str],
+        nodes: list[FieldNode],
+    ) -> None:
+        type_name = object_type.name
         for key, fields in self.collector.collect(object_type, _sub_selections(nodes)).items():
             name = fields[0].name.value
             definition = object_type.fields.get(name)
@@ -707,9 +753,88 @@ class Planner:
                 plan.entries.append(
                     (key, name, self._connection(definition.type, related, fields, args))
                 )
+            elif f"{type_name}.{name}" in self.remote_fields:
+                remote = self.remote_fields[f"{type_name}.{name}"]
+                plan.entries.append((key, name, self._remote(remote, definition, fields)))
             else:
                 raise Unsupported(f"{type_name}.{name}")
-        return plan
+
+    def _remote(
+        self, remote: RemoteField, definition: GraphQLField, nodes: list[FieldNode]
+    ) -> RemotePlan:
+        """A remote field of a hub record (see :class:`RemotePlan`). Planned on
+        ``Customer`` only: the audit notes a remote field of another record under the
+        customer its resolver reads, which the SQL plan does not carry."""
+        if remote.type_name != "Customer":
+            raise Unsupported(f"the remote field {remote.coordinate}")
+        if definition.args:
+            raise Unsupported(f"arguments on {remote.coordinate}")
+        # The resolver path prints it from its resolve info: the same nodes, fragments
+        # and variables.
+        info: Any = _SelectionSource(tuple(nodes), self.fragments, self.variables)
+        return RemotePlan(
+            remote,
+            selection_text(info),
+            self.depth,
+            self._completer(definition.type, nodes),
+            tuple(nodes),
+        )
+
+    def _completer(self, type_: GraphQLOutputType, nodes: list[FieldNode]) -> Callable[[Any], Any]:
+        """How graphql-core completes a remote value of ``type_`` (the subgraph's answer,
+        keyed by the client's response keys, read as ``_by_response_key`` reads it). A
+        non-null type anywhere is left to the resolver path (a null there is an error
+        that nulls the parent)."""
+        if isinstance(type_, GraphQLNonNull):
+            raise Unsupported(f"a non-null remote type {type_}")
+        if isinstance(type_, GraphQLList):
+            item = self._completer(type_.of_type, nodes)
+
+            def complete_list(value: Any) -> Any:
+                if value is None:
+                    return None
+                if not isinstance(value, list):
+                    raise Unsupported("a remote list value that is not a list")
+                return [item(v) for v in value]
+
+            return complete_list
+        if isinstance(type_, GraphQLScalarType | GraphQLEnumType):
+            leaf = type_
+
+            def complete_leaf(value: Any) -> Any:
+                if value is None:
+                    return None
+                serialized = leaf.serialize(value)
+                if serialized is None:
+                    raise Unsupported(f"a remote value {leaf.name} cannot show")
+                return serialized
+
+            return complete_leaf
+        if isinstance(type_, GraphQLObjectType):
+            object_type = type_
+            parts: list[tuple[str, Callable[[Any], Any] | None]] = []
+            for key, fields in self.collector.collect(object_type, _sub_selections(nodes)).items():
+                name = fields[0].name.value
+                if name == "__typename":
+                    parts.append((key, None))
+                    continue
+                definition = object_type.fields.get(name)
+                if definition is None or definition.args:
+                    raise Unsupported(f"{object_type.name}.{name}")
+                parts.append((key, self._completer(definition.type, fields)))
+
+            def complete_object(value: Any) -> Any:
+                if value is None:
+                    return None
+                if not isinstance(value, dict):
+                    raise Unsupported("a remote object value that is not an object")
+                return {
+                    key: object_type.name if part is None else part(value.get(key))
+                    for key, part in parts
+                }
+
+            return complete_object
+        raise Unsupported(f"a remote value of {type_}")
 
     def _organization(
         self, feeder: str, type_: GraphQLOutputType, nodes: list[FieldNode]
@@ -744,6 +869,15 @@ class Planner:
             else:
                 raise Unsupported(f"{_CONSENT_TYPE}.{name}")
         return plan
+
+
+@dataclass(frozen=True, slots=True)
+class _SelectionSource:
+    """What :func:`schema.federation.fetch.selection_text` reads of a resolve info."""
+
+    field_nodes: tuple[FieldNode, ...]
+    fragments: Mapping[str, FragmentDefinitionNode]
+    variable_values: VariableValues
 
 
 def _default_input(definition: GraphQLField, argument: str) -> Any:

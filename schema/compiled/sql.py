@@ -80,13 +80,15 @@ from schema.compiled.plan import (
     PageInfoPlan,
     Plan,
     RecordRoot,
+    RemotePlan,
     TypenameRoot,
     Unsupported,
     customer_ref,
     serializer,
 )
+from schema.compiled.remote import RemoteValues
 from schema.context import Context
-from schema.ids import customer_reference
+from schema.ids import customer_reference, to_global_id
 
 _SQL_MASKS = frozenset({"redact", "partial_email", "year_only", "bucket"})
 
@@ -128,6 +130,9 @@ class _Level:
     """Fields finished in Python (sealed values, masks SQL cannot apply)."""
     nested: list[tuple[str, ConnectionPlan, _Connection]] = field(default_factory=list)
     consent: list[tuple[str, list[tuple[str, ...]]]] = field(default_factory=list)
+    remote: list[tuple[str, RemotePlan, list[FieldDecision | None]]] = field(default_factory=list)
+    """Remote fields: per bits value, the decision showing the field (``None``: the row
+    does not, the field is withheld); the row's JSON holds its id under the key."""
 
 
 @dataclass(slots=True)
@@ -280,6 +285,15 @@ class _Compiler:
                     if is_withheld:
                         withheld[index].append(key)
                 pairs += [literal(key), sub]
+            elif isinstance(emit, RemotePlan):
+                remote_decisions = self.remote_decisions(resource)
+                shown: list[FieldDecision | None] = []
+                for decided in remote_decisions:
+                    decision = decided.get(emit.remote.name)
+                    shown.append(decision if decision is not None and _carries(decision) else None)
+                level.remote.append((key, emit, shown))
+                identity = cast(model.id, Text)
+                pairs += [literal(key), _by_bits([identity if d else None for d in shown], bits)]
             elif isinstance(emit, ObjectPlan):  # Customer.consent
                 sub, inner = self.consent(emit, model, decisions, bits)
                 consent_withheld.append((key, inner))
@@ -298,6 +312,7 @@ class _Compiler:
         level.consent = [(key, [tuple(k) for k in inner]) for key, inner in consent_withheld]
         needs_bits = level.uses_bits and (
             self.audit
+            or bool(level.remote)
             or bool(level.python)
             or any(level.withheld)
             or any(any(inner) for _, inner in level.consent)
@@ -311,6 +326,26 @@ class _Compiler:
             if resource is not Resource.CUSTOMER:
                 pairs += [literal(_CUSTOMER), cast(model.customer_id, Text)]
         return _object(pairs), level
+
+    def remote_decisions(self, resource: Resource) -> list[Mapping[str, FieldDecision]]:
+        """Per bits value, the decisions of the remote fields (which
+        :meth:`hub.access.Access.outcomes` leaves out: they are not columns), enumerated
+        as it enumerates the others: the same rule conditions, in the same order."""
+        rules = access.rules
+        columns = rules.rule_columns(self.principal, resource)
+        decide = rules.decider(self.principal, resource)
+        labels = [column.name for column in columns]
+        remote = rules.remote.get(resource) or frozenset()
+        return [
+            {
+                name: decision
+                for name, decision in decide(
+                    {label: bool(bits >> j & 1) for j, label in enumerate(labels)}
+                ).items()
+                if name in remote
+            }
+            for bits in range(1 << len(labels))
+        ]
 
     def leaf(
         self,
@@ -820,9 +855,20 @@ class _Pass:
         self.secret = secret
         self.partner = partner
         self.withheld: list[list[str | int]] = []
+        self.remote = RemoteValues()
 
     def object(self, level: _Level, record: dict[str, Any], path: tuple[Any, ...]) -> None:
         bits = record.pop(_BITS, 0) if level.uses_bits else 0
+        for key, plan, shown in level.remote:
+            decision = shown[bits]
+            raw = record.get(key)
+            if decision is None or raw is None:
+                record[key] = None
+                self.withheld.append([*path, key])
+            else:
+                record_id = uuid.UUID(raw)
+                entity = to_global_id(plan.remote.type_name, record_id)
+                self.remote.want(plan, record, key, [*path, key], entity, record_id, decision)
         for key in level.withheld[bits] if level.withheld else ():
             if key in record:
                 self.withheld.append([*path, key])
@@ -978,7 +1024,7 @@ def record(
 
 async def execute_sql(
     plan: Plan, context: Context, connection: AsyncConnection
-) -> tuple[dict[str, Any], list[list[str | int]]]:
+) -> tuple[dict[str, Any], list[list[str | int]], RemoteValues]:
     """The response data of ``plan``: one statement per root field (PostgreSQL), run on
     ``connection`` (:meth:`hub.db.Database.statements`: no transaction around them).
 
@@ -1011,7 +1057,7 @@ async def execute_sql(
             text = result.scalar_one()
             value = None if text is None else orjson.loads(text)
         data[response_key] = finish(value, python)
-    return data, python.withheld
+    return data, python.withheld, python.remote
 
 
 class _Constant:
