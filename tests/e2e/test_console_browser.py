@@ -18,119 +18,18 @@ import asyncio
 import json
 import os
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.server import HUB, HubServer, hub_env, start_server, stop
+from tests.e2e.console_support import AXE_SOURCE, PASSWORD, STAFF, screenshot
+from tests.e2e.server import HUB, HubServer
 from tests.e2e.test_readme_walkthrough import readme_steps
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = os.environ.get("HUB_CHROMIUM", "/usr/bin/chromium")
-PASSWORD = "a console test password"
-AXE_SOURCE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text()
-STAFF = {
-    "admin": "admin@console.test",
-    "policy_editor": "editor@console.test",
-    "analyst": "analyst@console.test",
-}
-
-
-# Run in the server's folder with its settings: the staff users of each role (password
-# PASSWORD), and one partner's proposed change for the review queue, made through the
-# hub's own code (the proposal's value is sealed like the hub seals it).
-SEED = """
-import asyncio, sys
-from sqlmodel import col, select
-from hub.db import Database, make_engine
-from hub.models import Customer, Organization, ProposedChange
-from hub.proposals import encode_value
-from hub.settings import load_settings
-from hub.staff import create_staff_user
-from hub.vault import load_data_keys
-
-async def main():
-    settings = load_settings()
-    db = Database(make_engine(settings.database_url))
-    async with db.session() as s:
-        await load_data_keys(s, settings.master_key)
-    async with db.transaction() as s:
-        orgs = {o.slug: o for o in (await s.execute(select(Organization))).scalars()}
-        for pair in sys.argv[2:]:
-            role, email = pair.split("=")
-            await create_staff_user(s, organization=orgs["operator"], email=email, name=role,
-                                    password=sys.argv[1], roles=[role])
-        customer = (await s.execute(select(Customer).order_by(col(Customer.name)))).scalars().first()
-        partner = orgs["acme-distribution"]
-        s.add(ProposedChange(customer_id=customer.id, field="city",
-                             value=encode_value("Proposed City"), organization_id=partner.id,
-                             organization=partner.slug, client="e2e",
-                             base_version=customer.version))
-    await db.dispose()
-
-asyncio.run(main())
-"""
-
-
-async def _python(server: HubServer, script: str, *args: str) -> None:
-    python = str(Path(HUB).parent / "python")
-    process = await asyncio.create_subprocess_exec(
-        python,
-        "-c",
-        script,
-        *args,
-        cwd=server.workdir,
-        env=server.env,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-
-
-def _chromium_present() -> bool:
-    return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
-
-
-@pytest.fixture(scope="module")
-async def console_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HubServer]:
-    if not _chromium_present():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    workdir = tmp_path_factory.mktemp("hub-console")
-    server = await start_server(workdir, "sqlite", hub_env())
-    try:
-        await _python(server, SEED, PASSWORD, *(f"{r}={e}" for r, e in STAFF.items()))
-        yield server
-    finally:
-        await stop(server.process)
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-def _shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("HUB_SCREENSHOTS", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-async def _screenshot(page: Page, tmp_path: Path, name: str) -> None:
-    path = _shots(tmp_path) / f"console-{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 1000
 
 
 @pytest.fixture
@@ -176,7 +75,7 @@ async def test_sign_in_and_the_dashboard_draws_its_charts(signed_in: Any, tmp_pa
     box = await charts.first.bounding_box()
     assert box is not None and box["width"] > 200 and box["height"] > 80
     _no_csp_violations(page)
-    await _screenshot(page, tmp_path, "dashboard")
+    await screenshot(page, tmp_path, "dashboard")
 
 
 async def test_edit_validate_fix_preview_publish_and_roll_back(
@@ -202,7 +101,7 @@ async def test_edit_validate_fix_preview_publish_and_roll_back(
         await editor.evaluate("(a) => a.value.slice(0, a.selectionStart).split('\\n').length")
         == at + 1
     )
-    await _screenshot(page, tmp_path, "policy-validation-error")
+    await screenshot(page, tmp_path, "policy-validation-error")
 
     # Fixed, with a real change: distributors no longer get the phone's last four digits.
     fixed = lines.copy()
@@ -218,7 +117,7 @@ async def test_edit_validate_fix_preview_publish_and_roll_back(
     impact = page.locator("#impact")
     await expect(impact).to_contain_text("acme-distribution")
     await expect(impact.locator("td.loss").filter(has_text="phone").first).to_be_visible()
-    await _screenshot(page, tmp_path, "policy-impact")
+    await screenshot(page, tmp_path, "policy-impact")
 
     await page.get_by_label("Reason (recorded with the version and in the audit log)").fill(
         "distributors: no phone digits"
@@ -229,7 +128,7 @@ async def test_edit_validate_fix_preview_publish_and_roll_back(
     newest = page.locator("tbody tr").first
     await expect(newest).to_contain_text("distributors: no phone digits")
     await expect(newest).to_contain_text(STAFF["policy_editor"])
-    await _screenshot(page, tmp_path, "policy-published")
+    await screenshot(page, tmp_path, "policy-published")
 
     # Roll back to version 1 (asked to confirm first).
     page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
@@ -239,7 +138,7 @@ async def test_edit_validate_fix_preview_publish_and_roll_back(
     await expect(page.get_by_role("status")).to_contain_text("Rolled back")
     await expect(page.locator("tbody tr").first).to_contain_text("rollback of 1")
     _no_csp_violations(page)
-    await _screenshot(page, tmp_path, "policy-rolled-back")
+    await screenshot(page, tmp_path, "policy-rolled-back")
 
 
 async def test_view_as_a_distributor_shows_the_masked_email_and_its_rule(
@@ -264,7 +163,7 @@ async def test_view_as_a_distributor_shows_the_masked_email_and_its_rule(
     await expect(email).to_contain_text(node["email"])  # exactly what the partner gets
     await expect(email).to_contain_text("distributors-assigned-customers")
     await expect(page.locator('tr[data-field="lifetime_value"]')).to_contain_text("hidden")
-    await _screenshot(page, tmp_path, "view-as")
+    await screenshot(page, tmp_path, "view-as")
 
 
 async def test_the_explorer_as_a_distributor_cannot_query_lifetime_value(
@@ -280,7 +179,7 @@ async def test_the_explorer_as_a_distributor_cannot_query_lifetime_value(
     await expect(response).to_contain_text("lifetimeValue", timeout=15_000)
     await expect(response).to_contain_text("Cannot query field")
     _no_csp_violations(page)
-    await _screenshot(page, tmp_path, "explorer-distributor")
+    await screenshot(page, tmp_path, "explorer-distributor")
 
     # As the admin, the same query answers.
     await page.goto("/console/explorer?query=" + query.replace(" ", "%20"))
@@ -300,7 +199,7 @@ async def test_register_a_client_and_see_its_secret_once(signed_in: Any, tmp_pat
     await expect(secret).to_be_visible()
     value = (await secret.text_content() or "").strip()
     assert len(value) >= 40
-    await _screenshot(page, tmp_path, "client-secret")
+    await screenshot(page, tmp_path, "client-secret")
     await page.goto("/console/organizations/acme-distribution")
     await expect(page.get_by_text("warehouse sync")).to_be_visible()
     assert value not in await page.content()
@@ -316,7 +215,7 @@ async def test_approve_a_proposed_change(signed_in: Any, tmp_path: Path) -> None
     await row.get_by_role("button", name="Approve").click()
     await expect(page.get_by_role("status")).to_contain_text("approved")
     await expect(page.get_by_text("Proposed City")).to_have_count(0)
-    await _screenshot(page, tmp_path, "review-approved")
+    await screenshot(page, tmp_path, "review-approved")
 
 
 async def test_run_a_connector_and_replay_its_dead_letter(signed_in: Any, tmp_path: Path) -> None:
@@ -327,10 +226,10 @@ async def test_run_a_connector_and_replay_its_dead_letter(signed_in: Any, tmp_pa
     letter = page.locator("section.dead-letter").filter(has_text="SD-broken")
     await expect(letter).to_be_visible()
     await expect(letter.locator(".reason")).to_contain_text("email")
-    await _screenshot(page, tmp_path, "dead-letter")
+    await screenshot(page, tmp_path, "dead-letter")
     await letter.get_by_role("button", name="Replay").click()
     await expect(page.get_by_role("status")).to_contain_text("replayed")
-    await _screenshot(page, tmp_path, "dead-letter-replayed")
+    await screenshot(page, tmp_path, "dead-letter-replayed")
 
 
 async def test_security_csrf_csp_and_an_analyst_cannot_publish(
@@ -353,7 +252,7 @@ async def test_security_csrf_csp_and_an_analyst_cannot_publish(
     )
     assert refused.status == 403
     assert "do not allow" in await refused.text()
-    await _screenshot(page, tmp_path, "analyst")
+    await screenshot(page, tmp_path, "analyst")
 
     editor = await signed_in("policy_editor")
     no_token = await editor.request.post(
@@ -366,7 +265,7 @@ async def test_security_csrf_csp_and_an_analyst_cannot_publish(
     await editor.evaluate("document.querySelector('meta[name=\"csrf-token\"]').content = 'forged'")
     await editor.get_by_role("button", name="Validate").click()
     await expect(editor.get_by_role("alert")).to_contain_text("Refused")
-    await _screenshot(editor, tmp_path, "csrf-refused")
+    await screenshot(editor, tmp_path, "csrf-refused")
 
 
 async def test_the_readmes_staff_user_signs_in(
@@ -399,7 +298,7 @@ async def test_the_readmes_staff_user_signs_in(
         await page.get_by_role("button", name="Sign in").click()
         await expect(page.get_by_role("heading", name="Sharing policy versions")).to_be_visible()
         await expect(page.get_by_role("link", name="Organizations")).to_have_count(0)
-        await _screenshot(page, tmp_path, "readme-user")
+        await screenshot(page, tmp_path, "readme-user")
     finally:
         await context.close()
 
@@ -435,7 +334,7 @@ async def test_no_serious_accessibility_violation_on_the_main_pages(
         if serious:
             found[path] = serious
     assert found == {}
-    await _screenshot(page, tmp_path, "accessibility-last-page")
+    await screenshot(page, tmp_path, "accessibility-last-page")
 
 
 async def test_the_main_flows_work_with_the_keyboard(signed_in: Any, tmp_path: Path) -> None:
@@ -458,4 +357,4 @@ async def test_the_main_flows_work_with_the_keyboard(signed_in: Any, tmp_path: P
     assert reached[-1] == "Validate", reached
     await page.keyboard.press("Enter")
     await expect(page.get_by_text("The draft is valid.")).to_be_visible()
-    await _screenshot(page, tmp_path, "keyboard")
+    await screenshot(page, tmp_path, "keyboard")

@@ -152,6 +152,36 @@
   document.addEventListener("DOMContentLoaded", setupAll);
   document.addEventListener("htmx:afterSettle", setupAll);
 
+  // --- focus, for keyboard and screen reader users ------------------------------------
+  // After a form post the page's outcome (a message, the one-time secret, the view-as
+  // result) is marked data-focus: focus goes there instead of the top of the page.
+  document.addEventListener("DOMContentLoaded", function () {
+    var target = document.querySelector("main [data-focus]");
+    if (!target) return;
+    if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+    target.focus();
+  });
+
+  // After an htmx swap (Validate, Preview the impact) focus moves to the swapped region's
+  // heading (tabindex=-1), so Tab continues from the result (the problems' buttons). Only
+  // when focus is still on the button that asked, or was lost with the swap.
+  var requester = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    requester = event.detail.elt;
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var region = event.target;
+    var active = document.activeElement;
+    if (!requester || !region || !region.querySelector) return;
+    if (active !== requester && active !== document.body && active !== null) return;
+    var heading = region.matches('[tabindex="-1"]')
+      ? region : region.querySelector('[tabindex="-1"]');
+    if (heading) {
+      requester = null;
+      heading.focus();
+    }
+  });
+
   // Forms that change something important ask first (data-confirm), without inline script.
   document.addEventListener("submit", function (event) {
     var form = event.target;
