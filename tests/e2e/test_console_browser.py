@@ -1,6 +1,7 @@
 """The console in a real browser: Debian's headless Chromium driven by Playwright
 (``executable_path``: no browser is downloaded), against a real ``hub serve`` process
-seeded by ``hub demo``. One server and one browser for the module; each test signs in
+seeded by ``hub demo``. One server and one browser for the run (``conftest.py``, shared
+with ``test_console_keyboard.py``, the main flows by keyboard alone); each test signs in
 through the hub's own OAuth flow in a fresh browser context and saves a screenshot
 (to ``$HUB_SCREENSHOTS`` if set, else the test's temporary directory).
 
@@ -337,8 +338,11 @@ async def test_no_serious_accessibility_violation_on_the_main_pages(
     await screenshot(page, tmp_path, "accessibility-last-page")
 
 
-async def test_the_main_flows_work_with_the_keyboard(signed_in: Any, tmp_path: Path) -> None:
-    """Sign-in done, the navigation and the draft's buttons are reached with Tab alone."""
+async def test_tab_reaches_the_navigation_the_editor_and_validate(
+    signed_in: Any, tmp_path: Path
+) -> None:
+    """The draft's page from its top with Tab alone (the flows by keyboard are in
+    test_console_keyboard.py)."""
     page = await signed_in("admin")
     await page.goto("/console/policies/draft")
     reached: list[str] = []
