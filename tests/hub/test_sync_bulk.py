@@ -97,7 +97,13 @@ async def test_new_records_are_written_in_bulk_one_audit_event_per_batch(
     assert await audit_actions(db, actor) == [BATCH_AUDIT] * 3  # batches of 4, 4 and 2
     async with db.session() as session:
         events = (
-            (await session.execute(select(AuditEvent).where(col(AuditEvent.actor) == actor)))
+            (
+                await session.execute(
+                    select(AuditEvent)
+                    .where(col(AuditEvent.actor) == actor)
+                    .order_by(col(AuditEvent.seq))
+                )
+            )
             .scalars()
             .all()
         )
@@ -146,13 +152,18 @@ async def test_a_batch_refused_by_the_check_is_stored_one_by_one(
     assert broken is None
 
 
+# Each set drops what it creates first: SQLite runs DDL outside the transaction (the
+# driver begins none for it), so a trigger left by an interrupted earlier attempt in the
+# session's database would otherwise make this one fail for the wrong reason.
 _TRIGGERS = {
     "sqlite": [
+        "DROP TRIGGER IF EXISTS test_refuse_boom",
         "CREATE TRIGGER test_refuse_boom BEFORE INSERT ON feedback WHEN NEW.text = 'boom' "
         "BEGIN SELECT RAISE(ABORT, 'refused'); END",
     ],
     "postgresql": [
-        "CREATE FUNCTION test_refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "DROP TRIGGER IF EXISTS test_refuse_boom ON feedback",
+        "CREATE OR REPLACE FUNCTION test_refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ "
         "BEGIN IF NEW.text = 'boom' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; "
         "END IF; RETURN NEW; END $$",
         "CREATE TRIGGER test_refuse_boom BEFORE INSERT ON feedback "
