@@ -178,7 +178,7 @@ class Access:
             for bits in range(1 << len(labels))
         ]
         remote = self.rules.remote.get(resource)
-        if remote:  # not columns: a plan never reads them (remote fields fall back)
+        if remote:  # not columns: a plan reads them from their subgraph (schema.compiled.remote)
             table = [{k: v for k, v in row.items() if k not in remote} for row in table]
         return tuple(column.element for column in columns), table
 
