@@ -43,8 +43,19 @@ from hub.vault import load_data_keys
 sync_app = typer.Typer(
     help="Inbound connectors: define, run, watch, and the scheduler.", no_args_is_help=True
 )
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def out() -> Console:
+    """Standard output, measured when a command prints: a console made at import keeps
+    the width it saw then (``COLUMNS`` of whatever imported it first)."""
+    return Console(soft_wrap=True, highlight=False)
+
+
+def err() -> Console:
+    """Standard error, measured when a command prints (see :func:`out`)."""
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
 T = TypeVar("T")
 _BATCH = Annotated[
     int, typer.Option("--batch-size", min=1, max=10_000, help="Records per transaction")
@@ -96,7 +107,7 @@ def _progress(quiet: bool) -> Iterator[Callable[[RunProgress], None] | None]:
         yield None
         return
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
+    with Progress(*columns, console=err(), transient=True) as progress:
         task = progress.add_task("starting", total=None)
 
         def show(step: RunProgress) -> None:
@@ -139,11 +150,12 @@ async def _letters_of(database: Database, report: RunReport) -> list[SyncDeadLet
 
 
 def _report(report: RunReport, letters: list[SyncDeadLetter], label: str) -> None:
-    out.print(_summary(report, label))
+    out().print(_summary(report, label))
     for letter in letters:
-        err.print(Text.assemble(("dead letter", "yellow"), f" {letter.position}: {letter.reason}"))
+        where = f" {letter.position}: {letter.reason}"
+        err().print(Text.assemble(("dead letter", "yellow"), where))
     if report.counts.dead_lettered > len(letters):
-        err.print(f"... {report.counts.dead_lettered - len(letters)} more (`hub sync status`)")
+        err().print(f"... {report.counts.dead_lettered - len(letters)} more (`hub sync status`)")
     if report.status != "succeeded":
         raise fail(f"the run failed: {report.error}", code=1)
 
@@ -240,7 +252,7 @@ def apply(
         return said
 
     for line in _on_database(settings, work):
-        out.print(line)
+        out().print(line)
 
 
 @sync_app.command("run")
@@ -318,9 +330,9 @@ def status(
 
     rows = _on_database(settings, work)
     if not rows:
-        out.print("no connectors (define them with `hub sync apply FILE`)")
+        out().print("no connectors (define them with `hub sync apply FILE`)")
         return
-    out.print(_status_table(rows))
+    out().print(_status_table(rows))
 
 
 @sync_app.command("worker")
@@ -338,13 +350,13 @@ def worker(
         loop = asyncio.get_running_loop()
         if task is not None:
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        err.print(f"sync worker {runner.holder} checking every {tick:g} s")
+        err().print(f"sync worker {runner.holder} checking every {tick:g} s")
         try:
             await work_forever(
-                runner, tick=tick, report=lambda r: out.print(_summary(r, r.connector))
+                runner, tick=tick, report=lambda r: out().print(_summary(r, r.connector))
             )
         except asyncio.CancelledError:
-            err.print("sync worker stopped")
+            err().print("sync worker stopped")
 
     _on_database(settings, work)
 
