@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.access import REGISTRY, Record, Resource, access
 from hub.access.resources import MODELS
+from hub.access.specs import RelationSpec
 from hub.pagination import Ordering, Page, fetch_page, page_size
 from hub.principal import Principal
 
@@ -29,10 +30,15 @@ TIME_COLUMN: dict[Resource, str] = {
 
 # The column naming each listed resource's parent: the local column of its first
 # one-to-one relation in the registry (``customer_id``; ``case_id`` for case notes).
-PARENT_COLUMN: dict[Resource, str] = {
-    resource: next(r.local for r in spec.relations if not r.many)
+PARENT_RELATION: dict[Resource, RelationSpec] = {
+    resource: next(r for r in spec.relations if not r.many)
     for resource, spec in REGISTRY.items()
     if any(not r.many for r in spec.relations)
+}
+"""Per resource read as a nested connection, the one-to-one relation to its parent."""
+
+PARENT_COLUMN: dict[Resource, str] = {
+    resource: relation.local for resource, relation in PARENT_RELATION.items()
 }
 
 

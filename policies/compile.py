@@ -114,12 +114,20 @@ class Join:
 
     ``target`` is a fresh alias of the related table, ``on`` correlates it with the
     source table, ``many`` says whether several related rows may match (``EXISTS``).
+
+    ``bound`` (one-to-one only): ``target`` is the related row itself, already in scope
+    where the condition is evaluated (a nested read's enclosing row: the feedback of a
+    customer, read under that customer). A condition through the relation then reads
+    ``target`` directly, with no subquery. Only a mapping that knows every row of the
+    source table so evaluated is related to that row (``on`` holds) may say so: the
+    subquery it replaces would find exactly that row, so the answer is the same.
     """
 
     resource: str
     target: FromClause
     on: Bool
     many: bool
+    bound: bool = False
 
 
 class SqlMapping(Protocol):
@@ -639,6 +647,8 @@ class _Compiler:
                     f"the catalog to {relation.resource} (many={relation.many})"
                 )
             inner = self.path(join.resource, join.target, rest, op, operand)
+            if join.bound and not join.many:
+                return inner
             if join.many:
                 related: Select[Any] = select(literal_column("1")).select_from(join.target)
                 return related.where(join.on, inner).correlate_except(join.target).exists()

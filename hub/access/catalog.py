@@ -96,9 +96,15 @@ class HubMapping:
     ``organization_id`` with the caller's id instead, which the indexes serve.
     """
 
-    def __init__(self, org_slug: str, org_id: uuid.UUID) -> None:
+    def __init__(
+        self, org_slug: str, org_id: uuid.UUID, within: tuple[str, str, FromClause] | None = None
+    ) -> None:
         self.org_slug = org_slug
         self.org_id = org_id
+        # (resource, relation, row in scope): conditions are evaluated on rows of the
+        # resource's table that are all related through ``relation`` to that one row
+        # (the enclosing row of a nested read), so paths across it read it directly.
+        self.within = within
 
     def table(self, resource: str) -> FromClause:
         return REGISTRY[Resource(resource)].table.__table__  # type: ignore[attr-defined,no-any-return]
@@ -114,6 +120,21 @@ class HubMapping:
 
     def relation(self, resource: str, table: FromClause, name: str) -> Join:
         relation = REGISTRY[Resource(resource)].relation_named(name)
+        within = self.within
+        if (
+            within is not None
+            and (resource, name) == within[:2]
+            and table is self.table(resource)
+            and not relation.many
+        ):
+            row = within[2]
+            return Join(
+                str(relation.target),
+                row,
+                row.c[relation.remote] == table.c[relation.local],
+                many=False,
+                bound=True,
+            )
         target = self.table(relation.target).alias()
         joined = target.c[relation.remote] == table.c[relation.local]
         return Join(str(relation.target), target, joined, relation.many)

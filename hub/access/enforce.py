@@ -11,7 +11,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, select
+from sqlalchemy import ColumnElement, FromClause, Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import disclosures
@@ -105,6 +105,15 @@ class Access:
         """The SQL condition for the rows the principal may read (after the scope check)."""
         self.require(principal, resource, Action.READ)
         return self.rules.row_filter(principal, resource)
+
+    def row_filter_within(
+        self, principal: Principal, resource: Resource, relation: str, row: FromClause
+    ) -> ColumnElement[bool]:
+        """:meth:`row_filter` of the rows related through ``relation`` (one-to-one) to the
+        enclosing row ``row`` of a nested read (the feedback of one customer): conditions
+        across ``relation`` read ``row`` instead of looking it up again per row."""
+        self.require(principal, resource, Action.READ)
+        return self.rules.row_filter_within(principal, resource, relation, row)
 
     def columns(self, principal: Principal, resource: Resource) -> list[ColumnElement[Any]]:
         """What to select for :meth:`project`: the resource's columns and the policy's

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Label, and_, false, func, or_, true
+from sqlalchemy import ColumnElement, FromClause, Label, and_, false, func, or_, true
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BooleanClauseList
 
@@ -159,9 +159,12 @@ class PolicyRules:
             cached = self._plans[key] = self._compile(principal, resource)
         return cached
 
-    def _compile(self, principal: Principal, resource: Resource) -> ResourcePlan:
+    def _compile(
+        self, principal: Principal, resource: Resource, mapping: HubMapping | None = None
+    ) -> ResourcePlan:
         caller = caller_of(principal)
-        mapping = HubMapping(principal.organization_slug, principal.organization_id)
+        if mapping is None:
+            mapping = HubMapping(principal.organization_slug, principal.organization_id)
         row = plan(self.document, self.catalog, caller, resource.value, mapping)
         table = mapping.table(resource.value)
         where = row.where
@@ -216,6 +219,17 @@ class PolicyRules:
 
     def row_filter(self, principal: Principal, resource: Resource) -> ColumnElement[bool]:
         return self.plan(principal, resource).where
+
+    def row_filter_within(
+        self, principal: Principal, resource: Resource, relation: str, row: FromClause
+    ) -> ColumnElement[bool]:
+        """:meth:`row_filter` for rows all related through ``relation`` (one-to-one) to the
+        one row of ``row`` in scope: paths across ``relation`` read that row's columns
+        instead of a subquery each. Compiled afresh (callers cache what they build)."""
+        mapping = HubMapping(
+            principal.organization_slug, principal.organization_id, (resource.value, relation, row)
+        )
+        return self._compile(principal, resource, mapping).where
 
     def rule_columns(self, principal: Principal, resource: Resource) -> tuple[Label[bool], ...]:
         return self.plan(principal, resource).row.columns

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Label
+from sqlalchemy import ColumnElement, FromClause, Label
 
 from hub.access.registry import REGISTRY, Resource
 from hub.access.specs import Action
@@ -49,6 +49,15 @@ class RuleSet(Protocol):
 
     def row_filter(self, principal: Principal, resource: Resource) -> ColumnElement[bool]:
         """The SQL condition selecting the rows of ``resource`` the principal may read."""
+        ...
+
+    def row_filter_within(
+        self, principal: Principal, resource: Resource, relation: str, row: FromClause
+    ) -> ColumnElement[bool]:
+        """:meth:`row_filter` for rows that are all related through ``relation`` (a
+        one-to-one relation of ``resource``) to the one row of ``row`` in scope where the
+        condition is evaluated: the same rows, with conditions across ``relation``
+        reading ``row`` directly."""
         ...
 
     def rule_columns(self, principal: Principal, resource: Resource) -> Sequence[Label[bool]]:

@@ -60,6 +60,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 from hub import disclosures, related
 from hub.access import REGISTRY, Resource, access
 from hub.access.catalog import DERIVED
+from hub.access.policy_rules import conjuncts
 from hub.access.resources import MODELS
 from hub.disclosures import ReadCollector
 from hub.models import Organization
@@ -175,10 +176,50 @@ class _Compiler:
         self.pending: list[_PythonField] = []
         self.aliases: dict[int, Resource] = {}
         """The resource of each aliased table a link reads (by the alias's id)."""
+        self.holds: dict[int, list[ColumnElement[bool]]] = {}
+        """Per table or alias (by id) whose row encloses what is being built: the terms
+        its row is known to satisfy (its ``WHERE``), which nested reads need not repeat."""
 
     def resource_of(self, model: Any) -> Resource:
         found = _RESOURCES.get(model)
         return found if found is not None else self.aliases[id(model)]
+
+    def enclosing(
+        self,
+        model: Any,
+        where: Sequence[ColumnElement[bool]],
+        plan: ObjectPlan,
+        adapter: ClauseAdapter | None = None,
+    ) -> tuple[ColumnElement[Any], _Level]:
+        """:meth:`node` of ``plan`` on rows of ``model`` selected by ``where``: the reads
+        nested in it know those terms hold on their enclosing row."""
+        key = id(model)
+        before = self.holds.get(key)
+        self.holds[key] = [term for condition in where for term in conjuncts(condition)]
+        try:
+            return self.node(plan, model, adapter)
+        finally:
+            if before is None:
+                del self.holds[key]
+            else:
+                self.holds[key] = before
+
+    def nested_filter(self, resource: Resource, parent: Any) -> list[ColumnElement[bool]]:
+        """The row policy of ``resource``'s rows related to the enclosing row of ``parent``
+        (the feedback of one customer), as terms: conditions through that relation read
+        the enclosing row (not a subquery per row), and terms the enclosing row's own
+        ``WHERE`` already holds are left out (a partner's feedback repeats its
+        customers' consent and assignment conditions)."""
+        relation = related.PARENT_RELATION[resource]
+        row = inspect(parent).selectable
+        if (
+            relation.target != self.resource_of(parent)
+            or row is inspect(MODELS[resource]).selectable
+        ):
+            return [access.row_filter(self.principal, resource)]
+        visible = access.row_filter_within(self.principal, resource, relation.name, row)
+        held = self.holds.get(id(parent), [])
+        return [term for term in conjuncts(visible) if not any(term.compare(h) for h in held)]
 
     # --- values ----------------------------------------------------------------------
 
@@ -464,8 +505,8 @@ class _Compiler:
         target: Any = aliased(MODELS[link.resource])
         self.aliases[id(target)] = link.resource
         adapter = ClauseAdapter(inspect(target).selectable)
-        node_sql, level = self.node(link.object, target, adapter)
         visible = adapter.traverse(access.row_filter(self.principal, link.resource))
+        node_sql, level = self.enclosing(target, [visible], link.object, adapter)
         feeder = getattr(model, DERIVED.get(link.feeder, link.feeder))
         one = _joined(select(node_sql), level).where(target.id == feeder, visible).correlate(model)
         per_combo: list[ColumnElement[Any] | None] = []
@@ -582,10 +623,10 @@ class _Compiler:
         if conditions is None:
             assert parent is not None
             parent_column = getattr(model, related.PARENT_COLUMN[resource])
-            visible = access.row_filter(self.principal, resource)
+            visible = self.nested_filter(resource, parent)
             if adapter is not None:
-                visible = adapter.traverse(visible)
-            conditions = [parent_column == parent.id, visible]
+                visible = [adapter.traverse(term) for term in visible]
+            conditions = [parent_column == parent.id, *visible]
         where = list(conditions)
         if plan.after:
             after = ordering.after(plan.after)
@@ -600,12 +641,12 @@ class _Compiler:
         if objects:
             if len(objects) > 1:
                 raise Unsupported("several node selections on one connection")
-            node_sql, connection.level = self.node(objects[0], model, adapter)
+            node_sql, connection.level = self.enclosing(model, where, objects[0], adapter)
         elif self.audit:
             # The read audit notes the page's records even when no field of theirs is
             # asked for (only totalCount or pageInfo), as the resolver path does.
-            node_sql, connection.level = self.node(
-                ObjectPlan(plan.type_name, resource), model, adapter
+            node_sql, connection.level = self.enclosing(
+                model, where, ObjectPlan(plan.type_name, resource), adapter
             )
             connection.audit_only = True
         needs_cursor = any(
@@ -1014,11 +1055,11 @@ def record(
     if root.record_id is None or root.object is None:
         return None, None
     model: Any = MODELS[root.resource]
+    where = [model.id == root.record_id, access.row_filter(principal, root.resource)]
     compiler.on_path.add(root.resource)
-    node_sql, level = compiler.node(root.object, model)
+    node_sql, level = compiler.enclosing(model, where, root.object)
     compiler.on_path.discard(root.resource)
-    visible = access.row_filter(principal, root.resource)
-    one = _joined(select(node_sql), level).where(model.id == root.record_id, visible)
+    one = _joined(select(node_sql), level).where(*where)
     return one.scalar_subquery(), level
 
 

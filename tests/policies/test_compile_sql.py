@@ -28,6 +28,7 @@ from policies import (
     Compare,
     Condition,
     Document,
+    Join,
     compile_condition,
     evaluate,
     holds,
@@ -204,3 +205,58 @@ async def test_decimals_compare_exactly_on_postgresql_and_as_doubles_on_sqlite(
             assert bool(got) is (in_python if exact else as_doubles), op
         finally:
             await trans.rollback()
+
+
+@dataclass(frozen=True)
+class WithinCustomer(TablesMapping):
+    """The test tables, evaluated on feedback rows joined to their customer ``row``
+    (a nested read's enclosing row): ``Feedback.customer`` is bound to it."""
+
+    row: Any = None
+
+    def relation(self, resource: str, table: Any, name: str) -> Join:
+        if (resource, name) == ("Feedback", "customer") and table is self.feedback:
+            return Join("Customer", self.row, self.row.c.id == table.c.customer_id, False, True)
+        return super().relation(resource, table, name)
+
+
+@SQL_PROFILE
+@given(
+    doc=documents("Feedback"),
+    conds=st.lists(conditions("Feedback"), min_size=1, max_size=2),
+    caller=callers,
+    data=datasets(),
+)
+async def test_a_relation_bound_to_the_enclosing_row_selects_and_decides_alike(
+    env: Env, doc: Document, conds: list[Condition], caller: Caller, data: Dataset
+) -> None:
+    """A plan whose ``Feedback.customer`` paths read the enclosing customer row (a bound
+    :class:`Join`) selects the same feedback of each customer, with the same rule
+    columns, and every condition has the same three-valued result, as the plan that
+    looks the customer up per row."""
+    m = env.mapping
+    row = m.customer.alias("enclosing")
+    within = WithinCustomer(m.customer, m.partner, m.feedback, row)
+    trans = await env.conn.begin()
+    try:
+        await insert(env, data, "Feedback")
+        answers = []
+        for mapping in (m, within):
+            compiled = plan(doc, CATALOG, caller, "Feedback", mapping)
+            outcomes = [
+                case((sql, literal(1)), (not_(sql), literal(0))).label(f"c{n}")
+                for n, sql in enumerate(
+                    compile_condition(c, "Feedback", m.feedback, caller, CATALOG, mapping)
+                    for c in conds
+                )
+            ]
+            query = (
+                select(m.feedback.c.id, *compiled.columns, *outcomes)
+                .select_from(row.join(m.feedback, m.feedback.c.customer_id == row.c.id))
+                .where(compiled.where)
+                .order_by(m.feedback.c.id)
+            )
+            answers.append([dict(r) for r in (await env.conn.execute(query)).mappings()])
+        assert answers[0] == answers[1]
+    finally:
+        await trans.rollback()

@@ -38,7 +38,7 @@ from graphql import (
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Route
 
@@ -790,6 +790,29 @@ async def test_one_statement_per_root_field_on_postgresql_never_per_record(
                     assert counts == [roots, roots], (slug, counts)
                 else:
                     assert counts[0] == counts[1], (slug, counts)
+            if postgresql:
+                # A partner's feedback of each customer is under the same consent and
+                # assignment terms as the customer: the enclosing row already passed
+                # them, so the statement states each once (not again per feedback row).
+                # ``headers``: the distributor's, the loop's last caller.
+                statements: list[str] = []
+
+                def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+                    statements.append(statement)
+
+                page = (
+                    "{ customers(first: 5) { edges { node { name feedback(first: 5) {"
+                    " totalCount edges { node { kind } } } } } } }"
+                )
+                event.listen(Engine, "before_cursor_execute", record)
+                try:
+                    response = await http.post("/graphql", json={"query": page}, headers=headers)
+                finally:
+                    event.remove(Engine, "before_cursor_execute", record)
+                assert response.json()["data"]["customers"]["edges"], response.text
+                (sql,) = [s for s in statements if "json_build_object" in s]
+                assert sql.count("FROM customer_partner") == 1, sql
+                assert sql.count("consent_share_with_partners") == 1, sql
 
 
 async def test_the_request_log_names_the_read_path_beside_the_url(
