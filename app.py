@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Mount, Route
 
-from hub import ops, provenance
+from hub import heap, ops, provenance
 from hub.console import console_app
 from hub.db import Database, make_engine
 from hub.disclosures import DisclosureWriter
@@ -83,6 +83,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             workers = ServerWorkers(settings, database)
             app.state.workers = workers
             workers.start()
+            if settings.gc_tuning:
+                heap.settle()  # start-up is over: what it built stays (hub.heap)
             try:
                 yield
             finally:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     graphiql: bool = False
     log_level: str = "INFO"
     log_json: bool = True
+    # Freeze the start-up heap and collect young objects less often (hub.heap): for a
+    # server process; off where one process starts many apps (the test suite).
+    gc_tuning: bool = True
     expose_sql_count: bool = False
     client_cache_ttl: float = Field(default=5.0, ge=0)
     # Verified access tokens remembered by hash (hub.oauth.verified_tokens): at most this

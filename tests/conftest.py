@@ -106,7 +106,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         log_json=False,
         log_level="WARNING",
         client_cache_ttl=0,
-        **overrides,
+        # Frozen objects of every app would stay for the whole run.
+        **{"gc_tuning": False, **overrides},
     )
 
 
