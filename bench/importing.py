@@ -19,7 +19,8 @@ Run from the repository root::
 
 ``--profile DIR`` runs each import under ``py-spy record`` (raw folded stacks in DIR).
 Everything stays on loopback; the PostgreSQL database made on ``--pg-url`` is dropped at
-the end.
+the end. On a local PostgreSQL server the CPU time of the backends serving the run is
+measured too (``/proc``), so each import shows the hub's and the database's CPU per record.
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from bench.databases import BACKENDS, DatabaseSetupError, analyze, check_pg_url, database_url
 
@@ -163,6 +167,66 @@ async def seed(url: str, customers: int) -> None:
         await database.dispose()
 
 
+class DatabaseCPU:
+    """The CPU time of the PostgreSQL backends serving one database while it runs: a
+    thread reads ``/proc`` every ``every`` seconds for the processes titled ``postgres:
+    ... <database> ...`` (a local server only) and sums what each used since it was
+    first seen (from zero for a backend started meanwhile). ``None`` when no such
+    process was ever seen (a remote server, or SQLite: its work is the hub's own)."""
+
+    def __init__(self, url: str, every: float = 0.1) -> None:
+        parsed = make_url(url)
+        self.name = f" {parsed.database} " if parsed.drivername.startswith("postgresql") else None
+        self.every = every
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.started = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> DatabaseCPU:
+        if self.name is not None:
+            self._sample(baseline=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.name is not None:
+            self._stop.set()
+            self._thread.join()
+            self._sample(baseline=False)
+
+    @property
+    def seconds(self) -> float | None:
+        if not self.last:
+            return None
+        return sum(used - self.first.get(pid, 0.0) for pid, used in self.last.items())
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample(baseline=False)
+
+    def _sample(self, *, baseline: bool) -> None:
+        if self.name is None:
+            return
+        tick = os.sysconf("SC_CLK_TCK")
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if not title.startswith("postgres:") or self.name not in f"{title} ":
+                    continue
+                fields = (proc / "stat").read_text().rpartition(")")[2].split()
+            except (OSError, UnicodeDecodeError):
+                continue
+            used = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            pid = int(proc.name)
+            if baseline:
+                self.first[pid] = used
+            self.last[pid] = used
+
+
 @dataclass(frozen=True)
 class Measure:
     backend: str
@@ -171,12 +235,14 @@ class Measure:
     wall: float
     duration: float | None
     cpu: float
+    db_cpu: float | None
     peak_rss_mib: float
     summary: str
 
     def row(self) -> list[str]:
         rate = f"{self.records / self.wall:,.0f}"
         inner = f"{self.records / self.duration:,.0f}" if self.duration else "?"
+        per_record = self.cpu + (self.db_cpu or 0.0)
         return [
             self.backend,
             f"{self.records:,}",
@@ -185,6 +251,8 @@ class Measure:
             rate,
             inner,
             f"{self.cpu:.1f}",
+            "-" if self.db_cpu is None else f"{self.db_cpu:.1f}",
+            f"{per_record / self.records * 1e6:.0f}",
             f"{self.peak_rss_mib:.0f}",
         ]
 
@@ -268,12 +336,23 @@ def bench(args: argparse.Namespace) -> list[Measure]:
                     )
                     for run in ("first", "again"):
                         label = f"{backend}-{size}-{run}"
-                        wall, duration, cpu, rss, summary = run_import(
-                            url, path, args.batch_size, args.profile, label
-                        )
+                        with DatabaseCPU(url) as database_cpu:
+                            wall, duration, cpu, rss, summary = run_import(
+                                url, path, args.batch_size, args.profile, label
+                            )
                         print(f"  {run}: {summary}", file=sys.stderr)
                         measures.append(
-                            Measure(backend, size, run, wall, duration, cpu, rss, summary)
+                            Measure(
+                                backend,
+                                size,
+                                run,
+                                wall,
+                                duration,
+                                cpu,
+                                database_cpu.seconds,
+                                rss,
+                                summary,
+                            )
                         )
     return measures
 
@@ -287,6 +366,8 @@ def table(measures: list[Measure]) -> str:
         "rec/s wall",
         "rec/s run",
         "hub CPU s",
+        "db CPU s",
+        "CPU µs/rec",
         "peak RSS MiB",
     ]
     rows = [head, *(m.row() for m in measures)]
@@ -315,7 +396,9 @@ def main() -> None:
     print(
         "\nrec/s wall: the whole `hub import` command (start-up included); rec/s run: the "
         "run's own duration as hub import reports it; hub CPU s: the hub process's CPU "
-        "time (user + system: what load on the machine does not inflate); first: every "
+        "time (user + system: what load on the machine does not inflate); db CPU s: the "
+        "PostgreSQL backends' CPU time for the run (local server); CPU µs/rec: both, per "
+        "record (start-up included); first: every "
         "record created; again: the same file, every record unchanged."
     )
 
