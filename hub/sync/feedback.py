@@ -14,12 +14,9 @@ one by one: they are the exception in a sync."""
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -29,13 +26,15 @@ from sqlmodel import col
 
 from hub.access import Action, Resource, access, pipeline
 from hub.access.pipeline import BatchRequest, NewRow, Update, WriteRequest
-from hub.errors import HubError, InvalidInputError
-from hub.feedback import FeedbackSubmission, clean_submission, submit_feedback
+from hub.errors import HubError
+from hub.feedback import FeedbackSubmission, submit_feedback
 from hub.models import Customer, ExternalRef, Feedback
 from hub.models._types import new_id, utcnow
 from hub.models.activity import FEEDBACK_STATUSES
 from hub.outbox import Operation
+from hub.sync import feedback_values
 from hub.sync.errors import transient
+from hub.sync.feedback_values import CREATED_AT, CUSTOMER_KEYS
 from hub.sync.target import (
     EXTERNAL_ID,
     Context,
@@ -46,11 +45,8 @@ from hub.sync.target import (
     input_names,
     refused_by_database,
 )
-from hub.validation import Problems
 from hub.vault import email_index, phone_index
 
-CUSTOMER_KEYS = ("customer_external_id", "customer_email", "customer_phone")
-CREATED_AT = "createdAt"
 # The columns an update may change, with their input names.
 _UPDATABLE = {
     "customer_id": "customerId",
@@ -64,7 +60,6 @@ _UPDATABLE = {
     "visibility": "visibility",
     "created_at": CREATED_AT,
 }
-_PLACEHOLDER = uuid.UUID(int=0)  # validation runs before the customer is known
 BATCH_AUDIT = "feedback.import"
 """The audit action of a batch of feedback created by a connector (one event listing the
 records; see docs/sync.md)."""
@@ -82,53 +77,12 @@ class FeedbackTarget:
         self.fields = frozenset({*columns, CREATED_AT, EXTERNAL_ID, *CUSTOMER_KEYS})
 
     def prepare(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        problems: list[str] = []
-        keys = _customer_keys(values, problems)
-        given = {
-            self.columns[name]: value for name, value in values.items() if name in self.columns
-        }
-        text_fields = ("channel", "kind", "scale", "text", "product", "visibility")
-        for name in text_fields:
-            if name in given and not isinstance(given[name], str):
-                if isinstance(given[name], int | float) and not isinstance(given[name], bool):
-                    given[name] = str(given[name])
-                else:
-                    problems.append(f"{name}: must be text")
-                    given.pop(name)
-        score = _whole_number(given.get("score"), problems)
-        tags = _tags(given.get("tags"), problems)
-        created_at = _time(values.get(CREATED_AT), problems)
-        # Validated here, so the database refusing a batch stays exceptional (PostgreSQL
-        # stores no NUL in text; SQLite would).
-        for name in ("text", "product"):
-            if isinstance(given.get(name), str) and "\x00" in given[name]:
-                problems.append(f"{name}: must not contain NUL characters")
-        if any("\x00" in tag for tag in tags):
-            problems.append("tags: must not contain NUL characters")
-        if problems:
-            return {}, problems
-        submission = FeedbackSubmission(
-            customer_id=_PLACEHOLDER,
-            channel=given.get("channel", ""),
-            kind=given.get("kind", ""),
-            text=given.get("text", ""),
-            scale=given.get("scale"),
-            score=score,
-            product=given.get("product"),
-            tags=tags,
-            visibility=given.get("visibility", "internal"),
-            created_at=created_at,
-        )
-        try:
-            clean = clean_submission(submission)
-        except InvalidInputError as error:
-            return {}, [explain(error)]
-        prepared = {
-            k: v for k, v in clean.values.items() if k not in ("customer_id", "external_ref")
-        }
-        if created_at is not None:
-            prepared["created_at"] = created_at
-        return {**keys, **prepared}, []
+        # The fast path for the usual record, the reference for the rest and for every
+        # problem (hub.sync.feedback_values).
+        fast = feedback_values.plain(values, self.columns)
+        if fast is not None:
+            return fast, []
+        return feedback_values.checked(values, self.columns)
 
     async def store(
         self, session: AsyncSession, run: Context, items: Sequence[Item]
@@ -314,78 +268,6 @@ def _submission(item: Item, customer_id: uuid.UUID) -> FeedbackSubmission:
         external_ref=item.external_id,
         created_at=values.get("created_at"),
     )
-
-
-def _customer_keys(values: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
-    keys: dict[str, Any] = {}
-    ref = values.get("customer_external_id")
-    if ref is not None:
-        ref = str(ref).strip()
-        if not ref or len(ref) > 200 or "\x00" in ref:
-            problems.append("customer_external_id: must be 1 to 200 characters")
-        else:
-            keys["customer_external_id"] = ref
-    for name, value in (
-        ("customer_email", values.get("customer_email")),
-        ("customer_phone", values.get("customer_phone")),
-    ):
-        if value is not None:
-            keys[name], problem = _contact(name, str(value))
-            if problem is not None:
-                problems.append(problem)
-    if not any(keys.values()) and not problems:
-        problems.append("customer: give customer_external_id, customer_email or customer_phone")
-    return {k: v for k, v in keys.items() if v is not None}
-
-
-@functools.lru_cache(maxsize=8192)
-def _contact(name: str, value: str) -> tuple[str | None, str | None]:
-    """An email address or phone number normalised as identity resolution does, or the
-    problem. Cached (bounded): a customer's address recurs across their feedback, and
-    checking one costs more than the rest of a record's preparation."""
-    p = Problems("record")
-    if name == "customer_email":
-        normal = p.email(name, value)
-    else:
-        normal = p.phone(name, value, country=None)
-    problem = next((f"{item.path[-1]}: {item.message}" for item in p.items), None)
-    return normal, problem
-
-
-def _whole_number(value: Any, problems: list[str]) -> int | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,9}\s*", value):
-        return int(value)
-    problems.append(f"score: {str(value)[:40]!r} is not a whole number")
-    return None
-
-
-def _tags(value: Any, problems: list[str]) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [t for t in re.split(r"[;,|]", value) if t.strip()]
-    if isinstance(value, list) and all(isinstance(t, str) for t in value):
-        return value
-    problems.append("tags: must be a list of text, or text separated by ; or ,")
-    return []
-
-
-def _time(value: Any, problems: list[str]) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=utcnow().tzinfo)
-    problems.append(f"{CREATED_AT}: {str(value)[:40]!r} is not an ISO 8601 date and time")
-    return None
 
 
 async def _resolve(
