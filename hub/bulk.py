@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -36,9 +37,9 @@ async def insert_rows(
     # The values as an INSERT would bind them (type decorators, JSON as text); most
     # columns have no processor, and their values go as they are.
     processors = [
-        (i, process)
+        (i, _memoised(bind))
         for i, column in enumerate(columns)
-        if (process := column.type._cached_bind_processor(dialect)) is not None
+        if (bind := column.type._cached_bind_processor(dialect)) is not None
     ]
     values_of = operator.itemgetter(*names)
     records: list[list[Any]] = []
@@ -57,5 +58,34 @@ async def insert_rows(
             raise
         raise DBAPIError(f"COPY {table.name}", None, error) from error
 
+
+def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` computed once per distinct value of the batch for the values rows
+    repeat: a JSON list of names (an outbox event's fields, a feedback's tags; each
+    encoded by the standard library otherwise) and a time (the batch's ``now``). Only
+    lists of text are keyed (as a tuple): equal numbers of different types (1, 1.0,
+    True) would share a key but not a JSON form; equal times are the same instant and
+    process alike."""
+    seen: dict[Any, Any] = {}
+
+    def run(value: Any) -> Any:
+        kind = type(value)
+        if kind is list:
+            if not all(type(item) is str for item in value):
+                return process(value)
+            key: Any = tuple(value)
+        elif kind is datetime:
+            key = value
+        else:
+            return process(value)
+        found = seen.get(key, _MISSING)
+        if found is _MISSING:
+            found = seen[key] = process(value)
+        return found
+
+    return run
+
+
+_MISSING = object()
 
 __all__ = ["COPY_FROM", "insert_rows"]
