@@ -29,7 +29,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import orjson
@@ -419,7 +419,9 @@ async def _known(
     ids = [item.external_id for item in items]
     if not ids:
         return {}
-    async with custom_plans(session):
+    if session.get_bind().dialect.name == "postgresql":
+        found = await session.execute(_KNOWN_PG, {"connector": connector_id, "ids": ids})
+    else:
         found = await session.execute(
             select(
                 col(SyncRecord.external_id), col(SyncRecord.record_id), col(SyncRecord.digest)
@@ -430,29 +432,28 @@ async def _known(
     return {str(row[0]): _Known(row[1], row[2]) for row in found.all()}
 
 
-@contextlib.asynccontextmanager
-async def custom_plans(session: AsyncSession) -> AsyncIterator[None]:
-    """On PostgreSQL, plan the statements inside for their parameters each time, within
-    the transaction. A run fills ``sync_record`` from empty: a prepared lookup whose plan
-    was cached while the table was small (a sequential scan) would otherwise keep it as
-    the table grows, until statistics are gathered again (autovacuum, ANALYZE), and each
-    batch would read the whole table (an import slowing down as it goes)."""
-    if session.get_bind().dialect.name != "postgresql":
-        yield
-        return
-    found = await session.execute(
-        text(
-            "SELECT current_setting('plan_cache_mode'), "
-            "set_config('plan_cache_mode', 'force_custom_plan', true)"
-        )
-    )
-    before = found.scalar_one()
-    try:
-        yield
-    finally:
-        await session.execute(
-            text("SELECT set_config('plan_cache_mode', :before, true)"), {"before": before}
-        )
+_KNOWN_PG = text(
+    """
+    SELECT s.external_id, s.record_id, s.digest
+    FROM unnest(CAST(:ids AS varchar[])) AS k(external_id)
+    CROSS JOIN LATERAL (
+        SELECT r.external_id, r.record_id, r.digest FROM sync_record AS r
+        WHERE r.connector_id = :connector AND r.external_id = k.external_id
+        OFFSET 0
+    ) AS s
+    """
+).columns(
+    SyncRecord.__table__.c.external_id,  # type: ignore[attr-defined]
+    SyncRecord.__table__.c.record_id,  # type: ignore[attr-defined]
+    SyncRecord.__table__.c.digest,  # type: ignore[attr-defined]
+)
+"""The links of a batch's external ids on PostgreSQL: one probe of the primary key per id,
+whatever the statistics say. A run fills ``sync_record`` from empty, and until the table
+is analyzed again (autovacuum; never where it is off) the planner believes it nearly
+empty: ``connector_id = :c AND external_id IN (...)`` was then planned as a scan of every
+link of the connector, filtered (each batch read the whole table: an import slowing down
+as it went, quadratic overall). The ``OFFSET 0`` keeps the subquery from being flattened
+into a join the planner could again choose to hash over such a scan."""
 
 
 @dataclass(frozen=True)
