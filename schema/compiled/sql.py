@@ -21,9 +21,11 @@ from __future__ import annotations
 import enum
 import itertools
 import uuid
+from base64 import urlsafe_b64encode
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -128,6 +130,8 @@ class _Level:
     links: list[tuple[str, _Level]] = field(default_factory=list)
     lateral: Any = None
     """The LATERAL subquery computing the row's bits: the row's select joins it."""
+    customer_of_parent: bool = False
+    """The records are about the enclosing record, a customer (for the read audit)."""
     """Fields finished in Python (sealed values, masks SQL cannot apply)."""
     nested: list[tuple[str, ConnectionPlan, _Connection]] = field(default_factory=list)
     consent: list[tuple[str, list[tuple[str, ...]]]] = field(default_factory=list)
@@ -190,6 +194,8 @@ class _Compiler:
         where: Sequence[ColumnElement[bool]],
         plan: ObjectPlan,
         adapter: ClauseAdapter | None = None,
+        *,
+        customer_of_parent: bool = False,
     ) -> tuple[ColumnElement[Any], _Level]:
         """:meth:`node` of ``plan`` on rows of ``model`` selected by ``where``: the reads
         nested in it know those terms hold on their enclosing row."""
@@ -197,7 +203,7 @@ class _Compiler:
         before = self.holds.get(key)
         self.holds[key] = [term for condition in where for term in conjuncts(condition)]
         try:
-            return self.node(plan, model, adapter)
+            return self.node(plan, model, adapter, customer_of_parent=customer_of_parent)
         finally:
             if before is None:
                 del self.holds[key]
@@ -276,10 +282,17 @@ class _Compiler:
     # --- objects ---------------------------------------------------------------------
 
     def node(
-        self, plan: ObjectPlan, model: Any, adapter: ClauseAdapter | None = None
+        self,
+        plan: ObjectPlan,
+        model: Any,
+        adapter: ClauseAdapter | None = None,
+        *,
+        customer_of_parent: bool = False,
     ) -> tuple[ColumnElement[Any], _Level]:
         """The JSON object of one record of ``plan`` (a row of ``model``; of an alias of
-        its table when ``adapter`` rewrites the access module's conditions onto it)."""
+        its table when ``adapter`` rewrites the access module's conditions onto it).
+        ``customer_of_parent``: the record is about the enclosing customer (the feedback
+        of a customer), which the read audit takes from there."""
         resource = plan.resource
         outcomes = access.outcomes(self.principal, resource)
         if outcomes is None:
@@ -364,8 +377,9 @@ class _Compiler:
             pairs += [literal(_BITS), bits]
         if self.audit:
             pairs += [literal(_ID), cast(model.id, Text)]
-            if resource is not Resource.CUSTOMER:
+            if resource is not Resource.CUSTOMER and not customer_of_parent:
                 pairs += [literal(_CUSTOMER), cast(model.customer_id, Text)]
+            level.customer_of_parent = customer_of_parent
         return _object(pairs), level
 
     def remote_decisions(self, resource: Resource) -> list[Mapping[str, FieldDecision]]:
@@ -407,7 +421,15 @@ class _Compiler:
         if leaf.kind == "constant":
             return literal(leaf.constant), [False] * len(decisions)
         if leaf.kind == "global_id":
-            return _global_id(type_name, model.id), [False] * len(decisions)
+            # Encoded by the Python pass: base64 in SQL cost PostgreSQL more per row than
+            # it costs Python (encode, translate and rtrim on a concatenated text).
+            prefix = f"{type_name}:"
+            self.pending.append(
+                _PythonField(
+                    "", [_VISIBLE] * len(decisions), partial(_encode_id, prefix), _same_python
+                )
+            )
+            return cast(model.id, Text), [False] * len(decisions)
         assert leaf.graphql_type is not None
         python = self.python_field(leaf.key, model, decisions)
         if python is not None:
@@ -637,16 +659,28 @@ class _Compiler:
 
         objects = plan.objects
         connection = _Connection(ordering, [], [], [])
+        # Rows hanging off the enclosing customer by their customer column are about it.
+        customer_of_parent = (
+            parent is not None
+            and related.PARENT_RELATION[resource].target == Resource.CUSTOMER
+            and self.resource_of(parent) is Resource.CUSTOMER
+        )
         node_sql: ColumnElement[Any] = null()
         if objects:
             if len(objects) > 1:
                 raise Unsupported("several node selections on one connection")
-            node_sql, connection.level = self.enclosing(model, where, objects[0], adapter)
+            node_sql, connection.level = self.enclosing(
+                model, where, objects[0], adapter, customer_of_parent=customer_of_parent
+            )
         elif self.audit:
             # The read audit notes the page's records even when no field of theirs is
             # asked for (only totalCount or pageInfo), as the resolver path does.
             node_sql, connection.level = self.enclosing(
-                model, where, ObjectPlan(plan.type_name, resource), adapter
+                model,
+                where,
+                ObjectPlan(plan.type_name, resource),
+                adapter,
+                customer_of_parent=customer_of_parent,
             )
             connection.audit_only = True
         needs_cursor = any(
@@ -806,6 +840,15 @@ def _carries(decision: FieldDecision) -> bool:
     )
 
 
+_VISIBLE = FieldDecision(Outcome.VISIBLE)
+
+
+def _encode_id(prefix: str, raw: str) -> str:
+    """``schema.ids.to_global_id`` of a row's id as PostgreSQL writes a uuid as text
+    (lower-case, hyphenated: as ``str(uuid.UUID)``)."""
+    return urlsafe_b64encode(f"{prefix}{raw}".encode()).decode().rstrip("=")
+
+
 def _same_python(raw: Any) -> Any:
     return raw
 
@@ -898,7 +941,14 @@ class _Pass:
         self.withheld: list[list[str | int]] = []
         self.remote = RemoteValues()
 
-    def object(self, level: _Level, record: dict[str, Any], path: tuple[Any, ...]) -> None:
+    def object(
+        self,
+        level: _Level,
+        record: dict[str, Any],
+        path: tuple[Any, ...],
+        enclosing: str | None = None,
+    ) -> None:
+        """Finish one record; ``enclosing``: the id of the record it is nested in."""
         bits = record.pop(_BITS, 0) if level.uses_bits else 0
         for key, plan, shown in level.remote:
             decision = shown[bits]
@@ -907,9 +957,9 @@ class _Pass:
                 record[key] = None
                 self.withheld.append([*path, key])
             else:
-                record_id = uuid.UUID(raw)
-                entity = to_global_id(plan.remote.type_name, record_id)
-                self.remote.want(plan, record, key, [*path, key], entity, record_id, decision)
+                remote_id = uuid.UUID(raw)
+                entity = to_global_id(plan.remote.type_name, remote_id)
+                self.remote.want(plan, record, key, [*path, key], entity, remote_id, decision)
         for key in level.withheld[bits] if level.withheld else ():
             if key in record:
                 self.withheld.append([*path, key])
@@ -927,10 +977,11 @@ class _Pass:
             if decision.outcome is Outcome.MASKED and decision.mask is not None:
                 value = apply_mask(decision.mask, value, secret=self.secret, partner=self.partner)
             record[python.key] = python.serialize(value)
+        record_id: str | None = None
         if self.reads is not None:
             # Canonical text, as the collector keeps ids (no UUID object per record).
             record_id = record.pop(_ID)
-            customer = record.pop(_CUSTOMER, None)
+            customer = enclosing if level.customer_of_parent else record.pop(_CUSTOMER, None)
             self.reads.note_fields(
                 level.resource.value,
                 self.version,
@@ -944,20 +995,26 @@ class _Pass:
                 self.object(linked, value, (*path, key))
         for key, _, connection in level.nested:
             if key in record:
-                self.connection(connection, record[key], (*path, key))
+                self.connection(connection, record[key], (*path, key), record_id)
 
-    def connection(self, plan: _Connection, value: dict[str, Any], path: tuple[Any, ...]) -> None:
+    def connection(
+        self,
+        plan: _Connection,
+        value: dict[str, Any],
+        path: tuple[Any, ...],
+        enclosing: str | None = None,
+    ) -> None:
         key = plan.ordering.key
         if plan.audit_only and plan.level is not None:
             for node in value.pop(_NODES):
-                self.object(plan.level, node, path)
+                self.object(plan.level, node, path, enclosing)
         for edges_key, node_key in plan.node_keys:
             if plan.level is None:
                 continue
             for index, edge in enumerate(value.get(edges_key) or ()):
                 node = edge.get(node_key)
                 if node is not None:
-                    self.object(plan.level, node, (*path, edges_key, index, node_key))
+                    self.object(plan.level, node, (*path, edges_key, index, node_key), enclosing)
         for edges_key, cursor_key in plan.cursor_keys:
             for edge in value.get(edges_key) or ():
                 edge[cursor_key] = encode_cursor(key, tuple(edge[_KEY]))
