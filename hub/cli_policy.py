@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import audit, sharing
+from hub.access.catalog import CATALOG
 from hub.cli_errors import explain, fail
 from hub.db import Database, make_engine
 from hub.errors import HubError
@@ -93,56 +94,81 @@ def _print_problems(problems: list[sharing.Problem]) -> None:
 @policy_app.command("validate")
 def validate(path: _FILE) -> None:
     """Check a policy source: every error with its line and column (exit 1 if any).
-    Subjects naming an organization the database does not have are warnings; without a
-    reachable database they are not checked (and a warning says so)."""
+
+    With a reachable database (``HUB_DATABASE_URL``) the source is checked against the
+    catalog a publish would use: the hub's fields plus those of the subgraphs accepted
+    there (``Customer.loyaltyTier``), and subjects naming an organization the database
+    does not have are warnings. Validating needs no database: without one the source is
+    checked against the hub's own fields, and a warning says what was not checked."""
     source, fmt = _read(path)
-    document, problems = sharing.check_source(source, fmt)
+    document, problems, warnings = _check_offline(source, fmt)
     if problems:
         _print_problems(problems)
+        _print_problems(warnings)
         raise typer.Exit(code=1)
     assert document is not None
-    _print_problems(_organization_warnings(document))
+    _print_problems(warnings)
     err.print(f"[green]valid[/green]: {len(document.rules)} rules")
 
 
 _DATABASE_TIMEOUT = 10.0  # seconds: validating must not hang on an unreachable server
 
 
-def _organization_warnings(document: Document) -> list[sharing.Problem]:
-    """:func:`hub.sharing.unknown_organizations` on the configured database, if any:
-    validating needs none, so an unusable one is a warning, not a failure."""
-    if not sharing.named_organizations(document):
-        return []
+def _check_offline(
+    source: str, fmt: sharing.Format
+) -> tuple[Document | None, list[sharing.Problem], list[sharing.Problem]]:
+    """:func:`hub.sharing.check_source` against the configured database's catalog (the
+    subgraphs' fields included) and its organizations, when there is a usable one: the
+    document, its problems, and warnings (unknown organizations, or what could not be
+    checked and why)."""
+    url, why = _usable_database()
+    if url is not None:
+
+        async def check() -> tuple[Document | None, list[sharing.Problem], list[sharing.Problem]]:
+            db = Database(make_engine(url))
+            try:
+                async with db.session() as session:
+                    catalog = await sharing.policy_catalog(session)
+                    document, problems = sharing.check_source(source, fmt, catalog)
+                    if document is None:
+                        return None, problems, []
+                    return document, [], await sharing.unknown_organizations(session, document)
+            finally:
+                await db.dispose()
+
+        try:
+            return asyncio.run(asyncio.wait_for(check(), _DATABASE_TIMEOUT))
+        except TimeoutError:
+            why = f"the database did not answer within {_DATABASE_TIMEOUT:g} seconds"
+        except (SQLAlchemyError, OSError) as error:
+            why = explain(error, url).message
+    # No database to read: the hub's own catalog (not this process's rules in force, which
+    # may hold another database's subgraphs); say what that leaves unchecked.
+    document, problems = sharing.check_source(source, fmt, CATALOG)
+    warnings: list[sharing.Problem] = []
+    if problems:
+        warnings.append(
+            sharing.Problem("warning", f"fields of registered subgraphs not known: {why}")
+        )
+    if document is not None and sharing.named_organizations(document):
+        warnings.append(sharing.Problem("warning", f"organization slugs not checked: {why}"))
+    return document, problems, warnings
+
+
+def _usable_database() -> tuple[str | None, str]:
+    """The configured database URL, or ``None`` and why it cannot be read."""
     try:
         url = load_settings().database_url
     except SettingsError as error:
-        return [_unchecked(" ".join(str(error).split()))]
+        return None, " ".join(str(error).split())
     try:
         database = make_url(url).database
     except (ArgumentError, ValueError):
-        return [_unchecked("HUB_DATABASE_URL is not a database URL")]
+        return None, "HUB_DATABASE_URL is not a database URL"
     if url.startswith("sqlite") and database and not Path(database).exists():
         # Connecting would create an empty database file.
-        return [_unchecked(f"no database at {database}")]
-
-    async def check() -> list[sharing.Problem]:
-        db = Database(make_engine(url))
-        try:
-            async with db.session() as session:
-                return await sharing.unknown_organizations(session, document)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(asyncio.wait_for(check(), _DATABASE_TIMEOUT))
-    except TimeoutError:
-        return [_unchecked(f"the database did not answer within {_DATABASE_TIMEOUT:g} seconds")]
-    except (SQLAlchemyError, OSError) as error:
-        return [_unchecked(explain(error, url).message)]
-
-
-def _unchecked(why: str) -> sharing.Problem:
-    return sharing.Problem("warning", f"organization slugs not checked: {why}")
+        return None, f"no database at {database}"
+    return url, ""
 
 
 @policy_app.command("preview")

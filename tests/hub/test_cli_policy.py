@@ -18,7 +18,10 @@ from typer.testing import CliRunner
 from hub import sharing
 from hub.cli import app as cli
 from hub.db import Database, make_engine
+from hub.federation.state import catalog_with
+from hub.federation.store import shape_of
 from hub.models import Customer, CustomerPartner, Organization, OrgKind
+from hub.models.subgraph import Subgraph
 
 DEFAULT = sharing.default_source()
 NO_COMPANY = DEFAULT.replace(
@@ -235,6 +238,79 @@ def test_validate_without_a_database_says_slugs_were_not_checked(
     assert run.code == 0
     assert run.said.startswith(f"warning: organization slugs not checked: no database at {missing}")
     assert not missing.parent.exists()  # validating created nothing
+
+
+LOYALTY_SDL = """
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+
+type Customer @key(fields: "id") {
+  id: ID!
+  loyaltyTier: String
+}
+"""
+LOYALTY_RULE = (
+    "\n  - name: sales-loyalty\n"
+    "    subjects: [{kind: department, role: sales}]\n"
+    "    resource: Customer\n"
+    "    read: {visible: [id, loyaltyTier]}\n"
+)
+WITH_LOYALTY = DEFAULT.replace("\nexpect:\n", f"{LOYALTY_RULE}\nexpect:\n")
+
+
+def register_loyalty(env: dict[str, str]) -> None:
+    """A subgraph ``loyalty`` whose SDL (adding ``Customer.loyaltyTier``) was accepted,
+    as ``hub subgraphs add`` leaves it (no service needed: validating never calls it)."""
+
+    async def add() -> None:
+        database = Database(make_engine(env["HUB_DATABASE_URL"]))
+        try:
+            async with database.transaction() as session:
+                session.add(
+                    Subgraph(
+                        name="loyalty",
+                        url="https://loyalty.example.com/graphql",
+                        status="ok",
+                        sdl=LOYALTY_SDL,
+                    )
+                )
+        finally:
+            await database.dispose()
+
+    asyncio.run(add())
+
+
+def test_validate_knows_the_fields_of_registered_subgraphs(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "loyalty.yaml", WITH_LOYALTY)
+    before = WITH_LOYALTY[: WITH_LOYALTY.index("loyaltyTier]")]
+    line, column = before.count("\n") + 1, len(before) - before.rindex("\n")
+    unknown = f"{line}:{column}: validation: unknown field 'loyaltyTier' on Customer"
+    # Before the subgraph is registered, the field is unknown (as publish says too).
+    run = hub(env, "validate", path)
+    assert (run.code, run.said) == (1, unknown)
+    register_loyalty(env)
+    document, _ = sharing.check_source(
+        WITH_LOYALTY, catalog=catalog_with([shape_of("loyalty", LOYALTY_SDL)])
+    )
+    assert document is not None
+    run = hub(env, "validate", path)
+    assert (run.code, run.said) == (0, f"valid: {len(document.rules)} rules")
+    # A row condition on it is refused offline as at publish.
+    rows = WITH_LOYALTY.replace(
+        "    read: {visible: [id, loyaltyTier]}",
+        "    rows: {loyaltyTier: {eq: gold}}\n    read: {visible: [id, loyaltyTier]}",
+    )
+    run = hub(env, "validate", write(tmp_path, "rows.yaml", rows))
+    assert run.code == 1
+    assert "'loyaltyTier' comes from the subgraph 'loyalty', not the database" in run.said
+    # Without the database, the hub's own fields only, and a warning says why.
+    missing = tmp_path / "nowhere" / "hub.db"
+    run = hub({**env, "HUB_DATABASE_URL": f"sqlite+aiosqlite:///{missing}"}, "validate", path)
+    assert (run.code, run.said) == (
+        1,
+        f"{unknown} warning: fields of registered subgraphs not known: no database at {missing}",
+    )
 
 
 def test_validate_a_missing_file(env: dict[str, str], tmp_path: Path) -> None:
