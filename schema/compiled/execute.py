@@ -159,7 +159,11 @@ class _Run:
                 else:
                     record_id = record["id"]
                     entity = to_global_id(plan.type_name, record_id)
-                    self.remote.want(emit, out, key, [*path, key], entity, record_id, decision)
+                    about = source.get("customer_id")  # as the resolver passes it
+                    customer = about if isinstance(about, uuid.UUID) else None
+                    self.remote.want(
+                        emit, out, key, [*path, key], entity, record_id, decision, customer
+                    )
             elif isinstance(emit, ConnectionPlan):
                 parent = record["id"]
                 page = self.pages[id(emit)][parent]

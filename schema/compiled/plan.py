@@ -762,11 +762,9 @@ class Planner:
     def _remote(
         self, remote: RemoteField, definition: GraphQLField, nodes: list[FieldNode]
     ) -> RemotePlan:
-        """A remote field of a hub record (see :class:`RemotePlan`). Planned on
-        ``Customer`` only: the audit notes a remote field of another record under the
-        customer its resolver reads, which the SQL plan does not carry."""
-        if remote.type_name != "Customer":
-            raise Unsupported(f"the remote field {remote.coordinate}")
+        """A remote field of a hub record, ``Customer``, ``Feedback`` or ``Case`` (see
+        :class:`RemotePlan`). The read audit notes it as a field of its record, which the
+        plan's local part has noted already with the customer it is about."""
         if definition.args:
             raise Unsupported(f"arguments on {remote.coordinate}")
         # The resolver path prints it from its resolve info: the same nodes, fragments

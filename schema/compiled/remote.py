@@ -51,11 +51,14 @@ class RemoteValues:
         entity_id: str,
         record_id: uuid.UUID,
         decision: FieldDecision,
+        customer_id: uuid.UUID | None = None,
     ) -> None:
         """``target[key]`` is to hold ``plan``'s field of the entity (``null`` until
-        fetched)."""
+        fetched). ``customer_id``: the customer a ``Feedback`` or ``Case`` is about, when
+        the caller may see it (the read audit has noted the record with its customer
+        already, when it was emitted)."""
         target[key] = None
-        wanted = Wanted(plan.remote, entity_id, decision, plan.selection, record_id, None)
+        wanted = Wanted(plan.remote, entity_id, decision, plan.selection, record_id, customer_id)
         self.levels.setdefault(plan.level, []).append(_Want(plan, wanted, target, key, path))
 
     async def fetch(self, context: Context) -> list[dict[str, Any]]:

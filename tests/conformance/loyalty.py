@@ -34,6 +34,20 @@ def points_of(customer_id: str) -> int:
     return score(customer_id) % 10000
 
 
+def sentiment_of(feedback_id: str) -> str:
+    """``Feedback.sentiment`` of the ``support`` variant."""
+    return ("negative", "neutral", "positive")[score(feedback_id) % 3]
+
+
+def urgency_of(feedback_id: str) -> int:
+    return score(feedback_id) % 5
+
+
+def sla_hours_of(case_id: str) -> int:
+    """``Case.slaHours`` of the ``support`` variant."""
+    return score(case_id) % 72 + 1
+
+
 class LoyaltyService:
     """A running loyalty subgraph: its URL, what it received, a delay to set."""
 
@@ -74,7 +88,9 @@ async def loyalty_service(
     node_tools: NodeTools, variant: str = "standard"
 ) -> AsyncIterator[LoyaltyService]:
     """Start the service (any free port) and stop it afterwards; ``variant="clash"``
-    also defines ``Customer.name``, which the hub owns (it cannot compose)."""
+    also defines ``Customer.name``, which the hub owns (it cannot compose);
+    ``variant="support"`` is a support desk's service instead, extending ``Feedback``
+    (``sentiment``, ``triage``) and ``Case`` (``slaHours``)."""
     process = await asyncio.create_subprocess_exec(
         node_tools.node,
         str(HERE / "loyalty_subgraph.mjs"),

@@ -3,6 +3,8 @@
 //
 // Listens on 127.0.0.1 (port from argv[2], 0 for any) and prints {"url"} once ready.
 // argv[3] = "clash": a version that also defines Customer.name, which the hub owns.
+// argv[3] = "support": instead of the loyalty fields, a support desk's fields of the hub's
+// Feedback (sentiment, triage { sentiment urgency }) and Case (slaHours).
 // Besides POST /graphql it answers GET /stats (every GraphQL request received: its query,
 // its variables and its Authorization header) and POST /config ({"delayMs"}: wait
 // that long before answering, to play a slow service) and POST /token: an OAuth 2.0
@@ -16,7 +18,34 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 
 const clash = process.argv[3] === 'clash';
-const typeDefs = parse(`
+const support = process.argv[3] === 'support';
+const supportTypeDefs = `
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+
+  "How the support desk triaged a piece of feedback."
+  type Triage {
+    sentiment: String
+    urgency: Int
+  }
+
+  type Feedback @key(fields: "id") {
+    id: ID!
+    "negative, neutral or positive."
+    sentiment: String
+    triage: Triage
+  }
+
+  type Case @key(fields: "id") {
+    id: ID!
+    "Hours the desk commits to for this case."
+    slaHours: Int
+  }
+
+  type Query {
+    supportDesk: String
+  }
+`;
+const typeDefs = parse(support ? supportTypeDefs : `
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
 
   "A customer's standing in the loyalty programme."
@@ -49,7 +78,25 @@ const TIERS = ['bronze', 'silver', 'gold'];
 const tierOf = (id) => TIERS[score(id) % 3];
 const pointsOf = (id) => score(id) % 10000;
 
-const resolvers = {
+const SENTIMENTS = ['negative', 'neutral', 'positive'];
+const sentimentOf = (id) => SENTIMENTS[score(id) % 3];
+const urgencyOf = (id) => score(id) % 5;
+const slaHoursOf = (id) => (score(id) % 72) + 1;
+
+const supportResolvers = {
+  Query: { supportDesk: () => 'Acme Desk' },
+  Feedback: {
+    __resolveReference: (ref) => ({ id: ref.id }),
+    sentiment: (f) => sentimentOf(f.id),
+    triage: (f) => ({ sentiment: sentimentOf(f.id), urgency: urgencyOf(f.id) }),
+  },
+  Case: {
+    __resolveReference: (ref) => ({ id: ref.id }),
+    slaHours: (c) => slaHoursOf(c.id),
+  },
+};
+
+const loyaltyResolvers = {
   Query: { loyaltyProgramme: () => 'Acme Rewards' },
   Customer: {
     __resolveReference: (ref) => ({ id: ref.id }),
@@ -59,6 +106,7 @@ const resolvers = {
     ...(clash ? { name: () => 'from loyalty' } : {}),
   },
 };
+const resolvers = support ? supportResolvers : loyaltyResolvers;
 
 const server = new ApolloServer({
   schema: buildSubgraphSchema({ typeDefs, resolvers }),
