@@ -25,6 +25,7 @@ from hub.access import REMOTE, WITHHELD, Record, Resource
 from hub.organizations import OrganizationRef, get_organizations
 from hub.pagination import Page
 from schema.audience import NOTHING, withheld_fields, without_withheld
+from schema.compiled.dialects import SQL_DIALECTS
 from schema.compiled.plan import (
     CONSENT_FIELDS,
     ConnectionPlan,
@@ -313,7 +314,7 @@ async def _local(
 ) -> tuple[dict[str, Any], list[list[str | int]], RemoteValues]:
     data: dict[str, Any] = {}
     database = context.database
-    if context.settings.compiled_sql and database.engine.dialect.name == "postgresql":
+    if context.settings.compiled_sql and database.engine.dialect.name in SQL_DIALECTS:
         async with database.statements() as connection:
             try:
                 return await execute_sql(plan, context, connection)

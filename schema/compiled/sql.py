@@ -38,13 +38,11 @@ from graphql import (
 )
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Select,
     String,
     Text,
     case,
     cast,
-    false,
     func,
     inspect,
     literal,
@@ -52,7 +50,6 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
@@ -70,6 +67,7 @@ from hub.pagination import Ordering, encode_cursor, page_size
 from hub.principal import Principal
 from policies import FieldDecision, Outcome, apply_mask
 from policies.masks import DEFAULT_BUCKET_EDGES
+from schema.compiled.dialects import JsonDialect, json_dialect
 from schema.compiled.plan import (
     CONSENT_FIELDS,
     FIELDS,
@@ -92,8 +90,6 @@ from schema.compiled.plan import (
 from schema.compiled.remote import RemoteValues
 from schema.context import Context
 from schema.ids import customer_reference, to_global_id
-
-_SQL_MASKS = frozenset({"redact", "partial_email", "year_only", "bucket"})
 
 # Hidden keys of a row's JSON, read and removed by the Python pass.
 _BITS = "__b"  # which rule conditions hold (an integer)
@@ -154,25 +150,10 @@ class _Connection:
     """No record is emitted, but the page's records are noted for the read audit."""
 
 
-def _iso(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A timestamptz as Python's ``isoformat()`` of the aware UTC datetime the hub reads."""
-    utc = func.timezone("UTC", column)
-    whole = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
-    micro = cast(func.extract("microseconds", column), Integer) % 1000000
-    fraction = case((micro == 0, literal("")), else_=func.to_char(utc, ".US"))
-    return case((column.is_(None), null()), else_=whole + fraction + literal("+00:00"))
-
-
-def _global_id(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """``schema.ids.to_global_id``: base64url of ``Type:uuid`` without padding."""
-    raw = func.convert_to(literal(f"{type_name}:") + cast(column, Text), "UTF8")
-    encoded = func.translate(func.encode(raw, "base64"), "+/", "-_")
-    return func.rtrim(encoded, "=")
-
-
 class _Compiler:
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, dialect: JsonDialect) -> None:
         self.context = context
+        self.dialect = dialect
         self.principal: Principal = context.principal
         self.settings = context.settings
         self.audit = disclosures.recording(self.principal) is not None
@@ -251,12 +232,12 @@ class _Compiler:
         mask = outcome.mask
         if mask is None:
             return None
-        if mask.name not in _SQL_MASKS:
+        if mask.name not in self.dialect.masks:
             raise Unsupported(f"mask {mask.name} in SQL")
         if mask.name == "redact":
             return case((column.is_(None), null()), else_=literal("[redacted]"))
         if mask.name == "year_only":
-            return cast(func.extract("year", func.timezone("UTC", column)), Integer)
+            return self.dialect.year(column)
         if mask.name == "partial_email":
             text = cast(column, Text)
             # rpartition("@"): the domain after the last "@", the local part before it.
@@ -278,6 +259,52 @@ class _Compiler:
         for low, high in itertools.pairwise(edges):
             whens.append((column < high, literal(f"{low}-{high - 1}")))
         return case(*whens, else_=literal(f"{edges[-1]}+"))
+
+    def serializer(
+        self, type_: GraphQLOutputType, type_name: str, name: str
+    ) -> Callable[[ColumnElement[Any]], ColumnElement[Any]]:
+        """A column as graphql-core would serialize the value read from it."""
+        dialect = self.dialect
+        nullable = get_nullable_type(type_)
+        if isinstance(nullable, GraphQLEnumType):
+            names = {
+                (v.value.value if isinstance(v.value, enum.Enum) else v.value): n
+                for n, v in nullable.values.items()
+            }
+
+            def serialize_enum(column: ColumnElement[Any]) -> ColumnElement[Any]:
+                # A stored value outside the enum is an error on the resolver path; writes
+                # validate enum fields, so SQL does not look for one.
+                return case(names, value=column, else_=null())
+
+            return serialize_enum
+        if isinstance(nullable, GraphQLList):
+            item = get_nullable_type(nullable.of_type)
+            if isinstance(item, GraphQLScalarType) and item.name == "String":
+                return dialect.document
+            raise Unsupported(f"{type_name}.{name}: a list of {item}")
+        if isinstance(nullable, GraphQLScalarType):
+            if nullable.name in ("String", "ID", "Int"):
+                return dialect.value
+            if nullable.name == "Boolean":
+                return dialect.boolean
+            if nullable.name == "JSON":
+                return dialect.document
+            if nullable.name == "DateTime":
+                return dialect.iso
+            if nullable.name == "Decimal":
+                return dialect.decimal_text
+        raise Unsupported(f"{type_name}.{name} of type {type_}")
+
+    def plain(self, column: Any) -> ColumnElement[Any]:
+        """An ordering value as :func:`hub.pagination.encode_cursor` writes it."""
+        type_name = type(column.type).__name__
+        if "DateTime" in type_name:
+            return self.dialect.iso(column)
+        if "Uuid" in type_name or "UUID" in type_name:
+            return self.dialect.uuid_text(column)
+        plain: ColumnElement[Any] = column
+        return plain
 
     # --- objects ---------------------------------------------------------------------
 
@@ -304,15 +331,19 @@ class _Compiler:
         withheld: list[list[str]] = [[] for _ in range(combos)]
         bits: ColumnElement[Any] = literal(0)
         lateral = None
+        dialect = self.dialect
         if conditions:
-            # Computed once per row (a LATERAL subquery the row's select joins), not once
-            # per field that depends on it: each condition may be an EXISTS.
             summed = sum(
                 (case((c, literal(1 << j)), else_=literal(0)) for j, c in enumerate(conditions)),
                 start=literal(0),
             )
-            lateral = select(summed.label("b")).correlate(model).lateral()
-            bits = lateral.c.b
+            if dialect.lateral:
+                # Computed once per row (a LATERAL subquery the row's select joins), not
+                # once per field that depends on it: each condition may be an EXISTS.
+                lateral = select(summed.label("b")).correlate(model).lateral()
+                bits = lateral.c.b
+            else:
+                bits = summed
         pairs: list[Any] = []
         level = _Level(
             resource,
@@ -325,7 +356,7 @@ class _Compiler:
             if isinstance(emit, ConnectionPlan):
                 sub, connection = self.connection(emit, parent=model)
                 level.nested.append((key, emit, connection))
-                pairs += [literal(key), sub]
+                pairs += [literal(key), dialect.nested(sub)]
             elif isinstance(emit, LinkPlan):
                 sub, linked, held = self.link(emit, model, decisions, bits)
                 level.links.append((key, linked))
@@ -346,7 +377,7 @@ class _Compiler:
                     decision = decided.get(emit.remote.name)
                     shown.append(decision if decision is not None and _carries(decision) else None)
                 level.remote.append((key, emit, shown))
-                identity = cast(model.id, Text)
+                identity = dialect.uuid_text(model.id)
                 pairs += [literal(key), _by_bits([identity if d else None for d in shown], bits)]
             elif isinstance(emit, ObjectPlan):  # Customer.consent
                 sub, inner = self.consent(emit, model, decisions, bits)
@@ -372,15 +403,15 @@ class _Compiler:
             or any(any(inner) for _, inner in level.consent)
         )
         level.uses_bits = needs_bits
-        level.lateral = lateral
         if needs_bits:
             pairs += [literal(_BITS), bits]
         if self.audit:
-            pairs += [literal(_ID), cast(model.id, Text)]
+            pairs += [literal(_ID), dialect.uuid_text(model.id)]
             if resource is not Resource.CUSTOMER and not customer_of_parent:
-                pairs += [literal(_CUSTOMER), cast(model.customer_id, Text)]
+                pairs += [literal(_CUSTOMER), dialect.uuid_text(model.customer_id)]
             level.customer_of_parent = customer_of_parent
-        return _object(pairs), level
+        level.lateral = lateral
+        return dialect.object(pairs), level
 
     def remote_decisions(self, resource: Resource) -> list[Mapping[str, FieldDecision]]:
         """Per bits value, the decisions of the remote fields (which
@@ -429,7 +460,7 @@ class _Compiler:
                     "", [_VISIBLE] * len(decisions), partial(_encode_id, prefix), _same_python
                 )
             )
-            return cast(model.id, Text), [False] * len(decisions)
+            return self.dialect.uuid_text(model.id), [False] * len(decisions)
         assert leaf.graphql_type is not None
         python = self.python_field(leaf.key, model, decisions)
         if python is not None:
@@ -441,7 +472,7 @@ class _Compiler:
                 )
             )
             return _by_bits([column if c else None for c in shown], bits), [not c for c in shown]
-        serialize = _sql_serializer(leaf.graphql_type, type_name, name)
+        serialize = self.serializer(leaf.graphql_type, type_name, name)
         per_combo: list[ColumnElement[Any] | None] = []
         held: list[bool] = []
         for decided in decisions:
@@ -472,7 +503,7 @@ class _Compiler:
         for decided in decisions:
             mask = decided[spec_name].mask
             if decided[spec_name].outcome is Outcome.MASKED and mask is not None:
-                in_python = in_python or mask.name not in _SQL_MASKS
+                in_python = in_python or mask.name not in self.dialect.masks
         if not in_python:
             return None
         if not isinstance(column.type, String):
@@ -490,16 +521,21 @@ class _Compiler:
         ``customer_id`` is visible on the row, its mask when masked (in SQL only
         ``redact``), else withheld (as ``customer_ref()`` resolves a record)."""
         per_combo: list[ColumnElement[Any] | None] = []
-        masked = False
+        dialect = self.dialect
+        raw_id = dialect.uuid_text(model.customer_id)
+        # Where the database does not encode global ids, Python finishes every row.
+        in_sql = dialect.global_ids_in_sql
+        shown_id = dialect.global_id("Customer", model.customer_id) if in_sql else raw_id
+        masked = not in_sql
         for decided in decisions:
             ref, own = decided["customer_ref"], decided["customer_id"]
             if ref.outcome is Outcome.VISIBLE:
-                per_combo.append(_global_id("Customer", model.customer_id))
+                per_combo.append(shown_id)
             elif ref.outcome is Outcome.MASKED and ref.mask is not None:
-                per_combo.append(cast(model.customer_id, Text))
+                per_combo.append(raw_id)
                 masked = True
             elif own.outcome is Outcome.VISIBLE:
-                per_combo.append(_global_id("Customer", model.customer_id))
+                per_combo.append(shown_id)
             else:
                 per_combo.append(None)
         if masked:
@@ -510,7 +546,7 @@ class _Compiler:
                 masks = ref.outcome is Outcome.MASKED and ref.mask is not None
                 per_decision.append(ref if masks else _GLOBAL_ID)
             self.pending.append(_PythonField("", per_decision, _uuid_or_none, _ref_text))
-            raw = [None if v is None else cast(model.customer_id, Text) for v in per_combo]
+            raw = [None if v is None else raw_id for v in per_combo]
             return _by_bits(raw, bits), [v is None for v in per_combo]
         return _by_bits(per_combo, bits), [v is None for v in per_combo]
 
@@ -536,7 +572,8 @@ class _Compiler:
             decision = decided[link.feeder]
             if decision.outcome is Outcome.MASKED and decision.mask is not None:
                 raise Unsupported(f"a link by a masked {link.feeder}")
-            per_combo.append(one.scalar_subquery() if decision.outcome is Outcome.VISIBLE else None)
+            shown = decision.outcome is Outcome.VISIBLE
+            per_combo.append(self.dialect.nested(one.scalar_subquery()) if shown else None)
         return _by_bits(per_combo, bits), level, [v is None for v in per_combo]
 
     def organization(
@@ -554,16 +591,17 @@ class _Compiler:
             if type_ is None:
                 pairs += [literal(key), literal(plan.type_name)]
             else:
-                serialize = _sql_serializer(type_, plan.type_name, name)
+                serialize = self.serializer(type_, plan.type_name, name)
                 pairs += [literal(key), serialize(getattr(target, name))]
         feeder = getattr(model, plan.feeder)
-        one = select(_object(pairs)).where(target.id == feeder).correlate(model)
+        one = select(self.dialect.object(pairs)).where(target.id == feeder).correlate(model)
         per_combo: list[ColumnElement[Any] | None] = []
         for decided in decisions:
             decision = decided[plan.feeder]
             if decision.outcome is Outcome.MASKED and decision.mask is not None:
                 raise Unsupported(f"a link by a masked {plan.feeder}")
-            per_combo.append(one.scalar_subquery() if decision.outcome is Outcome.VISIBLE else None)
+            shown = decision.outcome is Outcome.VISIBLE
+            per_combo.append(self.dialect.nested(one.scalar_subquery()) if shown else None)
         return _by_bits(per_combo, bits), [v is None for v in per_combo]
 
     def consent(
@@ -596,7 +634,7 @@ class _Compiler:
             )
             present.append(true() if shown else None)
         exists = _by_bits(present, bits)
-        return case((exists.is_(None), null()), else_=_object(pairs)), withheld
+        return case((exists.is_(None), null()), else_=self.dialect.object(pairs)), withheld
 
     # --- connections -----------------------------------------------------------------
 
@@ -694,9 +732,10 @@ class _Compiler:
             if isinstance(sub, PageInfoPlan)
             for _, name in sub.parts
         )
+        dialect = self.dialect
         key_sql: ColumnElement[Any] = null()
         if needs_cursor:
-            key_sql = func.json_build_array(*(_plain(c) for c in columns))
+            key_sql = dialect.array([self.plain(c) for c in columns])
 
         ordered = [c.desc() if ordering.descending else c.asc() for c in columns]
         page_select = (
@@ -710,21 +749,28 @@ class _Compiler:
             )
             .where(*where)
             .order_by(*ordered)
-            .limit(size + 1)
+            .limit(size + 1 if dialect.numbers_rows else size)
         )
         if parent is not None:
             # The parent's row is the enclosing record (a correlated subquery, two levels
             # down: PostgreSQL lets a derived table refer to an outer query's row).
             page_select = page_select.correlate(parent)
         inner = page_select.subquery()
-        inner_order = [
-            inner.c[f"o{i}"].desc() if ordering.descending else inner.c[f"o{i}"].asc()
-            for i in range(len(columns))
-        ]
-        numbered = select(
-            inner.c.node, inner.c.k, func.row_number().over(order_by=inner_order).label("rn")
-        ).subquery()
-        in_page = numbered.c.rn <= size
+        rows: Any = inner
+        rn: Any = None
+        in_page: Any = None
+        if dialect.numbers_rows:
+            # The page and the row after it (hasNextPage), numbered in their order.
+            inner_order = [
+                inner.c[f"o{i}"].desc() if ordering.descending else inner.c[f"o{i}"].asc()
+                for i in range(len(columns))
+            ]
+            rn = func.row_number().over(order_by=inner_order).label("rn")
+            rows = select(inner.c.node, inner.c.k, rn).subquery()
+            rn = rows.c.rn
+            in_page = rn <= size
+        node_value = dialect.nested(rows.c.node)
+        key_value = dialect.nested(rows.c.k)
 
         pairs: list[Any] = []
         aggregated = False
@@ -740,11 +786,18 @@ class _Compiler:
             elif isinstance(sub, PageInfoPlan):
                 info: list[Any] = []
                 for info_key, name in sub.parts:
-                    if name == "hasNextPage":
+                    if name == "hasNextPage" and dialect.numbers_rows:
                         aggregated = True
-                        info += [literal(info_key), func.count() > size]
+                        info += [literal(info_key), dialect.boolean(func.count() > size)]
+                    elif name == "hasNextPage":
+                        more = select(literal(1)).select_from(model).where(*where).limit(size + 1)
+                        if parent is not None:
+                            more = more.correlate(parent)
+                        counted = select(func.count()).select_from(more.subquery())
+                        beyond = counted.scalar_subquery() > size
+                        info += [literal(info_key), dialect.boolean(beyond)]
                     elif name == "hasPreviousPage":
-                        info += [literal(info_key), true() if plan.after else false()]
+                        info += [literal(info_key), dialect.flag(bool(plan.after))]
                     elif name == "__typename":
                         info += [literal(info_key), literal("PageInfo")]
                     else:
@@ -752,82 +805,36 @@ class _Compiler:
                         info += [literal(info_key), null()]
                 if any(n in ("startCursor", "endCursor") for _, n in sub.parts):
                     aggregated = True
-                    info += [
-                        literal(_KEY),
-                        func.coalesce(
-                            func.json_agg(aggregate_order_by(numbered.c.k, numbered.c.rn)).filter(
-                                in_page
-                            ),
-                            func.json_build_array(),
-                        ),
-                    ]
-                pairs += [literal(key), _object(info)]
+                    info += [literal(_KEY), dialect.page_array(key_value, rn, in_page)]
+                pairs += [literal(key), dialect.object(info)]
             elif isinstance(sub, EdgePlan):
                 aggregated = True
                 edge: list[Any] = []
                 for edge_key, part_name, node in sub.parts:
                     if node is not None:
                         connection.node_keys.append((key, edge_key))
-                        edge += [literal(edge_key), numbered.c.node]
+                        edge += [literal(edge_key), node_value]
                     elif part_name == "cursor":
                         connection.cursor_keys.append((key, edge_key))
                         edge += [literal(edge_key), null()]
                     else:
                         edge += [literal(edge_key), literal(sub.type_name)]
                 if any(part_name == "cursor" for _, part_name, _ in sub.parts):
-                    edge += [literal(_KEY), numbered.c.k]
-                edges = func.json_agg(aggregate_order_by(_object(edge), numbered.c.rn)).filter(
-                    in_page
-                )
-                pairs += [literal(key), func.coalesce(edges, func.json_build_array())]
+                    edge += [literal(_KEY), key_value]
+                edges = dialect.page_array(dialect.object(edge), rn, in_page)
+                pairs += [literal(key), edges]
         if connection.audit_only:
             aggregated = True
-            nodes = func.json_agg(aggregate_order_by(numbered.c.node, numbered.c.rn))
-            pairs += [
-                literal(_NODES),
-                func.coalesce(nodes.filter(in_page), func.json_build_array()),
-            ]
+            pairs += [literal(_NODES), dialect.page_array(node_value, rn, in_page)]
         # Without an aggregate (only totalCount, __typename, hasPreviousPage) the object
         # must not repeat per row of the page: it reads nothing from it.
-        statement = select(_object(pairs))
+        statement = select(dialect.object(pairs))
         if aggregated:
-            statement = statement.select_from(numbered)
+            statement = statement.select_from(rows)
         return statement.scalar_subquery(), connection
 
 
 _RESOURCES: dict[Any, Resource] = {model: resource for resource, model in MODELS.items()}
-
-
-def _sql_serializer(
-    type_: GraphQLOutputType, type_name: str, name: str
-) -> Callable[[ColumnElement[Any]], ColumnElement[Any]]:
-    """A column as graphql-core would serialize the value read from it (PostgreSQL)."""
-    nullable = get_nullable_type(type_)
-    if isinstance(nullable, GraphQLEnumType):
-        names = {
-            (v.value.value if isinstance(v.value, enum.Enum) else v.value): n
-            for n, v in nullable.values.items()
-        }
-
-        def serialize_enum(column: ColumnElement[Any]) -> ColumnElement[Any]:
-            # A stored value outside the enum is an error on the resolver path; writes
-            # validate enum fields, so SQL does not look for one.
-            return case(names, value=column, else_=null())
-
-        return serialize_enum
-    if isinstance(nullable, GraphQLList):
-        item = get_nullable_type(nullable.of_type)
-        if isinstance(item, GraphQLScalarType) and item.name == "String":
-            return _same_value
-        raise Unsupported(f"{type_name}.{name}: a list of {item}")
-    if isinstance(nullable, GraphQLScalarType):
-        if nullable.name in ("String", "ID", "Int", "Boolean", "JSON"):
-            return _same_value
-        if nullable.name == "DateTime":
-            return _iso
-        if nullable.name == "Decimal":
-            return _text
-    raise Unsupported(f"{type_name}.{name} of type {type_}")
 
 
 _GLOBAL_ID = FieldDecision(Outcome.VISIBLE, None, "")
@@ -860,14 +867,6 @@ def _uuid_or_none(raw: Any) -> Any:
 def _ref_text(value: Any) -> Any:
     """``customerRef`` of a value (the customer's uuid, or its mask)."""
     return customer_reference(value)
-
-
-def _same_value(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    return column
-
-
-def _text(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    return cast(column, Text)
 
 
 def _withholds(
@@ -904,25 +903,6 @@ def _by_bits(values: Sequence[ColumnElement[Any] | None], bits: ColumnElement[An
 
 def _same(a: ColumnElement[Any] | None, b: ColumnElement[Any] | None) -> bool:
     return a is b or (a is not None and b is not None and a.compare(b))
-
-
-def _object(pairs: list[Any]) -> ColumnElement[Any]:
-    if len(pairs) > 100:
-        raise Unsupported("more than 50 keys in one object")
-    if not pairs:
-        return func.json_build_object()
-    return func.json_build_object(*pairs)
-
-
-def _plain(column: Any) -> ColumnElement[Any]:
-    """An ordering value as :func:`hub.pagination.encode_cursor` writes it."""
-    type_name = type(column.type).__name__
-    if "DateTime" in type_name:
-        return _iso(column)
-    if "Uuid" in type_name or "UUID" in type_name:
-        return cast(column, Text)
-    plain: ColumnElement[Any] = column
-    return plain
 
 
 # --- running ------------------------------------------------------------------------------
@@ -1035,18 +1015,28 @@ Finish = Callable[[Any, "_Pass"], Any]
 
 
 @dataclass(slots=True)
+class _Statement:
+    """A compiled statement: its text and its positional parameters."""
+
+    text: str
+    parameters: tuple[Any, ...]
+
+
+@dataclass(slots=True)
 class _Compiled:
     """A plan's statements compiled for one caller: SQL text, parameters, finishing."""
 
     plan: Plan
-    statements: list[tuple[str, SQLCompiler | None, Finish]]
+    statements: list[tuple[str, _Statement | None, Finish]]
 
 
 _STATEMENTS: OrderedDict[tuple[Hashable, ...], _Compiled] = OrderedDict()
 _STATEMENTS_SIZE = 512
 
 
-def _caller_key(plan: Plan, principal: Principal, audit: bool) -> tuple[Hashable, ...]:
+def _caller_key(
+    plan: Plan, dialect: str, principal: Principal, audit: bool
+) -> tuple[Hashable, ...]:
     """What a plan's SQL depends on besides the plan: the rules in force and everything
     of the caller they bind (as :class:`hub.access.policy_rules.PolicyRules` keys its
     compiled rules), and whether its reads are audited."""
@@ -1054,6 +1044,7 @@ def _caller_key(plan: Plan, principal: Principal, audit: bool) -> tuple[Hashable
     attributes = orjson.dumps(dict(principal.attributes), option=orjson.OPT_SORT_KEYS, default=str)
     return (
         id(plan),
+        dialect,
         id(rules),
         rules.version,
         principal.organization_id,
@@ -1070,16 +1061,17 @@ def _compile(plan: Plan, context: Context, dialect: Dialect) -> _Compiled:
     """Build and compile every statement of ``plan`` (before any runs: what cannot be
     compiled is known before the session has done anything)."""
     principal = context.principal
-    compiler = _Compiler(context)
-    statements: list[tuple[str, SQLCompiler | None, Finish]] = []
+    json = json_dialect(dialect)
+    compiler = _Compiler(context, json)
+    statements: list[tuple[str, _Statement | None, Finish]] = []
 
-    def compiled(sql: ColumnElement[Any]) -> SQLCompiler:
+    def compiled(sql: ColumnElement[Any]) -> _Statement:
         # Expanding parameters (IN lists) become plain ones, so the text runs as it is.
-        done = select(cast(sql, Text)).compile(
+        done = select(json.text(sql)).compile(
             dialect=dialect, compile_kwargs={"render_postcompile": True}
         )
         assert isinstance(done, SQLCompiler)
-        return done
+        return _Statement(done.string, json.parameters(done))
 
     for key, root in plan.roots:
         if isinstance(root, TypenameRoot):
@@ -1093,7 +1085,7 @@ def _compile(plan: Plan, context: Context, dialect: Dialect) -> _Compiled:
         elif isinstance(root, NodesRoot):
             # One statement: a JSON array of one correlated lookup per id, in order.
             items = [record(compiler, principal, item) for item in root.items]
-            array = func.json_build_array(*(null() if sql is None else sql for sql, _ in items))
+            array = json.array([null() if sql is None else json.nested(sql) for sql, _ in items])
             levels = [level for _, level in items]
             statements.append((key, compiled(array), _FinishList(levels, key)))
         elif isinstance(root, RecordRoot):
@@ -1129,11 +1121,9 @@ async def execute_sql(
     The statements are compiled once per plan and caller (:func:`_caller_key`) and run
     as their SQL text: no expression tree is built, keyed or compiled per request."""
     dialect = connection.dialect
-    if dialect.name != "postgresql":
-        raise Unsupported(f"SQL plans on {dialect.name}")
     principal = context.principal
     reads = disclosures.recording(principal)
-    key = _caller_key(plan, principal, reads is not None)
+    key = _caller_key(plan, dialect.name, principal, reads is not None)
     found = _STATEMENTS.get(key)
     if found is None or found.plan is not plan:
         found = _compile(plan, context, dialect)
@@ -1149,9 +1139,7 @@ async def execute_sql(
     for response_key, statement, finish in found.statements:
         value = None
         if statement is not None:
-            params = statement.construct_params() or {}
-            positional = tuple(params[name] for name in statement.positiontup or ())
-            result = await connection.exec_driver_sql(statement.string, positional)
+            result = await connection.exec_driver_sql(statement.text, statement.parameters)
             text = result.scalar_one()
             value = None if text is None else orjson.loads(text)
         data[response_key] = finish(value, python)

@@ -649,11 +649,11 @@ async def test_compiled_reads_answer_as_the_resolvers_do(
         if status == 200 and "errors" not in body:
             assert not fell_back, (fell_back, query)
             covered += 1
-    # On PostgreSQL the plans run as one SQL statement per root field: nearly all of them
-    # (the rest, e.g. more rule conditions than are enumerated, from the records).
-    if database_url.startswith("postgresql"):
-        sql = observed["sql"].count("sql")
-        assert sql >= 0.9 * len(observed["sql"]), Counter(observed["sql"]).most_common(5)
+    # On PostgreSQL and SQLite the plans run as one SQL statement per root field: nearly
+    # all of them (the rest, e.g. more rule conditions than are enumerated, from the
+    # records).
+    sql = observed["sql"].count("sql")
+    assert sql >= 0.9 * len(observed["sql"]), Counter(observed["sql"]).most_common(5)
     # Most examples are successful reads the compiled path answered.
     assert covered >= len(examples) // 2, covered
 
@@ -716,13 +716,11 @@ async def test_the_path_that_answered_is_counted_in_the_metrics(
     assert counted(after, "resolvers") == counted(before, "resolvers") + 1
 
 
-async def test_one_statement_per_root_field_on_postgresql_never_per_record(
+async def test_one_statement_per_root_field_never_per_record(
     db: Database, database_url: str, observed: dict[str, list[Any]]
 ) -> None:
-    """On PostgreSQL a compiled read runs one SQL statement per root field, whatever the
-    nesting (connections, links) and page sizes. SQLite runs the plan from the records:
-    a statement per level and per count, never per record (the same for any page size)."""
-    postgresql = database_url.startswith("postgresql")
+    """On PostgreSQL and SQLite a compiled read runs one SQL statement per root field,
+    whatever the nesting (connections, links) and page sizes."""
     application = create_app(make_settings(database_url, expose_sql_count=True))
     async with db.transaction() as session:
         seeded = await seed_demo(session, customers=12, seed=5)
@@ -731,6 +729,9 @@ async def test_one_statement_per_root_field_on_postgresql_never_per_record(
         customer_ids = list((await session.execute(select(Customer.id))).scalars())  # type: ignore[call-overload]
         feedback_ids = list((await session.execute(select(Feedback.id))).scalars())  # type: ignore[call-overload]
         case_ids = list((await session.execute(select(Case.id))).scalars())  # type: ignore[call-overload]
+        escalated = select(Case.id).where(Case.feedback_id.is_not(None))  # type: ignore[call-overload,union-attr]
+        from_feedback = (await session.execute(escalated)).scalars().first()
+        assert from_feedback is not None
     representations = ", ".join(
         [
             *(
@@ -762,6 +763,12 @@ async def test_one_statement_per_root_field_on_postgresql_never_per_record(
                         " text author { slug } } } } } } }"
                         f' f: case(id: "{to_global_id("Case", case_ids[0])}") {{ subject'
                         " notes { edges { node { text } } } }"
+                        # As deep as the operation limits allow: links, then two levels
+                        # of connections (SQLite's parser stack is what it reaches).
+                        f' g: case(id: "{to_global_id("Case", from_feedback)}") {{ feedback {{'
+                        " customer { cases(first: SIZE) { totalCount pageInfo { hasNextPage"
+                        " endCursor } edges { cursor node { notes(first: SIZE) { totalCount"
+                        " edges { node { text } } } } } } } } }"
                     )
                 for size in (1, 50):
                     query = (
@@ -780,39 +787,37 @@ async def test_one_statement_per_root_field_on_postgresql_never_per_record(
                         + " }"
                     )
                     observed["fallbacks"].clear()
+                    observed["sql"].clear()
                     response = await http.post("/graphql", json={"query": query}, headers=headers)
                     assert response.status_code == 200, response.text
                     assert "errors" not in response.json()
                     assert not observed["fallbacks"]
+                    assert observed["sql"] == ["sql"], observed["sql"]
                     counts.append(int(response.headers["X-SQL-Statements"]))
-                if postgresql:
-                    roots = 6 if slug == "operator" else 4
-                    assert counts == [roots, roots], (slug, counts)
-                else:
-                    assert counts[0] == counts[1], (slug, counts)
-            if postgresql:
-                # A partner's feedback of each customer is under the same consent and
-                # assignment terms as the customer: the enclosing row already passed
-                # them, so the statement states each once (not again per feedback row).
-                # ``headers``: the distributor's, the loop's last caller.
-                statements: list[str] = []
+                roots = 7 if slug == "operator" else 4
+                assert counts == [roots, roots], (slug, counts)
+            # A partner's feedback of each customer is under the same consent and
+            # assignment terms as the customer: the enclosing row already passed
+            # them, so the statement states each once (not again per feedback row).
+            # ``headers``: the distributor's, the loop's last caller.
+            statements: list[str] = []
 
-                def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-                    statements.append(statement)
+            def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+                statements.append(statement)
 
-                page = (
-                    "{ customers(first: 5) { edges { node { name feedback(first: 5) {"
-                    " totalCount edges { node { kind } } } } } } }"
-                )
-                event.listen(Engine, "before_cursor_execute", record)
-                try:
-                    response = await http.post("/graphql", json={"query": page}, headers=headers)
-                finally:
-                    event.remove(Engine, "before_cursor_execute", record)
-                assert response.json()["data"]["customers"]["edges"], response.text
-                (sql,) = [s for s in statements if "json_build_object" in s]
-                assert sql.count("FROM customer_partner") == 1, sql
-                assert sql.count("consent_share_with_partners") == 1, sql
+            page = (
+                "{ customers(first: 5) { edges { node { name feedback(first: 5) {"
+                " totalCount edges { node { kind } } } } } } }"
+            )
+            event.listen(Engine, "before_cursor_execute", record)
+            try:
+                response = await http.post("/graphql", json={"query": page}, headers=headers)
+            finally:
+                event.remove(Engine, "before_cursor_execute", record)
+            assert response.json()["data"]["customers"]["edges"], response.text
+            (sql,) = [s for s in statements if "json_build_object" in s or "json_object" in s]
+            assert sql.count("FROM customer_partner") == 1, sql
+            assert sql.count("consent_share_with_partners") == 1, sql
 
 
 async def test_the_request_log_names_the_read_path_beside_the_url(
