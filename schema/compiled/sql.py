@@ -51,6 +51,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -1028,6 +1029,8 @@ class _Compiled:
 
     plan: Plan
     statements: list[tuple[str, _Statement | None, Finish]]
+    refused: str | None = None
+    """Why the database refused a statement of the plan (too deep for its parser)."""
 
 
 _STATEMENTS: OrderedDict[tuple[Hashable, ...], _Compiled] = OrderedDict()
@@ -1135,11 +1138,21 @@ async def execute_sql(
     python = _Pass(
         reads, access.rules.version, access.rules.pseudonym_secret, principal.organization_slug
     )
+    if found.refused is not None:
+        raise Unsupported(found.refused)
     data: dict[str, Any] = {}
     for response_key, statement, finish in found.statements:
         value = None
         if statement is not None:
-            result = await connection.exec_driver_sql(statement.text, statement.parameters)
+            try:
+                result = await connection.exec_driver_sql(statement.text, statement.parameters)
+            except DBAPIError as error:
+                refused = json_dialect(dialect).refused(error)
+                if refused is None:
+                    raise
+                # Nothing was read: the plan runs from the records, now and from now on.
+                found.refused = refused
+                raise Unsupported(refused) from error
             text = result.scalar_one()
             value = None if text is None else orjson.loads(text)
         data[response_key] = finish(value, python)

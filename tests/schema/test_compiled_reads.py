@@ -851,3 +851,43 @@ async def test_the_request_log_names_the_read_path_beside_the_url(
     ]
     assert [f["read_path"] for f in fields] == ["compiled", "resolvers"]
     assert all(f["path"] == "/graphql" for f in fields)
+
+
+async def test_a_plan_too_deep_for_sqlites_parser_runs_from_the_records(
+    db: Database, database_url: str, observed: dict[str, list[Any]]
+) -> None:
+    """Past the default operation limits, a plan's statement can nest deeper than
+    SQLite's parser takes (100 entries): that plan runs from the access module's
+    records instead, and answers as the resolver path does."""
+    settings = make_settings(database_url, max_depth=30, expose_sql_count=True)
+    apps = [create_app(settings.model_copy(update={"compiled_reads": on})) for on in (True, False)]
+    async with db.transaction() as session:
+        seeded = await seed_demo(session, customers=6, seed=7)
+    operator = next(c for c in seeded if c.org == "operator" and c.role is None)
+    inner = "kind"
+    for _ in range(4):
+        inner = f"customer {{ name feedback(first: 2) {{ totalCount edges {{ node {{ {inner} }} }} }} }}"
+    query = f"{{ customers(first: 2) {{ edges {{ node {{ feedback(first: 2) {{ edges {{ node {{ {inner} }} }} }} }} }} }} }}"
+    answers = []
+    async with contextlib.AsyncExitStack() as stack:
+        for application in apps:
+            await stack.enter_async_context(application.router.lifespan_context(application))
+            transport = httpx.ASGITransport(app=application)
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://hub.test")
+            )
+            headers = await _bearer(http, operator)
+            for _ in range(2):  # the second time, the refusal is known
+                observed["sql"].clear()
+                observed["fallbacks"].clear()
+                response = await http.post("/graphql", json={"query": query}, headers=headers)
+                assert response.status_code == 200 and "errors" not in response.json()
+                if application is apps[0]:
+                    assert not observed["fallbacks"], observed["fallbacks"]
+                    if database_url.startswith("sqlite"):
+                        (refusal,) = observed["sql"]
+                        assert "parser stack overflow" in refusal, refusal
+                    else:
+                        assert observed["sql"] == ["sql"]
+            answers.append(response.json())
+    assert answers[0] == answers[1]
