@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event, exc, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -60,10 +60,11 @@ class DirectReads:
     a connection it leaves closed is dropped from the pool.
     """
 
-    def __init__(self, pooled: Any, dialect: str) -> None:
+    def __init__(self, pooled: Any, dialect: Dialect) -> None:
+        self.dialect = dialect
         self._pooled = pooled
         self._driver = pooled.driver_connection
-        self._postgresql = dialect == "postgresql"
+        self._postgresql = dialect.name == "postgresql"
 
     async def value(self, statement: str, parameters: Sequence[Any]) -> Any:
         """The first column of the first row of ``statement`` (``None`` without rows);
@@ -246,24 +247,12 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def statements(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads that are each one statement and need no transaction
-        around them (at PostgreSQL's READ COMMITTED, each statement of a transaction takes
-        its own snapshot anyway): in autocommit, so no ``BEGIN`` and no ``ROLLBACK`` make
-        two extra round trips per request. On SQLite, a plain connection (its driver
-        begins no transaction for a ``SELECT``)."""
-        async with self.engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
-            yield connection
-
-    @asynccontextmanager
     async def direct(self) -> AsyncIterator[DirectReads]:
         """A pooled connection for one-statement, one-value reads through the driver
         (:class:`DirectReads`), back in the pool at the end of the block."""
         pooled = await self.engine.raw_connection()
         try:
-            yield DirectReads(pooled, self.engine.dialect.name)
+            yield DirectReads(pooled, self.engine.dialect)
         finally:
             # Returning it may reset it through the driver: in SQLAlchemy's greenlet.
             await greenlet_spawn(pooled.close)

@@ -315,7 +315,7 @@ async def _local(
     data: dict[str, Any] = {}
     database = context.database
     if context.settings.compiled_sql and database.engine.dialect.name in SQL_DIALECTS:
-        async with database.statements() as connection:
+        async with database.direct() as connection:
             try:
                 return await execute_sql(plan, context, connection)
             except Unsupported:

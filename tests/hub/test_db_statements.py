@@ -1,34 +1,11 @@
-"""Database.statements and Database.direct: single-statement reads outside any
-transaction."""
+"""Database.direct: single-statement reads through the driver, outside any transaction."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from hub.db import Database, count_statements
-
-
-async def test_statements_run_without_a_transaction_and_leave_the_pool_as_they_found_it(
-    db: Database,
-) -> None:
-    async with db.statements() as connection:
-        assert (await connection.execute(text("SELECT 41 + 1"))).scalar_one() == 42
-        raw = (await connection.get_raw_connection()).driver_connection
-        assert raw is not None
-        if connection.dialect.name == "postgresql":
-            # asyncpg knows whether it sent BEGIN: in autocommit it did not.
-            assert not raw.is_in_transaction()
-        else:
-            assert not raw.in_transaction  # sqlite3 begins nothing for a SELECT
-    # The pooled connection is back in its default mode: sessions still get transactions.
-    async with db.transaction() as session:
-        await session.execute(text("SELECT 1"))
-        raw = (await (await session.connection()).get_raw_connection()).driver_connection
-        assert raw is not None
-        if session.get_bind().dialect.name == "postgresql":
-            assert raw.is_in_transaction()
 
 
 async def test_direct_reads_answer_one_value_through_the_driver_outside_any_transaction(
