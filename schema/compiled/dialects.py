@@ -19,6 +19,7 @@ masks SQL applies, and how a row's rule-condition bits are computed once per row
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -77,17 +78,21 @@ class JsonDialect:
         return func.json_build_array(*items)
 
     numbers_rows = True
-    """A page is read with the row after it and numbered (``row_number()``): the
-    aggregates take the rows numbered within the page, in their order, and
+    """When ``hasNextPage`` is asked, a page is read with the row after it and numbered
+    (``row_number()``): the aggregates take the rows numbered within the page, and
     ``hasNextPage`` counts the rows (else the page is read as it is, and a second
-    subquery looks for a row beyond it)."""
+    subquery looks for a row beyond it). Without it, the page is read as it is."""
 
-    def page_array(self, value: ColumnElement[Any], order: Any, where: Any) -> ColumnElement[Any]:
-        """The JSON array of ``value`` over a page's rows (``order``: their number;
-        ``where``: within the page), ``[]`` when there is none."""
-        return func.coalesce(
-            func.json_agg(aggregate_order_by(value, order)).filter(where), func.json_build_array()
-        )
+    def page_array(
+        self, value: ColumnElement[Any], order: Sequence[Any], where: Any | None
+    ) -> ColumnElement[Any]:
+        """The JSON array of ``value`` over a page's rows in ``order`` (their number, or
+        the page's order), of those that hold ``where`` (within the page; ``None``: all),
+        ``[]`` when there is none."""
+        aggregated: Any = func.json_agg(aggregate_order_by(value, *order))
+        if where is not None:
+            aggregated = aggregated.filter(where)
+        return func.coalesce(aggregated, func.json_build_array())
 
     def text(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         """A statement's single value, the root field's JSON, as text."""
@@ -181,7 +186,9 @@ class SqliteJson(JsonDialect):
 
     numbers_rows = False
 
-    def page_array(self, value: ColumnElement[Any], order: Any, where: Any) -> ColumnElement[Any]:
+    def page_array(
+        self, value: ColumnElement[Any], order: Sequence[Any], where: Any | None
+    ) -> ColumnElement[Any]:
         # The page's subquery has its ORDER BY and LIMIT, and its rows come to the
         # aggregate in that order: SQLite keeps a FROM subquery's ORDER BY when the outer
         # query aggregates with anything but count(), min() or max() (its OmitOrderBy
