@@ -1,6 +1,7 @@
 """The loyalty service of the federation tests: ``loyalty_subgraph.mjs``, a Node
-``@apollo/subgraph`` service on 127.0.0.1 that extends the hub's ``Customer`` and records
-every request it receives (:meth:`LoyaltyService.received`)."""
+``@apollo/subgraph`` service on 127.0.0.1 that extends the hub's ``Customer`` (or, as
+its ``support`` variant, ``Feedback`` and ``Case``) and records every request it
+receives (:meth:`LoyaltyService.received`)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,9 @@ row condition leaves out, and with the subgraph stopped, go to an app with compi
 and to one without. Status, data, errors, extensions, the read audit's disclosures and the
 number of ``_entities`` requests the subgraph receives (one per level) must be equal, and
 the compiled app must have answered every one of them from the compiled path (its
-``hub_graphql_read_paths_total`` metric).
+``hub_graphql_read_paths_total`` metric). The same for the fields a second subgraph (the
+service's ``support`` variant) adds to ``Feedback`` and ``Case``, with the compiled
+path's requests counted: one per subgraph per level.
 """
 
 from __future__ import annotations
