@@ -164,6 +164,9 @@ class _Compiler:
         self.pending: list[_PythonField] = []
         self.aliases: dict[int, Resource] = {}
         """The resource of each aliased table a link reads (by the alias's id)."""
+        self.parents: dict[int, Any] = {}
+        """Per table or alias (by id) read as a nested connection being built: the table
+        or alias of the enclosing row its rows hang off."""
         self.holds: dict[int, list[ColumnElement[bool]]] = {}
         """Per table or alias (by id) whose row encloses what is being built: the terms
         its row is known to satisfy (its ``WHERE``), which nested reads need not repeat."""
@@ -563,6 +566,16 @@ class _Compiler:
         """A link to one record (``Feedback.customer``): a correlated subquery on an alias
         of the target's table under the target's row policy, where the row shows the id
         (null where it is withheld)."""
+        enclosing = self.parents.get(id(model))
+        if (
+            enclosing is not None
+            and self.resource_of(enclosing) is link.resource
+            and DERIVED.get(link.feeder, link.feeder)
+            == related.PARENT_COLUMN[self.resource_of(model)]
+        ):
+            found = self.enclosing_link(link, enclosing, decisions, bits)
+            if found is not None:
+                return found
         target: Any = aliased(MODELS[link.resource])
         self.aliases[id(target)] = link.resource
         adapter = ClauseAdapter(inspect(target).selectable)
@@ -577,6 +590,30 @@ class _Compiler:
                 raise Unsupported(f"a link by a masked {link.feeder}")
             shown = decision.outcome is Outcome.VISIBLE
             per_combo.append(self.dialect.nested(one.scalar_subquery()) if shown else None)
+        return _by_bits(per_combo, bits), level, [v is None for v in per_combo]
+
+    def enclosing_link(
+        self,
+        link: LinkPlan,
+        enclosing: Any,
+        decisions: list[Mapping[str, FieldDecision]],
+        bits: ColumnElement[Any],
+    ) -> tuple[ColumnElement[Any], _Level, list[bool]] | None:
+        """A link back to the enclosing record (a customer's feedback's ``customer``):
+        built from the enclosing row itself, no subquery per row. That row passed the
+        same row policy (the resource's, for the same caller) and is the one the link's
+        column names. ``None`` where its field outcomes vary per row (a LATERAL would
+        have to join the enclosing row's select): the subquery then."""
+        adapter = None if enclosing in _RESOURCES else ClauseAdapter(inspect(enclosing).selectable)
+        node_sql, level = self.node(link.object, enclosing, adapter)
+        if level.lateral is not None:
+            return None
+        per_combo: list[ColumnElement[Any] | None] = []
+        for decided in decisions:
+            decision = decided[link.feeder]
+            if decision.outcome is Outcome.MASKED and decision.mask is not None:
+                raise Unsupported(f"a link by a masked {link.feeder}")
+            per_combo.append(node_sql if decision.outcome is Outcome.VISIBLE else None)
         return _by_bits(per_combo, bits), level, [v is None for v in per_combo]
 
     def organization(
@@ -707,23 +744,28 @@ class _Compiler:
             and self.resource_of(parent) is Resource.CUSTOMER
         )
         node_sql: ColumnElement[Any] = null()
-        if objects:
-            if len(objects) > 1:
-                raise Unsupported("several node selections on one connection")
-            node_sql, connection.level = self.enclosing(
-                model, where, objects[0], adapter, customer_of_parent=customer_of_parent
-            )
-        elif self.audit:
-            # The read audit notes the page's records even when no field of theirs is
-            # asked for (only totalCount or pageInfo), as the resolver path does.
-            node_sql, connection.level = self.enclosing(
-                model,
-                where,
-                ObjectPlan(plan.type_name, resource),
-                adapter,
-                customer_of_parent=customer_of_parent,
-            )
-            connection.audit_only = True
+        if parent is not None:
+            self.parents[id(model)] = parent
+        try:
+            if objects:
+                if len(objects) > 1:
+                    raise Unsupported("several node selections on one connection")
+                node_sql, connection.level = self.enclosing(
+                    model, where, objects[0], adapter, customer_of_parent=customer_of_parent
+                )
+            elif self.audit:
+                # The read audit notes the page's records even when no field of theirs is
+                # asked for (only totalCount or pageInfo), as the resolver path does.
+                node_sql, connection.level = self.enclosing(
+                    model,
+                    where,
+                    ObjectPlan(plan.type_name, resource),
+                    adapter,
+                    customer_of_parent=customer_of_parent,
+                )
+                connection.audit_only = True
+        finally:
+            self.parents.pop(id(model), None)
         needs_cursor = any(
             part == "cursor"
             for _, kind, sub in plan.parts

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import re
 import traceback
 import uuid
 from collections import Counter
@@ -812,7 +813,7 @@ async def test_one_statement_per_root_field_never_per_record(
 
             page = (
                 "{ customers(first: 5) { edges { node { name feedback(first: 5) {"
-                " totalCount edges { node { kind } } } } } } }"
+                " totalCount edges { node { kind customer { city } } } } } } } }"
             )
             with monkeypatch.context() as patched:
                 patched.setattr(DirectReads, "value", record)
@@ -821,6 +822,9 @@ async def test_one_statement_per_root_field_never_per_record(
             (sql,) = [s for s in statements if "json_build_object" in s or "json_object" in s]
             assert sql.count("FROM customer_partner") == 1, sql
             assert sql.count("consent_share_with_partners") == 1, sql
+            # Each feedback's customer is the enclosing one: read from its row, not
+            # looked up again per feedback.
+            assert len(re.findall(r"FROM customer\b(?!_)", sql)) == 1, sql
             # Page sizes are in the text, not parameters: PostgreSQL plans a prepared
             # statement once only if its generic plan knows how many rows a LIMIT takes.
             # Nobody asks hasNextPage: the page alone, its rows not numbered.
