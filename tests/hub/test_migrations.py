@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -17,7 +19,13 @@ from typer.testing import CliRunner
 
 from hub.cli import app as cli
 from hub.db import make_engine
-from hub.migrate import DatabaseBehindError, current_revision, ensure_current, head_revision
+from hub.migrate import (
+    DatabaseBehindError,
+    alembic_config,
+    current_revision,
+    ensure_current,
+    head_revision,
+)
 from hub.models import metadata
 from tests.conftest import SECRET
 from tests.postgres import postgres_server
@@ -70,3 +78,26 @@ def test_serve_refuses_a_postgres_database_that_is_behind(empty_postgres: str) -
     result = CliRunner().invoke(cli, ["serve", "--port", "1"], env=env)
     assert result.exit_code == 2
     assert "run `hub migrate`" in " ".join(result.output.split())
+
+
+@pytest.mark.db
+async def test_postgres_compresses_audit_details_with_lz4_and_back(empty_postgres: str) -> None:
+    """Migration 0014: new read events' details are compressed with lz4 (this server has
+    it: Debian's PostgreSQL is built with lz4); downgrading restores the default."""
+    query = text(
+        "SELECT attcompression::text FROM pg_attribute"
+        " WHERE attrelid = 'audit_event'::regclass AND attname = 'details'"
+    )
+
+    async def compression() -> str:
+        engine = create_async_engine(empty_postgres)
+        try:
+            async with engine.connect() as conn:
+                return str((await conn.execute(query)).scalar_one())
+        finally:
+            await engine.dispose()
+
+    await ensure_current(empty_postgres, auto_upgrade=True)
+    assert await compression() == "l"
+    await asyncio.to_thread(command.downgrade, alembic_config(empty_postgres), "0013")
+    assert await compression() == ""  # the server's default_toast_compression
