@@ -26,6 +26,7 @@ from starlette.applications import Starlette
 
 from app import create_app
 from hub.db import Database
+from hub.federation import store
 from hub.federation.state import Federation, federation
 from hub.models.case import Case
 from hub.runtime import Runtime
@@ -53,7 +54,7 @@ from tests.conformance.test_federation_remote import (
     register,
 )
 from tests.conformance.test_federation_remote import pytestmark as _marks
-from tests.conftest import Caller, make_caller, make_settings, token_for
+from tests.conftest import Caller, gql, make_caller, make_settings, token_for
 from tests.hub.factories import assign, make_customers, make_feedback
 
 pytestmark = _marks
@@ -611,3 +612,28 @@ async def test_feedback_and_case_fields_with_their_subgraph_down(
     assert {e["extensions"]["code"] for e in body["errors"]} == {"SUBGRAPH_UNAVAILABLE"}
     assert all(e["node"]["kind"] for e in body["data"]["feedback"]["edges"])
     assert any(e["node"]["customer"]["loyaltyTier"] for e in body["data"]["feedback"]["edges"])
+
+
+async def test_the_hub_and_both_subgraphs_compose_with_apollo(
+    db: Database,
+    pair: Pair,
+    loyalty: LoyaltyService,
+    support: LoyaltyService,
+    node_tools: NodeTools,
+) -> None:
+    admin = await make_caller(db, "operator", scopes=["customers:read", "hub:admin"])
+    admin.token = await token_for(pair.compiled, admin)
+    # The hub's own SDL (before it composes the subgraphs' fields into it).
+    answer = await gql(pair.compiled, admin, "{ _service { sdl } }")
+    subgraphs = [
+        {"name": "hub", "url": "http://hub.test/graphql", "sdl": answer["data"]["_service"]["sdl"]}
+    ]
+    await _desk(db, pair, loyalty.url, support.url)
+    async with pair.runtimes[0].database.session() as session:
+        for name, service in (("loyalty", loyalty), ("desk", support)):
+            accepted = (await store.get_subgraph(session, name)).sdl
+            assert accepted is not None
+            subgraphs.append({"name": name, "url": service.url, "sdl": accepted})
+    result = await node_tools.run("compose.mjs", stdin={"subgraphs": subgraphs})
+    assert result["errors"] == []
+    assert "slaHours" in result["supergraphSdl"] and "loyaltyTier" in result["supergraphSdl"]
