@@ -583,14 +583,7 @@ class _Compiler:
         node_sql, level = self.enclosing(target, [visible], link.object, adapter)
         feeder = getattr(model, DERIVED.get(link.feeder, link.feeder))
         one = _joined(select(node_sql), level).where(target.id == feeder, visible).correlate(model)
-        per_combo: list[ColumnElement[Any] | None] = []
-        for decided in decisions:
-            decision = decided[link.feeder]
-            if decision.outcome is Outcome.MASKED and decision.mask is not None:
-                raise Unsupported(f"a link by a masked {link.feeder}")
-            shown = decision.outcome is Outcome.VISIBLE
-            per_combo.append(self.dialect.nested(one.scalar_subquery()) if shown else None)
-        return _by_bits(per_combo, bits), level, [v is None for v in per_combo]
+        return _linked(link, self.dialect.nested(one.scalar_subquery()), decisions, bits, level)
 
     def enclosing_link(
         self,
@@ -608,13 +601,7 @@ class _Compiler:
         node_sql, level = self.node(link.object, enclosing, adapter)
         if level.lateral is not None:
             return None
-        per_combo: list[ColumnElement[Any] | None] = []
-        for decided in decisions:
-            decision = decided[link.feeder]
-            if decision.outcome is Outcome.MASKED and decision.mask is not None:
-                raise Unsupported(f"a link by a masked {link.feeder}")
-            per_combo.append(node_sql if decision.outcome is Outcome.VISIBLE else None)
-        return _by_bits(per_combo, bits), level, [v is None for v in per_combo]
+        return _linked(link, node_sql, decisions, bits, level)
 
     def organization(
         self,
@@ -906,6 +893,25 @@ def _carries(decision: FieldDecision) -> bool:
 
 
 _VISIBLE = FieldDecision(Outcome.VISIBLE)
+
+
+def _linked(
+    link: LinkPlan,
+    value: ColumnElement[Any],
+    decisions: list[Mapping[str, FieldDecision]],
+    bits: ColumnElement[Any],
+    level: _Level,
+) -> tuple[ColumnElement[Any], _Level, list[bool]]:
+    """A link's value on the row: the linked object where the row shows the link's
+    column (by the row's bits), ``null`` where it is withheld; and per bits value whether
+    it is withheld."""
+    per_combo: list[ColumnElement[Any] | None] = []
+    for decided in decisions:
+        decision = decided[link.feeder]
+        if decision.outcome is Outcome.MASKED and decision.mask is not None:
+            raise Unsupported(f"a link by a masked {link.feeder}")
+        per_combo.append(value if decision.outcome is Outcome.VISIBLE else None)
+    return _by_bits(per_combo, bits), level, [v is None for v in per_combo]
 
 
 def _size(count: int) -> ColumnElement[Any]:
