@@ -20,8 +20,9 @@ from __future__ import annotations
 import enum
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from graphql import (
@@ -62,6 +63,7 @@ from hub.organizations import OrganizationRef
 from hub.pagination import Ordering
 from hub.principal import Principal
 from schema.customers.queries import CustomerFilter
+from schema.customers.types import PROVENANCE_PATHS
 from schema.federation.fetch import selection_text
 from schema.ids import customer_reference, expect_id, from_global_id, to_global_id
 
@@ -136,6 +138,46 @@ class LinkPlan:
     feeder: str
     resource: Resource
     object: ObjectPlan
+
+
+@dataclass(slots=True)
+class ProvenancePlan:
+    """``Customer.provenance``: who set each field the row shows, from the record's
+    ``provenance`` stamps (per field: organization, connector, time, approver), as
+    :func:`schema.customers.types._provenance` lists them. ``parts``: (response key,
+    ``FieldProvenance`` field or ``__typename``, how its value is serialized). Called
+    with a projected record it is the record path's :data:`Emit`; the SQL path reads the
+    stamps in SQL and calls :meth:`entries` with the fields the row shows."""
+
+    parts: list[tuple[str, str, Callable[[Any], Any] | None]]
+
+    def __call__(self, record: Record) -> list[dict[str, Any]] | None:
+        return self.entries(record.get("provenance"), record)
+
+    def entries(self, stamps: Any, shown: Container[str]) -> list[dict[str, Any]] | None:
+        """The entries of ``stamps`` for the fields in ``shown``, by field name."""
+        if not isinstance(stamps, dict):
+            return None
+        out: list[dict[str, Any]] = []
+        for name in sorted(stamps):
+            stamp = stamps[name]
+            if name not in shown or not isinstance(stamp, dict):
+                continue
+            entry: dict[str, Any] = {}
+            for key, part, serialize in self.parts:
+                if serialize is None:
+                    entry[key] = _PROVENANCE_TYPE
+                    continue
+                if part == "field":
+                    value: Any = PROVENANCE_PATHS.get(name, name)
+                elif part == "at":
+                    at = stamp.get("at")
+                    value = datetime.fromisoformat(at) if isinstance(at, str) else None
+                else:
+                    value = stamp.get(_PROVENANCE_KEYS.get(part, part))
+                entry[key] = serialize(value)
+            out.append(entry)
+        return out
 
 
 @dataclass(slots=True)
@@ -319,6 +361,9 @@ _CONNECTIONS: dict[str, Resource] = {
 """``Type.field`` -> the related resource its connection lists (``Customer.feedback``)."""
 
 _CONSENT_TYPE = "Consent"
+_PROVENANCE_TYPE = "FieldProvenance"
+_PROVENANCE_KEYS = {"approvedBy": "approved_by"}
+"""The stamp's key of a ``FieldProvenance`` field, where the two differ."""
 
 CONSENT_FIELDS = (
     "consent_share_with_partners",
@@ -737,6 +782,8 @@ class Planner:
                 plan.entries.append(
                     (key, name, self._organization(own[name], definition.type, fields))
                 )
+            elif (type_name, name) == ("Customer", "provenance"):
+                plan.entries.append((key, name, self._provenance(definition.type, fields)))
             elif name == "id" and get_named_type(definition.type).name == "ID":
                 # Every record type's ``id`` is its global id (``from_record`` encodes it),
                 # nodes or not (``CaseNote``).
@@ -852,6 +899,21 @@ class Planner:
                 plan.serializers.append(serializer(field_type))
             else:
                 raise Unsupported(f"{organization_type.name}.{name}")
+        return plan
+
+    def _provenance(self, type_: GraphQLOutputType, nodes: list[FieldNode]) -> ProvenancePlan:
+        entry_type = get_named_type(type_)
+        if not isinstance(entry_type, GraphQLObjectType):
+            raise Unsupported(f"{type_} is not a list of objects")
+        plan = ProvenancePlan([])
+        for key, fields in self.collector.collect(entry_type, _sub_selections(nodes)).items():
+            name = fields[0].name.value
+            if name == "__typename":
+                plan.parts.append((key, name, None))
+            elif name in entry_type.fields:
+                plan.parts.append((key, name, serializer(entry_type.fields[name].type)))
+            else:
+                raise Unsupported(f"{entry_type.name}.{name}")
         return plan
 
     def _consent(self, type_: GraphQLOutputType, nodes: list[FieldNode]) -> ObjectPlan:

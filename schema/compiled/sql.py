@@ -83,6 +83,7 @@ from schema.compiled.plan import (
     OrganizationPlan,
     PageInfoPlan,
     Plan,
+    ProvenancePlan,
     RecordRoot,
     RemotePlan,
     TypenameRoot,
@@ -131,6 +132,8 @@ class _Level:
     """The LATERAL subquery computing the row's bits: the row's select joins it."""
     customer_of_parent: bool = False
     """The records are about the enclosing record, a customer (for the read audit)."""
+    provenance: list[tuple[str, ProvenancePlan]] = field(default_factory=list)
+    """``Customer.provenance`` keys, listed by the pass from the stamps SQL selected."""
     """Fields finished in Python (sealed values, masks SQL cannot apply)."""
     nested: list[tuple[str, ConnectionPlan, _Connection]] = field(default_factory=list)
     consent: list[tuple[str, list[tuple[str, ...]]]] = field(default_factory=list)
@@ -385,6 +388,13 @@ class _Compiler:
                 level.remote.append((key, emit, shown))
                 identity = dialect.uuid_text(model.id)
                 pairs += [literal(key), _by_bits([identity if d else None for d in shown], bits)]
+            elif isinstance(emit, ProvenancePlan):
+                sub, held = self.provenance(model, decisions, bits)
+                level.provenance.append((key, emit))
+                for index, is_withheld in enumerate(held):
+                    if is_withheld:
+                        withheld[index].append(key)
+                pairs += [literal(key), sub]
             elif isinstance(emit, ObjectPlan):  # Customer.consent
                 sub, inner = self.consent(emit, model, decisions, bits)
                 consent_withheld.append((key, inner))
@@ -405,6 +415,7 @@ class _Compiler:
             self.audit
             or bool(level.remote)
             or bool(level.python)
+            or bool(level.provenance)
             or any(level.withheld)
             or any(any(inner) for _, inner in level.consent)
         )
@@ -418,6 +429,25 @@ class _Compiler:
             level.customer_of_parent = customer_of_parent
         level.lateral = lateral
         return dialect.object(pairs), level
+
+    def provenance(
+        self, model: Any, decisions: list[Mapping[str, FieldDecision]], bits: ColumnElement[Any]
+    ) -> tuple[ColumnElement[Any], list[bool]]:
+        """``Customer.provenance``: the stamps as stored where the row shows the field (the
+        Python pass lists them, for the fields the row shows), ``null`` where withheld.
+        Masked (``redact``, ``pseudonym``: the only masks a JSON field takes) it is
+        ``null`` too, but shown: the mask makes the stamps a string, which lists nothing."""
+        column = self.dialect.document(model.provenance)
+        per_combo: list[ColumnElement[Any] | None] = []
+        held: list[bool] = []
+        for decided in decisions:
+            decision = decided.get("provenance")
+            if decision is None:
+                raise Unsupported("Customer.provenance is not a catalog field")
+            shown = _carries(decision)
+            per_combo.append(column if decision.outcome is Outcome.VISIBLE else None)
+            held.append(not shown)
+        return _by_bits(per_combo, bits), held
 
     def remote_decisions(self, resource: Resource) -> list[Mapping[str, FieldDecision]]:
         """Per bits value, the decisions of the remote fields (which
@@ -1022,6 +1052,10 @@ class _Pass:
             if consent is not None:
                 for consent_key in inner[bits]:
                     self.withheld.append([*path, key, consent_key])
+        for key, provenance in level.provenance:
+            stamps = record.get(key)
+            if stamps is not None:
+                record[key] = provenance.entries(stamps, level.disclosed[bits])
         for python in level.python:
             raw = record.get(python.key)
             if raw is None:

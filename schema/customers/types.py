@@ -59,7 +59,7 @@ _CONSENT = (
 
 
 # API paths of the customer fields, for provenance entries.
-_API_PATHS = {
+PROVENANCE_PATHS = {
     "lifecycle_stage": "lifecycleStage",
     "lifetime_value": "lifetimeValue",
     "consent_share_with_partners": "consent.shareWithPartners",
@@ -93,7 +93,7 @@ def _provenance(record: Record) -> list[FieldProvenance] | None:
         at = stamp.get("at")
         entries.append(
             FieldProvenance(
-                field=_API_PATHS.get(name, name),
+                field=PROVENANCE_PATHS.get(name, name),
                 organization=stamp.get("organization"),
                 source=stamp.get("source"),
                 at=datetime.fromisoformat(at) if isinstance(at, str) else None,
