@@ -32,9 +32,8 @@ from hub.models import Customer, ExternalRef, Feedback
 from hub.models._types import new_id, utcnow
 from hub.models.activity import FEEDBACK_STATUSES
 from hub.outbox import Operation
-from hub.sync import feedback_values
 from hub.sync.errors import transient
-from hub.sync.feedback_values import CREATED_AT, CUSTOMER_KEYS
+from hub.sync.feedback_values import CREATED_AT, CUSTOMER_KEYS, checked, plain
 from hub.sync.target import (
     EXTERNAL_ID,
     Context,
@@ -79,10 +78,10 @@ class FeedbackTarget:
     def prepare(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         # The fast path for the usual record, the reference for the rest and for every
         # problem (hub.sync.feedback_values).
-        fast = feedback_values.plain(values, self.columns)
+        fast = plain(values, self.columns)
         if fast is not None:
             return fast, []
-        return feedback_values.checked(values, self.columns)
+        return checked(values, self.columns)
 
     async def store(
         self, session: AsyncSession, run: Context, items: Sequence[Item]
