@@ -31,6 +31,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     null,
     or_,
@@ -140,6 +141,15 @@ class JsonDialect:
     def document(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         """A JSON column's value (a document, a list of strings), embedded as JSON."""
         return column
+
+    def size(self, count: int) -> Any:
+        """A page size (``LIMIT``, a row number or count compared with it) as written in
+        the statement. On PostgreSQL in its text, not a parameter: a compiled statement is
+        prepared once and run many times, and PostgreSQL keeps one generic plan only if it
+        looks no costlier than planning each run; with a ``LIMIT`` parameter it guessed
+        200 rows, so it planned each run anew (0.18 ms per three-level page). Sizes are
+        integers the plan computed, never caller text."""
+        return literal_column(str(int(count)), Integer)
 
     def year(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         """The UTC year of a stored time (the ``year_only`` mask)."""
@@ -259,6 +269,12 @@ class SqliteJson(JsonDialect):
 
     def document(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         return func.json(column)
+
+    def size(self, count: int) -> Any:
+        # A parameter: told the size of a partner's page (LIMIT 50), SQLite's planner
+        # scanned and sorted every customer the row policy admits, building each one's
+        # JSON first (7.9 ms), where with a parameter it walks the name index (1.2 ms).
+        return count
 
     def year(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         return cast(func.substr(column, 1, 4), Integer)

@@ -38,7 +38,6 @@ from graphql import (
 )
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Select,
     String,
     Text,
@@ -47,7 +46,6 @@ from sqlalchemy import (
     func,
     inspect,
     literal,
-    literal_column,
     null,
     select,
     true,
@@ -819,7 +817,7 @@ class _Compiler:
             )
             .where(*where)
             .order_by(*ordered)
-            .limit(_size(size + 1 if numbered else size))
+            .limit(dialect.size(size + 1 if numbered else size))
         )
         if parent is not None:
             # The parent's row is the enclosing record (a correlated subquery, two levels
@@ -838,7 +836,7 @@ class _Compiler:
             rn = func.row_number().over(order_by=inner_order).label("rn")
             rows = select(inner.c.node, inner.c.k, rn).subquery()
             order = [rows.c.rn]
-            in_page = rows.c.rn <= _size(size)
+            in_page = rows.c.rn <= dialect.size(size)
         node_value = dialect.nested(rows.c.node)
         key_value = dialect.nested(rows.c.k)
 
@@ -858,18 +856,21 @@ class _Compiler:
                 for info_key, name in sub.parts:
                     if name == "hasNextPage" and numbered:
                         aggregated = True
-                        info += [literal(info_key), dialect.boolean(func.count() > _size(size))]
+                        info += [
+                            literal(info_key),
+                            dialect.boolean(func.count() > dialect.size(size)),
+                        ]
                     elif name == "hasNextPage":
                         more = (
                             select(literal(1))
                             .select_from(model)
                             .where(*where)
-                            .limit(_size(size + 1))
+                            .limit(dialect.size(size + 1))
                         )
                         if parent is not None:
                             more = more.correlate(parent)
                         counted = select(func.count()).select_from(more.subquery())
-                        beyond = counted.scalar_subquery() > _size(size)
+                        beyond = counted.scalar_subquery() > dialect.size(size)
                         info += [literal(info_key), dialect.boolean(beyond)]
                     elif name == "hasPreviousPage":
                         info += [literal(info_key), dialect.flag(bool(plan.after))]
@@ -942,16 +943,6 @@ def _linked(
             raise Unsupported(f"a link by a masked {link.feeder}")
         per_combo.append(value if decision.outcome is Outcome.VISIBLE else None)
     return _by_bits(per_combo, bits), level, [v is None for v in per_combo]
-
-
-def _size(count: int) -> ColumnElement[Any]:
-    """A page size (``LIMIT``, a row number or count compared with it) in the statement's
-    text, not as a parameter: a compiled statement is prepared once and run many times,
-    and PostgreSQL plans a prepared statement generically only if the generic plan looks
-    no costlier than the custom ones; with its ``LIMIT`` a parameter it guesses 200 rows,
-    so it planned each run anew (0.17 ms per request on the three-level page). Sizes are
-    integers the plan computed, never caller text."""
-    return literal_column(str(int(count)), Integer)
 
 
 def _encode_id(prefix: str, raw: str) -> str:
