@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 import uuid
@@ -41,11 +40,10 @@ from sqlmodel import col
 import connectors
 from connectors import Record, SourceError, TransientSourceError
 from connectors.mapping import FieldMapping
-from hub import sharing
+from hub import heap, sharing
 from hub.access import PolicyRules, access
 from hub.bulk import insert_rows
 from hub.db import Database
-from hub.heap import YOUNG_THRESHOLD
 from hub.models._types import utcnow
 from hub.models.sync import SyncDeadLetter, SyncRecord
 from hub.netguard import NetPolicy
@@ -193,7 +191,7 @@ class Runner:
         started = time.monotonic()
         status, problem = "succeeded", None
         try:
-            with _collector_for_batches():
+            with heap.young_collections_deferred():
                 await self._read_all(state, source, cursor, started)
         except (SyncError, SourceError) as failure:
             status, problem = "failed", str(failure)
@@ -390,37 +388,6 @@ class Runner:
                     )
                     return
                 await self.sleep(self._delay(attempt + 1))
-
-
-@dataclass
-class _CollectorSetting:
-    runs: int = 0
-    saved: tuple[int, ...] = ()
-
-
-_collector = _CollectorSetting()
-
-
-@contextlib.contextmanager
-def _collector_for_batches() -> Iterator[None]:
-    """While runs go, the cyclic garbage collector's young collections wait for
-    :data:`hub.heap.YOUNG_THRESHOLD` allocations instead of CPython's 700 (the setting
-    is restored when the process's last run ends). A batch allocates hundreds of
-    thousands of containers, freed by reference counting: at 700, young collections ran
-    every few records, promoting the batch's objects into the older generations, whose
-    collections then walked them and the process's whole start-up heap (in ``hub
-    import``, a fifth of the CPU of an import of unchanged records)."""
-    if _collector.runs == 0:
-        _collector.saved = gc.get_threshold()
-        young, *older = _collector.saved
-        gc.set_threshold(max(young, YOUNG_THRESHOLD), *older)
-    _collector.runs += 1
-    try:
-        yield
-    finally:
-        _collector.runs -= 1
-        if _collector.runs == 0:
-            gc.set_threshold(*_collector.saved)
 
 
 def _unexpected(failure: BaseException) -> str:

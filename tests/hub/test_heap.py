@@ -57,3 +57,20 @@ async def test_the_server_settles_the_heap_after_start_up_when_tuning_is_on(
         assert (frozen > 0, threshold) == (
             (True, heap.YOUNG_THRESHOLD) if tuning else (False, 700)
         ), tuning
+
+
+def test_batch_work_defers_young_collections_and_restores_them_after_the_last_block(
+    collector_restored: None,
+) -> None:
+    gc.set_threshold(700, 10, 10)
+    with heap.young_collections_deferred():
+        assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, 10, 10)
+        with heap.young_collections_deferred():  # a second run in the same process
+            assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
+        assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD  # the first still runs
+    assert gc.get_threshold() == (700, 10, 10)
+    # A settled server's higher setting is kept, and left as it was.
+    gc.set_threshold(90_000, 20, 20)
+    with heap.young_collections_deferred():
+        assert gc.get_threshold()[0] == 90_000
+    assert gc.get_threshold() == (90_000, 20, 20)
