@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import ColumnElement, Table, any_, bindparam, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,6 +60,20 @@ async def insert_rows(
         raise DBAPIError(f"COPY {table.name}", None, error) from error
 
 
+def any_of(session: AsyncSession, column: Any, values: Collection[Any]) -> ColumnElement[bool]:
+    """``column IN values`` for a batch's hundreds of keys. On PostgreSQL ``column =
+    ANY(:array)``: one parameter, so the statement's text is the same for every batch
+    and the driver's prepared statement is reused (an ``IN`` list is rendered anew for
+    each batch, one parameter a value, and PostgreSQL parses and plans each rendering);
+    elsewhere the ``IN`` list."""
+    if session.get_bind().dialect.name != "postgresql":
+        return cast("ColumnElement[bool]", column.in_(values))
+    return cast(
+        "ColumnElement[bool]",
+        column == any_(bindparam(None, list(values), type_=ARRAY(column.type))),
+    )
+
+
 def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """``process`` computed once per distinct value of the batch for the values rows
     repeat: a JSON list of names (an outbox event's fields, a feedback's tags; each
@@ -88,4 +103,4 @@ def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 _MISSING = object()
 
-__all__ = ["COPY_FROM", "insert_rows"]
+__all__ = ["COPY_FROM", "any_of", "insert_rows"]

@@ -85,12 +85,11 @@ import contextlib
 import enum
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -104,7 +103,7 @@ from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Resource
 from hub.access.rules import REQUIRED_SCOPE
 from hub.access.specs import Action
-from hub.bulk import insert_rows
+from hub.bulk import any_of, insert_rows
 from hub.errors import ConflictError, ForbiddenError, HubError, NotFoundError
 from hub.models._types import row_values, table_columns
 from hub.outbox import Change, Operation
@@ -372,11 +371,12 @@ async def _authorize_many(
         for start in range(0, len(wanted), _IN_CHUNK):
             found = await session.execute(
                 select(parent_model.id).where(
-                    parent_model.id.in_(wanted[start : start + _IN_CHUNK]), condition
+                    any_of(session, parent_model.id, wanted[start : start + _IN_CHUNK]), condition
                 )
             )
             visible.update(found.scalars())
     checked: dict[tuple[tuple[str, str], ...], HubError | None] = {}
+    by_object: dict[int, HubError | None] = {}
     refused: dict[int, HubError] = {}
     for i, row in enumerate(rows):
         if row.about is not None and denied is not None and hidden_first:
@@ -387,16 +387,21 @@ async def _authorize_many(
         elif denied is not None:
             refused[i] = denied
         else:
-            key = tuple(sorted(row.given.items()))
-            if key not in checked:
-                try:
-                    access.check_fields(
-                        principal, request.resource, request.action, row.given, request.root
-                    )
-                    checked[key] = None
-                except HubError as error:
-                    checked[key] = error
-            problem = checked[key]
+            # Callers share one mapping between rows setting the same fields: by identity
+            # first (the rows hold their mappings for the whole call), then by content.
+            if id(row.given) in by_object:
+                problem = by_object[id(row.given)]
+            else:
+                key = tuple(sorted(row.given.items()))
+                if key not in checked:
+                    try:
+                        access.check_fields(
+                            principal, request.resource, request.action, row.given, request.root
+                        )
+                        checked[key] = None
+                    except HubError as error:
+                        checked[key] = error
+                problem = by_object[id(row.given)] = checked[key]
             if problem is not None:
                 refused[i] = problem
     return refused
@@ -413,7 +418,9 @@ async def _check_many(
     model: Any = MODELS[request.resource]
     for start in range(0, len(ids), _IN_CHUNK):
         failing = await session.execute(
-            select(model.id).where(model.id.in_(ids[start : start + _IN_CHUNK]), ~check).limit(1)
+            select(model.id)
+            .where(any_of(session, model.id, ids[start : start + _IN_CHUNK]), ~check)
+            .limit(1)
         )
         if failing.first() is not None:
             raise ForbiddenError(
@@ -438,62 +445,65 @@ async def _record_many(
     plain_so_far = True
     for row, values in written:
         after = request.snapshot(values)
-        shown: dict[str, Any] = {}
-        for name, value in after.items():
-            if value is None:
-                continue
-            if name in audit.SENSITIVE_FIELDS:  # a keyed hash, as field_changes shows it
-                value = audit.field_changes({}, {name: value})[name]["after"]
-            elif plain_so_far:
-                kind = type(value)
-                if kind is float:
-                    plain_so_far = False
-                elif kind is list or kind is dict:
-                    try:  # what may hold a float
-                        value = _plain(value)
-                    except _NotPlain:
-                        plain_so_far = False
-            shown[name] = value
-        listed.append({"id": values["id"], **row.details, "values": shown})
+        shown, plain_row = _shown(after, plain=plain_so_far)
+        plain_so_far = plain_so_far and plain_row
+        row_id = values["id"]
+        details = row.details
+        if details and plain_so_far:
+            try:
+                details = _plain_dict(details)
+            except _NotPlain:
+                plain_so_far = False
+        listed.append({"id": str(row_id) if plain_so_far else row_id, **details, "values": shown})
         # The fields an event names depend only on which are set (a create).
         key = frozenset(shown)
         if key not in fields_of:
             fields_of[key] = changes.changed_fields(resource, {}, after)
         events.append(
-            Change(resource, values["id"], request.operation, fields_of[key], after.get("version"))
+            Change(resource, row_id, request.operation, fields_of[key], after.get("version"))
         )
     head = {"resource": resource, **request.details, "count": len(listed)}
     entry = audit.entry_for(principal, request.audit, request.target, {**head, "records": listed})
     if plain_so_far:
-        # Plain JSON made in one pass by orjson (what the standard encoder writes with
-        # hub.plainjson.plain for the rest: UUIDs as text, times in UTC; no float got
-        # here); otherwise the append normalises the details the standard way.
-        with contextlib.suppress(_NotPlain, TypeError):
-            details = {**_plain_dict(head), "records": _orjson_plain(listed)}
-            entry = replace(entry, details=details, plain=True)
+        # Plain JSON already (what the standard encoder writes with hub.plainjson.plain:
+        # no float got here); otherwise the append normalises the details the standard way.
+        with contextlib.suppress(_NotPlain):
+            entry = replace(entry, details={**_plain_dict(head), "records": listed}, plain=True)
     await audit.append_many(session, [entry])
-    await outbox.emit_many(session, events, actor=audit.actor_of(principal))
+    # The audit append took the lock the outbox's numbers are taken under.
+    await outbox.emit_many(session, events, actor=audit.actor_of(principal), locked=True)
 
 
-_ORJSON_DEFAULT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-
-
-def _orjson_default(value: Any) -> Any:
-    if type(value) is datetime:  # hub.plainjson.plain's form, without its dispatch
-        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
-    if isinstance(value, uuid.UUID):  # a driver's subclass (asyncpg's), which orjson refuses
-        return str(value)
-    if isinstance(value, datetime | Decimal | set | frozenset) or is_dataclass(value):
-        return plain(value)
-    raise TypeError(f"{type(value).__name__} has no plain JSON form")
-
-
-def _orjson_plain(value: Any) -> Any:
-    """``value`` (holding no float, checked by the caller) as plain JSON, through orjson:
-    UUIDs, enums, tuples and text as the standard encoder writes them, times and the rest
-    by :func:`hub.plainjson.plain`. Raises TypeError for what has no plain form (an
-    integer beyond 64 bits, a key that is not text)."""
-    return orjson.loads(orjson.dumps(value, default=_orjson_default, option=_ORJSON_DEFAULT))
+def _shown(values: Mapping[str, Any], *, plain: bool) -> tuple[dict[str, Any], bool]:
+    """A row's values as a batch's audit event lists them (what :func:`hub.audit.
+    field_changes` shows as their change from nothing: sensitive ones as keyed hashes,
+    empty ones left out), and whether they are plain JSON. With ``plain``, they are made
+    plain here, value by value, as :func:`hub.plainjson.plain` makes them for the
+    standard encoder (UUIDs, a driver's subclass too, as text, times in UTC ISO 8601,
+    tuples as lists): no second pass over the batch. A float (or an integer beyond 64
+    bits) has no exact form on this path: ``False`` then, and the values left as they
+    are for the append to normalise the standard way (which leaves plain ones alone)."""
+    shown: dict[str, Any] = {}
+    sensitive = audit.SENSITIVE_FIELDS
+    for name, value in values.items():
+        if value is None:
+            continue
+        kind = type(value)
+        if name in sensitive:  # a keyed hash, as field_changes shows it
+            value = audit.field_changes({}, {name: value})[name]["after"]
+        elif kind is str or kind is bool or not plain:
+            pass
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        elif kind is datetime:
+            value = (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+        else:
+            try:
+                value = _plain(value)
+            except _NotPlain:
+                plain = False
+        shown[name] = value
+    return shown, plain
 
 
 class _NotPlain(Exception):

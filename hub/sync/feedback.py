@@ -15,8 +15,10 @@ one by one: they are the exception in a sync."""
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -26,10 +28,11 @@ from sqlmodel import col
 
 from hub.access import Action, Resource, access, pipeline
 from hub.access.pipeline import BatchRequest, NewRow, Update, WriteRequest
+from hub.bulk import any_of
 from hub.errors import HubError
 from hub.feedback import FeedbackSubmission, submit_feedback
 from hub.models import Customer, ExternalRef, Feedback
-from hub.models._types import new_id, utcnow
+from hub.models._types import utcnow
 from hub.models.activity import FEEDBACK_STATUSES
 from hub.outbox import Operation
 from hub.sync.errors import transient
@@ -125,7 +128,8 @@ class FeedbackTarget:
         now = utcnow()
         rows: list[NewRow] = []
         organization = principal.organization_id
-        for item, customer_id in items:
+        ids = _new_ids(len(items))
+        for (item, customer_id), row_id in zip(items, ids, strict=True):
             # What submit_feedback builds: prepare() cleaned the values with
             # clean_submission already (the customer and the external id aside).
             values = item.values
@@ -133,7 +137,7 @@ class FeedbackTarget:
             rows.append(
                 NewRow(
                     values={
-                        "id": new_id(),
+                        "id": row_id,
                         "customer_id": customer_id,
                         "organization_id": organization,
                         "channel": values["channel"],
@@ -236,20 +240,39 @@ _OPTIONAL = (
 )
 
 
-def given_fields(values: Mapping[str, Any]) -> dict[str, str]:
+def given_fields(values: Mapping[str, Any]) -> Mapping[str, str]:
     """The fields a submission of prepared ``values`` sets, with their input names:
     ``clean_submission(...).given`` without validating again (a test holds the two
-    equal). The external id is always given (it is the record's reference)."""
-    given = dict(_GIVEN)
-    for name, path in _OPTIONAL:
-        value = values.get(name)
-        if name == "external_ref" or (
-            value is not None
+    equal). The external id is always given (it is the record's reference).
+
+    One shared, read-only mapping per combination of fields set: a batch has a handful
+    of them, and the write pipeline checks each distinct one once (by identity)."""
+    shape = tuple(
+        name == "external_ref"
+        or (
+            (value := values.get(name)) is not None
             and not (name == "tags" and not value)
             and not (name == "visibility" and value == "internal")
-        ):
-            given[name] = path
+        )
+        for name, _ in _OPTIONAL
+    )
+    given = _GIVEN_BY_SHAPE.get(shape)
+    if given is None:
+        fields = dict(_GIVEN)
+        fields.update((name, path) for (name, path), on in zip(_OPTIONAL, shape, strict=True) if on)
+        given = _GIVEN_BY_SHAPE[shape] = MappingProxyType(fields)
     return given
+
+
+_GIVEN_BY_SHAPE: dict[tuple[bool, ...], Mapping[str, str]] = {}
+"""At most 2**7 entries: one per combination of optional fields."""
+
+
+def _new_ids(count: int) -> list[uuid.UUID]:
+    """``count`` random (version 4) ids, as :func:`uuid.uuid4` makes them, from one read
+    of the system's random source instead of one a row."""
+    data = os.urandom(16 * count)
+    return [uuid.UUID(bytes=data[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
 
 
 def _submission(item: Item, customer_id: uuid.UUID) -> FeedbackSubmission:
@@ -320,7 +343,7 @@ async def _by_index(
         return {}
     rows = await session.execute(
         select(column, col(Customer.id))
-        .where(column.in_(keys), among)
+        .where(any_of(session, column, keys), among)
         .order_by(col(Customer.created_at).desc(), col(Customer.id).desc())
     )
     # Oldest last, so it wins: the same customer find_match would choose.

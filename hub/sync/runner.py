@@ -42,7 +42,7 @@ from connectors import Record, SourceError, TransientSourceError
 from connectors.mapping import FieldMapping
 from hub import heap, sharing
 from hub.access import PolicyRules, access
-from hub.bulk import insert_rows
+from hub.bulk import any_of, insert_rows
 from hub.db import Database
 from hub.models._types import utcnow
 from hub.models.sync import SyncDeadLetter, SyncRecord
@@ -514,7 +514,7 @@ async def _dead_letters(
         found = await session.execute(
             select(SyncDeadLetter).where(
                 col(SyncDeadLetter.connector_id) == connector_id,
-                col(SyncDeadLetter.position).in_(positions),
+                any_of(session, col(SyncDeadLetter.position), positions),
             )
         )
         existing = {row.position: row for row in found.scalars()}
@@ -541,7 +541,7 @@ async def _dead_letters(
             update(SyncDeadLetter)
             .where(
                 col(SyncDeadLetter.connector_id) == connector_id,
-                col(SyncDeadLetter.position).in_([r.position[:300] for r in fine]),
+                any_of(session, col(SyncDeadLetter.position), [r.position[:300] for r in fine]),
                 col(SyncDeadLetter.resolved_at).is_(None),
             )
             .values(resolved_at=now, updated_at=now)
