@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import orjson
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -44,7 +44,7 @@ from hub import heap, sharing
 from hub.access import PolicyRules, access
 from hub.bulk import any_of, insert_rows
 from hub.db import Database
-from hub.models._types import utcnow
+from hub.models._types import UTCDateTime, utcnow
 from hub.models.sync import SyncDeadLetter, SyncRecord
 from hub.netguard import NetPolicy
 from hub.outage import describe
@@ -537,16 +537,45 @@ async def _dead_letters(
             row.record, row.attempts = raw_record(record), row.attempts + 1
             row.updated_at, row.resolved_at = now, None
     if fine:
-        await session.execute(
-            update(SyncDeadLetter)
-            .where(
-                col(SyncDeadLetter.connector_id) == connector_id,
-                any_of(session, col(SyncDeadLetter.position), [r.position[:300] for r in fine]),
-                col(SyncDeadLetter.resolved_at).is_(None),
+        positions = [r.position[:300] for r in fine]
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(
+                _RESOLVE_PG, {"connector": connector_id, "positions": positions, "now": now}
             )
-            .values(resolved_at=now, updated_at=now)
-        )
+        else:
+            await session.execute(
+                update(SyncDeadLetter)
+                .where(
+                    col(SyncDeadLetter.connector_id) == connector_id,
+                    col(SyncDeadLetter.position).in_(positions),
+                    col(SyncDeadLetter.resolved_at).is_(None),
+                )
+                .values(resolved_at=now, updated_at=now)
+            )
     await session.flush()
+
+
+_RESOLVE_PG = text(
+    """
+    UPDATE sync_dead_letter AS d SET resolved_at = :now, updated_at = :now
+    FROM (
+        SELECT o.id
+        FROM unnest(CAST(:positions AS varchar[])) AS k(position)
+        CROSS JOIN LATERAL (
+            SELECT l.id FROM sync_dead_letter AS l
+            WHERE l.connector_id = :connector AND l.position = k.position
+                AND l.resolved_at IS NULL
+            OFFSET 0
+        ) AS o
+    ) AS hit
+    WHERE d.id = hit.id
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
+"""The open dead letters at a batch's positions stored fine, resolved, on PostgreSQL: one
+probe of the (connector, position) key per position (as :data:`_KNOWN_PG`). Planned
+for the table as analyzed (few letters), ``position IN (...)`` was a scan of every open
+letter of the connector compared with every position of the batch: 3 ms a batch at 282
+letters, growing with each letter a run leaves."""
 
 
 __all__: list[str] = [
