@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from hub import audit, changes
+from hub import audit, changes, disclosures
 from hub.access import REGISTRY, Resource, access, pipeline
 from hub.assignments import require_operator
 from hub.customers import (
@@ -40,7 +40,6 @@ from hub.errors import BadInputError, FieldProblem, InvalidInputError
 from hub.models import (
     Customer,
     CustomerPartner,
-    Disclosure,
     ExternalRef,
     ProposedChange,
 )
@@ -259,9 +258,10 @@ def _customer_column(table: type[SQLModel]) -> str | None:
 # What points at a customer and follows it into the survivor, as (table, its customer
 # column, its outbox resource or None): every resource of the registry whose table
 # references the customer (a new resource moves without being named here), in registry
-# order; then the external references, the proposed changes and the disclosure history
-# (so that a data-subject report on the survivor stays complete): bookkeeping, of which
-# only the proposals are published.
+# order; then the external references and the proposed changes: bookkeeping, of which
+# only the proposals are published. The disclosure index follows too (so that a
+# data-subject report on the survivor stays complete), through hub.disclosures, which
+# knows how each backend stores it.
 _MOVED: tuple[tuple[type[SQLModel], str, str | None], ...] = (
     *(
         (spec.table, column, resource)
@@ -270,7 +270,6 @@ _MOVED: tuple[tuple[type[SQLModel], str, str | None], ...] = (
     ),
     (ExternalRef, "customer_id", None),
     (ProposedChange, "customer_id", changes.PROPOSED_CHANGE),
-    (Disclosure, "customer_id", None),
 )
 
 
@@ -347,6 +346,7 @@ async def merge_customers(
         ids = list((await session.execute(statement.returning(id_column))).scalars())
         moved[table] = len(ids)
         events += changes.moved(resource, ids)
+    moved["disclosure"] = await disclosures.repoint(session, duplicate_id, survivor_id)
 
     filled: list[str] = []
     stamps = dict(survivor.provenance)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from hub.console.charts import Chart, Series, top_series
+from hub.disclosures import customer_count
 from hub.models import Feedback, Organization, PolicyVersion
 from hub.models.policy import Disclosure
 from hub.models.sync import SyncDeadLetter, SyncRun
@@ -119,18 +120,25 @@ async def _feedback(session: AsyncSession, today: date) -> list[Chart]:
 
 async def _disclosures(session: AsyncSession, today: date) -> Chart:
     weeks = weeks_until(await _newest(session, col(Disclosure.at), today))
-    rows = (
-        await session.execute(
-            select(col(Disclosure.at), col(Disclosure.organization)).where(
-                col(Disclosure.at) >= _start(weeks)
-            )
-        )
-    ).all()
+    # An index row names the customers of a read (all of them on PostgreSQL, one on
+    # SQLite): each counts.
+    rows = await session.execute(
+        select_columns(
+            col(Disclosure.at),
+            col(Disclosure.organization),
+            customer_count(col(Disclosure.customer_ids)),
+        ).where(col(Disclosure.at) >= _start(weeks))
+    )
+    counts: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(weeks))
+    for at, organization, customers in rows:
+        i = _index(weeks, at)
+        if i is not None:
+            counts[organization][i] += customers
     return Chart(
         "disclosures",
         "Customers disclosed to partners per week (one per read and customer), by partner",
         weeks,
-        top_series(counts_by_week(weeks, list(rows))),
+        top_series(dict(counts)),
         "bars",
     )
 

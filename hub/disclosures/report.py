@@ -5,8 +5,8 @@ included) as :class:`DisclosureView` rows, bringing the index up to date first;
 :data:`EXPORT_COLUMNS` is their column order in exports. No access check here: the
 callers (:mod:`hub.admin.audit`, the admin export) check.
 
-May import :mod:`hub.disclosures.write` (for the index) and :mod:`hub.models`; never
-:mod:`hub.access`.
+May import :mod:`hub.disclosures.index`, :mod:`hub.disclosures.write` and
+:mod:`hub.models`; never :mod:`hub.access`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub.disclosures.write import index_pending, records_of_event
-from hub.models import AuditEvent, Disclosure
+from hub.disclosures.index import events_naming, index_pending
+from hub.disclosures.write import records_of_event
+from hub.models import AuditEvent
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ async def disclosures_of(session: AsyncSession, customer_id: uuid.UUID) -> list[
     and those about these customers are the report's rows."""
     await index_pending(session)
     customers = await merged_into(session, customer_id)
-    events = select(col(Disclosure.event_seq)).where(col(Disclosure.customer_id).in_(customers))
+    events = events_naming((await session.connection()).dialect.name, customers)
     statement = (
         select(
             col(AuditEvent.seq),

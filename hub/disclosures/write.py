@@ -1,13 +1,12 @@
-"""Writing collected reads: the audit events and the disclosure index.
+"""Writing collected reads: the audit events, then the disclosure index.
 
-:func:`write_reads` turns closed collectors into ``read`` events of the audit chain;
-:func:`index_pending` derives the :class:`~hub.models.Disclosure` index from those events
-(one row per event and customer it disclosed something of), lagging them by design; the
-:class:`DisclosureWriter` is the background task batching both so requests never wait for
-the audit log (see docs/audit.md for the bounded loss window it implies).
+:func:`write_reads` turns closed collectors into ``read`` events of the audit chain; the
+:class:`DisclosureWriter` is the background task batching them so requests never wait for
+the audit log (see docs/audit.md for the bounded loss window it implies), and bringing
+the index (:mod:`hub.disclosures.index`) up to date after them, lagging by design.
 
-May import :mod:`hub.disclosures.collect`, :mod:`hub.audit`, :mod:`hub.db`,
-:mod:`hub.models` and :mod:`hub.outage`; never :mod:`hub.access`.
+May import :mod:`hub.disclosures.collect`, :mod:`hub.disclosures.index`, :mod:`hub.audit`,
+:mod:`hub.db`, :mod:`hub.models` and :mod:`hub.outage`; never :mod:`hub.access`.
 """
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import func, select
@@ -26,36 +24,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub import audit
-from hub.db import Database, serialise
-from hub.disclosures.collect import CUSTOMER, READ, ReadCollector
-from hub.models import AuditEvent, Disclosure
+from hub.db import Database
+from hub.disclosures.collect import CUSTOMER, ReadCollector
+from hub.disclosures.index import GROUPED, ReadEvent, index_pending, indexed_until
+from hub.models import AuditEvent
 from hub.outage import OutageLog
 
 # The name the writer has always logged under (before the package split).
 logger = logging.getLogger("hub.disclosures")
 
 
-DISCLOSURE_COLUMNS = (
-    "id",
-    "event_seq",
-    "at",
-    "customer_id",
-    "organization",
-    "client",
-    "policy_version",
-)
-"""The columns of a :class:`~hub.models.Disclosure` row as :func:`rows_of_event` gives
-them, in order."""
-
-
 async def write_reads(session: AsyncSession, reads: Sequence[ReadCollector]) -> int:
     """Append one ``read`` event per non-empty collector, in the session's transaction
-    (one chain lock for the whole batch); returns events written. The per-customer index
+    (one chain lock for the whole batch); returns events written. The index
     (:class:`Disclosure` rows) is built from the events by :func:`index_pending`."""
-    reads = [r for r in reads if r.records]
-    if not reads:
-        return 0
-    return await audit.append_many(session, [r.entry() for r in reads])
+    return len(await _append_reads(session, reads))
+
+
+async def _append_reads(session: AsyncSession, reads: Sequence[ReadCollector]) -> list[audit.Entry]:
+    """:func:`write_reads`, returning the entries appended (their events are the chain's
+    last, in order: :func:`hub.audit.append_many` appends any anchor event first)."""
+    entries = [r.entry() for r in reads if r.records]
+    if entries:
+        await audit.append_many(session, entries)
+    return entries
 
 
 def records_of_event(
@@ -73,99 +65,35 @@ def records_of_event(
     ]
 
 
-def _row_id(seq: int, n: int) -> int:
-    """The id of an event's ``n``-th index row (from 1): the event's ``seq``, then ``n``.
-    Index rows are only ever appended: keys that grow with the events land at the end of
-    the primary-key index, where random keys would dirty a different index page per row;
-    and indexing an event again would give the same ids."""
-    return (seq << 64) | n
-
-
-def rows_of_event(
-    seq: int, at: datetime, organization: str, client: str, details: Mapping[str, Any]
-) -> list[tuple[Any, ...]]:
-    """The :class:`Disclosure` rows of one ``read`` event, one per customer it disclosed
-    something of (``details["customers"]``, in order), as values in the order of
-    :data:`DISCLOSURE_COLUMNS` (``id`` an integer, customer ids UUIDs). The index is
-    derived from the hash-chained event, which stays the record of what was read."""
-    version = details.get("policy_version")
-    return [
-        (_row_id(seq, n), seq, at, uuid.UUID(customer), organization, client, version)
-        for n, customer in enumerate(details.get("customers", ()), start=1)
-    ]
+async def _read_events(
+    session: AsyncSession, entries: Sequence[audit.Entry]
+) -> dict[int, ReadEvent]:
+    """What the index takes from the events of ``entries``, just appended in the
+    session's transaction (which holds the chain's lock): they are the chain's last."""
+    head = (await session.execute(select(func.max(col(AuditEvent.seq))))).scalar_one()
+    first = int(head) - len(entries) + 1
+    return {
+        seq: ReadEvent(
+            seq=seq,
+            at=entry.at.astimezone(UTC),  # as hub.audit stores it
+            organization=entry.organization or "",
+            client=entry.client or "",
+            policy_version=entry.details.get("policy_version"),
+            customers=entry.details["customers"],
+        )
+        for seq, entry in enumerate(entries, start=first)
+        if entry.at is not None  # a collector's always has one: the time of the read
+    }
 
 
 # The disclosure index lags the events by design: the writer indexes when it is idle and
 # whenever INDEX_LAG events are waiting; every report indexes what is left first, so a
-# report is always complete. A partner page is one event naming its fifty customers:
-# fifty index rows, made by the database from the stored event in one statement (a row
-# per record, as the index once had, cost the database more than answering the page).
+# report is always complete. The writer keeps what the index needs of the events it
+# appended (on PostgreSQL, where the index takes it from memory), no more than INDEX_LAG
+# of them: the ids of about 50 customers a page, some 5 KB each.
 
-INDEX_LAG = 5000
+INDEX_LAG = 1000
 """Events the index may lag behind under sustained load before the writer catches up."""
-
-_INDEX_LOCK = 0x646973636C6F  # "disclo": one indexer at a time per database
-
-# Each event's details are read (and, on PostgreSQL, de-TOASTed and parsed) once, in a
-# materialised CTE, not once per customer. Row ids follow _row_id. Constant text; the
-# values are bound.
-_INDEX_SQL = {
-    "postgresql": """
-WITH events AS MATERIALIZED (
-    SELECT seq, at, coalesce(organization, '') AS organization,
-        coalesce(client, '') AS client,
-        CAST(details ->> 'policy_version' AS integer) AS version,
-        CAST(details AS jsonb) -> 'customers' AS customers
-    FROM audit_event
-    WHERE action = $1 AND seq > $2 AND seq <= $3
-)
-INSERT INTO disclosure (id, event_seq, at, customer_id, organization, client, policy_version)
-SELECT CAST(lpad(to_hex(e.seq), 16, '0') || lpad(to_hex(c.n), 16, '0') AS uuid),
-    e.seq, e.at, CAST(c.value AS uuid), e.organization, e.client, e.version
-FROM events AS e
-CROSS JOIN LATERAL jsonb_array_elements_text(e.customers) WITH ORDINALITY AS c(value, n)
-""",
-    # sqlalchemy.Uuid stores 32 hex digits on SQLite; ``at`` is copied as stored.
-    "sqlite": """
-WITH events AS MATERIALIZED (
-    SELECT seq, at, coalesce(organization, '') AS organization,
-        coalesce(client, '') AS client,
-        json_extract(details, '$.policy_version') AS version,
-        json_extract(details, '$.customers') AS customers
-    FROM audit_event
-    WHERE action = ? AND seq > ? AND seq <= ?
-)
-INSERT INTO disclosure (id, event_seq, at, customer_id, organization, client, policy_version)
-SELECT printf('%016x%016x', e.seq, c.key + 1), e.seq, e.at, replace(c.value, '-', ''),
-    e.organization, e.client, e.version
-FROM events AS e, json_each(e.customers) AS c
-""",
-}
-
-
-async def index_pending(session: AsyncSession, *, limit: int | None = None) -> int:
-    """Add the :class:`Disclosure` rows of every ``read`` event not indexed yet (up to
-    ``limit`` events), in the session's transaction; returns the events indexed.
-    Serialised per database, so two replicas never index one event twice."""
-    await serialise(session, _INDEX_LOCK)
-    done = (await session.execute(select(func.max(col(Disclosure.event_seq))))).scalar() or 0
-    statement = (
-        select(col(AuditEvent.seq))
-        .where(col(AuditEvent.action) == READ, col(AuditEvent.seq) > done)
-        .order_by(col(AuditEvent.seq))
-    )
-    if limit is not None:
-        statement = statement.limit(limit)
-    seqs = (await session.execute(statement)).scalars().all()
-    if not seqs:
-        return 0
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        # Its planner guesses a hundred rows per JSON element function and would compile
-        # the statement to machine code (JIT) for longer than it runs.
-        await connection.exec_driver_sql("SET LOCAL jit = off")
-    await connection.exec_driver_sql(_INDEX_SQL[connection.dialect.name], (READ, done, seqs[-1]))
-    return len(seqs)
 
 
 class DisclosureWriter:
@@ -199,6 +127,8 @@ class DisclosureWriter:
         self.max_pending = max_pending or batch_size * 100
         self.dropped = 0
         self.unindexed = 0  # events this writer appended that the index may lack
+        # Of those, what the index needs, by seq (PostgreSQL's index takes it from here).
+        self._appended: dict[int, ReadEvent] = {}
         self._pending: list[ReadCollector] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -244,12 +174,23 @@ class DisclosureWriter:
                 remaining -= len(batch)
                 try:
                     async with self.database.transaction() as session:
-                        written += await write_reads(session, batch)
+                        entries = await _append_reads(session, batch)
+                        appended = await self._indexable(session, entries)
                 except BaseException:
                     self._pending[:0] = batch  # retried in order with the next flush
                     raise
+                written += len(entries)
+                self._appended.update(appended)  # committed
         self.unindexed += written
         return written
+
+    async def _indexable(
+        self, session: AsyncSession, entries: Sequence[audit.Entry]
+    ) -> dict[int, ReadEvent]:
+        """What the index will need of ``entries``' events, where it takes it from memory."""
+        if not entries or (await session.connection()).dialect.name not in GROUPED:
+            return {}
+        return await _read_events(session, entries)
 
     async def index(self) -> int:
         """Bring the disclosure index up to date (every replica's events, not only this
@@ -257,8 +198,12 @@ class DisclosureWriter:
         indexed = 0
         while True:
             async with self.database.transaction() as session:
-                done = await index_pending(session, limit=INDEX_LAG)
+                done = await index_pending(session, limit=INDEX_LAG, known=self._appended)
+                newest = await indexed_until(session)
             indexed += done
+            # Indexed now, by this call or by another (a report's, another replica's).
+            for seq in [seq for seq in self._appended if seq <= newest]:
+                del self._appended[seq]
             if done < INDEX_LAG:
                 self.unindexed = 0
                 return indexed

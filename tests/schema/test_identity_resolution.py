@@ -220,8 +220,9 @@ async def test_duplicate_candidates_and_merge(
         # Someone read the duplicate: after the merge, the survivor's report shows it.
         session.add(
             Disclosure(
+                id=1 << 24,
                 event_seq=1,
-                customer_id=duplicate.id,
+                customer_ids=[duplicate.id],
                 organization="acme",
                 client="c",
             )
