@@ -60,6 +60,27 @@ async def insert_rows(
         raise DBAPIError(f"COPY {table.name}", None, error) from error
 
 
+async def fetch_planned_now(session: AsyncSession, sql: str, *args: Any) -> list[Any]:
+    """Run ``sql`` (PostgreSQL, ``$n`` parameters) in the session's transaction, planned
+    for the tables as they are now and for these values: an unnamed statement, which
+    PostgreSQL plans at each execution. The driver otherwise prepares a statement once
+    per connection, and its plan stays the one made for the tables as they were then:
+    during an import into a fresh database (statistics of empty tables, as where
+    autovacuum is off), a scan of every row of a table the import itself grows, at each
+    batch. One more round trip than a prepared statement; for a batch's statements on
+    those tables. Returns the rows."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    statement = await driver.prepare(sql, name="")
+    try:
+        return list(await statement.fetch(*args))
+    except Exception as error:
+        if getattr(error, "sqlstate", None) is None:
+            raise
+        raise DBAPIError(sql, None, error) from error
+
+
 def any_of(session: AsyncSession, column: Any, values: Collection[Any]) -> ColumnElement[bool]:
     """``column IN values`` for a batch's hundreds of keys. On PostgreSQL ``column =
     ANY(:array)``: one parameter, so the statement's text is the same for every batch
@@ -103,4 +124,4 @@ def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 _MISSING = object()
 
-__all__ = ["COPY_FROM", "any_of", "insert_rows"]
+__all__ = ["COPY_FROM", "any_of", "fetch_planned_now", "insert_rows"]

@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.audit import LOCK_KEY
-from hub.bulk import insert_rows
+from hub.bulk import fetch_planned_now, insert_rows
 from hub.db import serialise
 from hub.errors import BadInputError, NotFoundError
 from hub.models import OutboxEvent, OutboxReader
@@ -194,25 +194,16 @@ async def head(session: AsyncSession) -> int:
     return int(newest.scalar_one() or 0)
 
 
-_HEAD = "SELECT max(position) FROM outbox_event"
-
-
 async def _head_planned_now(session: AsyncSession) -> int:
-    """:func:`head`, planned for the table as it is now (a bulk import's batches). The
-    driver keeps one prepared statement per text on a connection, and PostgreSQL plans a
-    statement without parameters once, for the table as it was then: on a connection
-    that first asked while the table was empty (a fresh database, statistics not taken
-    since, as where autovacuum is off), ``max(position)`` stays a scan of every event,
-    and an import's batches, each asking once, cost the square of its size (7 ms a batch
-    at 30,000 events). The unnamed statement is parsed and planned each time: one more
-    round trip, and the primary key's last entry read."""
+    """:func:`head`, planned for the table as it is now (a bulk import's batches,
+    :func:`hub.bulk.fetch_planned_now`): on a connection that first asked while the table
+    was empty, the prepared ``max(position)`` stays a scan of every event, and an
+    import's batches, each asking once, cost the square of its size (7 ms a batch at
+    30,000 events)."""
     if session.get_bind().dialect.name != "postgresql":
         return await head(session)
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    statement = await driver.prepare(_HEAD, name="")
-    return int(await statement.fetchval() or 0)
+    rows = await fetch_planned_now(session, "SELECT max(position) FROM outbox_event")
+    return int(rows[0][0] or 0)
 
 
 async def changes_since(session: AsyncSession, position: int, limit: int = 500) -> list[Event]:

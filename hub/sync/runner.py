@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import orjson
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -42,9 +42,9 @@ from connectors import Record, SourceError, TransientSourceError
 from connectors.mapping import FieldMapping
 from hub import heap, sharing
 from hub.access import PolicyRules, access
-from hub.bulk import any_of, insert_rows
+from hub.bulk import any_of, fetch_planned_now, insert_rows
 from hub.db import Database
-from hub.models._types import UTCDateTime, utcnow
+from hub.models._types import utcnow
 from hub.models.sync import SyncDeadLetter, SyncRecord
 from hub.netguard import NetPolicy
 from hub.outage import describe
@@ -539,9 +539,7 @@ async def _dead_letters(
     if fine:
         positions = [r.position[:300] for r in fine]
         if session.get_bind().dialect.name == "postgresql":
-            await session.execute(
-                _RESOLVE_PG, {"connector": connector_id, "positions": positions, "now": now}
-            )
+            await fetch_planned_now(session, _RESOLVE_PG, now, connector_id, positions)
         else:
             await session.execute(
                 update(SyncDeadLetter)
@@ -555,27 +553,15 @@ async def _dead_letters(
     await session.flush()
 
 
-_RESOLVE_PG = text(
-    """
-    UPDATE sync_dead_letter AS d SET resolved_at = :now, updated_at = :now
-    FROM (
-        SELECT o.id
-        FROM unnest(CAST(:positions AS varchar[])) AS k(position)
-        CROSS JOIN LATERAL (
-            SELECT l.id FROM sync_dead_letter AS l
-            WHERE l.connector_id = :connector AND l.position = k.position
-                AND l.resolved_at IS NULL
-            OFFSET 0
-        ) AS o
-    ) AS hit
-    WHERE d.id = hit.id
-    """
-).bindparams(bindparam("now", type_=UTCDateTime()))
-"""The open dead letters at a batch's positions stored fine, resolved, on PostgreSQL: one
-probe of the (connector, position) key per position (as :data:`_KNOWN_PG`). Planned
-for the table as analyzed (few letters), ``position IN (...)`` was a scan of every open
-letter of the connector compared with every position of the batch: 3 ms a batch at 282
-letters, growing with each letter a run leaves."""
+_RESOLVE_PG = """
+UPDATE sync_dead_letter SET resolved_at = $1, updated_at = $1
+WHERE connector_id = $2 AND resolved_at IS NULL AND position = ANY($3::varchar[])
+"""
+"""The open dead letters at a batch's positions stored fine, resolved, on PostgreSQL,
+planned for the table as it is now and these positions (:func:`hub.bulk.
+fetch_planned_now`). Prepared once, while the table held few letters, the plan compared
+every open letter of the connector with every position of the batch: 3 ms a batch at 282
+letters, 15 ms at 1,000, growing with each letter a run leaves."""
 
 
 __all__: list[str] = [
