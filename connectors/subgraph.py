@@ -1,9 +1,11 @@
 """A GraphQL subgraph (Apollo Federation v2) the hub composes: the client that reads its
 ``_service { sdl }`` and sends it batched ``_entities`` requests.
 
-Plain GraphQL over HTTP (a JSON POST, ``application/json`` back). The caller supplies the
-transport (the hub's SSRF-checked one, :class:`hub.netguard.GuardedTransport`) and the
-authentication, never the caller's own token:
+Plain GraphQL over HTTP (a JSON POST, ``application/json`` back), through aiohttp: these
+calls are made inside a partner's request, where httpx cost four times the CPU
+(docs/federation.md). The caller supplies the connections (the hub's SSRF-checked
+connector, :func:`hub.netguard.guarded_connector`) and the authentication, never the
+caller's own token:
 
 - :class:`HeaderAuth`: a static header (``Authorization: Bearer ...``, ``X-Api-Key``);
 - :class:`ClientCredentials`: an OAuth 2.0 client-credentials token (RFC 6749 §4.4) from
@@ -16,8 +18,9 @@ not see), the answer is read up to :data:`MAX_BODY` bytes, and every failure is 
 
 Example::
 
-    client = SubgraphClient("https://loyalty.example.com/graphql", timeout=2.0,
-                            transport=GuardedTransport(NetPolicy()),
+    url = "https://loyalty.example.com/graphql"
+    client = SubgraphClient(url, timeout=2.0,
+                            connector=lambda: guarded_connector(url, NetPolicy()),
                             auth=HeaderAuth("Authorization", "Bearer s3cret"))
     sdl = await client.sdl()
     data = await client.query("query($r: [_Any!]!) { _entities(representations: $r) "
@@ -27,16 +30,19 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 
 with warnings.catch_warnings():
     # authlib prefers the `httpx2` fork and warns when it falls back to httpx; the hub's
-    # transports (hub.netguard) are httpx transports, so httpx it is.
+    # token transports (hub.netguard) are httpx transports, so httpx it is.
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
@@ -78,48 +84,58 @@ Auth = HeaderAuth | ClientCredentials | None
 
 
 class SubgraphClient:
-    """One subgraph's client: keeps its connections and (OAuth) its token between calls."""
+    """One subgraph's client: keeps its connections and (OAuth) its token between calls.
+
+    ``connector`` makes the aiohttp connector the requests go through (the hub's
+    SSRF-checked one, :func:`hub.netguard.guarded_connector`), called once, inside the
+    event loop, on first use; ``token_transport`` is the httpx transport authlib fetches
+    OAuth tokens through (also checked), needed with :class:`ClientCredentials` only."""
 
     def __init__(
         self,
         url: str,
         *,
         timeout: float,
-        transport: httpx.AsyncBaseTransport,
+        connector: Callable[[], aiohttp.BaseConnector],
+        token_transport: httpx.AsyncBaseTransport | None = None,
         auth: Auth = None,
     ) -> None:
         self.url = url
         self.timeout = timeout
-        headers = {
+        self._connector = connector
+        self._session: aiohttp.ClientSession | None = None
+        self._headers = {
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
             "Content-Type": "application/json",
         }
         if isinstance(auth, HeaderAuth):
-            headers[auth.name] = auth.value
-        options: dict[str, Any] = {
-            "transport": transport,
-            "follow_redirects": False,
-            "trust_env": False,
-            "timeout": httpx.Timeout(timeout),
-            "headers": headers,
-        }
-        self._oauth = isinstance(auth, ClientCredentials)
+            self._headers[auth.name] = auth.value
+        self._oauth: AsyncOAuth2Client | None = None
+        self._token_lock = asyncio.Lock()
         if isinstance(auth, ClientCredentials):
-            self._http: httpx.AsyncClient = AsyncOAuth2Client(
+            if token_transport is None:
+                raise ValueError("client credentials need a token transport")
+            self._oauth = AsyncOAuth2Client(
                 client_id=auth.client_id,
                 client_secret=auth.client_secret,
                 token_endpoint_auth_method=auth.method,
                 scope=auth.scope,
                 token_endpoint=auth.token_url,
                 grant_type="client_credentials",
-                **options,
+                transport=token_transport,
+                follow_redirects=False,
+                trust_env=False,
+                timeout=httpx.Timeout(timeout),
+                headers={"User-Agent": USER_AGENT},
             )
-        else:
-            self._http = httpx.AsyncClient(**options)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._oauth is not None:
+            await self._oauth.aclose()
 
     async def sdl(self) -> str:
         """The subgraph's SDL (``_service { sdl }``)."""
@@ -147,23 +163,47 @@ class SubgraphClient:
             raise SubgraphError("the subgraph answered without data")
         return data
 
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=self._connector(),
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                trust_env=False,  # a proxy would be a connection the guard did not check
+                auto_decompress=True,
+            )
+        return self._session
+
+    async def _bearer(self) -> dict[str, str] | None:
+        """The ``Authorization`` header of an OAuth client: a token fetched on first use
+        and again once it has expired (one fetch at a time)."""
+        oauth = self._oauth
+        if oauth is None:
+            return None
+        token = oauth.token
+        if not token or token.is_expired():
+            async with self._token_lock:
+                token = oauth.token
+                if not token or token.is_expired():
+                    token = await oauth.fetch_token(grant_type="client_credentials")
+        return {"Authorization": f"Bearer {token['access_token']}"}
+
     async def _post(self, content: bytes) -> dict[str, Any]:
         try:
-            if self._oauth and not self._http.token:  # type: ignore[attr-defined]
-                # The first call fetches a token; authlib fetches a new one on expiry.
-                client: Any = self._http
-                await client.fetch_token(grant_type="client_credentials")
-            async with self._http.stream("POST", self.url, content=content) as response:
-                if response.status_code != 200:
-                    raise SubgraphError(f"the subgraph answered HTTP {response.status_code}")
-                raw = b""
-                async for chunk in response.aiter_bytes():
-                    raw += chunk
-                    if len(raw) > MAX_BODY:
-                        raise SubgraphError(f"the subgraph's answer is over {MAX_BODY} bytes")
-        except httpx.TimeoutException:
+            headers = await self._bearer()
+            async with self._http().post(
+                self.url, data=content, headers=headers, allow_redirects=False
+            ) as response:
+                if response.status != 200:
+                    raise SubgraphError(f"the subgraph answered HTTP {response.status}")
+                length = response.content_length
+                if length is not None and length <= MAX_BODY:
+                    raw = await response.read()
+                else:
+                    raw = await _limited(response)
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             raise SubgraphError(f"the subgraph did not answer within {self.timeout:g} s") from None
-        except httpx.HTTPError as error:
+        except (aiohttp.ClientError, httpx.HTTPError) as error:
             raise SubgraphError(
                 f"the subgraph cannot be reached: {_reason(error)}",
                 "the subgraph cannot be reached",
@@ -182,7 +222,17 @@ class SubgraphClient:
         return body
 
 
-def _reason(error: httpx.HTTPError) -> str:
+async def _limited(response: aiohttp.ClientResponse) -> bytes:
+    """The body of an answer of unknown (or too large a) length, up to :data:`MAX_BODY`."""
+    raw = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise SubgraphError(f"the subgraph's answer is over {MAX_BODY} bytes")
+    return bytes(raw)
+
+
+def _reason(error: Exception) -> str:
     text = str(error).strip()
     return text[:300] if text else type(error).__name__
 

@@ -35,7 +35,14 @@ from hub.federation.compose import composition_problems
 from hub.federation.sdl import SubgraphRefused, SubgraphShape, analyse, check_together
 from hub.models._types import utcnow
 from hub.models.subgraph import AUTH_KINDS, Subgraph
-from hub.netguard import GuardedTransport, NetPolicy, Resolver, check_url, system_resolver
+from hub.netguard import (
+    GuardedTransport,
+    NetPolicy,
+    Resolver,
+    check_url,
+    guarded_connector,
+    system_resolver,
+)
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 MAX_TIMEOUT = 60.0
@@ -77,11 +84,15 @@ def client_for(
     row: Subgraph, policy: NetPolicy, resolver: Resolver = system_resolver
 ) -> SubgraphClient:
     """A client of the subgraph connecting only to addresses ``policy`` allows."""
+    auth = auth_of(row)
     return SubgraphClient(
         row.url,
         timeout=row.timeout,
-        transport=GuardedTransport(policy, resolver),
-        auth=auth_of(row),
+        connector=lambda: guarded_connector(row.url, policy, resolver),
+        token_transport=(
+            GuardedTransport(policy, resolver) if isinstance(auth, ClientCredentials) else None
+        ),
+        auth=auth,
     )
 
 
