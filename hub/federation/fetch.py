@@ -35,7 +35,7 @@ from hub.errors import HubError
 from hub.federation.sdl import RemoteField
 from hub.federation.state import Federation
 from hub.principal import Principal
-from policies import FieldDecision, Outcome, apply_mask
+from policies import FieldDecision, MaskSpec, Outcome, apply_mask
 
 logger = logging.getLogger(__name__)
 
@@ -50,19 +50,18 @@ class RemoteFieldError(HubError):
     code = "SUBGRAPH_UNAVAILABLE"
 
 
-@dataclass(frozen=True)
-class _Key:
-    """A distinct thing asked of an entity: a field with its sub-selection."""
-
-    field: str
-    selection: str
+_Key = tuple[str, str]
+"""A distinct thing asked of an entity: a field's name and its printed sub-selection (a
+plain tuple: the compiled path makes one per remote value of a page)."""
 
 
 @dataclass
 class _Batch:
     """The values wanted of one subgraph at one level, by entity."""
 
-    wanted: dict[tuple[str, str], dict[_Key, asyncio.Future[Any]]] = field(default_factory=dict)
+    wanted: dict[tuple[str, str], dict[_Key, Any]] = field(default_factory=dict)
+    """Per entity (type, id), per key: its future (:meth:`RemoteFetcher.get`) or the
+    indexes of the values wanting it (:meth:`RemoteFetcher.get_many`)."""
     count: int = 0
 
 
@@ -109,7 +108,7 @@ class RemoteFetcher:
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
         futures = batch.wanted.setdefault((remote.type_name, entity_id), {})
-        key = _Key(remote.name, selection)
+        key = (remote.name, selection)
         future = futures.get(key)
         if future is None:
             future = futures[key] = asyncio.get_running_loop().create_future()
@@ -122,36 +121,74 @@ class RemoteFetcher:
         once, :mod:`schema.compiled`), as :meth:`get` answers each: masked, noted for the
         read audit, or a :class:`RemoteFieldError` (returned, not raised) when the
         subgraph failed. One ``_entities`` request per subgraph, sent at once (no waiting
-        for the loop to go quiet), and no task or coroutine per value."""
-        loop = asyncio.get_running_loop()
+        for the loop to go quiet), and no future, task or coroutine per value: a page's
+        values are indexes into one list."""
         batches: dict[str, _Batch] = {}
-        futures: list[asyncio.Future[Any]] = []
-        for item in wanted:
-            batch = batches.setdefault(item.remote.subgraph, _Batch())
-            held = batch.wanted.setdefault((item.remote.type_name, item.entity_id), {})
-            key = _Key(item.remote.name, item.selection)
-            future = held.get(key)
-            if future is None:
-                future = held[key] = loop.create_future()
-                batch.count += 1
-            futures.append(future)
+        for index, item in enumerate(wanted):
+            remote = item.remote
+            batch = batches.get(remote.subgraph)
+            if batch is None:
+                batch = batches[remote.subgraph] = _Batch()
+            keys = batch.wanted.get((remote.type_name, item.entity_id))
+            if keys is None:
+                keys = batch.wanted[(remote.type_name, item.entity_id)] = {}
+            slots = keys.get((remote.name, item.selection))
+            if slots is None:
+                keys[(remote.name, item.selection)] = [index]
+            else:
+                slots.append(index)
+        out: list[Any] = [None] * len(wanted)
         if len(batches) == 1:
             for subgraph, batch in batches.items():
-                await self._deliver(subgraph, batch)
+                await self._fill(subgraph, batch, out)
         else:
-            await asyncio.gather(*(self._deliver(s, b) for s, b in batches.items()))
-        out: list[Any] = []
-        for item, future in zip(wanted, futures, strict=True):
-            error = future.exception()
-            if error is not None:
-                out.append(error)
-                continue
-            out.append(
-                self._shown(
-                    item.remote, future.result(), item.decision, item.record_id, item.customer_id
-                )
-            )
+            await asyncio.gather(*(self._fill(s, b, out) for s, b in batches.items()))
+        self._show_many(wanted, out)
         return out
+
+    async def _fill(self, subgraph: str, batch: _Batch, out: list[Any]) -> None:
+        """Send ``batch`` (of :meth:`get_many`) to ``subgraph``; put each value, or the
+        failure, at its indexes in ``out``."""
+        try:
+            data = await self._ask(subgraph, batch)
+        except Exception as error:  # noqa: BLE001 — every waiting value must hear of it
+            failure = self._failure(subgraph, error)
+            for keys in batch.wanted.values():
+                for slots in keys.values():
+                    for index in slots:
+                        out[index] = failure
+            return
+        for (entity, _, fields), keys in data:
+            for key, slots in keys.items():
+                value = entity.get(fields[key]) if isinstance(entity, dict) else None
+                for index in slots:
+                    out[index] = value
+
+    def _show_many(self, wanted: Sequence[Wanted], out: list[Any]) -> None:
+        """:meth:`_shown` for every fetched value of :meth:`get_many`, in place."""
+        reads = disclosures.recording(self.principal)
+        rules = access.rules
+        names: dict[str, frozenset[str]] = {}
+        for index, item in enumerate(wanted):
+            value = out[index]
+            if isinstance(value, RemoteFieldError):
+                continue
+            remote = item.remote
+            if reads is not None:
+                name = names.get(remote.name)
+                if name is None:
+                    name = names[remote.name] = frozenset({remote.name})
+                record = str(item.record_id)
+                reads.note_fields(
+                    remote.resource.value,
+                    rules.version,
+                    record,
+                    record if item.customer_id is None else str(item.customer_id),
+                    name,
+                )
+            decision = item.decision
+            if value is not None and decision.outcome is Outcome.MASKED and decision.mask:
+                out[index] = self._masked(decision.mask, value)
 
     def _shown(
         self,
@@ -173,17 +210,19 @@ class RemoteFetcher:
                 frozenset({remote.name}),
             )
         if value is not None and decision.outcome is Outcome.MASKED and decision.mask:
-            rules = access.rules
-            try:
-                return apply_mask(
-                    decision.mask,
-                    value,
-                    secret=rules.pseudonym_secret,
-                    partner=self.principal.organization_slug,
-                )
-            except (TypeError, ValueError, AttributeError):
-                return None  # a value the mask cannot take (not the type declared): nothing
+            return self._masked(decision.mask, value)
         return value
+
+    def _masked(self, mask: MaskSpec, value: Any) -> Any:
+        try:
+            return apply_mask(
+                mask,
+                value,
+                secret=access.rules.pseudonym_secret,
+                partner=self.principal.organization_slug,
+            )
+        except (TypeError, ValueError, AttributeError):
+            return None  # a value the mask cannot take (not the type declared): nothing
 
     async def _send(self, subgraph: str, batch: _Batch) -> None:
         # Let the level's other resolvers add their values first.
@@ -196,32 +235,44 @@ class RemoteFetcher:
         await self._deliver(subgraph, batch)
 
     async def _deliver(self, subgraph: str, batch: _Batch) -> None:
-        """Send ``batch`` to ``subgraph``; every future of it gets its value or the
-        failure."""
+        """Send ``batch`` (of :meth:`get`) to ``subgraph``; every future of it gets its
+        value or the failure."""
         try:
-            document, variables, places = _request(batch)
-            client = self.federation.clients.get(subgraph)
-            if client is None:
-                raise SubgraphError("it is no longer registered")
-            data = await client.query(document, variables)
-            for (alias, index, fields), futures in places:
-                entities = data.get(alias)
-                entity = (
-                    entities[index]
-                    if isinstance(entities, list) and index < len(entities)
-                    else None
-                )
-                for key, future in futures.items():
-                    value = entity.get(fields[key]) if isinstance(entity, dict) else None
-                    if not future.done():
-                        future.set_result(value)
+            data = await self._ask(subgraph, batch)
         except Exception as error:  # noqa: BLE001 — every waiting value must hear of it
-            logger.warning("subgraph %s failed: %s", subgraph, error)
-            failure = RemoteFieldError(f"the subgraph '{subgraph}' failed: {_message(error)}")
+            failure = self._failure(subgraph, error)
             for futures in batch.wanted.values():
                 for future in futures.values():
                     if not future.done():
                         future.set_exception(failure)
+            return
+        for (entity, _, fields), futures in data:
+            for key, future in futures.items():
+                value = entity.get(fields[key]) if isinstance(entity, dict) else None
+                if not future.done():
+                    future.set_result(value)
+
+    async def _ask(self, subgraph: str, batch: _Batch) -> list[_Place]:
+        """Send ``batch``'s ``_entities`` request; per group of the request, the entity
+        answered (a dict, or anything else when the subgraph answered badly) with its
+        position, the aliases of its fields, and what waits for them."""
+        document, variables, places = _request(batch)
+        client = self.federation.clients.get(subgraph)
+        if client is None:
+            raise SubgraphError("it is no longer registered")
+        data = await client.query(document, variables)
+        answered: list[_Place] = []
+        for (alias, index, fields), waiting in places:
+            entities = data.get(alias)
+            entity = (
+                entities[index] if isinstance(entities, list) and index < len(entities) else None
+            )
+            answered.append(((entity, index, fields), waiting))
+        return answered
+
+    def _failure(self, subgraph: str, error: Exception) -> RemoteFieldError:
+        logger.warning("subgraph %s failed: %s", subgraph, error)
+        return RemoteFieldError(f"the subgraph '{subgraph}' failed: {_message(error)}")
 
 
 def _message(error: Exception) -> str:
@@ -232,7 +283,9 @@ def _message(error: Exception) -> str:
     return "its answer could not be read"
 
 
-_Place = tuple[tuple[str, int, dict[_Key, str]], dict[_Key, asyncio.Future[Any]]]
+_Place = tuple[tuple[Any, int, dict[_Key, str]], dict[_Key, Any]]
+"""Where one entity's values are: (its alias and position in the request, or once
+answered the entity itself; its fields' aliases), and what waits for them."""
 
 
 def _request(batch: _Batch) -> tuple[str, dict[str, Any], list[_Place]]:
@@ -253,7 +306,7 @@ def _request(batch: _Batch) -> tuple[str, dict[str, Any], list[_Place]]:
         declared.append(f"$r{number}: [_Any!]!")
         variables[f"r{number}"] = [{"__typename": type_name, "id": i} for i, _ in members]
         ordered = sorted(keys, key=lambda k: aliases[k])
-        selection = " ".join(f"{aliases[k]}: {k.field}{k.selection}" for k in ordered)
+        selection = " ".join(f"{aliases[k]}: {k[0]}{k[1]}" for k in ordered)
         parts.append(
             f"{alias}: _entities(representations: $r{number}) "
             f"{{ ... on {type_name} {{ {selection} }} }}"
