@@ -1,6 +1,7 @@
 """bench: the cost of one remote field on a partner's page.
 
-A benchmark, not a test: it asserts nothing about speed. On a fresh SQLite demo database
+A benchmark, not a test: it asserts nothing about speed. On a fresh demo database (SQLite,
+or with ``--backend postgresql`` PostgreSQL, whose backends' CPU per request it reports too)
 it registers the Node loyalty subgraph of the conformance tests
 (``tests/conformance/loyalty_subgraph.mjs``, on 127.0.0.1; its packages installed with
 ``npm ci`` there) with ``hub subgraphs add``, publishes the default policy with
@@ -37,6 +38,7 @@ Run from the repository root::
     .venv/bin/python -m bench.federation                       # 2,000 customers, 5 rounds
     .venv/bin/python -m bench.federation --concurrency 1 --rounds 7 --resolvers
     .venv/bin/python -m bench.federation --pin split
+    .venv/bin/python -m bench.federation --backend postgresql   # a fresh database, dropped after
     .venv/bin/python -m bench.federation --json federation.json
 """
 
@@ -55,12 +57,14 @@ from pathlib import Path
 
 import httpx
 
+from bench.databases import BACKENDS, analyze, check_pg_url, database_url
 from bench.drive import LoadOptions, drive
 from bench.hubapi import HubClient, credentials, request_body
+from bench.pgcpu import PostgresCpu
 from bench.procs import HOST, free_port, server, tree_cpu_seconds
 from bench.queries import CUSTOMER_FIELDS, HUB, page_query
 from bench.results import ScenarioResult
-from bench.run import _hub_env, _hub_executable, _seed
+from bench.run import DEFAULT_PG_URL, _hub_env, _hub_executable, _seed
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_TOOLS = ROOT / "tests" / "conformance"
@@ -156,8 +160,17 @@ def main(argv: list[str] | None = None) -> int:
         default="none",
         help="split: the hub on CPU 0, the rest on CPU 1 (see above)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="sqlite",
+        help="the hub's database (postgresql: a fresh database on --pg-url, dropped after)",
+    )
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server (admin)")
     parser.add_argument("--json", type=Path, help="write every round's figures there")
     args = parser.parse_args(argv)
+    if args.backend == "postgresql":
+        check_pg_url(args.pg_url)
     if args.rounds < 3:
         parser.error("--rounds: at least 3 (the figures are medians of rounds)")
     hub = _hub_executable()
@@ -165,13 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.resolvers:
         modes.append(("resolvers", {"HUB_COMPILED_READS": "false"}))
     scenarios: dict[str, Scenario] = {}
-    with tempfile.TemporaryDirectory(prefix="hub-bench-federation-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="hub-bench-federation-") as tmp,
+        database_url(args.backend, Path(tmp), args.pg_url) as db_url,
+    ):
         workdir = Path(tmp)
-        env = _hub_env(f"sqlite+aiosqlite:///{workdir / 'hub.db'}")
+        env = _hub_env(db_url)
         env["HUB_FEDERATION_ALLOW_LOOPBACK"] = "true"
         port = free_port()
-        print(f"seeding {args.customers} customers...", file=sys.stderr)
+        print(f"seeding {args.customers} customers ({args.backend})...", file=sys.stderr)
         _seed(hub, args.customers, port, workdir, env)
+        postgres = None
+        if args.backend == "postgresql":
+            analyze(db_url)
+            postgres = PostgresCpu(db_url)
         prefix = _pin_self(args.pin)
         loyalty = subprocess.Popen(
             ["node", str(NODE_TOOLS / "loyalty_subgraph.mjs"), "0"],
@@ -227,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                                 options=options,
                                 server_pid=process.pid,
                                 workdir=workdir,
+                                postgres=postgres,
                             )
                             node_after = tree_cpu_seconds(loyalty.pid)
                             scenario.rounds.append(
@@ -274,6 +295,10 @@ def _cores(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _cpu(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -285,23 +310,27 @@ def _report(scenarios: dict[str, Scenario], args: argparse.Namespace) -> None:
         else "not pinned"
     )
     print(
-        f"\nmedians of {args.rounds} alternating rounds ({args.duration:g} s each after"
-        f" {args.warmup:g} s warm-up), concurrency {args.concurrency}, {pinned}"
+        f"\n{args.backend}: medians of {args.rounds} alternating rounds ({args.duration:g} s"
+        f" each after {args.warmup:g} s warm-up), concurrency {args.concurrency}, {pinned}"
     )
     header = (
         f"{'scenario':<32} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'hub CPU':>8}"
-        f" {'subgraph':>8} {'other':>6} {'compiled':>8} {'errors':>6}"
+        f" {'PG CPU':>7} {'subgraph':>8} {'other':>6} {'compiled':>8} {'errors':>6}"
     )
     print(header)
-    print(f"{'':<32} {'':>7} {'':>7} {'':>7} {'ms/req':>8} {'ms/req':>8} {'cores':>6} {'share':>8}")
+    print(
+        f"{'':<32} {'':>7} {'':>7} {'':>7} {'ms/req':>8} {'ms/req':>7} {'ms/req':>8}"
+        f" {'cores':>6} {'share':>8}"
+    )
     for key, scenario in scenarios.items():
         shares = [r.compiled_share for r in scenario.rounds if r.compiled_share is not None]
         errors = sum(r.result.errors for r in scenario.rounds)
         print(
             f"{key:<32} {_ms(scenario.median('requests_per_s')):>7}"
             f" {_ms(scenario.median('p50_ms')):>7} {_ms(scenario.median('p99_ms')):>7}"
-            f" {_ms(scenario.median('server_cpu_ms_per_request')):>8}"
-            f" {_ms(scenario.median('subgraph_cpu_ms_per_request')):>8}"
+            f" {_cpu(scenario.median('server_cpu_ms_per_request')):>8}"
+            f" {_cpu(scenario.median('pg_cpu_ms_per_request')):>7}"
+            f" {_cpu(scenario.median('subgraph_cpu_ms_per_request')):>8}"
             f" {_cores(scenario.median('other_cpu_cores')):>6}"
             f" {min(shares) if shares else 0:>8.0%} {errors:>6}"
         )
@@ -321,6 +350,7 @@ def _report(scenarios: dict[str, Scenario], args: argparse.Namespace) -> None:
             ("p50_ms", "p50"),
             ("p99_ms", "p99"),
             ("server_cpu_ms_per_request", "hub CPU/req"),
+            ("pg_cpu_ms_per_request", "PG CPU/req"),
         ):
             a, b = base.median(value), more.median(value)
             if a and b:
