@@ -74,8 +74,9 @@ class Wanted:
     entity_id: str
     decision: FieldDecision
     selection: str
-    record_id: uuid.UUID
-    customer_id: uuid.UUID | None
+    record_id: str
+    """The record's id as canonical text (as the read audit notes it)."""
+    customer_id: str | None
 
 
 class RemoteFetcher:
@@ -178,12 +179,12 @@ class RemoteFetcher:
                 name = names.get(remote.name)
                 if name is None:
                     name = names[remote.name] = frozenset({remote.name})
-                record = str(item.record_id)
+                record = item.record_id
                 reads.note_fields(
                     remote.resource.value,
                     rules.version,
                     record,
-                    record if item.customer_id is None else str(item.customer_id),
+                    record if item.customer_id is None else item.customer_id,
                     name,
                 )
             decision = item.decision

@@ -161,9 +161,9 @@ class _Run:
                     record_id = record["id"]
                     entity = to_global_id(plan.type_name, record_id)
                     about = source.get("customer_id")  # as the resolver passes it
-                    customer = about if isinstance(about, uuid.UUID) else None
+                    customer = str(about) if isinstance(about, uuid.UUID) else None
                     self.remote.want(
-                        emit, out, key, [*path, key], entity, record_id, decision, customer
+                        emit, out, key, [*path, key], entity, str(record_id), decision, customer
                     )
             elif isinstance(emit, ConnectionPlan):
                 parent = record["id"]

@@ -12,7 +12,6 @@ answers ``null`` on each of its paths with the error the resolver path gives the
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,14 +48,14 @@ class RemoteValues:
         key: str,
         path: list[str | int],
         entity_id: str,
-        record_id: uuid.UUID,
+        record_id: str,
         decision: FieldDecision,
-        customer_id: uuid.UUID | None = None,
+        customer_id: str | None = None,
     ) -> None:
         """``target[key]`` is to hold ``plan``'s field of the entity (``null`` until
-        fetched). ``customer_id``: the customer a ``Feedback`` or ``Case`` is about, when
-        the caller may see it (the read audit has noted the record with its customer
-        already, when it was emitted)."""
+        fetched); ids as canonical text. ``customer_id``: the customer a ``Feedback`` or
+        ``Case`` is about, when the caller may see it (the read audit has noted the record
+        with its customer already, when it was emitted)."""
         target[key] = None
         wanted = Wanted(plan.remote, entity_id, decision, plan.selection, record_id, customer_id)
         self.levels.setdefault(plan.level, []).append(_Want(plan, wanted, target, key, path))

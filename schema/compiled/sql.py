@@ -91,7 +91,7 @@ from schema.compiled.plan import (
 )
 from schema.compiled.remote import RemoteValues
 from schema.context import Context
-from schema.ids import customer_reference, to_global_id
+from schema.ids import customer_reference
 
 # Hidden keys of a row's JSON, read and removed by the Python pass.
 _BITS = "__b"  # which rule conditions hold (an integer)
@@ -1032,9 +1032,9 @@ class _Pass:
                 record[key] = None
                 self.withheld.append([*path, key])
             else:
-                remote_id = uuid.UUID(raw)
-                entity = to_global_id(plan.remote.type_name, remote_id)
-                self.remote.want(plan, record, key, [*path, key], entity, remote_id, decision)
+                # ``raw`` is canonical text (JsonDialect.uuid_text), as the audit notes ids.
+                entity = _encode_id(f"{plan.remote.type_name}:", raw)
+                self.remote.want(plan, record, key, [*path, key], entity, raw, decision)
         for key in level.withheld[bits] if level.withheld else ():
             if key in record:
                 self.withheld.append([*path, key])
