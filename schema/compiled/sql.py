@@ -132,12 +132,14 @@ class _Level:
     """The records are about the enclosing record, a customer (for the read audit)."""
     provenance: list[tuple[str, ProvenancePlan]] = field(default_factory=list)
     """``Customer.provenance`` keys, listed by the pass from the stamps SQL selected."""
-    """Fields finished in Python (sealed values, masks SQL cannot apply)."""
     nested: list[tuple[str, ConnectionPlan, _Connection]] = field(default_factory=list)
     consent: list[tuple[str, list[tuple[str, ...]]]] = field(default_factory=list)
     remote: list[tuple[str, RemotePlan, list[FieldDecision | None]]] = field(default_factory=list)
     """Remote fields: per bits value, the decision showing the field (``None``: the row
-    does not, the field is withheld); the row's JSON holds its id under the key."""
+    does not, the field is withheld); the row's JSON holds ``null`` under the key (in its
+    place in the selection's order) and the entity is the record's, from ``_ID``."""
+    identified: bool = False
+    """The row's JSON holds its id under ``_ID`` (for the read audit, for remote fields)."""
 
 
 @dataclass(slots=True)
@@ -384,8 +386,9 @@ class _Compiler:
                     decision = decided.get(emit.remote.name)
                     shown.append(decision if decision is not None and _carries(decision) else None)
                 level.remote.append((key, emit, shown))
-                identity = dialect.uuid_text(model.id)
-                pairs += [literal(key), _by_bits([identity if d else None for d in shown], bits)]
+                # The entity's id is the row's own _ID: not formatted a second time (on
+                # SQLite, five substr() and a concatenation per row the plan visits).
+                pairs += [literal(key), null()]
             elif isinstance(emit, ProvenancePlan):
                 sub, held = self.provenance(model, decisions, bits)
                 level.provenance.append((key, emit))
@@ -420,8 +423,10 @@ class _Compiler:
         level.uses_bits = needs_bits
         if needs_bits:
             pairs += [literal(_BITS), bits]
-        if self.audit:
+        if self.audit or level.remote:
             pairs += [literal(_ID), dialect.uuid_text(model.id)]
+            level.identified = True
+        if self.audit:
             if resource is not Resource.CUSTOMER and not customer_of_parent:
                 pairs += [literal(_CUSTOMER), dialect.uuid_text(model.customer_id)]
             level.customer_of_parent = customer_of_parent
@@ -1025,16 +1030,15 @@ class _Pass:
     ) -> None:
         """Finish one record; ``enclosing``: the id of the record it is nested in."""
         bits = record.pop(_BITS, 0) if level.uses_bits else 0
+        # Canonical text (JsonDialect.uuid_text), as the collector keeps ids.
+        record_id: str | None = record.pop(_ID) if level.identified else None
         for key, plan, shown in level.remote:
             decision = shown[bits]
-            raw = record.get(key)
-            if decision is None or raw is None:
-                record[key] = None
+            if decision is None or record_id is None:
                 self.withheld.append([*path, key])
             else:
-                # ``raw`` is canonical text (JsonDialect.uuid_text), as the audit notes ids.
-                entity = _encode_id(f"{plan.remote.type_name}:", raw)
-                self.remote.want(plan, record, key, [*path, key], entity, raw, decision)
+                entity = _encode_id(f"{plan.remote.type_name}:", record_id)
+                self.remote.want(plan, record, key, [*path, key], entity, record_id, decision)
         for key in level.withheld[bits] if level.withheld else ():
             if key in record:
                 self.withheld.append([*path, key])
@@ -1056,10 +1060,7 @@ class _Pass:
             if decision.outcome is Outcome.MASKED and decision.mask is not None:
                 value = apply_mask(decision.mask, value, secret=self.secret, partner=self.partner)
             record[python.key] = python.serialize(value)
-        record_id: str | None = None
-        if self.reads is not None:
-            # Canonical text, as the collector keeps ids (no UUID object per record).
-            record_id = record.pop(_ID)
+        if self.reads is not None and record_id is not None:
             customer = enclosing if level.customer_of_parent else record.pop(_CUSTOMER, None)
             self.reads.note_fields(
                 level.resource.value,
