@@ -98,6 +98,14 @@ class ReadCollector:
         elif not fields <= seen[1]:
             seen[1] = seen[1] | fields
 
+    def forget_field(self, resource: str, record_id: str, name: str) -> None:
+        """Take ``name`` back from what was noted of a record: a field noted before its
+        value was fetched (a remote field, :mod:`hub.federation.fetch`) whose fetch
+        failed, so the record did not carry it after all."""
+        seen = self.records.get(resource, {}).get(record_id)
+        if seen is not None and name in seen[1]:
+            seen[1] = seen[1] - {name}
+
     @property
     def customer_ids(self) -> list[uuid.UUID]:
         # UUIDs order like their text forms (fixed-width hex).

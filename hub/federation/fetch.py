@@ -26,7 +26,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors.subgraph import SubgraphError
 from hub import disclosures
@@ -65,10 +65,9 @@ class _Batch:
     count: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Wanted:
+class Wanted(NamedTuple):
     """One value :meth:`RemoteFetcher.get_many` fetches: the arguments of
-    :meth:`RemoteFetcher.get`."""
+    :meth:`RemoteFetcher.get` (a named tuple: a page makes one per remote value)."""
 
     remote: RemoteField
     entity_id: str
@@ -117,13 +116,17 @@ class RemoteFetcher:
         value = await future
         return self._shown(remote, value, decision, record_id, customer_id)
 
-    async def get_many(self, wanted: Sequence[Wanted]) -> list[Any]:
+    async def get_many(self, wanted: Sequence[Wanted], *, noted: bool = False) -> list[Any]:
         """The values of ``wanted`` (one level of a plan that knows all its entities at
         once, :mod:`schema.compiled`), as :meth:`get` answers each: masked, noted for the
         read audit, or a :class:`RemoteFieldError` (returned, not raised) when the
         subgraph failed. One ``_entities`` request per subgraph, sent at once (no waiting
         for the loop to go quiet), and no future, task or coroutine per value: a page's
-        values are indexes into one list."""
+        values are indexes into one list.
+
+        ``noted``: the caller noted each record with its remote fields already (the
+        compiled SQL pass notes a row's fields in one call); the fields of the values that
+        failed are then taken back from the read audit's notes."""
         batches: dict[str, _Batch] = {}
         for index, item in enumerate(wanted):
             remote = item.remote
@@ -144,7 +147,7 @@ class RemoteFetcher:
                 await self._fill(subgraph, batch, out)
         else:
             await asyncio.gather(*(self._fill(s, b, out) for s, b in batches.items()))
-        self._show_many(wanted, out)
+        self._show_many(wanted, out, noted)
         return out
 
     async def _fill(self, subgraph: str, batch: _Batch, out: list[Any]) -> None:
@@ -165,17 +168,20 @@ class RemoteFetcher:
                 for index in slots:
                     out[index] = value
 
-    def _show_many(self, wanted: Sequence[Wanted], out: list[Any]) -> None:
-        """:meth:`_shown` for every fetched value of :meth:`get_many`, in place."""
+    def _show_many(self, wanted: Sequence[Wanted], out: list[Any], noted: bool) -> None:
+        """:meth:`_shown` for every fetched value of :meth:`get_many`, in place (with
+        ``noted``, the failed ones are taken back from the read audit's notes)."""
         reads = disclosures.recording(self.principal)
         rules = access.rules
         names: dict[str, frozenset[str]] = {}
         for index, item in enumerate(wanted):
             value = out[index]
-            if isinstance(value, RemoteFieldError):
-                continue
             remote = item.remote
-            if reads is not None:
+            if isinstance(value, RemoteFieldError):
+                if noted and reads is not None:
+                    reads.forget_field(remote.resource.value, item.record_id, remote.name)
+                continue
+            if reads is not None and not noted:
                 name = names.get(remote.name)
                 if name is None:
                     name = names[remote.name] = frozenset({remote.name})

@@ -12,7 +12,6 @@ answers ``null`` on each of its paths with the error the resolver path gives the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from graphql import located_error
@@ -23,23 +22,21 @@ from schema.compiled.plan import RemotePlan
 from schema.context import Context
 from schema.errors import format_error
 
-
-@dataclass(slots=True)
-class _Want:
-    plan: RemotePlan
-    wanted: Wanted
-    target: dict[str, Any]
-    key: str
-    path: list[str | int]
+_Want = tuple[RemotePlan, Wanted, dict[str, Any], str, list[str | int]]
+"""One value to place: its plan, what is fetched, the object and key it goes to, and its
+path (for an error)."""
 
 
 class RemoteValues:
     """The remote values one execution of a plan needs (see the module docstring)."""
 
-    __slots__ = ("levels",)
+    __slots__ = ("levels", "noted")
 
-    def __init__(self) -> None:
+    def __init__(self, *, noted: bool = False) -> None:
         self.levels: dict[int, list[_Want]] = {}
+        self.noted = noted
+        """The records were noted for the read audit with their remote fields already
+        (:meth:`hub.federation.fetch.RemoteFetcher.get_many`'s ``noted``)."""
 
     def want(
         self,
@@ -58,7 +55,10 @@ class RemoteValues:
         with its customer already, when it was emitted)."""
         target[key] = None
         wanted = Wanted(plan.remote, entity_id, decision, plan.selection, record_id, customer_id)
-        self.levels.setdefault(plan.level, []).append(_Want(plan, wanted, target, key, path))
+        level = self.levels.get(plan.level)
+        if level is None:
+            level = self.levels[plan.level] = []
+        level.append((plan, wanted, target, key, path))
 
     async def fetch(self, context: Context) -> list[dict[str, Any]]:
         """Fetch and place every value; the errors of the failed ones, formatted as the
@@ -66,11 +66,11 @@ class RemoteValues:
         errors: list[dict[str, Any]] = []
         for level in sorted(self.levels):
             wants = self.levels[level]
-            results = await context.remote.get_many([w.wanted for w in wants])
-            for want, result in zip(wants, results, strict=True):
+            results = await context.remote.get_many([w[1] for w in wants], noted=self.noted)
+            for (plan, _, target, key, path), result in zip(wants, results, strict=True):
                 if isinstance(result, RemoteFieldError):
-                    error = located_error(result, list(want.plan.nodes), want.path)
+                    error = located_error(result, list(plan.nodes), path)
                     errors.append(format_error(error, phase="execution"))
                 else:
-                    want.target[want.key] = want.plan.complete(result)
+                    target[key] = plan.complete(result)
         return errors

@@ -140,6 +140,9 @@ class _Level:
     place in the selection's order) and the entity is the record's, from ``_ID``."""
     identified: bool = False
     """The row's JSON holds its id under ``_ID`` (for the read audit, for remote fields)."""
+    noted: list[frozenset[str]] | None = None
+    """With remote fields: per bits value, the fields the read audit notes of the row,
+    the remote fields it shows included (taken back if their fetch fails)."""
 
 
 @dataclass(slots=True)
@@ -410,6 +413,12 @@ class _Compiler:
                     if is_withheld:
                         withheld[index].append(key)
                 pairs += [literal(key), sql]
+        if level.remote:
+            level.noted = [
+                level.disclosed[index]
+                | {plan.remote.name for _, plan, shown in level.remote if shown[index]}
+                for index in range(combos)
+            ]
         level.withheld = [tuple(keys) for keys in withheld]
         level.consent = [(key, [tuple(k) for k in inner]) for key, inner in consent_withheld]
         needs_bits = level.uses_bits and (
@@ -1019,7 +1028,7 @@ class _Pass:
         self.secret = secret
         self.partner = partner
         self.withheld: list[list[str | int]] = []
-        self.remote = RemoteValues()
+        self.remote = RemoteValues(noted=True)
 
     def object(
         self,
@@ -1067,7 +1076,7 @@ class _Pass:
                 self.version,
                 record_id,
                 record_id if customer is None else customer,
-                level.disclosed[bits],
+                level.disclosed[bits] if level.noted is None else level.noted[bits],
             )
         for key, linked in level.links:
             value = record.get(key)
