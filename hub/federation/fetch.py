@@ -162,11 +162,12 @@ class RemoteFetcher:
                     for index in slots:
                         out[index] = failure
             return
-        for (entity, _, fields), keys in data:
-            for key, slots in keys.items():
-                value = entity.get(fields[key]) if isinstance(entity, dict) else None
-                for index in slots:
-                    out[index] = value
+        for entities, fields, members in data:
+            for entity, keys in zip(entities, members, strict=True):
+                for key, slots in keys.items():
+                    value = entity.get(fields[key]) if isinstance(entity, dict) else None
+                    for index in slots:
+                        out[index] = value
 
     def _show_many(self, wanted: Sequence[Wanted], out: list[Any], noted: bool) -> None:
         """:meth:`_shown` for every fetched value of :meth:`get_many`, in place (with
@@ -253,28 +254,30 @@ class RemoteFetcher:
                     if not future.done():
                         future.set_exception(failure)
             return
-        for (entity, _, fields), futures in data:
-            for key, future in futures.items():
-                value = entity.get(fields[key]) if isinstance(entity, dict) else None
-                if not future.done():
-                    future.set_result(value)
+        for entities, fields, members in data:
+            for entity, futures in zip(entities, members, strict=True):
+                for key, future in futures.items():
+                    value = entity.get(fields[key]) if isinstance(entity, dict) else None
+                    if not future.done():
+                        future.set_result(value)
 
-    async def _ask(self, subgraph: str, batch: _Batch) -> list[_Place]:
-        """Send ``batch``'s ``_entities`` request; per group of the request, the entity
-        answered (a dict, or anything else when the subgraph answered badly) with its
-        position, the aliases of its fields, and what waits for them."""
-        document, variables, places = _request(batch)
+    async def _ask(self, subgraph: str, batch: _Batch) -> list[_Group]:
+        """Send ``batch``'s ``_entities`` request; per group of the request, the entities
+        answered (one per member: a dict, or anything else when the subgraph answered
+        badly), the aliases of its fields, and what waits for each member."""
+        document, variables, groups = _request(batch)
         client = self.federation.clients.get(subgraph)
         if client is None:
             raise SubgraphError("it is no longer registered")
         data = await client.query(document, variables)
-        answered: list[_Place] = []
-        for (alias, index, fields), waiting in places:
+        answered: list[_Group] = []
+        for alias, fields, members in groups:
             entities = data.get(alias)
-            entity = (
-                entities[index] if isinstance(entities, list) and index < len(entities) else None
-            )
-            answered.append(((entity, index, fields), waiting))
+            if not isinstance(entities, list):
+                entities = []
+            if len(entities) != len(members):  # a short (or long) answer: None for the rest
+                entities = [*entities[: len(members)], *[None] * (len(members) - len(entities))]
+            answered.append((entities, fields, members))
         return answered
 
     def _failure(self, subgraph: str, error: Exception) -> RemoteFieldError:
@@ -290,35 +293,39 @@ def _message(error: Exception) -> str:
     return "its answer could not be read"
 
 
-_Place = tuple[tuple[Any, int, dict[_Key, str]], dict[_Key, Any]]
-"""Where one entity's values are: (its alias and position in the request, or once
-answered the entity itself; its fields' aliases), and what waits for them."""
+_Group = tuple[Any, dict[_Key, str], list[dict[_Key, Any]]]
+"""One ``_entities`` of a request: its alias (once answered, the list of entities), the
+aliases of its fields, and per member entity what waits for its values."""
 
 
-def _request(batch: _Batch) -> tuple[str, dict[str, Any], list[_Place]]:
+def _request(batch: _Batch) -> tuple[str, dict[str, Any], list[_Group]]:
     """The ``_entities`` document for a batch: one aliased ``_entities`` per group of
     entities of one type wanting the same fields."""
     aliases: dict[_Key, str] = {}
-    groups: dict[tuple[str, frozenset[_Key]], list[tuple[str, dict[_Key, Any]]]] = {}
-    for (type_name, entity_id), futures in batch.wanted.items():
-        for key in futures:
-            aliases.setdefault(key, f"f{len(aliases)}")
-        groups.setdefault((type_name, frozenset(futures)), []).append((entity_id, futures))
+    groups: dict[tuple[str, frozenset[_Key]], tuple[list[str], list[dict[_Key, Any]]]] = {}
+    for (type_name, entity_id), waiting in batch.wanted.items():
+        for key in waiting:
+            if key not in aliases:
+                aliases[key] = f"f{len(aliases)}"
+        group = groups.get((type_name, frozenset(waiting)))
+        if group is None:
+            group = groups[(type_name, frozenset(waiting))] = ([], [])
+        group[0].append(entity_id)
+        group[1].append(waiting)
     parts: list[str] = []
     variables: dict[str, Any] = {}
-    places: list[_Place] = []
+    places: list[_Group] = []
     declared: list[str] = []
-    for number, ((type_name, keys), members) in enumerate(groups.items()):
+    for number, ((type_name, keys), (ids, members)) in enumerate(groups.items()):
         alias = f"e{number}"
         declared.append(f"$r{number}: [_Any!]!")
-        variables[f"r{number}"] = [{"__typename": type_name, "id": i} for i, _ in members]
+        variables[f"r{number}"] = [{"__typename": type_name, "id": i} for i in ids]
         ordered = sorted(keys, key=lambda k: aliases[k])
         selection = " ".join(f"{aliases[k]}: {k[0]}{k[1]}" for k in ordered)
         parts.append(
             f"{alias}: _entities(representations: $r{number}) "
             f"{{ ... on {type_name} {{ {selection} }} }}"
         )
-        names = {k: aliases[k] for k in keys}
-        places += [((alias, index, names), futures) for index, (_, futures) in enumerate(members)]
+        places.append((alias, {k: aliases[k] for k in keys}, members))
     document = f"query HubEntities({', '.join(declared)}) {{ {' '.join(parts)} }}"
     return document, variables, places

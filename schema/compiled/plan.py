@@ -39,6 +39,7 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLSkipDirective,
+    GraphQLString,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -843,6 +844,19 @@ class Planner:
                 return [item(v) for v in value]
 
             return complete_list
+        if type_ is GraphQLString:
+
+            def complete_string(value: Any) -> Any:
+                # A page's worth of these: a str is its own serialization (as
+                # GraphQLString.serialize answers it), anything else goes through it.
+                if value is None or type(value) is str:
+                    return value
+                serialized = GraphQLString.serialize(value)
+                if serialized is None:
+                    raise Unsupported("a remote value String cannot show")
+                return serialized
+
+            return complete_string
         if isinstance(type_, GraphQLScalarType | GraphQLEnumType):
             leaf = type_
 
