@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.audit import LOCK_KEY
-from hub.bulk import fetch_planned_now, insert_rows
+from hub.bulk import fetch_planned_now, insert_records
 from hub.db import serialise
 from hub.errors import BadInputError, NotFoundError
 from hub.models import OutboxEvent, OutboxReader
@@ -147,31 +147,83 @@ async def emit_many(
     session: AsyncSession, changes: Iterable[Change], *, actor: str, locked: bool = False
 ) -> list[int]:
     """:func:`emit_all` for a bulk write's hundreds of events (an import's batch): numbered
-    the same way under the same lock, inserted with :func:`hub.bulk.insert_rows` (a
+    the same way under the same lock, inserted with :func:`hub.bulk.insert_records` (a
     ``COPY`` on PostgreSQL). The ordering guarantees of the module's docstring hold as
     they do for :func:`emit_all`: the numbers are taken under the lock either way.
     ``locked``: the caller appended to the audit log in this transaction, so it holds
     the lock already (a statement saved per batch)."""
-    rows = await _numbered(session, changes, actor, locked=locked, fresh=True)
-    await insert_rows(session, OutboxEvent.__table__, rows)  # type: ignore[attr-defined]
-    return [row["position"] for row in rows]
+    changes = list(changes)
+    if not changes:
+        return []
+    last = await _locked_head(session, locked)
+    at = utcnow()
+    actor = actor[:200]
+    rows = [
+        (
+            last + n,
+            change.resource,
+            change.record_id,
+            change.operation.value,
+            list(change.fields),
+            change.version,
+            actor,
+            at,
+        )
+        for n, change in enumerate(changes, start=1)
+    ]
+    await insert_records(session, _TABLE, _COLUMNS, rows)
+    return [row[0] for row in rows]
+
+
+async def emit_batch(
+    session: AsyncSession,
+    resource: str,
+    operation: Operation,
+    events: Sequence[tuple[uuid.UUID, list[str], int | None]],
+    *,
+    actor: str,
+    locked: bool = False,
+) -> range:
+    """:func:`emit_many` for events that share their resource and operation (a batch of
+    creates), each given as ``(record id, field names, version)``: the rows built as the
+    ``COPY`` takes them, no :class:`Change` and no mapping an event. A list of names may
+    be shared by many events (it is not copied). Returns the positions taken."""
+    if not events:
+        return range(0)
+    last = await _locked_head(session, locked)
+    at = utcnow()
+    actor = actor[:200]
+    kind = operation.value
+    rows = [
+        (position, resource, record_id, kind, fields, version, actor, at)
+        for position, (record_id, fields, version) in enumerate(events, start=last + 1)
+    ]
+    await insert_records(session, _TABLE, _COLUMNS, rows)
+    return range(last + 1, last + 1 + len(rows))
+
+
+_TABLE: Any = OutboxEvent.__table__  # type: ignore[attr-defined]
+_COLUMNS = ("position", "resource", "record_id", "operation", "fields", "version", "actor", "at")
+"""Every column of ``outbox_event``, in the order :func:`emit_many` builds its rows."""
+
+
+async def _locked_head(session: AsyncSession, locked: bool) -> int:
+    """The newest position under the lock (taken here unless ``locked``), planned for
+    the table as it is now (:func:`_head_planned_now`)."""
+    if not locked:
+        await serialise(session, LOCK_KEY)
+    return await _head_planned_now(session)
 
 
 async def _numbered(
-    session: AsyncSession,
-    changes: Iterable[Change],
-    actor: str,
-    *,
-    locked: bool = False,
-    fresh: bool = False,
+    session: AsyncSession, changes: Iterable[Change], actor: str
 ) -> list[dict[str, Any]]:
     """The rows of ``changes``, numbered after the newest event under the lock."""
     changes = list(changes)
     if not changes:
         return []
-    if not locked:
-        await serialise(session, LOCK_KEY)
-    last = await (_head_planned_now(session) if fresh else head(session))
+    await serialise(session, LOCK_KEY)
+    last = await head(session)
     at = utcnow()
     return [
         {

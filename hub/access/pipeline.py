@@ -84,7 +84,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -106,7 +106,7 @@ from hub.access.specs import Action
 from hub.bulk import any_of, insert_rows
 from hub.errors import ConflictError, ForbiddenError, HubError, NotFoundError
 from hub.models._types import row_values, table_columns
-from hub.outbox import Change, Operation
+from hub.outbox import Operation
 from hub.plainjson import plain
 from hub.principal import Principal
 
@@ -314,14 +314,14 @@ async def create_many(
     outcome: list[uuid.UUID | HubError] = [_refusal] * len(rows)
     refused = await _authorize_many(session, principal, request, rows)
     presets = access.presets(principal, request.resource, request.action)
-    accepted: list[tuple[int, dict[str, Any]]] = []
+    accepted: list[tuple[int, Mapping[str, Any]]] = []
     for i, row in enumerate(rows):
         problem = refused.get(i)
         if problem is not None:
             outcome[i] = problem
             continue
         # Presets last: what the policy forces wins over what was asked for.
-        accepted.append((i, {**row.values, **presets}))
+        accepted.append((i, {**row.values, **presets} if presets else row.values))
     if not accepted:
         return outcome
     model: Any = MODELS[request.resource]
@@ -440,38 +440,103 @@ async def _record_many(
     keyed hashes, empty ones left out), then one outbox event per row."""
     resource = request.resource.value
     listed: list[dict[str, Any]] = []
-    events: list[Change] = []
-    fields_of: dict[frozenset[str], tuple[str, ...]] = {}
-    plain_so_far = True
+    events: list[tuple[uuid.UUID, list[str], int | None]] = []
+    fields_of: dict[frozenset[str], list[str]] = {}
+    listing = _Listing(written[0][1].keys() if written else ())
     for row, values in written:
         after = request.snapshot(values)
-        shown, plain_row = _shown(after, plain=plain_so_far)
-        plain_so_far = plain_so_far and plain_row
         row_id = values["id"]
-        details = row.details
-        if details and plain_so_far:
+        entry: dict[str, Any] | None = None
+        if listing.plain:
             try:
-                details = _plain_dict(details)
+                shown = listing.values(after)
+                details = _plain_dict(row.details) if row.details else {}
+                entry = {"id": listing.text(row_id), **details, "values": shown}
             except _NotPlain:
-                plain_so_far = False
-        listed.append({"id": str(row_id) if plain_so_far else row_id, **details, "values": shown})
+                # Listed as it is from here on, for the append to normalise the standard
+                # way (which leaves the plain rows before alone).
+                listing.plain = False
+        if entry is None:
+            shown, _ = _shown(after, plain=False)
+            entry = {"id": row_id, **row.details, "values": shown}
+        listed.append(entry)
         # The fields an event names depend only on which are set (a create).
         key = frozenset(shown)
-        if key not in fields_of:
-            fields_of[key] = changes.changed_fields(resource, {}, after)
-        events.append(
-            Change(resource, row_id, request.operation, fields_of[key], after.get("version"))
-        )
+        names = fields_of.get(key)
+        if names is None:
+            names = fields_of[key] = list(changes.changed_fields(resource, {}, after))
+        events.append((row_id, names, after.get("version")))
     head = {"resource": resource, **request.details, "count": len(listed)}
-    entry = audit.entry_for(principal, request.audit, request.target, {**head, "records": listed})
-    if plain_so_far:
+    entry_ = audit.entry_for(principal, request.audit, request.target, {**head, "records": listed})
+    if listing.plain:
         # Plain JSON already (what the standard encoder writes with hub.plainjson.plain:
         # no float got here); otherwise the append normalises the details the standard way.
         with contextlib.suppress(_NotPlain):
-            entry = replace(entry, details={**_plain_dict(head), "records": listed}, plain=True)
-    await audit.append_many(session, [entry])
+            entry_ = replace(entry_, details={**_plain_dict(head), "records": listed}, plain=True)
+    await audit.append_many(session, [entry_])
     # The audit append took the lock the outbox's numbers are taken under.
-    await outbox.emit_many(session, events, actor=audit.actor_of(principal), locked=True)
+    await outbox.emit_batch(
+        session, resource, request.operation, events, actor=audit.actor_of(principal), locked=True
+    )
+
+
+class _Listing:
+    """A batch's rows made plain for its audit event, as :func:`_shown` makes them with
+    ``plain``, in one pass a row with the checks ordered by what rows hold most: the
+    text of a UUID or a time is made once per distinct value of the batch (the
+    organization, the batch's ``now`` and the customers recur; each row's own id is
+    made once and found again for its entry). ``plain`` turns off for good at the first
+    value with no exact plain form (:class:`_NotPlain`)."""
+
+    __slots__ = ("hidden", "memo", "plain")
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.memo: dict[Any, str] = {}
+        self.hidden = audit.SENSITIVE_FIELDS.intersection(names)
+        self.plain = True
+
+    def text(self, value: Any) -> Any:
+        """A UUID's (or a time's) plain text, remembered; any other value made plain."""
+        found = self.memo.get(value)
+        if found is not None:
+            return found
+        kind = type(value)
+        if kind is uuid.UUID:
+            found = self.memo[value] = str(value)
+            return found
+        if kind is datetime:
+            found = (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+            self.memo[value] = found
+            return found
+        return _plain(value)
+
+    def values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """One row's values as listed (see :func:`_shown`); raises :class:`_NotPlain`."""
+        shown: dict[str, Any] = {}
+        memo = self.memo
+        hidden = self.hidden
+        for name, value in values.items():
+            if value is None:
+                continue
+            if hidden and name in hidden:  # a keyed hash, as field_changes shows it
+                shown[name] = audit.field_changes({}, {name: value})[name]["after"]
+                continue
+            kind = type(value)
+            if kind is str or kind is bool:
+                shown[name] = value
+            elif kind is uuid.UUID or kind is datetime:
+                found = memo.get(value)
+                shown[name] = found if found is not None else self.text(value)
+            elif kind is int and -_INT64 <= value < _INT64:
+                shown[name] = value
+            elif kind is list and {*map(type, value)} <= _TEXT_ONLY:
+                shown[name] = list(value)
+            else:
+                shown[name] = _plain(value)
+        return shown
+
+
+_TEXT_ONLY = frozenset({str})
 
 
 def _shown(values: Mapping[str, Any], *, plain: bool) -> tuple[dict[str, Any], bool]:

@@ -128,34 +128,36 @@ class FeedbackTarget:
         now = utcnow()
         rows: list[NewRow] = []
         organization = principal.organization_id
+        status = FEEDBACK_STATUSES[0]
         ids = _new_ids(len(items))
         for (item, customer_id), row_id in zip(items, ids, strict=True):
             # What submit_feedback builds: prepare() cleaned the values with
             # clean_submission already (the customer and the external id aside).
             values = item.values
-            created = values.get("created_at")
+            get = values.get
+            external_id = item.external_id
             rows.append(
                 NewRow(
-                    values={
+                    {
                         "id": row_id,
                         "customer_id": customer_id,
                         "organization_id": organization,
                         "channel": values["channel"],
                         "kind": values["kind"],
-                        "scale": values.get("scale"),
-                        "score": values.get("score"),
+                        "scale": get("scale"),
+                        "score": get("score"),
                         "text": values["text"],
-                        "product": values.get("product"),
-                        "tags": values.get("tags") or [],
-                        "status": FEEDBACK_STATUSES[0],
-                        "visibility": values.get("visibility") or "internal",
-                        "external_ref": item.external_id,
-                        "created_at": created or now,
+                        "product": get("product"),
+                        "tags": get("tags") or [],
+                        "status": status,
+                        "visibility": get("visibility") or "internal",
+                        "external_ref": external_id,
+                        "created_at": get("created_at") or now,
                         "updated_at": now,
                     },
-                    given=given_fields(values),
-                    about=customer_id,
-                    details={EXTERNAL_ID: item.external_id},
+                    given_fields(values),
+                    customer_id,
+                    {EXTERNAL_ID: external_id},
                 )
             )
         request = BatchRequest(
@@ -247,14 +249,17 @@ def given_fields(values: Mapping[str, Any]) -> Mapping[str, str]:
 
     One shared, read-only mapping per combination of fields set: a batch has a handful
     of them, and the write pipeline checks each distinct one once (by identity)."""
-    shape = tuple(
-        name == "external_ref"
-        or (
-            (value := values.get(name)) is not None
-            and not (name == "tags" and not value)
-            and not (name == "visibility" and value == "internal")
-        )
-        for name, _ in _OPTIONAL
+    get = values.get
+    visibility = get("visibility")
+    # In the order of _OPTIONAL; the external id is always given.
+    shape = (
+        get("scale") is not None,
+        get("score") is not None,
+        get("product") is not None,
+        bool(get("tags")),
+        True,
+        visibility is not None and visibility != "internal",
+        get("created_at") is not None,
     )
     given = _GIVEN_BY_SHAPE.get(shape)
     if given is None:
@@ -303,8 +308,13 @@ async def _resolve(
     principal = run.principal
     among = access.candidates(principal, Resource.CUSTOMER)
     refs = {v for item in items if (v := item.values.get("customer_external_id"))}
-    emails = {v: email_index(v) or "" for item in items if (v := item.values.get("customer_email"))}
-    phones = {v: phone_index(v) or "" for item in items if (v := item.values.get("customer_phone"))}
+    # One keyed index per distinct address of the batch (a customer's recur).
+    emails = {v: "" for item in items if (v := item.values.get("customer_email"))}
+    for v in emails:
+        emails[v] = email_index(v) or ""
+    phones = {v: "" for item in items if (v := item.values.get("customer_phone"))}
+    for v in phones:
+        phones[v] = phone_index(v) or ""
     by_ref: dict[str, uuid.UUID] = {}
     if refs:
         rows = await session.execute(

@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import orjson
 from sqlalchemy import select, text, update
@@ -42,7 +43,7 @@ from connectors import Record, SourceError, TransientSourceError
 from connectors.mapping import FieldMapping
 from hub import heap, sharing
 from hub.access import PolicyRules, access
-from hub.bulk import any_of, fetch_planned_now, insert_rows
+from hub.bulk import any_of, fetch_planned_now, insert_records
 from hub.db import Database
 from hub.models._types import utcnow
 from hub.models.sync import SyncDeadLetter, SyncRecord
@@ -469,21 +470,14 @@ async def _link(
     session: AsyncSession, connector_id: uuid.UUID, links: Sequence[tuple[Item, uuid.UUID]]
 ) -> None:
     """Remember which record each external id became, with its digest: new links in one
-    multi-row insert, known ones updated."""
+    multi-row insert (rows built as the ``COPY`` takes them), known ones updated."""
     now = utcnow()
     new = [
-        {
-            "connector_id": connector_id,
-            "external_id": item.external_id,
-            "record_id": record_id,
-            "digest": item.digest,
-            "updated_at": now,
-        }
+        (connector_id, item.external_id, record_id, item.digest, now)
         for item, record_id in links
         if item.known is None and item.record_id is None
     ]
-    if new:
-        await insert_rows(session, SyncRecord.__table__, new)  # type: ignore[attr-defined]
+    await insert_records(session, _LINKS, _LINK_COLUMNS, new)
     for item, record_id in links:
         if item.known is None and item.record_id is None:
             continue
@@ -495,6 +489,11 @@ async def _link(
             )
             .values(record_id=record_id, digest=item.digest, updated_at=now)
         )
+
+
+_LINKS: Any = SyncRecord.__table__  # type: ignore[attr-defined]
+_LINK_COLUMNS = ("connector_id", "external_id", "record_id", "digest", "updated_at")
+"""Every column of ``sync_record``, in the order :func:`_link` builds its rows."""
 
 
 def raw_record(record: Record) -> str:
