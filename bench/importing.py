@@ -18,6 +18,11 @@ Run from the repository root::
     .venv/bin/python -m bench.importing --backend sqlite --records 2000 --profile out
 
 ``--profile DIR`` runs each import under ``py-spy record`` (raw folded stacks in DIR).
+``--against DIR`` compares this tree with another copy of it (``git archive REV hub
+connectors | tar -x -C DIR``): each round runs both, alternating which goes first, each
+on a fresh database, the other tree's ``hub`` and ``connectors`` put first on the
+child's ``PYTHONPATH``; ``--rounds N`` repeats, and the medians per tree close the
+table.
 Everything stays on loopback; the PostgreSQL database made on ``--pg-url`` is dropped at
 the end. On a local PostgreSQL server the CPU time of the backends serving the run is
 measured too (``/proc``), so each import shows the hub's and the database's CPU per record.
@@ -31,6 +36,7 @@ import json
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -229,6 +235,7 @@ class DatabaseCPU:
 
 @dataclass(frozen=True)
 class Measure:
+    tree: str  # "this", or "against" (--against)
     backend: str
     records: int
     run: str  # first (creates) or again (unchanged)
@@ -244,6 +251,7 @@ class Measure:
         inner = f"{self.records / self.duration:,.0f}" if self.duration else "?"
         per_record = self.cpu + (self.db_cpu or 0.0)
         return [
+            self.tree,
             self.backend,
             f"{self.records:,}",
             self.run,
@@ -264,12 +272,21 @@ def out_dir(profile: Path | None) -> Path:
 
 
 def run_import(
-    url: str, path: Path, batch: int | None, profile: Path | None, label: str
+    url: str,
+    path: Path,
+    batch: int | None,
+    profile: Path | None,
+    label: str,
+    tree: Path | None = None,
 ) -> tuple[float, float | None, float, float, str]:
-    """``hub import feedback`` as a subprocess: wall seconds, the run's own duration,
-    the process's CPU seconds (user and system), its peak RSS (MiB) and its summary."""
+    """``hub import feedback`` as a subprocess (from ``tree``'s code when given): wall
+    seconds, the run's own duration, the process's CPU seconds (user and system), its
+    peak RSS (MiB) and its summary."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env |= {"HUB_DATABASE_URL": url, "HUB_SECRET_KEY": SECRET_KEY, "HUB_LOG_JSON": "false"}
+    if tree is not None:
+        # Before the editable install's path: the other tree's packages win.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
     hub = str(Path(sys.executable).parent / "hub")
     command = [hub, "import", "feedback", str(path), "--as", ORGANIZATION, "-q"]
     if batch is not None:
@@ -316,49 +333,99 @@ def bench(args: argparse.Namespace) -> list[Measure]:
     measures: list[Measure] = []
     backends = BACKENDS if args.backend == "both" else (args.backend,)
     sizes = [int(s) for s in args.records.split(",")]
+    trees: list[tuple[str, Path | None]] = [("this", None)]
+    if args.against is not None:
+        trees.append(("against", args.against.resolve()))
     with tempfile.TemporaryDirectory(prefix="hub-bench-import-") as tmp:
         workdir = Path(tmp)
         for backend in backends:
             for size in sizes:
-                where = workdir / f"{backend}-{size}"
-                where.mkdir()
-                path = where / "desk.jsonl"
+                path = workdir / f"{backend}-{size}.jsonl"
                 bad = write_feedback(path, size, args.customers)
-                with database_url(backend, where, args.pg_url) as url:
-                    t0 = time.monotonic()
-                    asyncio.run(seed(url, args.customers))
-                    if backend == "postgresql" and not args.no_analyze:
-                        analyze(url)
-                    print(
-                        f"{backend} {size:,}: seeded {args.customers:,} customers in "
-                        f"{time.monotonic() - t0:.1f} s ({bad} records should be dead letters)",
-                        file=sys.stderr,
-                    )
-                    for run in ("first", "again"):
-                        label = f"{backend}-{size}-{run}"
-                        with DatabaseCPU(url) as database_cpu:
-                            wall, duration, cpu, rss, summary = run_import(
-                                url, path, args.batch_size, args.profile, label
-                            )
-                        print(f"  {run}: {summary}", file=sys.stderr)
-                        measures.append(
-                            Measure(
-                                backend,
-                                size,
-                                run,
-                                wall,
-                                duration,
-                                cpu,
-                                database_cpu.seconds,
-                                rss,
-                                summary,
-                            )
-                        )
+                for turn in range(args.rounds):
+                    # Alternate which tree goes first: the machine's load drifts.
+                    for name, tree in trees if turn % 2 == 0 else trees[::-1]:
+                        where = workdir / f"{backend}-{size}-{turn}-{name}"
+                        where.mkdir()
+                        measures += _one(args, backend, size, path, bad, where, name, tree)
     return measures
+
+
+def _one(
+    args: argparse.Namespace,
+    backend: str,
+    size: int,
+    path: Path,
+    bad: int,
+    where: Path,
+    name: str,
+    tree: Path | None,
+) -> list[Measure]:
+    """Both runs (first, again) of one tree on a fresh database."""
+    measures: list[Measure] = []
+    with database_url(backend, where, args.pg_url) as url:
+        t0 = time.monotonic()
+        asyncio.run(seed(url, args.customers))
+        if backend == "postgresql" and not args.no_analyze:
+            analyze(url)
+        print(
+            f"{name} {backend} {size:,}: seeded {args.customers:,} customers in "
+            f"{time.monotonic() - t0:.1f} s ({bad} records should be dead letters)",
+            file=sys.stderr,
+        )
+        for run in ("first", "again"):
+            label = f"{name}-{backend}-{size}-{run}-{where.name}"
+            with DatabaseCPU(url) as database_cpu:
+                wall, duration, cpu, rss, summary = run_import(
+                    url, path, args.batch_size, args.profile, label, tree
+                )
+            print(f"  {run}: {summary}", file=sys.stderr)
+            measures.append(
+                Measure(
+                    name,
+                    backend,
+                    size,
+                    run,
+                    wall,
+                    duration,
+                    cpu,
+                    database_cpu.seconds,
+                    rss,
+                    summary,
+                )
+            )
+    return measures
+
+
+def medians(measures: list[Measure]) -> list[Measure]:
+    """One row per tree, backend, size and run: each column's median on its own."""
+    groups: dict[tuple[str, str, int, str], list[Measure]] = {}
+    for m in measures:
+        groups.setdefault((m.tree, m.backend, m.records, m.run), []).append(m)
+    out = []
+    for (tree, backend, records, run), group in sorted(groups.items()):
+        durations = [m.duration for m in group if m.duration]
+        db = [m.db_cpu for m in group if m.db_cpu is not None]
+        out.append(
+            Measure(
+                f"{tree} (median of {len(group)})",
+                backend,
+                records,
+                run,
+                statistics.median(m.wall for m in group),
+                statistics.median(durations) if durations else None,
+                statistics.median(m.cpu for m in group),
+                statistics.median(db) if db else None,
+                statistics.median(m.peak_rss_mib for m in group),
+                "",
+            )
+        )
+    return out
 
 
 def table(measures: list[Measure]) -> str:
     head = [
+        "tree",
         "backend",
         "records",
         "run",
@@ -386,6 +453,10 @@ def main() -> None:
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--no-analyze", action="store_true")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy raw profiles here")
+    parser.add_argument(
+        "--against", type=Path, default=None, help="another copy of the tree, run alternately"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="repetitions (alternating trees)")
     args = parser.parse_args()
     try:
         check_pg_url(args.pg_url)
@@ -393,6 +464,9 @@ def main() -> None:
     except DatabaseSetupError as error:
         raise SystemExit(str(error)) from None
     print(table(measures))
+    if args.rounds > 1 or args.against is not None:
+        print()
+        print(table(medians(measures)))
     print(
         "\nrec/s wall: the whole `hub import` command (start-up included); rec/s run: the "
         "run's own duration as hub import reports it; hub CPU s: the hub process's CPU "
