@@ -110,6 +110,8 @@ class _PythonField:
     open: Callable[[Any], Any]
     """The raw JSON value as the record holds it (a sealed value opened, a uuid parsed)."""
     serialize: Callable[[Any], Any]
+    own_id: bool = False
+    """The record's own global id: its raw value is the row's id as canonical text."""
 
 
 @dataclass(slots=True)
@@ -140,6 +142,10 @@ class _Level:
     place in the selection's order) and the entity is the record's, from ``_ID``."""
     identified: bool = False
     """The row's JSON holds its id under ``_ID`` (for the read audit, for remote fields)."""
+    id_key: str | None = None
+    """Where the row's JSON holds its id as text already (its global id, before the pass
+    encodes it): then ``_ID`` is not selected (on SQLite, formatting a uuid as text is
+    five substr() and a concatenation per row the plan visits)."""
     noted: list[frozenset[str]] | None = None
     """With remote fields: per bits value, the fields the read audit notes of the row,
     the remote fields it shows included (taken back if their fetch fails)."""
@@ -383,6 +389,8 @@ class _Compiler:
                         withheld[index].append(key)
                 pairs += [literal(key), sub]
             elif isinstance(emit, RemotePlan):
+                if emit.remote.type_name != plan.type_name:
+                    raise Unsupported(f"{emit.remote.coordinate} on {plan.type_name}")
                 remote_decisions = self.remote_decisions(resource)
                 shown: list[FieldDecision | None] = []
                 for decided in remote_decisions:
@@ -433,8 +441,10 @@ class _Compiler:
         if needs_bits:
             pairs += [literal(_BITS), bits]
         if self.audit or level.remote:
-            pairs += [literal(_ID), dialect.uuid_text(model.id)]
-            level.identified = True
+            level.id_key = next((p.key for p in level.python if p.own_id), None)
+            if level.id_key is None:
+                pairs += [literal(_ID), dialect.uuid_text(model.id)]
+                level.identified = True
         if self.audit:
             if resource is not Resource.CUSTOMER and not customer_of_parent:
                 pairs += [literal(_CUSTOMER), dialect.uuid_text(model.customer_id)]
@@ -505,7 +515,11 @@ class _Compiler:
             prefix = f"{type_name}:"
             self.pending.append(
                 _PythonField(
-                    "", [_VISIBLE] * len(decisions), partial(_encode_id, prefix), _same_python
+                    "",
+                    [_VISIBLE] * len(decisions),
+                    partial(_encode_id, prefix),
+                    _same_python,
+                    own_id=True,
                 )
             )
             return self.dialect.uuid_text(model.id), [False] * len(decisions)
@@ -1040,13 +1054,32 @@ class _Pass:
         """Finish one record; ``enclosing``: the id of the record it is nested in."""
         bits = record.pop(_BITS, 0) if level.uses_bits else 0
         # Canonical text (JsonDialect.uuid_text), as the collector keeps ids.
-        record_id: str | None = record.pop(_ID) if level.identified else None
+        record_id: str | None
+        if level.identified:
+            record_id = record.pop(_ID)
+        elif level.id_key is not None:
+            record_id = record[level.id_key]  # read before the pass encodes it
+        else:
+            record_id = None
+        for python in level.python:
+            raw = record.get(python.key)
+            if raw is None:
+                continue
+            decided = python.decisions[bits]
+            value = python.open(raw)
+            if decided.outcome is Outcome.MASKED and decided.mask is not None:
+                value = apply_mask(decided.mask, value, secret=self.secret, partner=self.partner)
+            record[python.key] = python.serialize(value)
         for key, plan, shown in level.remote:
             decision = shown[bits]
             if decision is None or record_id is None:
                 self.withheld.append([*path, key])
             else:
-                entity = _encode_id(f"{plan.remote.type_name}:", record_id)
+                entity = (
+                    _encode_id(f"{plan.remote.type_name}:", record_id)
+                    if level.id_key is None
+                    else record[level.id_key]  # the same global id, encoded above
+                )
                 self.remote.want(plan, record, key, [*path, key], entity, record_id, decision)
         for key in level.withheld[bits] if level.withheld else ():
             if key in record:
@@ -1060,15 +1093,6 @@ class _Pass:
             stamps = record.get(key)
             if stamps is not None:
                 record[key] = provenance.entries(stamps, level.disclosed[bits])
-        for python in level.python:
-            raw = record.get(python.key)
-            if raw is None:
-                continue
-            decision = python.decisions[bits]
-            value = python.open(raw)
-            if decision.outcome is Outcome.MASKED and decision.mask is not None:
-                value = apply_mask(decision.mask, value, secret=self.secret, partner=self.partner)
-            record[python.key] = python.serialize(value)
         if self.reads is not None and record_id is not None:
             customer = enclosing if level.customer_of_parent else record.pop(_CUSTOMER, None)
             self.reads.note_fields(
