@@ -501,7 +501,7 @@ class _Listing:
         if found is not None:
             return found
         kind = type(value)
-        if kind is uuid.UUID:
+        if isinstance(value, uuid.UUID):  # a driver's subclass too (asyncpg's)
             found = self.memo[value] = str(value)
             return found
         if kind is datetime:
@@ -522,15 +522,14 @@ class _Listing:
                 shown[name] = audit.field_changes({}, {name: value})[name]["after"]
                 continue
             kind = type(value)
-            if kind is str or kind is bool:
-                shown[name] = value
-            elif kind is uuid.UUID or kind is datetime:
-                found = memo.get(value)
-                shown[name] = found if found is not None else self.text(value)
-            elif kind is int and -_INT64 <= value < _INT64:
+            if kind is str or kind is bool or (kind is int and -_INT64 <= value < _INT64):
                 shown[name] = value
             elif kind is list and {*map(type, value)} <= _TEXT_ONLY:
                 shown[name] = list(value)
+            elif kind is datetime or isinstance(value, uuid.UUID):
+                # The customers' ids come from the driver as its UUID subclass.
+                found = memo.get(value)
+                shown[name] = found if found is not None else self.text(value)
             else:
                 shown[name] = _plain(value)
         return shown
