@@ -336,19 +336,20 @@ def plannable(condition: ColumnElement[bool]) -> ColumnElement[bool]:
 
     A row filter's values are the policy's constants and the caller's own ids
     (``consent_share_with_partners = true``, ``organization_id = '<the caller's id>'``),
-    and PostgreSQL cannot plan a prepared statement for values it does not know: for a
-    distributor's page it either plans again at every execution (a custom plan: ~0.25 ms
-    of PostgreSQL CPU per page, as much as the rest of the statement) or keeps a generic
-    plan made for an average organization (a hash join over every customer, slower
-    still). Written in the text, the values are known when the statement is prepared,
-    so its generic plan is the custom one and it is planned once per connection.
+    and PostgreSQL cannot plan a prepared statement well for values it does not know:
+    for a distributor's page it planned again at every execution (custom plans, ~0.25 ms
+    of PostgreSQL CPU per page, a third of the statement's), its generic plan for an
+    average organization being a hash join over every customer. Written in the text,
+    the values are known when the statement is prepared, so its generic plan is the
+    custom one and the statement is planned once per connection.
 
     Only values of these two types are written, rendered by SQLAlchemy from a Python
     ``bool`` or :class:`uuid.UUID` (nothing a caller typed can reach the text); strings
-    and numbers stay bound. Statements are compiled per caller anyway (the plan cache
-    keys on the caller's organization), so this adds no statement texts per caller
-    shape beyond one per organization. ``FROM`` objects are left as they are: a clone
-    of the enclosing row a nested read's filter refers to would no longer correlate.
+    and numbers stay bound. The price: one statement text per organization where
+    organizations of one kind shared one (the driver's cache of prepared statements per
+    connection is bounded: docs/production.md, Sizing). ``FROM`` objects are kept, not
+    cloned: a nested read's filter refers to its enclosing row, and a copy of that row
+    would no longer be correlated with it.
     """
 
     def inline(element: ExternallyTraversible, **_: Any) -> ExternallyTraversible | None:
