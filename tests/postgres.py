@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -38,3 +41,20 @@ async def postgres_server() -> str:
             pytest.fail(f"{message}; CI=true requires the PostgreSQL tests to run")
         pytest.skip(f"{message}; set HUB_TEST_DATABASE_URL to run the PostgreSQL cases")
     return server
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(prefix: str) -> AsyncIterator[str]:
+    """An empty database of its own on the test PostgreSQL server (``prefix`` and a random
+    suffix name it), dropped afterwards; yields its URL."""
+    server = await postgres_server()
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()

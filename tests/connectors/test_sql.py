@@ -4,8 +4,6 @@ repeated, resuming after any record, new and changed rows read next time."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,12 +11,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors import REGISTRY, ConfigError, Record, SourceError, TransientSourceError
 from connectors.sql import SqlSource
-from tests.postgres import postgres_server
+from tests.postgres import scratch_database
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -29,17 +26,8 @@ async def source_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
         return
-    server = await postgres_server()
-    name = f"desk_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_database("desk") as url:
+        yield url
 
 
 async def execute(

@@ -16,8 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import delete, insert, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
 from hub import audit, disclosures
@@ -26,7 +25,7 @@ from hub.db import Database, make_engine
 from hub.models import AuditAnchor, AuditEvent, Disclosure, OrgKind
 from hub.principal import Principal
 from tests.conftest import SECRET
-from tests.postgres import postgres_server
+from tests.postgres import scratch_database
 
 EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 ANCHOR = AuditAnchor.__table__  # type: ignore[attr-defined]
@@ -312,17 +311,8 @@ async def blank_url(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
     if database_url.startswith("sqlite"):
         yield f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
         return
-    server = await postgres_server()
-    name = f"hub_blank_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_database("hub_blank") as url:
+        yield url
 
 
 @pytest.mark.parametrize("command", [("verify",), ("anchor",), ("export",)])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, inspect, select, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import insert, inspect, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub import disclosures
@@ -20,7 +20,7 @@ from hub.db import Database, make_engine
 from hub.migrate import alembic_config, ensure_current
 from hub.models import AuditEvent, Disclosure
 from hub.models._types import utcnow
-from tests.postgres import postgres_server
+from tests.postgres import scratch_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -29,17 +29,8 @@ async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
         return
-    server = await postgres_server()
-    name = f"hub_disclosure_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_database("hub_disclosure") as url:
+        yield url
 
 
 def _shape(sync_conn: Connection) -> tuple[list[str], dict[str, str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
@@ -28,7 +27,7 @@ from hub.migrate import (
 )
 from hub.models import metadata
 from tests.conftest import SECRET
-from tests.postgres import postgres_server
+from tests.postgres import scratch_database
 
 
 async def test_migrations_match_models(database_url: str) -> None:
@@ -53,17 +52,8 @@ async def test_sqlite_is_upgraded_automatically(tmp_path: Path) -> None:
 @pytest.fixture
 async def empty_postgres() -> AsyncIterator[str]:
     """An empty database on the test PostgreSQL server (PostgreSQL-only behaviour)."""
-    server = await postgres_server()
-    name = f"hub_behind_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_database("hub_behind") as url:
+        yield url
 
 
 @pytest.mark.db

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,8 +18,6 @@ from typing import Any, TypeVar
 import pytest
 from alembic import command
 from sqlalchemy import JSON, Boolean, Integer, String, Text, Uuid, column, insert, select, table
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.sql import text
 from sqlmodel import col
 from typer.testing import CliRunner
@@ -47,7 +44,7 @@ from hub.vault import (
 )
 from tests.conftest import SECRET, make_settings
 from tests.hub.factories import customer_values, make_customers
-from tests.postgres import postgres_server
+from tests.postgres import scratch_database
 
 T = TypeVar("T")
 MASTER = SECRET.encode()
@@ -58,17 +55,8 @@ async def _fresh_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'rotate.db'}"
         return
-    server = await postgres_server()
-    name = f"hub_rotate_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_database("hub_rotate") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
