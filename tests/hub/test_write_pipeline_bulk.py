@@ -344,22 +344,18 @@ def test_the_fast_plain_form_is_the_standard_one() -> None:
         pass
 
     zone = timezone(timedelta(hours=-5))
-    rows = [
-        {
-            "id": DriverUUID(int=7),
-            "values": {
-                "customer_id": uuid.UUID(int=8),
-                "at": datetime(2025, 1, 2, 3, 4, 5, 678, tzinfo=zone),
-                "naive": datetime(2025, 1, 2, 3, 4, 5),
-                "tags": ["a", "é"],
-                "pair": (2, 1),
-                "traits": {"k": [1, None, True]},
-            },
-        }
-    ]
-    shown, plain = pipeline._shown(rows[0]["values"], plain=True)
+    values: dict[str, Any] = {
+        "customer_id": DriverUUID(int=8),
+        "case_id": uuid.UUID(int=9),
+        "at": datetime(2025, 1, 2, 3, 4, 5, 678, tzinfo=zone),
+        "naive": datetime(2025, 1, 2, 3, 4, 5),
+        "tags": ["a", "é"],
+        "pair": (2, 1),
+        "traits": {"k": [1, None, True]},
+    }
+    shown, plain = pipeline._shown(values, plain=True)
     assert plain
-    assert shown == audit.normalise_details(rows[0]["values"])
+    assert shown == audit.normalise_details(values)
     # A float has no exact form on the fast path: left for the standard normalisation.
-    _, plain = pipeline._shown({**rows[0]["values"], "score": 1.5}, plain=True)
+    _, plain = pipeline._shown({**values, "score": 1.5}, plain=True)
     assert not plain
