@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from hub import audit
@@ -38,24 +39,33 @@ _MARKERS = frozenset({"__withheld__", "__remote__"})
 because ``hub.access`` imports this package; a test checks they agree)."""
 
 
-_Seen = list[Any]
-"""What was noted of one record: ``[customer id, field names (a frozenset), policy
-version]`` (a list: the names grow when the record is emitted again)."""
+_Group = dict[str, str]
+"""The records of one resource that carried the same fields: record id -> the customer it
+is about (both canonical text)."""
 
 
 @dataclass
 class ReadCollector:
     """What one partner request received: per ``(resource, record id)``, the customer it
-    is about and the fields it carried. Fed by :meth:`note`; closed by :func:`collect`."""
+    is about and the fields it carried. Fed by :meth:`note`; closed by :func:`collect`.
+
+    Kept as the event lists it (:meth:`entry`): per resource, the records grouped by the
+    set of fields they carried, so that closing a page of hundreds of records sorts a few
+    lists instead of visiting each record again (the writer closes every page a partner
+    reads)."""
 
     principal: Principal
     operation: str | None
     query_sha256: str
     at: datetime = field(default_factory=utcnow)
-    records: dict[str, dict[str, _Seen]] = field(default_factory=dict)
+    records: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
     """Per resource, per record id as canonical text (the event records ids as text, and
-    canonical UUID texts order as the UUIDs do: fixed-width lowercase hex), what was
-    noted (:data:`_Seen`). Empty until something is noted."""
+    canonical UUID texts order as the UUIDs do: fixed-width lowercase hex), the fields it
+    carried. Empty until something is noted."""
+    groups: dict[str, dict[frozenset[str], _Group]] = field(default_factory=dict)
+    """Per resource, per set of fields, the records that carried exactly those."""
+    versions: set[int] = field(default_factory=set)
+    """The policy versions the records were projected under."""
 
     def note(
         self,
@@ -88,23 +98,46 @@ class ReadCollector:
         """:meth:`note` for a caller that has the ids as canonical text and the field
         names as a set already (the compiled read path keeps one set per row outcome, so
         a page of hundreds of records builds none)."""
-        # Called for every record a partner page emits: two dict lookups, no object.
+        # Called for every record a partner page emits: a few dict lookups, no object.
         noted = self.records.get(resource)
         if noted is None:
             noted = self.records[resource] = {}
-        seen = noted.get(record_id)
-        if seen is None:
-            noted[record_id] = [customer_id, fields, policy_version]
-        elif not fields <= seen[1]:
-            seen[1] = seen[1] | fields
+            self.groups[resource] = {}
+        if policy_version is not None:
+            self.versions.add(policy_version)
+        before = noted.get(record_id)
+        if before is None:
+            noted[record_id] = fields
+            groups = self.groups[resource]
+            group = groups.get(fields)
+            if group is None:
+                groups[fields] = {record_id: customer_id}
+            else:
+                group[record_id] = customer_id
+        elif not fields <= before:
+            # Emitted again with more fields (another place of the response): it carried
+            # them all.
+            self._move(resource, record_id, before, before | fields)
 
     def forget_field(self, resource: str, record_id: str, name: str) -> None:
         """Take ``name`` back from what was noted of a record: a field noted before its
         value was fetched (a remote field, :mod:`hub.federation.fetch`) whose fetch
         failed, so the record did not carry it after all."""
-        seen = self.records.get(resource, {}).get(record_id)
-        if seen is not None and name in seen[1]:
-            seen[1] = seen[1] - {name}
+        before = self.records.get(resource, {}).get(record_id)
+        if before is not None and name in before:
+            self._move(resource, record_id, before, before - {name})
+
+    def _move(
+        self, resource: str, record_id: str, before: frozenset[str], after: frozenset[str]
+    ) -> None:
+        """Regroup a record noted with the fields ``before`` as carrying ``after``."""
+        groups = self.groups[resource]
+        old = groups[before]
+        customer_id = old.pop(record_id)
+        if not old:
+            del groups[before]
+        groups.setdefault(after, {})[record_id] = customer_id
+        self.records[resource][record_id] = after
 
     @property
     def customer_ids(self) -> list[uuid.UUID]:
@@ -112,34 +145,39 @@ class ReadCollector:
         return [uuid.UUID(c) for c in self._customers()]
 
     def _customers(self) -> list[str]:
-        return sorted({seen[0] for noted in self.records.values() for seen in noted.values()})
+        about: set[str] = set()
+        for groups in self.groups.values():
+            for group in groups.values():
+                about.update(group.values())
+        return sorted(about)
 
     def entry(self) -> audit.Entry:
         """The ``read`` audit event: who, which operation (name and query hash), which
         customers, and per resource the fields disclosed with the record ids that carried
-        them (records with the same fields are grouped)."""
+        them (records with the same fields are grouped; groups in the order of their
+        first id, ids sorted)."""
         disclosed: dict[str, list[dict[str, Any]]] = {}
-        versions: set[int] = set()
-        for resource in sorted(self.records):
-            noted = self.records[resource]
-            # Grouped by field names, groups in the order of their first id, ids sorted.
-            groups: dict[frozenset[str], tuple[list[str], list[str]]] = {}
-            for record_id in sorted(noted):
-                customer_id, names, version = noted[record_id]
-                group = groups.get(names)
-                if group is None:
-                    group = groups[names] = ([], [])
-                group[0].append(record_id)
-                group[1].append(customer_id)
-                if version is not None:
-                    versions.add(version)
-            about_customers = resource == CUSTOMER
-            disclosed[str(resource)] = [  # a plain str key (Resource is a StrEnum)
-                {"fields": sorted(names), "ids": ids}
-                if about_customers
-                else {"fields": sorted(names), "ids": ids, "customers": customers}
-                for names, (ids, customers) in groups.items()
-            ]
+        for resource in sorted(self.groups):
+            listed = []
+            for names, group in self.groups[resource].items():
+                ids = sorted(group)
+                listed.append((ids[0], names, ids, group))
+            listed.sort(key=_first_id)
+            if resource == CUSTOMER:
+                disclosed[str(resource)] = [  # a plain str key (Resource is a StrEnum)
+                    {"fields": sorted(names), "ids": ids} for _, names, ids, _ in listed
+                ]
+            else:
+                disclosed[str(resource)] = [
+                    {
+                        "fields": sorted(names),
+                        "ids": ids,
+                        "customers": list(itemgetter(*ids)(group))
+                        if len(ids) > 1
+                        else [group[ids[0]]],
+                    }
+                    for _, names, ids, group in listed
+                ]
         principal = self.principal
         return audit.Entry(
             actor=audit.actor_of(principal),
@@ -151,12 +189,16 @@ class ReadCollector:
             details={
                 "operation": self.operation,
                 "query_sha256": self.query_sha256,
-                "policy_version": max(versions) if versions else None,
+                "policy_version": max(self.versions) if self.versions else None,
                 "customers": self._customers(),
                 "disclosed": disclosed,
             },
             plain=True,  # ids, names and a version: plain JSON as built
         )
+
+
+def _first_id(listed: tuple[str, frozenset[str], list[str], _Group]) -> str:
+    return listed[0]
 
 
 _current: contextvars.ContextVar[ReadCollector | None] = contextvars.ContextVar(
