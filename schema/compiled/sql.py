@@ -1096,7 +1096,7 @@ class _Pass:
         if self.reads is not None and record_id is not None:
             customer = enclosing if level.customer_of_parent else record.pop(_CUSTOMER, None)
             self.reads.note_fields(
-                level.resource.value,
+                level.resource,  # a StrEnum: the str itself (``.value`` is a descriptor call)
                 self.version,
                 record_id,
                 record_id if customer is None else customer,
