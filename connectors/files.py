@@ -24,7 +24,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +96,14 @@ class _Cursor:
     def text(self) -> str:
         return json.dumps({"file": self.file, "line": self.line}, separators=(",", ":"))
 
+    @staticmethod
+    def texts(file: str) -> Callable[[int], str]:
+        """``_Cursor(file, line).text()`` for each line of one file, the file's part
+        encoded once: the same text, without encoding a dict a record (3 µs a record
+        with the standard library's encoder, a fifth of reading one)."""
+        head = json.dumps({"file": file, "line": 0}, separators=(",", ":"))[: -len("0}")]
+        return lambda line: f"{head}{line:d}}}"
+
 
 class FilesSource:
     """Records from a CSV or JSONL file, or from every matching file of a folder."""
@@ -133,6 +141,12 @@ class FilesSource:
         return found
 
     async def read(self, cursor: str | None) -> AsyncIterator[Record]:
+        for record in self.records(cursor):
+            yield record
+
+    def records(self, cursor: str | None) -> Iterator[Record]:
+        """:meth:`read` without an event loop: the files are local and read line by
+        line, so a runtime may read them in another process (``hub.sync.apart``)."""
         after = _Cursor.parse(cursor)
         files = self.files()
         several = self.config.path.is_dir()
@@ -142,8 +156,7 @@ class FilesSource:
                 continue
             skip = after.line if after is not None and name == after.file else 0
             prefix = f"{name} " if several else ""
-            for record in self._read_file(path, skip, prefix):
-                yield record
+            yield from self._read_file(path, skip, prefix)
 
     def _read_file(self, path: Path, skip: int, prefix: str) -> Iterator[Record]:
         fmt = self.format_of(path)
@@ -187,6 +200,7 @@ def _jsonl(
     raw: IO[bytes] | gzip.GzipFile, name: str, skip: int, prefix: str, encoding: str
 ) -> Iterator[Record]:
     utf8 = codecs.lookup(encoding).name == "utf-8"
+    cursor_at = _Cursor.texts(name)
     for number, line in enumerate(raw, 1):
         if number <= skip:
             continue
@@ -195,7 +209,7 @@ def _jsonl(
         if not line.strip():
             continue
         position = f"{prefix}line {number}"
-        cursor = _Cursor(name, number).text()
+        cursor = cursor_at(number)
         try:
             value = orjson.loads(line if utf8 else line.decode(encoding))
         except (orjson.JSONDecodeError, UnicodeDecodeError) as error:
@@ -212,6 +226,7 @@ def _jsonl(
 def _csv(text: IO[str], name: str, skip: int, prefix: str, delimiter: str) -> Iterator[Record]:
     reader = csv.reader(text, delimiter=delimiter, strict=False)
     header: list[str] | None = None
+    cursor_at = _Cursor.texts(name)
     ended = 0  # the physical line the previous row ended on
     for row in reader:
         start, ended = ended + 1, reader.line_num
@@ -223,7 +238,7 @@ def _csv(text: IO[str], name: str, skip: int, prefix: str, delimiter: str) -> It
         if ended <= skip:
             continue
         position = f"{prefix}line {start}"
-        cursor = _Cursor(name, ended).text()
+        cursor = cursor_at(ended)
         if len(row) != len(header):
             problem = f"{len(row)} values, but the header has {len(header)} columns"
             raw = _raw(delimiter.join(row).encode())

@@ -68,6 +68,18 @@ class FieldRule:
     default: Any = None
     required: bool = False
 
+    @property
+    def plain(self) -> bool:
+        """The field taken as it is from the source field of the same name: no
+        transform, map, date or default."""
+        return (
+            self.target == self.source
+            and not self.transforms
+            and self.values is None
+            and self.date is None
+            and self.default is None
+        )
+
     def apply(self, data: Mapping[str, Any]) -> tuple[Any, str | None]:
         """The value for the target and ``None``, or ``None`` and the problem."""
         value = lookup(data, self.source)
@@ -125,6 +137,11 @@ class FieldMapping:
     def __init__(self, rules: tuple[FieldRule, ...], *, identity: frozenset[str] | None = None):
         self.rules = rules
         self._identity = identity
+        # Under an identity mapping, the rules (required fields) that take the field of
+        # their own name as it is: the identity pass has the value already.
+        self._taken = frozenset(
+            rule.target for rule in rules if identity is not None and rule.plain
+        )
 
     @classmethod
     def identity(cls, names: Collection[str], *, required: Collection[str] = ()) -> FieldMapping:
@@ -160,13 +177,19 @@ class FieldMapping:
     def apply(self, data: Mapping[str, Any]) -> Mapped:
         values: dict[str, Any] = {}
         problems: list[Problem] = []
-        if self._identity is not None:
+        identity = self._identity
+        if identity is not None:
             for name, value in data.items():
-                if name not in self._identity:
+                if name not in identity:
                     problems.append(Problem(name, "is not a field this connector can set"))
                 elif value is not None and not (isinstance(value, str) and not value.strip()):
                     values[name] = value
+        taken = self._taken
         for rule in self.rules:
+            if rule.target in taken and rule.target in values:
+                # An identity mapping's required field, present: FieldRule.apply would
+                # give the value back as it is.
+                continue
             value, problem = rule.apply(data)
             if problem is not None:
                 problems.append(Problem(rule.target, problem))
@@ -174,7 +197,7 @@ class FieldMapping:
                 values[rule.target] = value
             else:
                 values.pop(rule.target, None)
-        return Mapped(values, tuple(problems))
+        return Mapped(values, tuple(problems) if problems else ())
 
 
 def _rule(target: str, rule: Any, key: str) -> FieldRule:
