@@ -46,6 +46,25 @@ async def test_csv_records_carry_their_line(tmp_path: Path) -> None:
     assert records[3].problem is None
 
 
+@pytest.mark.parametrize("name", ["desk.jsonl", 'été "q".csv', "a\\b.csv"])
+def test_cursor_texts_are_the_cursors_json(name: str) -> None:
+    from connectors.files import _Cursor
+
+    texts = _Cursor.texts(name)
+    for line in (1, 12, 1_000_000):
+        assert texts(line) == _Cursor(name, line).text()
+        assert _Cursor.parse(texts(line)) == _Cursor(name, line)
+
+
+async def test_records_are_what_read_yields(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(CSV)
+    (tmp_path / "b.jsonl").write_text('{"external_id": "j1"}\nnot json\n')
+    files = source(tmp_path)
+    assert list(files.records(None)) == await read_all(files)
+    cursor = (await read_all(files))[1].cursor
+    assert list(files.records(cursor)) == await read_all(files, cursor)
+
+
 async def test_resume_after_a_cursor_reads_the_rest_only(tmp_path: Path) -> None:
     path = tmp_path / "feedback.csv"
     path.write_text(CSV)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from connectors import ConfigError
-from connectors.mapping import FieldMapping, Problem
+from connectors.mapping import FieldMapping, FieldRule, Problem
 
 
 def mapped(spec: dict[str, Any], data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -84,6 +84,19 @@ def test_identity_mapping_keeps_known_fields_and_names_unknown_ones() -> None:
         Problem("external_id", "is required"),
     }
     assert mapping.targets == {"text", "kind", "external_id"}
+
+
+@pytest.mark.parametrize("given", ["t1", "  t1 ", 7, "   ", "", None, ["a"], {"a": 1}])
+def test_an_identity_mappings_required_field_is_what_its_rule_alone_gives(given: Any) -> None:
+    """The identity pass takes a required field as it is; its rule (FieldRule.apply),
+    which the pass no longer asks, gives the same value or problem."""
+    mapping = FieldMapping.identity({"text", "external_id"}, required={"external_id"})
+    result = mapping.apply({"text": "Hi", "external_id": given})
+    value, problem = FieldRule("external_id", "external_id", required=True).apply(
+        {"external_id": given}
+    )
+    assert result.values.get("external_id") == value
+    assert result.problems == (() if problem is None else (Problem("external_id", problem),))
 
 
 @pytest.mark.parametrize(
