@@ -83,8 +83,9 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -103,7 +104,7 @@ from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Resource
 from hub.access.rules import REQUIRED_SCOPE
 from hub.access.specs import Action
-from hub.bulk import any_of, insert_rows
+from hub.bulk import TURN_EVERY, any_of, insert_rows, take_turn
 from hub.errors import ConflictError, ForbiddenError, HubError, NotFoundError
 from hub.models._types import row_values, table_columns
 from hub.outbox import Operation
@@ -308,6 +309,9 @@ async def create_many(
     ``check`` (step 5), and whatever the database raises: the rows are then written but
     not audited, and the caller must roll back (a savepoint around the call lets it try
     the rows one by one with :func:`create` and keep the rest of its transaction).
+
+    Inside :func:`records_deferred`, step 6 (the audit event and the outbox events) is
+    left for the end of that block.
     """
     if request.action is not Action.CREATE:
         raise ValueError("create_many creates: its action is create")
@@ -336,7 +340,12 @@ async def create_many(
     await insert_rows(session, model.__table__, [values for _, values in accepted])
     ids = [values["id"] for _, values in accepted]
     await _check_many(session, principal, request, ids)
-    await _record_many(session, principal, request, [(rows[i], v) for i, v in accepted])
+    written = [(rows[i], v) for i, v in accepted]
+    deferred: list[Callable[[], Awaitable[None]]] | None = session.info.get(_DEFERRED)
+    if deferred is None:
+        await _record_many(session, principal, request, written)
+    else:
+        deferred.append(functools.partial(_record_many, session, principal, request, written))
     for (i, _), row_id in zip(accepted, ids, strict=True):
         outcome[i] = row_id
     return outcome
@@ -379,6 +388,8 @@ async def _authorize_many(
     by_object: dict[int, HubError | None] = {}
     refused: dict[int, HubError] = {}
     for i, row in enumerate(rows):
+        if i and not i % TURN_EVERY:
+            await take_turn()
         if row.about is not None and denied is not None and hidden_first:
             refused[i] = denied
         elif row.about is not None and row.about not in visible:
@@ -443,7 +454,9 @@ async def _record_many(
     events: list[tuple[uuid.UUID, list[str], int | None]] = []
     fields_of: dict[frozenset[str], list[str]] = {}
     listing = _Listing(written[0][1].keys() if written else ())
-    for row, values in written:
+    for n, (row, values) in enumerate(written, start=1):
+        if not n % TURN_EVERY:
+            await take_turn()
         after = request.snapshot(values)
         row_id = values["id"]
         entry: dict[str, Any] | None = None
@@ -473,6 +486,7 @@ async def _record_many(
         # no float got here); otherwise the append normalises the details the standard way.
         with contextlib.suppress(_NotPlain):
             entry_ = replace(entry_, details={**_plain_dict(head), "records": listed}, plain=True)
+    await _wait_turn(session)
     await audit.append_many(session, [entry_])
     # The audit append took the lock the outbox's numbers are taken under.
     await outbox.emit_batch(
@@ -629,6 +643,83 @@ def _plain(value: Any) -> Any:
     raise _NotPlain
 
 
+# --- writers in turn -----------------------------------------------------------------------
+
+_TURN = "hub.access.pipeline.turn"
+"""The key of :func:`wait_turn_before_record`'s callable in a session's ``info``."""
+
+
+def wait_turn_before_record(session: AsyncSession, turn: Callable[[], Awaitable[None]]) -> None:
+    """Make every write of ``session``'s transaction await ``turn()`` just before step 6
+    (:func:`create`, :func:`update`, :func:`create_many`), the first step that takes the
+    audit chain's lock (held until commit; the outbox numbers its events under it).
+
+    For a writer running several transactions at once that must commit them in order (a
+    sync run's batches overlapping: each batch's lookups, rows and ``COPY`` while the one
+    before it commits): ``turn`` returns once the transaction before has committed. It
+    must be called before the lock, not after: a later transaction holding the lock
+    while it waits, in the hub, for an earlier one that waits, in the database, for the
+    lock is a deadlock neither side can see. ``turn`` may be called many times (each
+    write of the transaction calls it); it raises when the transaction before failed,
+    and this one must then roll back.
+
+    Example::
+
+        async with database.transaction() as session:
+            pipeline.wait_turn_before_record(session, previous_batch.committed)
+            await pipeline.create_many(session, principal, request, rows)
+    """
+    session.info[_TURN] = turn
+
+
+async def _wait_turn(session: AsyncSession) -> None:
+    turn = session.info.get(_TURN)
+    if turn is not None:
+        await turn()
+
+
+_DEFERRED = "hub.access.pipeline.deferred"
+"""The key of :func:`records_deferred`'s list of pending steps in a session's ``info``."""
+
+
+@contextlib.asynccontextmanager
+async def records_deferred(session: AsyncSession) -> AsyncIterator[None]:
+    """Within the block, :func:`create_many` leaves its step 6 (the batch's audit event
+    and outbox events) for the end of the block, where the pending steps run in order.
+
+    For a bulk writer whose own rows depend on the rows written (a sync run's links and
+    dead letters) and that would rather write them *before* the audit chain's lock,
+    which is held from step 6 until commit and serialises every writer of the hub: the
+    shorter that hold, the sooner the next writer goes. A single-record write in the
+    block (:func:`create`, :func:`update`) first runs the steps pending before its own
+    step 6, so events keep the order of the writes. When the block raises, the pending
+    steps do not run, and the caller's transaction must roll back (rows written but not
+    audited must never commit).
+
+    Example::
+
+        async with database.transaction() as session:
+            async with pipeline.records_deferred(session):
+                ids = await pipeline.create_many(session, principal, request, rows)
+                await store_links(session, ids)  # before the audit lock
+            # the audit event and the outbox events are written here
+    """
+    if _DEFERRED in session.info:
+        raise RuntimeError("records_deferred blocks do not nest")
+    session.info[_DEFERRED] = []
+    try:
+        yield
+        await _record_deferred(session)
+    finally:
+        session.info.pop(_DEFERRED, None)
+
+
+async def _record_deferred(session: AsyncSession) -> None:
+    pending: list[Callable[[], Awaitable[None]]] | None = session.info.get(_DEFERRED)
+    while pending:
+        await pending.pop(0)()
+
+
 def parent_of(resource: Resource) -> Resource:
     """What a new record of ``resource`` is about: the target of its first one-to-one
     relation in the registry (the customer; a case note's case)."""
@@ -658,6 +749,8 @@ async def _record(
     before: Mapping[str, Any],
     after: Mapping[str, Any],
 ) -> None:
+    await _record_deferred(session)  # the writes before this one are recorded first
+    await _wait_turn(session)
     await changes.record_change(
         session,
         principal,

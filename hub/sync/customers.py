@@ -24,6 +24,9 @@ _FALSE = {"false", "no", "n", "0", "off"}
 
 class CustomerTarget:
     resource = Resource.CUSTOMER
+    # Two batches could match or create the same person (by email or phone) at once:
+    # one batch at a time.
+    overlaps = False
 
     def __init__(self) -> None:
         self.columns = input_names(Resource.CUSTOMER, "CustomerInput")

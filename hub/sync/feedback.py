@@ -28,7 +28,7 @@ from sqlmodel import col
 
 from hub.access import Action, Resource, access, pipeline
 from hub.access.pipeline import BatchRequest, NewRow, Update, WriteRequest
-from hub.bulk import any_of
+from hub.bulk import TURN_EVERY, any_of, take_turn
 from hub.errors import HubError
 from hub.feedback import FeedbackSubmission, submit_feedback
 from hub.models import Customer, ExternalRef, Feedback
@@ -71,6 +71,9 @@ logger = logging.getLogger(__name__)
 
 class FeedbackTarget:
     resource = Resource.FEEDBACK
+    # New feedback gets fresh ids and reads customers it does not change: batches may
+    # overlap up to the audit append (hub.sync.runner._Turn).
+    overlaps = True
 
     def __init__(self) -> None:
         columns = input_names(Resource.FEEDBACK, "SubmitFeedbackInput")
@@ -130,7 +133,9 @@ class FeedbackTarget:
         organization = principal.organization_id
         status = FEEDBACK_STATUSES[0]
         ids = _new_ids(len(items))
-        for (item, customer_id), row_id in zip(items, ids, strict=True):
+        for n, ((item, customer_id), row_id) in enumerate(zip(items, ids, strict=True), 1):
+            if not n % TURN_EVERY:
+                await take_turn()
             # What submit_feedback builds: prepare() cleaned the values with
             # clean_submission already (the customer and the external id aside).
             values = item.values

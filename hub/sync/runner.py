@@ -12,9 +12,13 @@ killed anywhere therefore resumes after the last committed batch with nothing lo
 nothing twice: the batch in flight rolled back whole, and re-storing it finds its
 records unchanged at worst.
 
-While a batch commits, the next one is read and prepared (no database work), so the
-process prepares while the database writes; the batches still commit one after the
-other, in order.
+While batches are stored, the next one is read and prepared (no database work): in a
+child process for a local source (files; :mod:`hub.sync.apart`), else in this one. On
+PostgreSQL two batches are stored at once (:attr:`Runner.in_flight`), each in its own
+transaction: a batch's lookups, rows, ``COPY``, links and dead letters overlap the
+commit of the batch before it; it takes the audit chain's lock (its audit and outbox
+events) only once that batch has committed (:class:`_Turn`). Batches commit one after
+the other, in order, as before.
 
 A failure of the database that is worth retrying (unreachable, a dropped connection, a
 locked SQLite file, a serialisation failure) retries the batch with exponential backoff;
@@ -26,10 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,7 +49,7 @@ import connectors
 from connectors import Record, SourceError, TransientSourceError
 from connectors.mapping import FieldMapping
 from hub import heap, sharing
-from hub.access import PolicyRules, access
+from hub.access import PolicyRules, access, pipeline
 from hub.bulk import any_of, fetch_planned_now, insert_records
 from hub.db import Database
 from hub.models._types import utcnow
@@ -50,6 +57,7 @@ from hub.models.sync import SyncDeadLetter, SyncRecord
 from hub.netguard import NetPolicy
 from hub.outage import describe
 from hub.principal import Principal
+from hub.sync.apart import LocalSource, RawData, batches_apart
 from hub.sync.config import TARGETS, Loaded, load_connector, mapping_of
 from hub.sync.errors import (
     ConnectorConfigError,
@@ -156,6 +164,12 @@ class Runner:
     net_policy: NetPolicy = field(default_factory=sync_net_policy)
     """Where sources calling out over HTTP may connect (``HUB_SYNC_*``, hub.sync.net)."""
     bulk: bool = True
+    in_flight: int = 2
+    apart: bool = True
+    """Read and prepare the records of a local source (files) in a child process while
+    this one stores the batches (:mod:`hub.sync.apart`)."""
+    """Batches stored at once on PostgreSQL, each in its own transaction, committed in
+    order (:class:`_Turn`), for targets whose batches may overlap; 1: one at a time."""
 
     async def run(self, name: str, *, rewind_if_done: bool = False) -> RunReport:
         """Run the connector ``name`` to the end of its source. ``rewind_if_done``: when
@@ -206,39 +220,53 @@ class Runner:
     async def _read_all(
         self, state: _Run, source: connectors.Source, cursor: str | None, started: float
     ) -> None:
-        """Read and store every record after ``cursor``. One batch is committed while the
-        next is read and prepared (mapped, validated: no database work), so the process
-        prepares while the database writes; batches still commit one after the other, in
-        order, each seeing what the one before stored."""
+        """Read and store every record after ``cursor``. Batches are stored while the next
+        is read and prepared (mapped, validated: no database work), so the process
+        prepares while the database writes; on PostgreSQL up to :attr:`Runner.in_flight`
+        batches are stored at once, each in its own transaction (:class:`_Turn`). Batches
+        commit one after the other, in order, each after the one before."""
         attempt = 0
-        flight: asyncio.Task[str] | None = None
+        flights: deque[_Flight] = deque()
+        depth = self._depth(state)
+
+        async def land_one() -> None:
+            """Wait for the oldest batch in flight; its cursor is the checkpoint now."""
+            nonlocal cursor
+            cursor = await flights.popleft().task
 
         async def landed() -> None:
-            """Wait for the batch in flight; its cursor is the checkpoint now."""
-            nonlocal flight, cursor
-            if flight is not None:
-                task, flight = flight, None
-                cursor = await task
+            while flights:
+                await land_one()
 
-        async def send(batch: list[Record]) -> None:
-            nonlocal flight
-            prepared = await self._prepare_all(state, batch)
-            await landed()
-            flight = asyncio.create_task(self._commit(state, batch, prepared, started))
+        async def send(batch: list[Record], prepared: list[Item | str]) -> None:
+            ids = frozenset(item.external_id for item in prepared if isinstance(item, Item))
+            positions = frozenset(record.position for record in batch)
+            # A batch naming an external id (or a position: its dead letter) a batch in
+            # flight names waits for that batch: it must see its link (an update, not a
+            # second create), and the two must never wait for each other's rows.
+            while flights and (
+                len(flights) >= depth
+                or any(
+                    not ids.isdisjoint(f.ids) or not positions.isdisjoint(f.positions)
+                    for f in flights
+                )
+            ):
+                await land_one()
+            turn = _Turn(flights[-1].task if flights else None)
+            task = asyncio.create_task(self._commit(state, batch, prepared, started, turn))
+            flights.append(_Flight(task, ids, positions))
 
         try:
             while True:
-                batch: list[Record] = []
                 try:
-                    async for record in source.read(cursor):
-                        batch.append(record)
-                        if len(batch) >= self.batch_size:
-                            await send(batch)
-                            batch = []
-                            attempt = 0
+                    reading = self._batches(state, source, cursor)
+                    # Closed on the way out, whatever happens: a child reading ends then.
+                    async with contextlib.aclosing(reading) as batches:
+                        async for batch, prepared in batches:
+                            await send(batch, prepared)
+                            if len(batch) >= self.batch_size:
+                                attempt = 0
                 except TransientSourceError as failure:
-                    if batch:
-                        await send(batch)
                     await landed()
                     attempt += 1
                     if attempt > self.retries:
@@ -246,20 +274,55 @@ class Runner:
                     await self.sleep(self._delay(attempt))
                     continue
                 except SourceError:
-                    if batch:  # what was read before the failure is stored
-                        await send(batch)
                     await landed()
                     raise
-                if batch:
-                    await send(batch)
                 await landed()
                 return
         finally:
-            if flight is not None:
-                # Failing elsewhere: the batch in flight ends first (committed, or rolled
-                # back whole), so the run's record and the lease are written after it.
+            # Failing elsewhere: the batches in flight end first (committed, or rolled
+            # back whole), so the run's record and the lease are written after them.
+            while flights:
                 with contextlib.suppress(Exception):
-                    await flight
+                    await flights.popleft().task
+
+    def _batches(
+        self, state: _Run, source: connectors.Source, cursor: str | None
+    ) -> AsyncGenerator[tuple[list[Record], list[Item | str]], None]:
+        """The batches after ``cursor``, each with its records prepared; what was read
+        before a failure of the source comes first, then the failure. Read and prepared
+        by a child process (:mod:`hub.sync.apart`) for a local source when
+        :attr:`apart`, here otherwise."""
+        if self.apart and isinstance(source, LocalSource) and hasattr(os, "fork"):
+            return batches_apart(
+                source, cursor, self.batch_size, functools.partial(self._prepare, state)
+            )
+        return self._batches_here(state, source, cursor)
+
+    async def _batches_here(
+        self, state: _Run, source: connectors.Source, cursor: str | None
+    ) -> AsyncGenerator[tuple[list[Record], list[Item | str]], None]:
+        batch: list[Record] = []
+        try:
+            async for record in source.read(cursor):
+                batch.append(record)
+                if len(batch) >= self.batch_size:
+                    yield batch, await self._prepare_all(state, batch)
+                    batch = []
+        except SourceError:
+            if batch:  # what was read before the failure is stored
+                yield batch, await self._prepare_all(state, batch)
+            raise
+        if batch:
+            yield batch, await self._prepare_all(state, batch)
+
+    def _depth(self, state: _Run) -> int:
+        """How many batches may be stored at once: one on SQLite (one writer at a time)
+        and for a target that does not say its batches may overlap."""
+        if self.in_flight <= 1 or not state.target.overlaps:
+            return 1
+        if self.database.engine.dialect.name != "postgresql":
+            return 1
+        return self.in_flight
 
     async def _prepare_all(self, state: _Run, batch: list[Record]) -> list[Item | str]:
         prepared: list[Item | str] = []
@@ -273,19 +336,36 @@ class Runner:
         return float(min(self.backoff * 2 ** (attempt - 1), 30.0))
 
     async def _commit(
-        self, state: _Run, batch: list[Record], prepared: list[Item | str], started: float
+        self,
+        state: _Run,
+        batch: list[Record],
+        prepared: list[Item | str],
+        started: float,
+        turn: _Turn,
     ) -> str:
-        """Store one prepared batch with its checkpoint, retrying transient failures."""
+        """Store one prepared batch with its checkpoint, retrying transient failures. The
+        work up to the first write that takes the audit chain's lock (the lookups, the
+        rows and their ``COPY``, the links, the dead letters) overlaps the batch before;
+        from there on (the audit and outbox events, the lease's renewal and the
+        checkpoint) it waits for that batch to have committed (``turn``)."""
         for attempt in range(self.retries + 1):
             try:
                 async with self.database.transaction() as session:
-                    # First statement of the transaction, and a write: it also makes
-                    # SQLite's driver open the transaction, so the savepoints below nest.
-                    await renew(session, state.connector_id, state.holder, self.lease_seconds)
-                    done = await self._store(session, state, batch, prepared)
+                    if turn.previous is None:
+                        # First statement of the transaction, and a write: it also makes
+                        # SQLite's driver open the transaction, so the savepoints below
+                        # nest. A batch overlapping another renews once its turn has come
+                        # (the lease's row stays locked by the batch before until commit).
+                        await renew(session, state.connector_id, state.holder, self.lease_seconds)
+                    else:
+                        pipeline.wait_turn_before_record(session, turn.wait)
+                    done = await self._store(session, state, batch, prepared, turn)
+                    if turn.previous is not None:
+                        await turn.wait()
+                        await renew(session, state.connector_id, state.holder, self.lease_seconds)
                     await advance(session, state.run_id, state.connector_id, batch[-1].cursor, done)
                 break
-            except LeaseLostError:
+            except (LeaseLostError, _PreviousFailedError):
                 raise
             except Exception as failure:
                 if not transient(failure) or attempt == self.retries:
@@ -334,42 +414,50 @@ class Runner:
         state: _Run,
         batch: Sequence[Record],
         prepared: Sequence[Item | str],
+        turn: _Turn | None = None,
     ) -> Counts:
-        done = Counts(read=len(prepared))
-        outcomes: list[Stored | None] = [None] * len(prepared)
-        for part in _without_repeats(prepared):
-            items = [item for i in part if isinstance(item := prepared[i], Item)]
-            known = await _known(session, state.connector_id, items)
-            todo: list[tuple[int, Item]] = []
-            for i, item in zip(part, items, strict=True):
-                seen = known.get(item.external_id)
-                if seen is not None and seen.digest == item.digest:
-                    outcomes[i] = Stored(Outcome.UNCHANGED, seen.record_id)
-                elif seen is not None:
-                    todo.append((i, replace(item, record_id=seen.record_id, known=seen.digest)))
+        turn = turn or _FIRST
+        # The batch's audit and outbox events go last (pipeline.records_deferred): the
+        # links and dead letters are written before the audit chain's lock, which is
+        # held to commit and makes the batches after this one (and every other writer
+        # of the hub) wait.
+        async with pipeline.records_deferred(session):
+            done = Counts(read=len(prepared))
+            outcomes: list[Stored | None] = [None] * len(prepared)
+            for part in _without_repeats(prepared):
+                items = [item for i in part if isinstance(item := prepared[i], Item)]
+                known = await _known(session, state.connector_id, items)
+                todo: list[tuple[int, Item]] = []
+                for i, item in zip(part, items, strict=True):
+                    seen = known.get(item.external_id)
+                    if seen is not None and seen.digest == item.digest:
+                        outcomes[i] = Stored(Outcome.UNCHANGED, seen.record_id)
+                    elif seen is not None:
+                        todo.append((i, replace(item, record_id=seen.record_id, known=seen.digest)))
+                    else:
+                        todo.append((i, item))
+                if todo:
+                    stored = await state.target.store(session, state, [item for _, item in todo])
+                    links: list[tuple[Item, uuid.UUID]] = []
+                    for (i, item), written in zip(todo, stored, strict=True):
+                        outcomes[i] = written
+                        if written.outcome is not None and written.record_id is not None:
+                            links.append((item, written.record_id))
+                    await _link(session, state.connector_id, links)
+            letters: list[tuple[Record, str]] = []
+            fine: list[Record] = []
+            for record, item, result in zip(batch, prepared, outcomes, strict=True):
+                if isinstance(item, str):
+                    letters.append((record, item))
+                elif result is None or result.outcome is None:
+                    letters.append((record, (result.reason if result else None) or "not stored"))
                 else:
-                    todo.append((i, item))
-            if todo:
-                stored = await state.target.store(session, state, [item for _, item in todo])
-                links: list[tuple[Item, uuid.UUID]] = []
-                for (i, item), written in zip(todo, stored, strict=True):
-                    outcomes[i] = written
-                    if written.outcome is not None and written.record_id is not None:
-                        links.append((item, written.record_id))
-                await _link(session, state.connector_id, links)
-        letters: list[tuple[Record, str]] = []
-        fine: list[Record] = []
-        for record, item, result in zip(batch, prepared, outcomes, strict=True):
-            if isinstance(item, str):
-                letters.append((record, item))
-            elif result is None or result.outcome is None:
-                letters.append((record, (result.reason if result else None) or "not stored"))
-            else:
-                fine.append(record)
-                name = result.outcome.value
-                setattr(done, name, getattr(done, name) + 1)
-        done.dead_lettered = len(letters)
-        await _dead_letters(session, state, letters, fine)
+                    fine.append(record)
+                    name = result.outcome.value
+                    setattr(done, name, getattr(done, name) + 1)
+            done.dead_lettered = len(letters)
+            await _dead_letters(session, state, letters, fine)
+        await turn.wait()
         return done
 
     async def _finish(self, state: _Run, status: str, error: str | None) -> None:
@@ -389,6 +477,59 @@ class Runner:
                     )
                     return
                 await self.sleep(self._delay(attempt + 1))
+
+
+@dataclass(frozen=True)
+class _Flight:
+    """A batch being stored: its task (answering the batch's last cursor), the external
+    ids and the positions it names."""
+
+    task: asyncio.Task[str]
+    ids: frozenset[str]
+    positions: frozenset[str]
+
+
+class _PreviousFailedError(Exception):
+    """The batch before this one failed: this one must not commit (the run ends with
+    the first batch's failure)."""
+
+
+class _Turn:
+    """When a batch may take the audit chain's lock and go on to commit: once the batch
+    before it (``previous``; ``None`` for the first in flight) has committed.
+
+    Until then an overlapping batch only reads, and writes rows no other batch in flight
+    touches: new feedback with fresh ids, and the links and dead letters of external ids
+    and positions of its own (batches sharing one never overlap). So a batch never waits
+    in the database for a later one, the order of the locks is the order of the batches,
+    and nothing waits in a circle. What a batch writes after its turn (the audit event
+    and outbox, numbered under the lock; the lease and the checkpoint) is written in
+    batch order: the same rows and numbers as one batch at a time."""
+
+    __slots__ = ("_done", "previous")
+
+    def __init__(self, previous: asyncio.Task[str] | None) -> None:
+        self.previous = previous
+        self._done = previous is None
+
+    async def wait(self) -> None:
+        previous = self.previous
+        if self._done or previous is None:
+            return
+        try:
+            # Shielded: this batch cancelled must not cancel the one before.
+            await asyncio.shield(previous)
+        except asyncio.CancelledError:
+            if not previous.cancelled():
+                raise  # this batch itself is cancelled
+            raise _PreviousFailedError("the batch before was cancelled") from None
+        except Exception as failure:
+            raise _PreviousFailedError("the batch before failed") from failure
+        self._done = True
+
+
+_FIRST = _Turn(None)
+"""The turn of a batch no other precedes (one stored alone)."""
 
 
 def _unexpected(failure: BaseException) -> str:
@@ -498,6 +639,8 @@ _LINK_COLUMNS = ("connector_id", "external_id", "record_id", "digest", "updated_
 
 def raw_record(record: Record) -> str:
     """The record as read, for its dead letter (JSON text)."""
+    if isinstance(record.data, RawData):  # read in a child process: the text is made
+        return record.data.text
     return orjson.dumps(dict(record.data), default=str).decode()
 
 

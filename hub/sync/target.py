@@ -82,6 +82,12 @@ class Target(Protocol):
     resource: Resource
     fields: frozenset[str]
     """The target field names a mapping may set."""
+    overlaps: bool
+    """Whether batches may be stored at once (:class:`hub.sync.runner.Runner`'s
+    ``in_flight``), each in its own transaction, committing in order: true when a
+    batch's writes before the write pipeline's step 6 touch only rows of its own (new
+    records with fresh ids), so it never waits in the database for a batch still in
+    flight. Batches naming the same external id never overlap either way."""
 
     def prepare(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Typed, validated values from mapped ones, and the problems (``field: why``)."""

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlmodel import col
 
 from hub import audit, sharing
@@ -359,3 +359,109 @@ def test_the_fast_plain_form_is_the_standard_one() -> None:
     # A float has no exact form on the fast path: left for the standard normalisation.
     _, plain = pipeline._shown({**values, "score": 1.5}, plain=True)
     assert not plain
+
+
+async def test_a_write_waits_for_its_turn_before_it_takes_the_audit_lock(
+    db: Database, database_url: str, policy: None
+) -> None:
+    """pipeline.wait_turn_before_record: a batch overlapping another (a sync run's) is
+    let through step 6 only when its turn comes, and before it holds the audit chain's
+    lock: while the turn is awaited, another transaction can still take that lock."""
+    org, (ada, grace), _ = await _world(db)
+    principal = sharing.principal_for(org)
+    turns: list[bool | None] = []
+
+    async def turn() -> None:
+        if not database_url.startswith("postgresql"):
+            turns.append(None)  # SQLite has one writer: no lock of its own to probe
+            return
+        async with db.engine.connect() as other:
+            took = await other.execute(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": audit.LOCK_KEY}
+            )
+            turns.append(bool(took.scalar_one()))
+            await other.rollback()
+
+    async with db.transaction() as session:
+        pipeline.wait_turn_before_record(session, turn)
+        written = await pipeline.create_many(
+            session, principal, _request(), [_row(ada.id, 1), _row(grace.id, 2)]
+        )
+        assert all(isinstance(done, uuid.UUID) for done in written)
+        one = _row(ada.id, 3)
+        request = WriteRequest(
+            Resource.FEEDBACK,
+            Action.CREATE,
+            audit="feedback.create",
+            operation=Operation.CREATE,
+            about=ada.id,
+            given=one.given,
+        )
+        await pipeline.create(session, principal, request, lambda: Feedback(**one.values))
+    # Once for the batch, once for the single create (the lock held by then is this
+    # transaction's own: the probe from another connection fails).
+    expected = [True, False] if database_url.startswith("postgresql") else [None, None]
+    assert turns == expected
+    async with db.session() as session:
+        actions = (await session.execute(select(col(AuditEvent.action)))).scalars().all()
+    assert sorted(actions) == ["feedback.create", "feedback.import"]
+
+
+async def test_records_deferred_leaves_a_batchs_audit_and_outbox_for_the_end_in_order(
+    db: Database, policy: None
+) -> None:
+    """pipeline.records_deferred: inside the block a batch's step 6 waits (the caller
+    writes rows of its own first, before the audit lock); a single write in the block
+    records the pending batch first, so the events keep the order of the writes; a block
+    that raises records nothing."""
+    org, (ada, grace), _ = await _world(db)
+    principal = sharing.principal_for(org)
+    audits, events = await count_rows(db, AuditEvent), await count_rows(db, OutboxEvent)
+    one = _row(grace.id, 9)
+    request = WriteRequest(
+        Resource.FEEDBACK,
+        Action.CREATE,
+        audit="feedback.create",
+        operation=Operation.CREATE,
+        about=grace.id,
+        given=one.given,
+    )
+    async with db.transaction() as session:
+        async with pipeline.records_deferred(session):
+            first = await pipeline.create_many(session, principal, _request(), [_row(ada.id, 1)])
+            # Nothing recorded yet, even as this transaction sees it.
+            for model in (AuditEvent, OutboxEvent):
+                seen = await session.execute(select(func.count()).select_from(model))
+                assert seen.scalar_one() == (audits if model is AuditEvent else events)
+            await pipeline.create(session, principal, request, lambda: Feedback(**one.values))
+            second = await pipeline.create_many(
+                session, principal, _request(), [_row(grace.id, 2), _row(ada.id, 3)]
+            )
+        with pytest.raises(RuntimeError, match="do not nest"):
+            async with pipeline.records_deferred(session), pipeline.records_deferred(session):
+                pass
+    async with db.session() as session:
+        actions = (
+            (await session.execute(select(col(AuditEvent.action)).order_by(col(AuditEvent.seq))))
+            .scalars()
+            .all()
+        )
+        published = (
+            (await session.execute(select(OutboxEvent).order_by(col(OutboxEvent.position))))
+            .scalars()
+            .all()
+        )
+        broken = (await audit.verify_chain(session))[1]
+    assert list(actions[audits:]) == ["feedback.import", "feedback.create", "feedback.import"]
+    assert [e.record_id for e in published[events:]] == [*first, one.values["id"], *second]
+    assert broken is None
+
+    async def undone() -> None:
+        async with db.transaction() as session, pipeline.records_deferred(session):
+            await pipeline.create_many(session, principal, _request(), [_row(ada.id, 4)])
+            raise _Undo
+
+    with pytest.raises(_Undo):
+        await undone()
+    assert await count_rows(db, AuditEvent) == audits + 3
+    assert await count_rows(db, Feedback) == 4
