@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from asyncpg.pgproto.pgproto import UUID as _UUID
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -280,9 +281,19 @@ _GIVEN_BY_SHAPE: dict[tuple[bool, ...], Mapping[str, str]] = {}
 
 def _new_ids(count: int) -> list[uuid.UUID]:
     """``count`` random (version 4) ids, as :func:`uuid.uuid4` makes them, from one read
-    of the system's random source instead of one a row."""
-    data = os.urandom(16 * count)
-    return [uuid.UUID(bytes=data[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
+    of the system's random source instead of one a row.
+
+    Made as the PostgreSQL driver's :class:`uuid.UUID` subclass (asyncpg's, in C), which
+    the driver gives back for every id it reads: equal to and hashed like a
+    :class:`uuid.UUID`, but its text, bytes and hash cost a tenth (a batch's ids are
+    hashed, encoded for three ``COPY`` and written out for the audit listing: 2 to 3 µs
+    a record with :class:`uuid.UUID`'s Python properties)."""
+    data = bytearray(os.urandom(16 * count))
+    for at in range(0, 16 * count, 16):
+        data[at + 6] = (data[at + 6] & 0x0F) | 0x40  # version 4
+        data[at + 8] = (data[at + 8] & 0x3F) | 0x80  # the RFC 4122 variant
+    raw = bytes(data)
+    return [_UUID(raw[at : at + 16]) for at in range(0, 16 * count, 16)]
 
 
 def _submission(item: Item, customer_id: uuid.UUID) -> FeedbackSubmission:
