@@ -33,6 +33,7 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 import time
 import uuid
 from collections import deque
@@ -171,7 +172,8 @@ class Runner:
     in_flight: int = 2
     apart: bool = True
     """Read and prepare the records of a local source (files) in a child process while
-    this one stores the batches (:mod:`hub.sync.apart`)."""
+    this one stores the batches (:mod:`hub.sync.apart`), when this process runs no other
+    thread (:func:`_may_fork`)."""
     """Batches stored at once on PostgreSQL, each in its own transaction, committed in
     order (:class:`_Turn`), for targets whose batches may overlap; 1: one at a time."""
 
@@ -295,8 +297,8 @@ class Runner:
         """The batches after ``cursor``, each with its records prepared; what was read
         before a failure of the source comes first, then the failure. Read and prepared
         by a child process (:mod:`hub.sync.apart`) for a local source when
-        :attr:`apart`, here otherwise."""
-        if self.apart and isinstance(source, LocalSource) and hasattr(os, "fork"):
+        :attr:`apart` and this process may fork (:func:`_may_fork`), here otherwise."""
+        if self.apart and isinstance(source, LocalSource) and _may_fork():
             return batches_apart(
                 source, cursor, self.batch_size, functools.partial(self._prepare, state)
             )
@@ -530,6 +532,15 @@ class _Turn:
         except Exception as failure:
             raise _PreviousFailedError("the batch before failed") from failure
         self._done = True
+
+
+def _may_fork() -> bool:
+    """Whether this process may fork a child to read a source: only while it runs no
+    other thread (``hub import`` and ``hub sync run`` on PostgreSQL). A thread holding a
+    lock at the fork (the C library's resolver, OpenSSL's, which the child's digests
+    use) leaves the child holding it forever; a server with its executor threads, or
+    SQLite's driver threads, reads in-process."""
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 _FIRST = _Turn(None)

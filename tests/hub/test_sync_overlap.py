@@ -21,6 +21,7 @@ from hub.db import Database
 from hub.models import Feedback, OutboxEvent
 from hub.models.sync import SyncCheckpoint, SyncDeadLetter, SyncRecord
 from hub.sync import apart
+from hub.sync import runner as runner_module
 from hub.sync.feedback import FeedbackTarget
 from tests.hub.sync_helpers import count, customers, import_file, runner, support_org
 
@@ -66,6 +67,14 @@ async def rules_restored() -> AsyncIterator[None]:
     saved = access.rules
     yield
     access.rules = saved
+
+
+@pytest.fixture(autouse=True)
+def forking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner forks a reading child only from a process without other threads; the
+    test runner has some (pytest-xdist's, SQLite's driver's), idle in what the child
+    does: let these tests fork anyway."""
+    monkeypatch.setattr(runner_module, "_may_fork", lambda: True)
 
 
 async def _state(db: Database) -> dict[str, Any]:
@@ -238,3 +247,19 @@ def test_raw_data_is_the_dead_letters_text() -> None:
     raw = apart.RawData(here)
     assert raw_record(Record(raw, "line 1", "c")) == here
     assert dict(raw) == data and len(raw) == 4 and raw["n"] == 1.5
+
+
+def test_a_process_with_other_threads_reads_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the real check
+    import threading
+
+    from hub.sync.runner import _may_fork
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not _may_fork()
+    finally:
+        stop.set()
+        other.join()
