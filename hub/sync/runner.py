@@ -170,12 +170,12 @@ class Runner:
     """Where sources calling out over HTTP may connect (``HUB_SYNC_*``, hub.sync.net)."""
     bulk: bool = True
     in_flight: int = 2
+    """Batches stored at once on PostgreSQL, each in its own transaction, committed in
+    order (:class:`_Turn`), for targets whose batches may overlap; 1: one at a time."""
     apart: bool = True
     """Read and prepare the records of a local source (files) in a child process while
     this one stores the batches (:mod:`hub.sync.apart`), when this process runs no other
     thread (:func:`_may_fork`)."""
-    """Batches stored at once on PostgreSQL, each in its own transaction, committed in
-    order (:class:`_Turn`), for targets whose batches may overlap; 1: one at a time."""
 
     async def run(self, name: str, *, rewind_if_done: bool = False) -> RunReport:
         """Run the connector ``name`` to the end of its source. ``rewind_if_done``: when
