@@ -49,8 +49,8 @@ from hub.principal import Principal
 logger = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+_TABLE = cast(Table, AuditEvent.__table__)  # type: ignore[attr-defined]  # for hub.bulk
 
-_TABLE = cast(Table, AuditEvent.__table__)  # type: ignore[attr-defined]
 # Any constant identifies the chain's lock; this one spells "audit".
 LOCK_KEY = 0x6175646974
 """The lock every audit append holds until commit (:func:`hub.db.serialise`); the outbox
