@@ -77,6 +77,21 @@ def forking(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner_module, "_may_fork", lambda: True)
 
 
+def forks_noted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the children forked from now on (in the parent: a child returns 0)."""
+    children: list[int] = []
+    fork = os.fork
+
+    def fork_noted() -> int:
+        pid = fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork_noted)
+    return children
+
+
 async def _state(db: Database) -> dict[str, Any]:
     """What an import left, without the ids and times that differ from run to run."""
     async with db.session() as session:
@@ -189,16 +204,7 @@ async def test_the_reading_child_stores_what_was_read_before_a_damaged_file_and_
     path = tmp_path / "desk.jsonl.gz"
     path.write_bytes(whole[: len(whole) * 2 // 3])
     name = await import_file(db, path)
-    children: list[int] = []
-    fork = os.fork
-
-    def fork_noted() -> int:
-        pid = fork()
-        if pid:
-            children.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", fork_noted)
+    children = forks_noted(monkeypatch)
     report = await runner(db, batch_size=20).run(name)
     assert report.status == "failed"
     assert "gzip" in (report.error or "")
@@ -217,19 +223,11 @@ async def test_a_run_stopped_early_ends_its_reading_child(
     path = tmp_path / "desk.jsonl"
     path.write_text(lines([ticket(n) for n in range(20_000)]))
     name = await import_file(db, path)
-    children: list[int] = []
-    fork = os.fork
-
-    def fork_noted() -> int:
-        pid = fork()
-        if pid:
-            children.append(pid)
-        return pid
+    children = forks_noted(monkeypatch)
 
     async def broken(self: FeedbackTarget, *args: Any) -> Any:
         raise RuntimeError("storing fails")
 
-    monkeypatch.setattr(os, "fork", fork_noted)
     monkeypatch.setattr(FeedbackTarget, "store", broken)
     report = await runner(db, batch_size=10).run(name)
     assert report.status == "failed"
