@@ -1,11 +1,11 @@
 """A GraphQL subgraph (Apollo Federation v2) the hub composes: the client that reads its
 ``_service { sdl }`` and sends it batched ``_entities`` requests.
 
-Plain GraphQL over HTTP (a JSON POST, ``application/json`` back), through aiohttp: these
-calls are made inside a partner's request, where httpx cost four times the CPU
-(docs/federation.md). The caller supplies the connections (the hub's SSRF-checked
-connector, :func:`hub.netguard.guarded_connector`) and the authentication, never the
-caller's own token:
+Plain GraphQL over HTTP (a JSON POST, ``application/json`` back), through a small
+keep-alive HTTP/1.1 client (:mod:`connectors._http1`): these calls are made inside a
+partner's request, where httpx cost three times its CPU and aiohttp twice
+(docs/federation.md). The caller supplies the connections (the hub's SSRF-checked dial,
+:func:`hub.netguard.guarded_dial`) and the authentication, never the caller's own token:
 
 - :class:`HeaderAuth`: a static header (``Authorization: Bearer ...``, ``X-Api-Key``);
 - :class:`ClientCredentials`: an OAuth 2.0 client-credentials token (RFC 6749 §4.4) from
@@ -19,8 +19,7 @@ not see), the answer is read up to :data:`MAX_BODY` bytes, and every failure is 
 Example::
 
     url = "https://loyalty.example.com/graphql"
-    client = SubgraphClient(url, timeout=2.0,
-                            connector=lambda: guarded_connector(url, NetPolicy()),
+    client = SubgraphClient(url, timeout=2.0, dial=guarded_dial(url, NetPolicy()),
                             auth=HeaderAuth("Authorization", "Bearer s3cret"))
     sdl = await client.sdl()
     data = await client.query("query($r: [_Any!]!) { _entities(representations: $r) "
@@ -32,13 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import httpx
 import orjson
+
+from connectors._http1 import BodyTooLargeError, Dial, Http1Client, HttpError
 
 with warnings.catch_warnings():
     # authlib prefers the `httpx2` fork and warns when it falls back to httpx; the hub's
@@ -86,24 +85,23 @@ Auth = HeaderAuth | ClientCredentials | None
 class SubgraphClient:
     """One subgraph's client: keeps its connections and (OAuth) its token between calls.
 
-    ``connector`` makes the aiohttp connector the requests go through (the hub's
-    SSRF-checked one, :func:`hub.netguard.guarded_connector`), called once, inside the
-    event loop, on first use; ``token_transport`` is the httpx transport authlib fetches
-    OAuth tokens through (also checked), needed with :class:`ClientCredentials` only."""
+    ``dial`` opens the connections the requests go through (the hub's SSRF-checked one,
+    :func:`hub.netguard.guarded_dial`); ``token_transport`` is the httpx transport authlib
+    fetches OAuth tokens through (also checked), needed with :class:`ClientCredentials`
+    only."""
 
     def __init__(
         self,
         url: str,
         *,
         timeout: float,
-        connector: Callable[[], aiohttp.BaseConnector],
+        dial: Dial,
         token_transport: httpx.AsyncBaseTransport | None = None,
         auth: Auth = None,
     ) -> None:
         self.url = url
         self.timeout = timeout
-        self._connector = connector
-        self._session: aiohttp.ClientSession | None = None
+        self._http = Http1Client(url, dial, limit_bytes=MAX_BODY)
         self._headers = {
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
@@ -131,9 +129,7 @@ class SubgraphClient:
             )
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.aclose()
         if self._oauth is not None:
             await self._oauth.aclose()
 
@@ -163,17 +159,6 @@ class SubgraphClient:
             raise SubgraphError("the subgraph answered without data")
         return data
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=self._connector(),
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                trust_env=False,  # a proxy would be a connection the guard did not check
-                auto_decompress=True,
-            )
-        return self._session
-
     async def _bearer(self) -> dict[str, str] | None:
         """The ``Authorization`` header of an OAuth client: a token fetched on first use
         and again once it has expired (one fetch at a time)."""
@@ -190,20 +175,21 @@ class SubgraphClient:
 
     async def _post(self, content: bytes) -> dict[str, Any]:
         try:
-            headers = await self._bearer()
-            async with self._http().post(
-                self.url, data=content, headers=headers, allow_redirects=False
-            ) as response:
-                if response.status != 200:
-                    raise SubgraphError(f"the subgraph answered HTTP {response.status}")
-                length = response.content_length
-                if length is not None and length <= MAX_BODY:
-                    raw = await response.read()
-                else:
-                    raw = await _limited(response)
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+            bearer = await self._bearer()
+            headers = self._headers if bearer is None else {**self._headers, **bearer}
+            async with asyncio.timeout(self.timeout):
+                answer = await self._http.post(content, headers)
+        except TimeoutError:
             raise SubgraphError(f"the subgraph did not answer within {self.timeout:g} s") from None
-        except (aiohttp.ClientError, httpx.HTTPError) as error:
+        except BodyTooLargeError:
+            limit = self._http.limit_bytes
+            raise SubgraphError(f"the subgraph's answer is over {limit} bytes") from None
+        except ValueError as error:  # a header value with a line break (Http1Client)
+            raise SubgraphError(
+                f"the request to the subgraph cannot be sent: {error}",
+                "the hub's request to the subgraph is misconfigured",
+            ) from None
+        except (HttpError, OSError, httpx.HTTPError) as error:
             raise SubgraphError(
                 f"the subgraph cannot be reached: {_reason(error)}",
                 "the subgraph cannot be reached",
@@ -213,23 +199,15 @@ class SubgraphClient:
                 f"the subgraph's authorization server refused the client: {error.error}",
                 "the hub could not authenticate to the subgraph",
             ) from None
+        if answer.status != 200:
+            raise SubgraphError(f"the subgraph answered HTTP {answer.status}")
         try:
-            body = orjson.loads(raw)
+            body = orjson.loads(answer.body)
         except orjson.JSONDecodeError:
             raise SubgraphError("the subgraph's answer is not JSON") from None
         if not isinstance(body, dict):
             raise SubgraphError("the subgraph's answer is not a JSON object")
         return body
-
-
-async def _limited(response: aiohttp.ClientResponse) -> bytes:
-    """The body of an answer of unknown (or too large a) length, up to :data:`MAX_BODY`."""
-    raw = bytearray()
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise SubgraphError(f"the subgraph's answer is over {MAX_BODY} bytes")
-    return bytes(raw)
 
 
 def _reason(error: Exception) -> str:

@@ -23,14 +23,15 @@ and uses it for TLS (SNI and certificate verification), so a certificate for the
 still required. Environment proxies are ignored (``trust_env=False``), since a proxy
 would make the connection the guard checked a connection to the proxy.
 
-The remote fields of a partner's page (:mod:`hub.federation`) go through aiohttp instead,
-which costs a fifth of httpx's CPU per call: :func:`guarded_connector` is the same guard
-for it (a resolver answering only checked addresses, and a socket factory checking the
-address of every socket it opens, address literals included).
+The remote fields of a partner's page (:mod:`hub.federation`) go through a smaller HTTP/1.1
+client instead (:mod:`connectors._http1`, a third of httpx's CPU a call):
+:func:`guarded_dial` is the same guard for it (resolve once, check every address, address
+literals included, connect to a checked one).
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import socket
@@ -38,11 +39,8 @@ import ssl
 import typing
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-import aiohttp
-import aiohttp.abc
 import anyio
 import httpcore
 import httpx
@@ -257,86 +255,61 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         )
 
 
-# aiohttp -----------------------------------------------------------------------------
+# the subgraph client -------------------------------------------------------------------
 # The remote fields of a partner's page are fetched inside the request (hub.federation),
-# where httpx's layers cost about 0.6 ms of CPU a call against aiohttp's 0.15
-# (docs/federation.md). The same guard, for aiohttp: its resolver answers only checked
-# addresses, and every socket it opens is checked again against the address it is for,
-# since aiohttp does not ask the resolver about an address literal.
+# where httpx's layers cost about 0.6 ms of CPU a call and aiohttp's about 0.5 in the
+# server (docs/federation.md): the subgraph client is a small HTTP/1.1 client
+# (connectors._http1) that opens its connections through this dial.
 
 
-class GuardedResolver(aiohttp.abc.AbstractResolver):
-    """An aiohttp resolver answering only the addresses :func:`checked_addresses` allows
-    (a refused host fails the lookup with the reason)."""
-
-    def __init__(self, policy: NetPolicy, resolver: Resolver = system_resolver) -> None:
-        self.policy = policy
-        self.resolver = resolver
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[aiohttp.abc.ResolveResult]:
-        try:
-            addresses = await checked_addresses(host, port, self.policy, self.resolver)
-        except UnsafeURLError as error:
-            # errno and text: aiohttp's error shows the text as the reason.
-            raise OSError(errno.EACCES, str(error)) from None
-        return [
-            {
-                "hostname": host,
-                "host": address,
-                "port": port,
-                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
-                "proto": 0,
-                "flags": socket.AI_NUMERICHOST,
-            }
-            for address in addresses
-        ]
-
-    async def close(self) -> None:
-        return None
+Dial = Callable[
+    [Callable[[], asyncio.Protocol]], Awaitable[tuple[asyncio.BaseTransport, asyncio.Protocol]]
+]
+"""What :class:`connectors._http1.Http1Client` opens its connections with."""
 
 
-def guarded_connector(
-    url: str,
-    policy: NetPolicy,
-    resolver: Resolver = system_resolver,
-    *,
-    limit: int = 100,
-    keepalive_seconds: float = 30.0,
-) -> aiohttp.TCPConnector:
-    """An aiohttp connector for calls to ``url`` that connects only to checked addresses
-    (and, for a plain ``http`` URL, only to loopback ones, as :func:`check_url` says).
-    Use it with a session that follows no redirects and ignores the environment
-    (aiohttp's default, ``trust_env=False``). Make it inside the running event loop.
+def guarded_dial(url: str, policy: NetPolicy, resolver: Resolver = system_resolver) -> Dial:
+    """The connections of a :class:`connectors._http1.Http1Client` to ``url``: the host
+    resolved once and every address checked (:func:`checked_addresses`), address literals
+    included; a plain ``http`` URL connects to loopback only; the connection is made to
+    the checked address, with TLS for ``https`` (the name kept for SNI and the
+    certificate). A refusal is an ``OSError`` (``EACCES``) saying what was refused.
 
     Example::
 
-        connector = guarded_connector(url, NetPolicy())
-        async with aiohttp.ClientSession(connector=connector) as http:
-            async with http.post(url, data=b"{}", allow_redirects=False) as response:
-                ...
+        dial = guarded_dial(url, NetPolicy())
+        client = Http1Client(url, dial, limit_bytes=2**24)
     """
-    plain = urlsplit(url).scheme == "http"
+    parts = urlsplit(url)
+    host = typing.cast(str, parts.hostname)
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    context = ssl.create_default_context() if https else None
 
-    def checked_socket(info: tuple[Any, ...]) -> socket.socket:
-        family, kind, proto, _, address = info
-        literal = _literal(str(address[0]).split("%")[0])
-        refusal = (
-            "something not an address"
-            if literal is None
-            else address_refusal(literal, policy)
-            or (None if not plain or literal.is_loopback else "a public address over http")
-        )
-        if refusal is not None:
-            raise OSError(errno.EACCES, f"the connection to {refusal} is not allowed")
-        return socket.socket(family, kind, proto)
+    async def dial(
+        factory: Callable[[], asyncio.Protocol],
+    ) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
+        try:
+            addresses = await checked_addresses(host, port, policy, resolver)
+        except UnsafeURLError as error:
+            raise OSError(errno.EACCES, str(error)) from None
+        if not https and not all(_is_loopback(a) for a in addresses):
+            raise OSError(
+                errno.EACCES, "the connection to a public address over http is not allowed"
+            )
+        loop = asyncio.get_running_loop()
+        failure: OSError | None = None
+        for address in addresses:
+            try:
+                return await loop.create_connection(
+                    factory,
+                    address,
+                    port,
+                    ssl=context,
+                    server_hostname=host if context is not None else None,
+                )
+            except OSError as error:
+                failure = error
+        raise failure or OSError(errno.EHOSTUNREACH, f"no address to connect to for {host!r}")
 
-    return aiohttp.TCPConnector(
-        resolver=GuardedResolver(policy, resolver),
-        socket_factory=checked_socket,
-        use_dns_cache=False,  # every connection resolves and checks anew
-        limit=limit,
-        keepalive_timeout=keepalive_seconds,
-        ssl=ssl.create_default_context(),
-    )
+    return dial

@@ -40,7 +40,7 @@ from hub.netguard import (
     NetPolicy,
     Resolver,
     check_url,
-    guarded_connector,
+    guarded_dial,
     system_resolver,
 )
 
@@ -88,7 +88,7 @@ def client_for(
     return SubgraphClient(
         row.url,
         timeout=row.timeout,
-        connector=lambda: guarded_connector(row.url, policy, resolver),
+        dial=guarded_dial(row.url, policy, resolver),
         token_transport=(
             GuardedTransport(policy, resolver) if isinstance(auth, ClientCredentials) else None
         ),
