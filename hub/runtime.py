@@ -25,6 +25,7 @@ from hub.oauth.staff_directory import StaffDirectory
 from hub.oauth.verified_tokens import VerifiedTokenCache
 from hub.outage import OutageLog
 from hub.settings import Settings
+from hub.sync import inbound
 from hub.ttl_cache import TTLCache
 from hub.vault import activation_delay, load_data_keys, vault
 
@@ -144,6 +145,11 @@ class Runtime:
                     # Outbox events past their retention that every reader has read.
                     async with self.database.transaction() as session:
                         await outbox.prune(session, timedelta(seconds=settings.outbox_retention))
+                    # Inbound webhook ids past their retention (hub.sync.inbound).
+                    async with self.database.transaction() as session:
+                        await inbound.prune(
+                            session, timedelta(seconds=settings.webhook_event_retention)
+                        )
                     due["prune"] = now + _PRUNE_INTERVAL
             except Exception as error:  # noqa: BLE001 — the refresh must outlive any failure
                 outage.failed(error)

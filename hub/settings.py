@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     audit_batch_size: PositiveInt = 200
     # Seconds outbox events are kept (hub.outbox.prune), never past the slowest reader.
     outbox_retention: PositiveInt = 7 * 86_400
+    # Seconds an inbound webhook's id is remembered (hub.sync.inbound.prune): a retry
+    # arriving later is stored again, so keep it past every sender's retry schedule
+    # (Standard Webhooks senders retry for days, re-signing each attempt).
+    webhook_event_retention: PositiveInt = 7 * 86_400
 
     # Background work in the server (hub.workers, docs/sync-admin.md): the sync scheduler
     # (connectors with a schedule, checked every sync_worker_tick seconds) and the

@@ -13,6 +13,9 @@ half-written: the message is stored whole or not at all (and the sender retries)
 
 No lease is taken: messages carry no cursor to keep in order, and the records'
 idempotent upserts (by external id and digest) make concurrent messages safe.
+
+The ids are remembered for ``HUB_WEBHOOK_EVENT_RETENTION`` seconds (default 7 days):
+:func:`prune`, on the runtime's prune tick, deletes older ones.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 import connectors
@@ -102,6 +107,16 @@ async def receive(database: Database, inbound: Inbound, event: WebhookEvent) -> 
             if not transient(failure) or attempt == ATTEMPTS:
                 raise
     raise StoreBusyError("the message could not be stored now; retry")  # pragma: no cover
+
+
+async def prune(session: AsyncSession, retention: timedelta, *, now: datetime | None = None) -> int:
+    """Forget the ids of messages received more than ``retention`` ago; returns how many.
+    A retry of one of them after this is stored as a new message."""
+    cutoff = (now or utcnow()) - retention
+    result = await session.execute(
+        delete(SyncWebhookEvent).where(col(SyncWebhookEvent.received_at) < cutoff)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def _store_once(database: Database, inbound: Inbound, event: WebhookEvent) -> Receipt:

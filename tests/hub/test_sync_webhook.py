@@ -14,12 +14,14 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select, text
+from sqlmodel import col
 from standardwebhooks import Webhook
 
 from hub.db import Database
 from hub.models import Feedback
 from hub.models.sync import SyncRun
 from hub.models.sync_webhook import SyncWebhookEvent
+from hub.sync import inbound
 from hub.sync.config import parse_spec, save_connector, specs_from_yaml
 from tests.hub.sync_helpers import count, customers, dead_letters, feedback_count, support_org
 
@@ -118,6 +120,61 @@ async def test_a_signed_message_is_stored_once(db: Database, client: httpx.Async
     assert [(d.position, d.reason) for d in letters] == [
         ("webhook msg_2", "text: the sharing policy does not let you set this field")
     ]
+
+
+async def test_ids_past_their_retention_are_forgotten_the_rest_still_deduplicate(
+    db: Database, client: httpx.AsyncClient
+) -> None:
+    await setup(db)
+    for number in (1, 2):
+        body = envelope({"ticket": ticket(number)})
+        assert (await post(client, body, signed(body, f"msg_{number}"))).status_code == 200
+    async with db.transaction() as session:  # msg_1 arrived eight days ago
+        await session.execute(
+            text("UPDATE sync_webhook_event SET received_at = :at WHERE webhook_id = 'msg_1'"),
+            {"at": datetime.now(UTC) - timedelta(days=8)},
+        )
+    async with db.transaction() as session:
+        assert await inbound.prune(session, timedelta(days=7)) == 1
+    async with db.session() as session:
+        kept = (await session.execute(select(col(SyncWebhookEvent.webhook_id)))).scalars().all()
+    assert kept == ["msg_2"]
+    body = envelope({"ticket": ticket(2)})
+    retry = await post(client, body, signed(body, "msg_2"))
+    assert retry.json()["status"] == "duplicate"
+    async with db.transaction() as session:
+        assert await inbound.prune(session, timedelta(days=7)) == 0
+
+
+async def test_the_runtime_prunes_webhook_ids(
+    database_url: str, db: Database, client: httpx.AsyncClient
+) -> None:
+    from app import create_app
+    from tests.conftest import make_settings
+
+    await setup(db)
+    body = envelope({"ticket": ticket(1)})
+    assert (await post(client, body, signed(body, "msg_old"))).status_code == 200
+    async with db.transaction() as session:
+        await session.execute(
+            text("UPDATE sync_webhook_event SET received_at = :at"),
+            {"at": datetime.now(UTC) - timedelta(hours=2)},
+        )
+    application = create_app(make_settings(database_url, webhook_event_retention=3600))
+    async with application.router.lifespan_context(application):
+        for _ in range(200):  # the first prune runs as the app starts
+            if await count(db, SyncWebhookEvent) == 0:
+                break
+            await asyncio.sleep(0.05)
+    assert await count(db, SyncWebhookEvent) == 0
+
+
+def test_webhook_ids_are_kept_seven_days_by_default(monkeypatch: Any) -> None:
+    from hub.settings import Settings
+
+    assert Settings().webhook_event_retention == 7 * 86_400
+    monkeypatch.setenv("HUB_WEBHOOK_EVENT_RETENTION", "3600")
+    assert Settings().webhook_event_retention == 3600
 
 
 async def test_several_records_and_a_dead_letter(db: Database, client: httpx.AsyncClient) -> None:
