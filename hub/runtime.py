@@ -26,6 +26,7 @@ from hub.oauth.verified_tokens import VerifiedTokenCache
 from hub.outage import OutageLog
 from hub.settings import Settings
 from hub.sync import inbound
+from hub.sync.inbound_limits import WebhookLimiter, WebhookLimits
 from hub.ttl_cache import TTLCache
 from hub.vault import activation_delay, load_data_keys, vault
 
@@ -47,6 +48,8 @@ class Runtime:
     client_rows: TTLCache[str, tuple[Client, Organization] | None] = field(default_factory=TTLCache)
     # Verified bearer tokens by hash (hub.oauth.verified_tokens), sized from the settings.
     verified_tokens: VerifiedTokenCache = field(init=False)
+    # Limits of the inbound webhook endpoint, in the token limits' counters.
+    webhook_limiter: WebhookLimiter = field(init=False)
     # The old subgraph clients, closed once the requests still using them are done.
     _closing: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
@@ -54,6 +57,9 @@ class Runtime:
         self.verified_tokens = VerifiedTokenCache(
             max_entries=self.settings.access_token_cache_size,
             max_age=self.settings.access_token_cache_ttl,
+        )
+        self.webhook_limiter = WebhookLimiter(
+            self.rate_limiter.counters, WebhookLimits.from_settings(self.settings)
         )
 
     async def reload_keys(self) -> None:

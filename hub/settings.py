@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     # arriving later is stored again, so keep it past every sender's retry schedule
     # (Standard Webhooks senders retry for days, re-signing each attempt).
     webhook_event_retention: PositiveInt = 7 * 86_400
+    # Inbound webhooks (hub.sync.inbound_limits): messages, and refused messages, per
+    # source address per webhook_rate_window seconds; counted with the token limits.
+    webhook_rate_per_address: PositiveInt = 1200
+    webhook_failures_per_address: PositiveInt = 30
+    webhook_rate_window: PositiveInt = 60
 
     # Background work in the server (hub.workers, docs/sync-admin.md): the sync scheduler
     # (connectors with a schedule, checked every sync_worker_tick seconds) and the

@@ -13,6 +13,8 @@ The signature is the authentication: no bearer token. Answers are JSON
 - 404: no enabled ``webhook`` connector of that name (one answer for unknown, disabled
   and other kinds);
 - 413: a body larger than the connector's ``max_bytes``;
+- 429 with ``Retry-After``: too many messages, or refused messages, from this address
+  (:mod:`hub.sync.inbound_limits`);
 - 503 with ``Retry-After``: the database could not store it now.
 """
 
@@ -22,6 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hub.oauth.client_auth import source_address
 from hub.runtime import Runtime
 from hub.sync.errors import UnknownConnectorError
 from hub.sync.inbound import (
@@ -32,6 +35,10 @@ from hub.sync.inbound import (
     inbound_connector,
     receive,
 )
+from hub.sync.inbound_limits import WebhookRateLimitedError
+
+REFUSED = frozenset({400, 404, 413})
+"""Answers counted against the address's budget of refused messages."""
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> Response:
@@ -53,10 +60,22 @@ async def _body(request: Request, limit: int) -> bytes | None:
 
 
 async def receive_events(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    address = source_address(request)
+    try:
+        await runtime.webhook_limiter.check(address)  # before any lookup
+    except WebhookRateLimitedError as over:
+        return _error(429, "rate_limited", str(over), **{"Retry-After": str(over.retry_after)})
+    response = await _receive(request, runtime)
+    if response.status_code in REFUSED:
+        await runtime.webhook_limiter.refused(address)
+    return response
+
+
+async def _receive(request: Request, runtime: Runtime) -> Response:
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_BYTES:
         return _too_large(MAX_BYTES)  # before any work: no connector takes that much
-    runtime: Runtime = request.app.state.runtime
     try:
         inbound = await inbound_connector(runtime.database, request.path_params["name"])
     except UnknownConnectorError:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, text
 from sqlmodel import col
 from standardwebhooks import Webhook
@@ -301,3 +302,81 @@ async def test_the_example_receives_what_it_describes(
         client, body, signed(body, "msg_ex", secret=spec.credentials["secret"]), "desk-webhooks"
     )
     assert (answer.status_code, answer.json()["created"]) == (200, 1)
+
+
+async def test_an_address_sending_refused_messages_is_refused_before_any_lookup(
+    database_url: str, db: Database
+) -> None:
+    from app import create_app
+    from tests.conftest import make_settings
+
+    await setup(db)
+    await define(db)
+    settings = make_settings(database_url, webhook_failures_per_address=2)
+    application = create_app(settings)
+    body = envelope({"ticket": ticket(1)})
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
+            forged = signed(body, "msg_f", secret="whsec_" + base64.b64encode(b"x" * 24).decode())
+            statuses = [(await post(http, body, forged)).status_code for _ in range(3)]
+            assert statuses == [400, 400, 400]  # the budget: 2; the third blocks the address
+            blocked = await post(http, body, signed(body, "msg_1"))
+            assert blocked.status_code == 429
+            assert blocked.json() == {
+                "error": "rate_limited",
+                "message": "too many refused messages from this address",
+            }
+            assert 1 <= int(blocked.headers["Retry-After"]) <= 60
+            unknown = await post(http, body, signed(body, "msg_1"), name="nobody")
+            assert unknown.status_code == 429  # before the lookup: same answer for any name
+    assert await feedback_count(db) == 0
+
+
+async def test_an_address_over_its_message_rate_is_told_when_to_retry(
+    database_url: str, db: Database
+) -> None:
+    from app import create_app
+    from tests.conftest import make_settings
+
+    await setup(db)
+    await define(db)
+    application = create_app(make_settings(database_url, webhook_rate_per_address=2))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
+            answers = []
+            for number in range(3):
+                body = envelope({"ticket": ticket(number)})
+                answers.append(await post(http, body, signed(body, f"msg_{number}")))
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json()["message"] == "too many messages from this address"
+    assert await feedback_count(db) == 2
+
+
+async def test_the_limits_count_per_address_and_window() -> None:
+    from hub.oauth.counters import MemoryCounters
+    from hub.sync.inbound_limits import WebhookLimiter, WebhookLimits, WebhookRateLimitedError
+
+    now = [1000.0]
+    limiter = WebhookLimiter(
+        MemoryCounters(),
+        WebhookLimits(per_address=3, failures_per_address=1, window=60),
+        clock=lambda: now[0],
+    )
+    for _ in range(3):
+        await limiter.check("10.0.0.1")
+    with pytest.raises(WebhookRateLimitedError) as over:
+        await limiter.check("10.0.0.1")
+    assert over.value.retry_after == 20  # the window 960-1020 ends in 20 s
+    await limiter.check("10.0.0.2")  # another address counts alone
+    await limiter.refused("10.0.0.2")
+    await limiter.check("10.0.0.2")  # one refusal is within the budget
+    await limiter.refused("10.0.0.2")
+    now[0] = 1010.0
+    with pytest.raises(WebhookRateLimitedError, match="refused messages") as blocked:
+        await limiter.check("10.0.0.2")
+    assert blocked.value.retry_after == 10
+    now[0] = 1020.0  # a new window: both addresses start again
+    await limiter.check("10.0.0.1")
+    await limiter.check("10.0.0.2")
