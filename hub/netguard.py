@@ -268,12 +268,19 @@ Dial = Callable[
 """What :class:`connectors._http1.Http1Client` opens its connections with."""
 
 
-def guarded_dial(url: str, policy: NetPolicy, resolver: Resolver = system_resolver) -> Dial:
+def guarded_dial(
+    url: str,
+    policy: NetPolicy,
+    resolver: Resolver = system_resolver,
+    *,
+    tls: ssl.SSLContext | None = None,
+) -> Dial:
     """The connections of a :class:`connectors._http1.Http1Client` to ``url``: the host
     resolved once and every address checked (:func:`checked_addresses`), address literals
     included; a plain ``http`` URL connects to loopback only; the connection is made to
     the checked address, with TLS for ``https`` (the name kept for SNI and the
-    certificate). A refusal is an ``OSError`` (``EACCES``) saying what was refused.
+    certificate; ``tls``: the context, the system's trust store by default). A refusal is
+    an ``OSError`` (``EACCES``) saying what was refused.
 
     Example::
 
@@ -284,7 +291,7 @@ def guarded_dial(url: str, policy: NetPolicy, resolver: Resolver = system_resolv
     host = typing.cast(str, parts.hostname)
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)
-    context = ssl.create_default_context() if https else None
+    context = (tls or ssl.create_default_context()) if https else None
 
     async def dial(
         factory: Callable[[], asyncio.Protocol],

@@ -6,8 +6,12 @@ redirects and reads no more than its limit. Against a real server (aiohttp's) on
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -108,8 +112,6 @@ async def test_plain_http_to_a_public_address_is_refused_at_the_socket() -> None
 
 async def test_an_allowed_network_is_connected_to(peer: Peer) -> None:
     # 127.0.0.0/8 allowed explicitly (as an operator would allow 10.1.2.0/24).
-    import ipaddress
-
     policy = NetPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
     assert await post(peer.url(scheme="http"), policy) == 200
 
@@ -160,3 +162,79 @@ async def test_the_subgraph_client_answers_and_keeps_its_connection(peer: Peer) 
     finally:
         await subgraph.aclose()
     assert len(peer.peers) == 2 and peer.peers[0] == peer.peers[1]  # one connection
+
+
+def _certificate(tmp: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` and its key, as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / f"{name}.pem", tmp / f"{name}.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("served", ["loyalty.example.test", "other.example.test"])
+async def test_https_verifies_the_certificate_for_the_name_over_the_checked_address(
+    tmp_path: Path, served: str
+) -> None:
+    # The server on 127.0.0.1 presents a certificate for `served`; the client asks for
+    # loyalty.example.test (resolved through the guard) and trusts that certificate.
+    cert, key = _certificate(tmp_path, served)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    hosts: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        hosts.extend(line for line in head.split(b"\r\n") if line.startswith(b"Host:"))
+        await reader.readexactly(2)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    listening = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_tls)
+    port = listening.sockets[0].getsockname()[1]
+    url = f"https://loyalty.example.test:{port}/graphql"
+    trust = ssl.create_default_context(cafile=str(cert))
+    policy = NetPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
+    resolver = resolver_of({"loyalty.example.test": ["127.0.0.1"]})
+    http = Http1Client(url, guarded_dial(url, policy, resolver, tls=trust), limit_bytes=100)
+    try:
+        if served == "loyalty.example.test":
+            answer = await http.post(b"{}", {"Content-Type": "application/json"})
+            assert (answer.status, answer.body) == (200, b"{}")
+            assert hosts == [f"Host: loyalty.example.test:{port}".encode()]
+        else:
+            with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
+                await http.post(b"{}", {"Content-Type": "application/json"})
+            assert hosts == []
+    finally:
+        await http.aclose()
+        listening.close()
