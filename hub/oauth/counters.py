@@ -1,7 +1,8 @@
 """Counter storage for rate limits: fixed-window counters and marks (a number with a
 lifetime), in memory per process or in Redis shared by all replicas.
 
-Used by :mod:`hub.oauth.ratelimit`; the key names and what they mean live there.
+Used by :mod:`hub.oauth.ratelimit` and :mod:`hub.sync.inbound_limits`; the key names and
+what they mean live there.
 """
 
 from __future__ import annotations
@@ -13,6 +14,16 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 Clock = Callable[[], float]
+
+
+def window_end(now: float, window: int) -> float:
+    """When the fixed window of ``window`` seconds holding ``now`` ends."""
+    return (now // window + 1) * window
+
+
+def retry_after(now: float, until: float) -> int:
+    """Whole seconds from ``now`` until ``until`` (at least 1): a ``Retry-After`` value."""
+    return max(1, math.ceil(until - now))
 
 
 class CounterBackend(Protocol):

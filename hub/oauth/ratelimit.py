@@ -28,7 +28,6 @@ budget still applies.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -37,7 +36,14 @@ from redis.asyncio import Redis
 from starlette.responses import Response
 
 from hub.oauth._http import OAuthError
-from hub.oauth.counters import Clock, CounterBackend, MemoryCounters, RedisCounters
+from hub.oauth.counters import (
+    Clock,
+    CounterBackend,
+    MemoryCounters,
+    RedisCounters,
+    retry_after,
+    window_end,
+)
 from hub.settings import Settings
 
 __all__ = [
@@ -96,10 +102,6 @@ class Limit:
     window: int
 
 
-def _retry_after(now: float, until: float) -> int:
-    return max(1, math.ceil(until - now))
-
-
 @dataclass(frozen=True)
 class FailureBudget:
     """Failed authentications allowed per ``window`` seconds, per (client, address) and
@@ -146,9 +148,9 @@ class FailureLimiter:
         if known is not None and known + self.budget.known_address_ttl <= now:
             known = None
         if pair_block is not None and pair_block > now:
-            raise RateLimitedError(_retry_after(now, pair_block), "client_address_failures")
+            raise RateLimitedError(retry_after(now, pair_block), "client_address_failures")
         if client_block is not None and client_block > now and known is None:
-            raise RateLimitedError(_retry_after(now, client_block), "client_failures")
+            raise RateLimitedError(retry_after(now, client_block), "client_failures")
         return known
 
     async def failed(self, client_id: str, address: str) -> list[tuple[LimitName, int]]:
@@ -208,8 +210,7 @@ class TokenRateLimiter:
     async def _check(self, key: str, limit: Limit, name: LimitName) -> None:
         now = self._clock()
         if await self.counters.hit(key, limit.window, now) > limit.count:
-            window_end = (now // limit.window + 1) * limit.window
-            raise RateLimitedError(_retry_after(now, window_end), name)
+            raise RateLimitedError(retry_after(now, window_end(now, limit.window)), name)
 
     async def check_address(self, address: str) -> None:
         """Count a token request from ``address``; raise :class:`RateLimitedError` if over."""

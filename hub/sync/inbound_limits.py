@@ -18,11 +18,10 @@ such answers later, so nothing a genuine sender sends is lost.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
-from hub.oauth.counters import Clock, CounterBackend
+from hub.oauth.counters import Clock, CounterBackend, retry_after, window_end
 from hub.settings import Settings
 
 
@@ -68,12 +67,12 @@ class WebhookLimiter:
         (blocked,) = await self.counters.read_marks([f"hookblock:{address}"], now)
         if blocked is not None and blocked > now:
             raise WebhookRateLimitedError(
-                _seconds(now, blocked), "too many refused messages from this address"
+                retry_after(now, blocked), "too many refused messages from this address"
             )
         window = self.limits.window
         if await self.counters.hit(f"hook:{address}", window, now) > self.limits.per_address:
             raise WebhookRateLimitedError(
-                _seconds(now, _window_end(now, window)), "too many messages from this address"
+                retry_after(now, window_end(now, window)), "too many messages from this address"
             )
 
     async def refused(self, address: str) -> None:
@@ -83,13 +82,5 @@ class WebhookLimiter:
         window = self.limits.window
         failures = await self.counters.hit(f"hookfail:{address}", window, now)
         if failures > self.limits.failures_per_address:
-            until = _window_end(now, window)
+            until = window_end(now, window)
             await self.counters.set_mark(f"hookblock:{address}", until, until - now, now)
-
-
-def _window_end(now: float, window: int) -> float:
-    return (now // window + 1) * window
-
-
-def _seconds(now: float, until: float) -> int:
-    return max(1, math.ceil(until - now))
