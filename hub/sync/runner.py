@@ -70,7 +70,15 @@ from hub.sync.errors import (
 from hub.sync.lease import DEFAULT_SECONDS as LEASE_SECONDS
 from hub.sync.lease import new_holder, release, renew, take
 from hub.sync.net import connected, sync_net_policy
-from hub.sync.runs import Counts, advance, finish, last_run, reset_checkpoint, start
+from hub.sync.runs import (
+    Counts,
+    advance,
+    finish,
+    last_run,
+    renew_and_advance,
+    reset_checkpoint,
+    start,
+)
 from hub.sync.target import EXTERNAL_ID, MAX_EXTERNAL_ID, Item, Outcome, Stored, Target, digest
 from hub.vault import load_data_keys
 
@@ -321,12 +329,16 @@ class Runner:
         if batch:
             yield batch, await self._prepare_all(state, batch)
 
+    @property
+    def _postgresql(self) -> bool:
+        return self.database.engine.dialect.name == "postgresql"
+
     def _depth(self, state: _Run) -> int:
         """How many batches may be stored at once: one on SQLite (one writer at a time)
         and for a target that does not say its batches may overlap."""
         if self.in_flight <= 1 or not state.target.overlaps:
             return 1
-        if self.database.engine.dialect.name != "postgresql":
+        if not self._postgresql:
             return 1
         return self.in_flight
 
@@ -357,19 +369,32 @@ class Runner:
         for attempt in range(self.retries + 1):
             try:
                 async with self.database.transaction() as session:
-                    if turn.previous is None:
-                        # First statement of the transaction, and a write: it also makes
-                        # SQLite's driver open the transaction, so the savepoints below
-                        # nest. A batch overlapping another renews once its turn has come
-                        # (the lease's row stays locked by the batch before until commit).
+                    # On SQLite the lease is renewed first: a write, which makes its
+                    # driver open the transaction, so the savepoints below nest. On
+                    # PostgreSQL it is renewed at the end, with the checkpoint, in one
+                    # statement; a batch overlapping another renews once its turn has come
+                    # either way (the lease's row stays locked by the batch before until
+                    # it commits).
+                    renewed = turn.previous is None and not self._postgresql
+                    if renewed:
                         await renew(session, state.connector_id, state.holder, self.lease_seconds)
-                    else:
+                    if turn.previous is not None:
                         pipeline.wait_turn_before_record(session, turn.wait)
                     done = await self._store(session, state, batch, prepared, turn)
-                    if turn.previous is not None:
-                        await turn.wait()
-                        await renew(session, state.connector_id, state.holder, self.lease_seconds)
-                    await advance(session, state.run_id, state.connector_id, batch[-1].cursor, done)
+                    await turn.wait()
+                    cursor = batch[-1].cursor
+                    if renewed:
+                        await advance(session, state.run_id, state.connector_id, cursor, done)
+                    else:
+                        await renew_and_advance(
+                            session,
+                            state.run_id,
+                            state.connector_id,
+                            cursor,
+                            done,
+                            holder=state.holder,
+                            seconds=self.lease_seconds,
+                        )
                 break
             except (LeaseLostError, _PreviousFailedError):
                 raise

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.models import Organization
 from hub.models._types import utcnow
 from hub.models.sync import SyncCheckpoint, SyncConnector, SyncDeadLetter, SyncRun
+from hub.sync.lease import renew
 
 INTERRUPTED = (
     "interrupted: the process running it stopped (killed or crashed); the next run "
@@ -74,6 +75,75 @@ async def advance(
         .where(col(SyncRun.id) == run_id)
         .values({name: getattr(SyncRun, name) + value for name, value in done.as_dict().items()})
     )
+
+
+async def renew_and_advance(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    connector_id: uuid.UUID,
+    cursor: str,
+    done: Counts,
+    *,
+    holder: str,
+    seconds: float,
+) -> None:
+    """Renew the lease (the fence: :class:`~hub.sync.errors.LeaseLostError` when it is no
+    longer ours), then :func:`advance`, in the batch's transaction.
+
+    On PostgreSQL one statement (:data:`_RENEW_AND_ADVANCE`) where the three took three:
+    a batch's fixed cost is mostly its statements (each built, compiled and sent by
+    SQLAlchemy: 0.3 to 0.5 ms of the hub's CPU; these three were 2.5 ms of the 10 a batch
+    costs whatever its size), and these three run while the batch holds the audit
+    chain's lock, which the next batch waits for. Elsewhere, :func:`renew` and
+    :func:`advance`."""
+    if session.get_bind().dialect.name != "postgresql":
+        await renew(session, connector_id, holder, seconds)
+        await advance(session, run_id, connector_id, cursor, done)
+        return
+    now = utcnow()
+    found = await session.execute(
+        _RENEW_AND_ADVANCE,
+        {
+            "expires": now + timedelta(seconds=seconds),
+            "connector": connector_id,
+            "holder": holder,
+            "cursor": cursor,
+            "run": run_id,
+            "now": now,
+            **done.as_dict(),
+        },
+    )
+    if found.first() is None:
+        # The lease is not ours (renew raises), or the checkpoint's row is gone, which
+        # advance has always let pass: the two statements say which, as before.
+        await renew(session, connector_id, holder, seconds)
+        await advance(session, run_id, connector_id, cursor, done)
+
+
+_RENEW_AND_ADVANCE = text(
+    """
+    WITH lease AS (
+        UPDATE sync_lease SET expires_at = :expires
+        WHERE connector_id = :connector AND holder = :holder
+        RETURNING connector_id
+    ), checkpoint AS (
+        UPDATE sync_checkpoint SET cursor = :cursor, run_id = :run, updated_at = :now
+        WHERE connector_id = (SELECT connector_id FROM lease)
+        RETURNING run_id
+    )
+    UPDATE sync_run SET
+        read = read + :read, created = created + :created, updated = updated + :updated,
+        unchanged = unchanged + :unchanged, queued = queued + :queued,
+        dead_lettered = dead_lettered + :dead_lettered
+    WHERE id = :run AND EXISTS (SELECT FROM checkpoint)
+    RETURNING id
+    """
+)
+"""The lease renewed, the checkpoint and the run's counts advanced, in this order (each
+step's condition reads the one before: the rows are locked as :func:`renew` then
+:func:`advance` lock them). No row back: the lease is not ours, or the checkpoint's row
+is missing. Built once: its text, and the driver's prepared statement, serve every
+batch."""
 
 
 async def finish(
@@ -172,6 +242,7 @@ __all__ = [
     "advance",
     "finish",
     "last_run",
+    "renew_and_advance",
     "reset_checkpoint",
     "start",
     "statuses",

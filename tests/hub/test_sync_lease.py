@@ -8,15 +8,19 @@ import json
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import delete, select, update
+from sqlmodel import col
 
 from hub.db import Database
-from hub.models.sync import SyncConnector
-from hub.sync import RunReport
+from hub.models.sync import SyncCheckpoint, SyncConnector, SyncLease, SyncRun
+from hub.sync import Runner, RunReport
 from hub.sync.config import parse_spec, save_connector
 from hub.sync.errors import LeaseHeldError, LeaseLostError
 from hub.sync.lease import renew, take
+from hub.sync.runs import Counts, renew_and_advance, start
 from hub.sync.worker import due_connectors, run_due
 from tests.hub.sync_helpers import customers, feedback_count, runner, support_org
 
@@ -103,6 +107,98 @@ async def test_a_stalled_holder_is_fenced(db: Database, tmp_path: Path) -> None:
             await renew(session, connector.id, "slow:1:a")
     async with db.transaction() as session:
         await renew(session, connector.id, "fast:2:b")  # the holder renews
+
+
+class _RobbedRunner(Runner):
+    """A runner whose lease another holder takes once its first batch has committed,
+    before its second batch is stored."""
+
+    async def _commit(
+        self, state: Any, batch: Any, prepared: Any, started: float, turn: Any
+    ) -> str:
+        if batch[0].position == "line 6":
+            if turn.previous is not None:  # the first batch, still in flight
+                await asyncio.wait([turn.previous])
+            async with self.database.transaction() as session:
+                await session.execute(update(SyncLease).values(holder="thief:1:x"))
+        return await super()._commit(state, batch, prepared, started, turn)
+
+
+async def test_a_run_whose_lease_was_taken_writes_no_further_batch(
+    db: Database, tmp_path: Path
+) -> None:
+    connector = await desk(db, tmp_path, 15)
+    robbed = _RobbedRunner(db, runner(db).master_key, batch_size=5, backoff=0.01)
+    report = await robbed.run("desk")
+    assert report.status == "failed"
+    assert "another runner took over" in (report.error or "")
+    # The first batch only: the second renewed nothing, and wrote nothing.
+    assert await feedback_count(db) == 5
+    async with db.session() as session:
+        checkpoint = await session.get(SyncCheckpoint, connector.id)
+        run = await session.get(SyncRun, report.run_id)
+        lease = await session.get(SyncLease, connector.id)
+    assert checkpoint is not None and json.loads(checkpoint.cursor or "")["line"] == 5
+    assert run is not None and (run.read, run.created) == (5, 5)
+    assert lease is not None and lease.holder == "thief:1:x"
+
+
+async def test_renew_and_advance(db: Database, tmp_path: Path) -> None:
+    connector = await desk(db, tmp_path, 1)
+    async with db.transaction() as session:
+        await take(session, connector.id, "me:1:a", seconds=1)
+        run, _ = await start(session, connector.id, "me:1:a")
+
+    async def state() -> tuple[Any, ...]:
+        async with db.session() as session:
+            lease = await session.get(SyncLease, connector.id)
+            checkpoint = await session.get(SyncCheckpoint, connector.id)
+            counts = (
+                await session.execute(
+                    select(SyncRun.read, SyncRun.created, SyncRun.dead_lettered).where(
+                        col(SyncRun.id) == run.id
+                    )
+                )
+            ).one()
+        assert lease is not None
+        cursor = None if checkpoint is None else (checkpoint.cursor, checkpoint.run_id)
+        return lease.expires_at, cursor, tuple(counts)
+
+    expires, _, _ = await state()
+    async with db.transaction() as session:
+        done = Counts(read=3, created=2, dead_lettered=1)
+        await renew_and_advance(
+            session, run.id, connector.id, "c1", done, holder="me:1:a", seconds=600
+        )
+    renewed, cursor, counts = await state()
+    assert renewed > expires
+    assert cursor == ("c1", run.id) and counts == (3, 2, 1)
+    async with db.transaction() as session:
+        await renew_and_advance(
+            session,
+            run.id,
+            connector.id,
+            "c2",
+            Counts(read=2, created=2),
+            holder="me:1:a",
+            seconds=600,
+        )
+    assert (await state())[1:] == (("c2", run.id), (5, 4, 1))
+    # Another holder's: refused, nothing advanced.
+    with pytest.raises(LeaseLostError, match="another runner took over"):
+        async with db.transaction() as session:
+            await renew_and_advance(
+                session, run.id, connector.id, "c3", Counts(read=1), holder="other:2:b", seconds=600
+            )
+    assert (await state())[1:] == (("c2", run.id), (5, 4, 1))
+    # Without a checkpoint's row the counts still advance, as advance() lets it pass.
+    async with db.transaction() as session:
+        await session.execute(delete(SyncCheckpoint))
+    async with db.transaction() as session:
+        await renew_and_advance(
+            session, run.id, connector.id, "c4", Counts(read=1), holder="me:1:a", seconds=600
+        )
+    assert (await state())[1:] == (None, (6, 4, 1))
 
 
 async def test_the_lease_of_a_dead_process_here_is_taken_over_at_once(
