@@ -62,7 +62,7 @@ Batch = tuple[list[Record], list[Item | str]]
 
 class RawData(Mapping[str, Any]):
     """A record's data kept as the JSON text of its dead letter (what :func:`hub.sync.
-    runner.raw_record` writes), parsed only if read: the run's process needs the data
+    letters.raw_record` writes), parsed only if read: the run's process needs the data
     of a record only to dead-letter it."""
 
     __slots__ = ("_parsed", "text")

@@ -41,7 +41,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Seque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import orjson
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -51,14 +50,14 @@ from connectors import Record, SourceError, TransientSourceError
 from connectors.mapping import FieldMapping
 from hub import heap, sharing
 from hub.access import PolicyRules, access, pipeline
-from hub.bulk import any_of, fetch_planned_now, insert_records
+from hub.bulk import insert_records
 from hub.db import Database
 from hub.models._types import utcnow
-from hub.models.sync import SyncDeadLetter, SyncRecord
+from hub.models.sync import SyncRecord
 from hub.netguard import NetPolicy
 from hub.outage import describe
 from hub.principal import Principal
-from hub.sync.apart import LocalSource, RawData, batches_apart
+from hub.sync.apart import LocalSource, batches_apart
 from hub.sync.config import TARGETS, Loaded, load_connector, mapping_of
 from hub.sync.errors import (
     ConnectorConfigError,
@@ -69,6 +68,7 @@ from hub.sync.errors import (
 )
 from hub.sync.lease import DEFAULT_SECONDS as LEASE_SECONDS
 from hub.sync.lease import new_holder, release, renew, take
+from hub.sync.letters import raw_record, write_letters
 from hub.sync.net import connected, sync_net_policy
 from hub.sync.runs import (
     Counts,
@@ -487,7 +487,7 @@ class Runner:
                     name = result.outcome.value
                     setattr(done, name, getattr(done, name) + 1)
             done.dead_lettered = len(letters)
-            await _dead_letters(session, state, letters, fine)
+            await write_letters(session, state.connector_id, state.run_id, letters, fine)
         await turn.wait()
         return done
 
@@ -675,75 +675,6 @@ async def _link(
 _LINKS: Any = SyncRecord.__table__  # type: ignore[attr-defined]
 _LINK_COLUMNS = ("connector_id", "external_id", "record_id", "digest", "updated_at")
 """Every column of ``sync_record``, in the order :func:`_link` builds its rows."""
-
-
-def raw_record(record: Record) -> str:
-    """The record as read, for its dead letter (JSON text)."""
-    if isinstance(record.data, RawData):  # read in a child process: the text is made
-        return record.data.text
-    return orjson.dumps(dict(record.data), default=str).decode()
-
-
-async def _dead_letters(
-    session: AsyncSession, state: _Run, letters: list[tuple[Record, str]], fine: list[Record]
-) -> None:
-    """One dead letter per source position: a new one, or the one a previous run left
-    there updated (and reopened); positions stored fine now resolve theirs."""
-    now = utcnow()
-    connector_id = state.connector_id
-    if letters:
-        positions = [record.position[:300] for record, _ in letters]
-        found = await session.execute(
-            select(SyncDeadLetter).where(
-                col(SyncDeadLetter.connector_id) == connector_id,
-                any_of(session, col(SyncDeadLetter.position), positions),
-            )
-        )
-        existing = {row.position: row for row in found.scalars()}
-        for record, reason in letters:
-            position = record.position[:300]
-            row = existing.get(position)
-            if row is None:
-                row = SyncDeadLetter(
-                    connector_id=connector_id,
-                    run_id=state.run_id,
-                    position=position,
-                    cursor=record.cursor,
-                    reason=reason[:2000],
-                    record=raw_record(record),
-                )
-                existing[position] = row
-                session.add(row)
-                continue
-            row.run_id, row.cursor, row.reason = state.run_id, record.cursor, reason[:2000]
-            row.record, row.attempts = raw_record(record), row.attempts + 1
-            row.updated_at, row.resolved_at = now, None
-    if fine:
-        positions = [r.position[:300] for r in fine]
-        if session.get_bind().dialect.name == "postgresql":
-            await fetch_planned_now(session, _RESOLVE_PG, now, connector_id, positions)
-        else:
-            await session.execute(
-                update(SyncDeadLetter)
-                .where(
-                    col(SyncDeadLetter.connector_id) == connector_id,
-                    col(SyncDeadLetter.position).in_(positions),
-                    col(SyncDeadLetter.resolved_at).is_(None),
-                )
-                .values(resolved_at=now, updated_at=now)
-            )
-    await session.flush()
-
-
-_RESOLVE_PG = """
-UPDATE sync_dead_letter SET resolved_at = $1, updated_at = $1
-WHERE connector_id = $2 AND resolved_at IS NULL AND position = ANY($3::varchar[])
-"""
-"""The open dead letters at a batch's positions stored fine, resolved, on PostgreSQL,
-planned for the table as it is now and these positions (:func:`hub.bulk.
-fetch_planned_now`). Prepared once, while the table held few letters, the plan compared
-every open letter of the connector with every position of the batch: 3 ms a batch at 282
-letters, 15 ms at 1,000, growing with each letter a run leaves."""
 
 
 __all__: list[str] = [
