@@ -104,7 +104,7 @@ from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Resource
 from hub.access.rules import REQUIRED_SCOPE
 from hub.access.specs import Action
-from hub.bulk import TURN_EVERY, any_of, insert_rows, take_turn
+from hub.bulk import TURN_EVERY, any_of, any_param, built_once, insert_rows, take_turn
 from hub.errors import ConflictError, ForbiddenError, HubError, NotFoundError
 from hub.models._types import row_values, table_columns
 from hub.outbox import Operation
@@ -376,13 +376,18 @@ async def _authorize_many(
         hidden_first = not principal.has_scope(REQUIRED_SCOPE[(parent, Action.READ)])
         parent_model: Any = MODELS[parent]
         condition = access.rules.row_filter(principal, parent)
+        dialect = session.get_bind().dialect.name
+        # Built once per row filter, not per batch (hub.bulk.built_once).
+        statement = built_once(
+            ("hub.access.pipeline visible", parent, dialect),
+            condition,
+            lambda: select(parent_model.id).where(
+                any_param(dialect, parent_model.id, "ids"), condition
+            ),
+        )
         wanted = sorted(abouts)
         for start in range(0, len(wanted), _IN_CHUNK):
-            found = await session.execute(
-                select(parent_model.id).where(
-                    any_of(session, parent_model.id, wanted[start : start + _IN_CHUNK]), condition
-                )
-            )
+            found = await session.execute(statement, {"ids": wanted[start : start + _IN_CHUNK]})
             visible.update(found.scalars())
     checked: dict[tuple[tuple[str, str], ...], HubError | None] = {}
     by_object: dict[int, HubError | None] = {}

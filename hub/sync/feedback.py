@@ -29,7 +29,7 @@ from sqlmodel import col
 
 from hub.access import Action, Resource, access, pipeline
 from hub.access.pipeline import BatchRequest, NewRow, Update, WriteRequest
-from hub.bulk import TURN_EVERY, any_of, take_turn
+from hub.bulk import TURN_EVERY, any_param, built_once, take_turn
 from hub.errors import HubError
 from hub.feedback import FeedbackSubmission, submit_feedback
 from hub.models import Customer, ExternalRef, Feedback
@@ -367,11 +367,18 @@ async def _by_index(
     keys = {w for w in wanted if w}
     if not keys:
         return {}
-    rows = await session.execute(
-        select(column, col(Customer.id))
-        .where(any_of(session, column, keys), among)
-        .order_by(col(Customer.created_at).desc(), col(Customer.id).desc())
+    dialect = session.get_bind().dialect.name
+    # Built once per key column and row filter, not per batch (hub.bulk.built_once).
+    statement = built_once(
+        ("hub.sync.feedback customers by", column.key, dialect),
+        among,
+        lambda: (
+            select(column, col(Customer.id))
+            .where(any_param(dialect, column, "keys"), among)
+            .order_by(col(Customer.created_at).desc(), col(Customer.id).desc())
+        ),
     )
+    rows = await session.execute(statement, {"keys": list(keys)})
     # Oldest last, so it wins: the same customer find_match would choose.
     return {str(key): customer for key, customer in rows.all()}
 
