@@ -8,8 +8,18 @@ from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam, insert
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    TextClause,
+    TextualSelect,
+    any_,
+    bindparam,
+    insert,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -184,6 +194,66 @@ def built_once(key: Hashable, condition: object, build: Callable[[], _T]) -> _T:
     return statement
 
 
+class Prebuilt:
+    """A statement built once and run for many batches (:func:`built_once`), on
+    PostgreSQL by the driver itself: compiled once to its SQL text and the order of its
+    parameters, its own values (the policy's, in a row filter) bound once.
+
+    Through SQLAlchemy, a statement of a batch cost about 0.15 ms of CPU before its
+    values and rows, and about 1 µs more per value of an array parameter and per row
+    (each element bound, each row made a ``Row`` through its types' processors): a
+    lookup of 500 keys answering 500 rows took 1.1 ms of the hub's CPU, 0.47 by the
+    driver. The values given at each run (``params``) go to the driver as they are
+    (text, numbers, UUIDs, lists of them: what asyncpg encodes itself); the rows come
+    back as the driver's records (indexed and unpacked as rows are; UUIDs as its
+    :class:`uuid.UUID` subclass). Elsewhere (SQLite), and as the first statement of a
+    transaction (SQLAlchemy begins it then), it runs through the session.
+    """
+
+    __slots__ = ("_compiled", "statement")
+
+    def __init__(self, statement: Select[Any] | TextClause | TextualSelect) -> None:
+        self.statement = statement
+        self._compiled: tuple[Any, str, tuple[str, ...], dict[str, Any]] | None = None
+
+    async def rows(self, session: AsyncSession, params: Mapping[str, Any]) -> Sequence[Any]:
+        """The statement's rows with ``params``, in the session's transaction."""
+        dialect = session.get_bind().dialect
+        if dialect.name == "postgresql":
+            connection = await session.connection()
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            if driver.is_in_transaction():
+                sql, names, fixed = self._for(dialect)
+                args = [params[name] if name in params else fixed[name] for name in names]
+                try:
+                    return cast("Sequence[Any]", await driver.fetch(sql, *args))
+                except Exception as error:
+                    if getattr(error, "sqlstate", None) is None:
+                        raise
+                    raise DBAPIError(sql, None, error) from error
+        return (await session.execute(self.statement, params)).all()
+
+    def _for(self, dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        compiled = self._compiled
+        if compiled is None or compiled[0] is not dialect:
+            done = self.statement.compile(dialect=dialect)
+            given = {name: None for name, bind in done.binds.items() if bind.required}
+            # The statement's own lists (a row filter's IN) written out, as an execution
+            # would write them; the values given at each run stay parameters.
+            state = done.construct_expanded_state(given)
+            processors: dict[str, Any] = {**done._bind_processors, **state.processors}
+            names = tuple(state.positiontup or ())
+            fixed: dict[str, Any] = {}
+            for name, value in zip(names, state.positional_parameters, strict=True):
+                if name in given:
+                    continue
+                process = processors.get(name)
+                fixed[name] = value if value is None or process is None else process(value)
+            compiled = self._compiled = (dialect, state.statement, names, fixed)
+        return compiled[1], compiled[2], compiled[3]
+
+
 def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """``process`` computed once per distinct value of the batch for the values rows
     repeat: a JSON list of names (an outbox event's fields, a feedback's tags; each
@@ -218,6 +288,7 @@ _TEXT_ONLY = frozenset({str})
 __all__ = [
     "COPY_FROM",
     "TURN_EVERY",
+    "Prebuilt",
     "any_of",
     "any_param",
     "built_once",

@@ -104,7 +104,15 @@ from hub.access.registry import REGISTRY
 from hub.access.resources import MODELS, Resource
 from hub.access.rules import REQUIRED_SCOPE
 from hub.access.specs import Action
-from hub.bulk import TURN_EVERY, any_of, any_param, built_once, insert_rows, take_turn
+from hub.bulk import (
+    TURN_EVERY,
+    Prebuilt,
+    any_of,
+    any_param,
+    built_once,
+    insert_rows,
+    take_turn,
+)
 from hub.errors import ConflictError, ForbiddenError, HubError, NotFoundError
 from hub.models._types import row_values, table_columns
 from hub.outbox import Operation
@@ -377,18 +385,19 @@ async def _authorize_many(
         parent_model: Any = MODELS[parent]
         condition = access.rules.row_filter(principal, parent)
         dialect = session.get_bind().dialect.name
-        # Built once per row filter, not per batch (hub.bulk.built_once).
+        # Built once per row filter, not per batch, and run by the driver
+        # (hub.bulk.built_once, Prebuilt).
         statement = built_once(
             ("hub.access.pipeline visible", parent, dialect),
             condition,
-            lambda: select(parent_model.id).where(
-                any_param(dialect, parent_model.id, "ids"), condition
+            lambda: Prebuilt(
+                select(parent_model.id).where(any_param(dialect, parent_model.id, "ids"), condition)
             ),
         )
         wanted = sorted(abouts)
         for start in range(0, len(wanted), _IN_CHUNK):
-            found = await session.execute(statement, {"ids": wanted[start : start + _IN_CHUNK]})
-            visible.update(found.scalars())
+            found = await statement.rows(session, {"ids": wanted[start : start + _IN_CHUNK]})
+            visible.update(row[0] for row in found)
     checked: dict[tuple[tuple[str, str], ...], HubError | None] = {}
     by_object: dict[int, HubError | None] = {}
     refused: dict[int, HubError] = {}

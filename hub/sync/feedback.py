@@ -29,7 +29,7 @@ from sqlmodel import col
 
 from hub.access import Action, Resource, access, pipeline
 from hub.access.pipeline import BatchRequest, NewRow, Update, WriteRequest
-from hub.bulk import TURN_EVERY, any_param, built_once, take_turn
+from hub.bulk import TURN_EVERY, Prebuilt, any_param, built_once, take_turn
 from hub.errors import HubError
 from hub.feedback import FeedbackSubmission, submit_feedback
 from hub.models import Customer, ExternalRef, Feedback
@@ -368,19 +368,20 @@ async def _by_index(
     if not keys:
         return {}
     dialect = session.get_bind().dialect.name
-    # Built once per key column and row filter, not per batch (hub.bulk.built_once).
+    # Built once per key column and row filter, not per batch, and run by the driver
+    # (hub.bulk.built_once, Prebuilt).
     statement = built_once(
         ("hub.sync.feedback customers by", column.key, dialect),
         among,
-        lambda: (
+        lambda: Prebuilt(
             select(column, col(Customer.id))
             .where(any_param(dialect, column, "keys"), among)
             .order_by(col(Customer.created_at).desc(), col(Customer.id).desc())
         ),
     )
-    rows = await session.execute(statement, {"keys": list(keys)})
+    rows = await statement.rows(session, {"keys": list(keys)})
     # Oldest last, so it wins: the same customer find_match would choose.
-    return {str(key): customer for key, customer in rows.all()}
+    return {str(key): customer for key, customer in rows}
 
 
 def _unmatched(item: Item, run: Context) -> str:

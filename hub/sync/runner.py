@@ -50,7 +50,7 @@ from connectors import Record, SourceError, TransientSourceError
 from connectors.mapping import FieldMapping
 from hub import heap, sharing
 from hub.access import PolicyRules, access, pipeline
-from hub.bulk import insert_records
+from hub.bulk import Prebuilt, insert_records
 from hub.db import Database
 from hub.models._types import utcnow
 from hub.models.sync import SyncRecord
@@ -603,20 +603,24 @@ async def _known(
     if not ids:
         return {}
     if session.get_bind().dialect.name == "postgresql":
-        found = await session.execute(_KNOWN_PG, {"connector": connector_id, "ids": ids})
+        found = await _KNOWN_PG.rows(session, {"connector": connector_id, "ids": ids})
     else:
-        found = await session.execute(
-            select(
-                col(SyncRecord.external_id), col(SyncRecord.record_id), col(SyncRecord.digest)
-            ).where(
-                col(SyncRecord.connector_id) == connector_id, col(SyncRecord.external_id).in_(ids)
+        found = (
+            await session.execute(
+                select(
+                    col(SyncRecord.external_id), col(SyncRecord.record_id), col(SyncRecord.digest)
+                ).where(
+                    col(SyncRecord.connector_id) == connector_id,
+                    col(SyncRecord.external_id).in_(ids),
+                )
             )
-        )
-    return {str(row[0]): _Known(row[1], row[2]) for row in found.all()}
+        ).all()
+    return {str(row[0]): _Known(row[1], row[2]) for row in found}
 
 
-_KNOWN_PG = text(
-    """
+_KNOWN_PG = Prebuilt(
+    text(
+        """
     SELECT s.external_id, s.record_id, s.digest
     FROM unnest(CAST(:ids AS varchar[])) AS k(external_id)
     CROSS JOIN LATERAL (
@@ -625,10 +629,11 @@ _KNOWN_PG = text(
         OFFSET 0
     ) AS s
     """
-).columns(
-    SyncRecord.__table__.c.external_id,  # type: ignore[attr-defined]
-    SyncRecord.__table__.c.record_id,  # type: ignore[attr-defined]
-    SyncRecord.__table__.c.digest,  # type: ignore[attr-defined]
+    ).columns(
+        SyncRecord.__table__.c.external_id,  # type: ignore[attr-defined]
+        SyncRecord.__table__.c.record_id,  # type: ignore[attr-defined]
+        SyncRecord.__table__.c.digest,  # type: ignore[attr-defined]
+    )
 )
 """The links of a batch's external ids on PostgreSQL: one probe of the primary key per id,
 whatever the statistics say. A run fills ``sync_record`` from empty, and until the table

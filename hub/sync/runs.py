@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from hub.bulk import Prebuilt
 from hub.models import Organization
 from hub.models._types import utcnow
 from hub.models.sync import SyncCheckpoint, SyncConnector, SyncDeadLetter, SyncRun
@@ -101,8 +102,8 @@ async def renew_and_advance(
         await advance(session, run_id, connector_id, cursor, done)
         return
     now = utcnow()
-    found = await session.execute(
-        _RENEW_AND_ADVANCE,
+    found = await _RENEW_AND_ADVANCE.rows(
+        session,
         {
             "expires": now + timedelta(seconds=seconds),
             "connector": connector_id,
@@ -113,15 +114,16 @@ async def renew_and_advance(
             **done.as_dict(),
         },
     )
-    if found.first() is None:
+    if not found:
         # The lease is not ours (renew raises), or the checkpoint's row is gone, which
         # advance has always let pass: the two statements say which, as before.
         await renew(session, connector_id, holder, seconds)
         await advance(session, run_id, connector_id, cursor, done)
 
 
-_RENEW_AND_ADVANCE = text(
-    """
+_RENEW_AND_ADVANCE = Prebuilt(
+    text(
+        """
     WITH lease AS (
         UPDATE sync_lease SET expires_at = :expires
         WHERE connector_id = :connector AND holder = :holder
@@ -138,12 +140,12 @@ _RENEW_AND_ADVANCE = text(
     WHERE id = :run AND EXISTS (SELECT FROM checkpoint)
     RETURNING id
     """
+    )
 )
 """The lease renewed, the checkpoint and the run's counts advanced, in this order (each
 step's condition reads the one before: the rows are locked as :func:`renew` then
 :func:`advance` lock them). No row back: the lease is not ours, or the checkpoint's row
-is missing. Built once: its text, and the driver's prepared statement, serve every
-batch."""
+is missing. Built once and run by the driver (:class:`hub.bulk.Prebuilt`)."""
 
 
 async def finish(

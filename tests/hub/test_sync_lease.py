@@ -166,6 +166,8 @@ async def test_renew_and_advance(db: Database, tmp_path: Path) -> None:
 
     expires, _, _ = await state()
     async with db.transaction() as session:
+        # Not the transaction's first statement, as in a batch (the driver runs it then).
+        await session.execute(select(SyncRun.id))
         done = Counts(read=3, created=2, dead_lettered=1)
         await renew_and_advance(
             session, run.id, connector.id, "c1", done, holder="me:1:a", seconds=600
@@ -185,16 +187,19 @@ async def test_renew_and_advance(db: Database, tmp_path: Path) -> None:
         )
     assert (await state())[1:] == (("c2", run.id), (5, 4, 1))
     # Another holder's: refused, nothing advanced.
-    with pytest.raises(LeaseLostError, match="another runner took over"):
-        async with db.transaction() as session:
+    async with db.transaction() as session:
+        await session.execute(select(SyncRun.id))
+        with pytest.raises(LeaseLostError, match="another runner took over"):
             await renew_and_advance(
                 session, run.id, connector.id, "c3", Counts(read=1), holder="other:2:b", seconds=600
             )
+        await session.rollback()
     assert (await state())[1:] == (("c2", run.id), (5, 4, 1))
     # Without a checkpoint's row the counts still advance, as advance() lets it pass.
     async with db.transaction() as session:
         await session.execute(delete(SyncCheckpoint))
     async with db.transaction() as session:
+        await session.execute(select(SyncRun.id))
         await renew_and_advance(
             session, run.id, connector.id, "c4", Counts(read=1), holder="me:1:a", seconds=600
         )
