@@ -86,9 +86,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
 """Records per batch (one transaction). Larger batches spread a batch's fixed cost (some
-20 statements) over more records, and hold the audit chain's lock (every writer of the
-hub waits for it) longer: a median of 23 ms at 500, 45 at 1,000, about 110 at 2,000
-(docs/sync.md, "Fourth round"); ``--batch-size`` chooses."""
+16 statements, about 5 ms of the hub's CPU on PostgreSQL; docs/sync.md, "Fifth round")
+over more records, and hold the audit chain's lock (every writer of the hub waits for
+it) longer: a median of 23 ms at 500, 45 at 1,000, about 110 at 2,000 ("Fourth round");
+``--batch-size`` chooses."""
 _YIELD_EVERY = 25
 """Records prepared between two turns of the event loop while a batch is in flight."""
 
