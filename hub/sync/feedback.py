@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -48,7 +48,7 @@ from hub.sync.target import (
     input_names,
     refused_by_database,
 )
-from hub.vault import email_index, phone_index
+from hub.vault import email_index, phone_index, vault
 
 # The columns an update may change, with their input names.
 _UPDATABLE = {
@@ -324,13 +324,14 @@ async def _resolve(
     principal = run.principal
     among = access.candidates(principal, Resource.CUSTOMER)
     refs = {v for item in items if (v := item.values.get("customer_external_id"))}
-    # One keyed index per distinct address of the batch (a customer's recur).
+    # One keyed index per distinct address of the batch (a customer's recur), and of
+    # the run: remembered from batch to batch (_INDEXES).
     emails = {v: "" for item in items if (v := item.values.get("customer_email"))}
     for v in emails:
-        emails[v] = email_index(v) or ""
+        emails[v] = _INDEXES.of(email_index, v)
     phones = {v: "" for item in items if (v := item.values.get("customer_phone"))}
     for v in phones:
-        phones[v] = phone_index(v) or ""
+        phones[v] = _INDEXES.of(phone_index, v)
     by_ref: dict[str, uuid.UUID] = {}
     if refs:
         rows = await session.execute(
@@ -356,6 +357,37 @@ async def _resolve(
         if customer is not None:
             found[id(item)] = customer
     return found
+
+
+class _Indexes:
+    """The blind indexes of the addresses and numbers a process has looked up, under the
+    index key they were made with: an import names its customers again and again (100,000
+    records about 5,000 customers, in about 10,000 spellings), and each index is an
+    HMAC-SHA256, 1.6 µs, made once per distinct value of each batch otherwise. Bounded
+    (cleared when full); forgotten when the vault's key changes (another database's)."""
+
+    __slots__ = ("found", "key")
+
+    LIMIT = 32_768
+
+    def __init__(self) -> None:
+        self.key: bytes | None = None
+        self.found: dict[tuple[Callable[[str], str | None], str], str] = {}
+
+    def of(self, index: Callable[[str], str | None], value: str) -> str:
+        """``index(value)`` (``""`` for none), remembered."""
+        if vault.index_key is not self.key:
+            self.found.clear()
+            self.key = vault.index_key
+        found = self.found.get((index, value))
+        if found is None:
+            if len(self.found) >= self.LIMIT:
+                self.found.clear()
+            found = self.found[(index, value)] = index(value) or ""
+        return found
+
+
+_INDEXES = _Indexes()
 
 
 async def _by_index(
