@@ -171,7 +171,8 @@ async def emit_many(
         )
         for n, change in enumerate(changes, start=1)
     ]
-    await insert_records(session, _TABLE, _COLUMNS, rows)
+    # Under the audit chain's lock: no turn to another writer's loop until it is released.
+    await insert_records(session, _TABLE, _COLUMNS, rows, turns=False)
     return [row[0] for row in rows]
 
 
@@ -198,7 +199,8 @@ async def emit_batch(
         (position, resource, record_id, kind, fields, version, actor, at)
         for position, (record_id, fields, version) in enumerate(events, start=last + 1)
     ]
-    await insert_records(session, _TABLE, _COLUMNS, rows)
+    # Under the audit chain's lock: no turn to another writer's loop until it is released.
+    await insert_records(session, _TABLE, _COLUMNS, rows, turns=False)
     return range(last + 1, last + 1 + len(rows))
 
 
