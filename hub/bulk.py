@@ -219,7 +219,7 @@ class Prebuilt:
 
     __slots__ = ("_compiled", "statement")
 
-    def __init__(self, statement: Select[Any] | TextClause | TextualSelect) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | TextClause | TextualSelect) -> None:
         self.statement = statement
         self._compiled: tuple[Any, str, tuple[str, ...], dict[str, Any]] | None = None
 

@@ -155,9 +155,9 @@ async def test_renew_and_advance(db: Database, tmp_path: Path) -> None:
             checkpoint = await session.get(SyncCheckpoint, connector.id)
             counts = (
                 await session.execute(
-                    select(SyncRun.read, SyncRun.created, SyncRun.dead_lettered).where(
-                        col(SyncRun.id) == run.id
-                    )
+                    select(
+                        col(SyncRun.read), col(SyncRun.created), col(SyncRun.dead_lettered)
+                    ).where(col(SyncRun.id) == run.id)
                 )
             ).one()
         assert lease is not None
@@ -167,7 +167,7 @@ async def test_renew_and_advance(db: Database, tmp_path: Path) -> None:
     expires, _, _ = await state()
     async with db.transaction() as session:
         # Not the transaction's first statement, as in a batch (the driver runs it then).
-        await session.execute(select(SyncRun.id))
+        await session.execute(select(col(SyncRun.id)))
         done = Counts(read=3, created=2, dead_lettered=1)
         await renew_and_advance(
             session, run.id, connector.id, "c1", done, holder="me:1:a", seconds=600
@@ -188,7 +188,7 @@ async def test_renew_and_advance(db: Database, tmp_path: Path) -> None:
     assert (await state())[1:] == (("c2", run.id), (5, 4, 1))
     # Another holder's: refused, nothing advanced.
     async with db.transaction() as session:
-        await session.execute(select(SyncRun.id))
+        await session.execute(select(col(SyncRun.id)))
         with pytest.raises(LeaseLostError, match="another runner took over"):
             await renew_and_advance(
                 session, run.id, connector.id, "c3", Counts(read=1), holder="other:2:b", seconds=600
@@ -199,7 +199,7 @@ async def test_renew_and_advance(db: Database, tmp_path: Path) -> None:
     async with db.transaction() as session:
         await session.execute(delete(SyncCheckpoint))
     async with db.transaction() as session:
-        await session.execute(select(SyncRun.id))
+        await session.execute(select(col(SyncRun.id)))
         await renew_and_advance(
             session, run.id, connector.id, "c4", Counts(read=1), holder="me:1:a", seconds=600
         )
