@@ -25,7 +25,7 @@ from hub.oauth.staff_directory import StaffDirectory
 from hub.oauth.verified_tokens import VerifiedTokenCache
 from hub.outage import OutageLog
 from hub.settings import Settings
-from hub.sync import inbound
+from hub.sync import inbound, runs
 from hub.sync.inbound_limits import WebhookLimiter, WebhookLimits
 from hub.ttl_cache import TTLCache
 from hub.vault import activation_delay, load_data_keys, vault
@@ -156,6 +156,9 @@ class Runtime:
                         await inbound.prune(
                             session, timedelta(seconds=settings.webhook_event_retention)
                         )
+                    # Then the runs past theirs (a message's run goes after its id).
+                    async with self.database.transaction() as session:
+                        await runs.prune(session, timedelta(seconds=settings.sync_run_retention))
                     due["prune"] = now + _PRUNE_INTERVAL
             except Exception as error:  # noqa: BLE001 — the refresh must outlive any failure
                 outage.failed(error)

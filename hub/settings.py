@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # arriving later is stored again, so keep it past every sender's retry schedule
     # (Standard Webhooks senders retry for days, re-signing each attempt).
     webhook_event_retention: PositiveInt = 7 * 86_400
+    # Seconds a sync run's record is kept (hub.sync.runs.prune): each connector's last
+    # run, and runs a dead letter, checkpoint or remembered webhook id names, stay.
+    sync_run_retention: PositiveInt = 30 * 86_400
     # Inbound webhooks (hub.sync.inbound_limits): messages, and refused messages, per
     # source address per webhook_rate_window seconds; counted with the token limits.
     webhook_rate_per_address: PositiveInt = 1200

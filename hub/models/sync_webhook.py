@@ -2,7 +2,8 @@
 idempotence on ``webhook-id``. A sender retries a message with the same id (for days,
 re-signed with a new timestamp each time); the row, written in the transaction that
 stored the message's records, makes every retry an acknowledgement without a write. Rows
-older than ``HUB_WEBHOOK_EVENT_RETENTION`` go (:func:`hub.sync.inbound.prune`)."""
+older than ``HUB_WEBHOOK_EVENT_RETENTION`` go (:func:`hub.sync.inbound.prune`), and their
+runs after ``HUB_SYNC_RUN_RETENTION`` (:func:`hub.sync.runs.prune`)."""
 
 from __future__ import annotations
 
@@ -19,5 +20,5 @@ class SyncWebhookEvent(SQLModel, table=True):
 
     connector_id: uuid.UUID = Field(foreign_key="sync_connector.id", primary_key=True)
     webhook_id: str = Field(max_length=200, primary_key=True)
-    run_id: uuid.UUID = Field(foreign_key="sync_run.id")
+    run_id: uuid.UUID = Field(foreign_key="sync_run.id", index=True)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

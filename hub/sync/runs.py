@@ -7,14 +7,16 @@ import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, exists, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from hub.bulk import Prebuilt
 from hub.models import Organization
 from hub.models._types import utcnow
 from hub.models.sync import SyncCheckpoint, SyncConnector, SyncDeadLetter, SyncRun
+from hub.models.sync_webhook import SyncWebhookEvent
 from hub.sync.lease import renew
 
 INTERRUPTED = (
@@ -179,6 +181,52 @@ async def last_run(session: AsyncSession, connector_id: uuid.UUID) -> SyncRun | 
         .limit(1)
     )
     return found.scalar_one_or_none()
+
+
+PRUNE_CHUNK = 10_000
+"""Runs deleted at most per :func:`prune` call (one call a prune tick of the server)."""
+
+
+async def prune(
+    session: AsyncSession,
+    retention: timedelta,
+    *,
+    now: datetime | None = None,
+    limit: int = PRUNE_CHUNK,
+) -> int:
+    """Delete the records of runs that started more than ``retention`` ago; returns how
+    many went (at most ``limit``, the oldest first).
+
+    An inbound webhook records a run per message (:mod:`hub.sync.inbound`), so without
+    this ``sync_run`` grows with every message. Kept whatever their age: each
+    connector's last run (its status, and when its schedule is next due), a run still
+    ``running``, and a run something still names: a dead letter, a checkpoint, or a
+    webhook id still remembered (``HUB_WEBHOOK_EVENT_RETENTION``, pruned first on the
+    same tick). The audit log keeps what the runs wrote (a batch's event names its run).
+    """
+    cutoff = (now or utcnow()) - retention
+    run = aliased(SyncRun)
+    newer = aliased(SyncRun)
+    run_id = col(run.id)
+    expired = (
+        select(run_id)
+        .where(
+            col(run.started_at) < cutoff,
+            col(run.status) != "running",
+            # Not the connector's last run: a later one exists.
+            exists().where(
+                col(newer.connector_id) == col(run.connector_id),
+                tuple_(col(newer.started_at), col(newer.id)) > tuple_(col(run.started_at), run_id),
+            ),
+            ~exists().where(col(SyncDeadLetter.run_id) == run_id),
+            ~exists().where(col(SyncCheckpoint.run_id) == run_id),
+            ~exists().where(col(SyncWebhookEvent.run_id) == run_id),
+        )
+        .order_by(col(run.started_at))
+        .limit(limit)
+    )
+    result = await session.execute(delete(SyncRun).where(col(SyncRun.id).in_(expired)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

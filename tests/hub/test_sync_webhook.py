@@ -22,7 +22,7 @@ from hub.db import Database
 from hub.models import Feedback
 from hub.models.sync import SyncRun
 from hub.models.sync_webhook import SyncWebhookEvent
-from hub.sync import inbound
+from hub.sync import inbound, runs
 from hub.sync.config import parse_spec, save_connector, specs_from_yaml
 from tests.hub.sync_helpers import count, customers, dead_letters, feedback_count, support_org
 
@@ -168,6 +168,133 @@ async def test_the_runtime_prunes_webhook_ids(
                 break
             await asyncio.sleep(0.05)
     assert await count(db, SyncWebhookEvent) == 0
+
+
+async def _age_runs(db: Database, days: float, holders: list[str] | None = None) -> None:
+    """Move runs (all, or those of ``holders``) ``days`` into the past."""
+    at = datetime.now(UTC) - timedelta(days=days)
+    async with db.transaction() as session:
+        runs = (await session.execute(select(SyncRun))).scalars().all()
+        for run in runs:
+            if holders is None or run.holder in holders:
+                run.started_at = at
+                run.finished_at = at
+
+
+async def _holders(db: Database) -> list[str]:
+    async with db.session() as session:
+        found = await session.execute(select(col(SyncRun.holder)).order_by(col(SyncRun.holder)))
+        return list(found.scalars())
+
+
+async def test_runs_past_their_retention_go_except_those_still_named(
+    db: Database, client: httpx.AsyncClient
+) -> None:
+    await setup(db)
+    # m1..m3 plain; m4 leaves a dead letter; m5 is recent and the connector's last.
+    for number in (1, 2, 3):
+        body = envelope({"ticket": ticket(number)})
+        assert (await post(client, body, signed(body, f"m{number}"))).status_code == 200
+    bad = envelope({"ticket": ticket(4, email="nobody")})
+    assert (await post(client, bad, signed(bad, "m4"))).json()["dead_lettered"] == 1
+    await _age_runs(db, 40)
+    body = envelope({"ticket": ticket(5)})
+    assert (await post(client, body, signed(body, "m5"))).status_code == 200
+    # m1 and m2's ids forgotten; m3's still remembered (a retry must find its run).
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "UPDATE sync_webhook_event SET received_at = :at"
+                " WHERE webhook_id IN ('m1', 'm2', 'm4')"
+            ),
+            {"at": datetime.now(UTC) - timedelta(days=40)},
+        )
+        assert await inbound.prune(session, timedelta(days=7)) == 3
+    async with db.transaction() as session:
+        assert await runs.prune(session, timedelta(days=30)) == 2
+    assert await _holders(db) == ["webhook m3", "webhook m4", "webhook m5"]
+    # A retry of m3 is still a duplicate; nothing more goes on a second pass.
+    body = envelope({"ticket": ticket(3)})
+    assert (await post(client, body, signed(body, "m3"))).json()["status"] == "duplicate"
+    async with db.transaction() as session:
+        assert await runs.prune(session, timedelta(days=30)) == 0
+
+
+async def test_a_connectors_last_run_and_running_runs_stay_whatever_their_age(
+    db: Database, client: httpx.AsyncClient
+) -> None:
+    await setup(db)
+    for number in (1, 2):
+        body = envelope({"ticket": ticket(number)})
+        assert (await post(client, body, signed(body, f"m{number}"))).status_code == 200
+        await _age_runs(db, 400 - number, [f"webhook m{number}"])
+    async with db.transaction() as session:
+        await session.execute(text("DELETE FROM sync_webhook_event"))
+        # m1 looks killed mid-run (its status stays running until the next run).
+        await session.execute(
+            text("UPDATE sync_run SET status = 'running' WHERE holder = 'webhook m1'")
+        )
+    async with db.transaction() as session:
+        assert await runs.prune(session, timedelta(days=30)) == 0
+    assert await _holders(db) == ["webhook m1", "webhook m2"]
+    async with db.transaction() as session:
+        await session.execute(
+            text("UPDATE sync_run SET status = 'interrupted' WHERE holder = 'webhook m1'")
+        )
+        assert await runs.prune(session, timedelta(days=30)) == 1
+    assert await _holders(db) == ["webhook m2"]
+
+
+async def test_runs_go_a_chunk_at_a_time_oldest_first(
+    db: Database, client: httpx.AsyncClient
+) -> None:
+    await setup(db)
+    for number in (1, 2, 3, 4):
+        body = envelope({"ticket": ticket(number)})
+        assert (await post(client, body, signed(body, f"m{number}"))).status_code == 200
+        await _age_runs(db, 50 - number, [f"webhook m{number}"])
+    async with db.transaction() as session:
+        await session.execute(text("DELETE FROM sync_webhook_event"))
+    async with db.transaction() as session:
+        assert await runs.prune(session, timedelta(days=30), limit=2) == 2
+    assert await _holders(db) == ["webhook m3", "webhook m4"]
+    async with db.transaction() as session:
+        assert await runs.prune(session, timedelta(days=30), limit=2) == 1
+    assert await _holders(db) == ["webhook m4"]
+
+
+async def test_the_runtime_prunes_runs_after_their_webhook_ids(
+    database_url: str, db: Database, client: httpx.AsyncClient
+) -> None:
+    from app import create_app
+    from tests.conftest import make_settings
+
+    await setup(db)
+    for number in (1, 2):
+        body = envelope({"ticket": ticket(number)})
+        assert (await post(client, body, signed(body, f"m{number}"))).status_code == 200
+        await _age_runs(db, (3 - number) / 24, [f"webhook m{number}"])
+    async with db.transaction() as session:
+        await session.execute(
+            text("UPDATE sync_webhook_event SET received_at = :at"),
+            {"at": datetime.now(UTC) - timedelta(hours=2)},
+        )
+    settings = make_settings(database_url, webhook_event_retention=3600, sync_run_retention=3600)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        for _ in range(200):  # the first prune runs as the app starts
+            if await count(db, SyncRun) == 1:
+                break
+            await asyncio.sleep(0.05)
+    assert await _holders(db) == ["webhook m2"]
+
+
+def test_runs_are_kept_thirty_days_by_default(monkeypatch: Any) -> None:
+    from hub.settings import Settings
+
+    assert Settings().sync_run_retention == 30 * 86_400
+    monkeypatch.setenv("HUB_SYNC_RUN_RETENTION", "3600")
+    assert Settings().sync_run_retention == 3600
 
 
 def test_webhook_ids_are_kept_seven_days_by_default(monkeypatch: Any) -> None:
