@@ -171,6 +171,9 @@ async def _each(
     if fine:
         positions = [r.position[:MAX_POSITION] for r in fine]
         if session.get_bind().dialect.name == "postgresql":
+            # The letters above first, as the ORM's own statement would autoflush them: a
+            # position both refused and stored in the batch ends resolved, as on SQLite.
+            await session.flush()
             await fetch_planned_now(session, _RESOLVE_PG, now, connector_id, positions)
         else:
             await session.execute(

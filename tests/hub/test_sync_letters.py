@@ -120,8 +120,7 @@ async def test_a_batch_s_letters_at_once_are_the_letters_one_by_one(
         "line 3": ("x" * 10, 1, True),
         "line 4": ("second", 2, False),
         "line 6": ("from the c", 1, False),
-        # Refused and stored in one batch: one by one resolves it on SQLite (the ORM's
-        # rows are flushed before the resolution), not on PostgreSQL (resolved first).
-        "line 7": ("refused", 1, db.engine.dialect.name == "postgresql"),
+        # Refused and stored in one batch: written, then resolved, on both backends.
+        "line 7": ("refused", 1, False),
         "line 8": ("twice", 3, True),
     }
