@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.auditreads import _say
 from bench.databases import BACKENDS, analyze, check_pg_url, database_url
 from bench.drive import LoadOptions, drive
 from bench.hubapi import PARTNER_PAGE_QUERY, HubClient, credentials, request_body
@@ -96,10 +97,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     return parser.parse_args(argv)
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> dict[str, list[ScenarioResult]]:
