@@ -9,6 +9,30 @@ from starlette.responses import JSONResponse, Response
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM_TYPE = "application/x-www-form-urlencoded"
+# These endpoints answer before any client is authenticated, so their bodies are bounded
+# (OWASP API4): an unbounded read let one request hold hundreds of megabytes. The largest
+# legitimate form, a private_key_jwt assertion signed with a 4096-bit RSA key, is ~2 KiB.
+MAX_FORM_BYTES = 64 * 1024
+
+
+class FormTooLargeError(Exception):
+    """The body is over :data:`MAX_FORM_BYTES`."""
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused (:class:`FormTooLargeError`) once over :data:`MAX_FORM_BYTES`:
+    by its declared length before reading, else while it streams in."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise FormTooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise FormTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class OAuthError(Exception):
@@ -58,7 +82,13 @@ async def read_form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM_TYPE:
         raise OAuthError("invalid_request", f"the body must be {FORM_TYPE}")
-    form = parse_form(await request.body())
+    try:
+        body = await read_body(request)
+    except FormTooLargeError:
+        raise OAuthError(
+            "invalid_request", f"the body is over {MAX_FORM_BYTES} bytes", 413
+        ) from None
+    form = parse_form(body)
     if form is None:
         raise OAuthError(
             "invalid_request", "the body is malformed, repeats a parameter or holds a NUL"

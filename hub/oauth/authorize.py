@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.crypto import derive_key
 from hub.models import Client
-from hub.oauth._http import parse_form
+from hub.oauth._http import MAX_FORM_BYTES, FormTooLargeError, parse_form, read_body
 from hub.oauth.client_auth import load_client
 from hub.oauth.context import OAuthContext
 from hub.oauth.pkce import challenge_problem
@@ -66,8 +66,8 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(document, status_code=status, headers=_HEADERS)
 
 
-def _error_page(description: str) -> HTMLResponse:
-    return _page("Sign-in request refused", f"<p>{html.escape(description)}</p>", 400)
+def _error_page(description: str, status: int = 400) -> HTMLResponse:
+    return _page("Sign-in request refused", f"<p>{html.escape(description)}</p>", status)
 
 
 async def _client(runtime: OAuthContext, params: dict[str, str]) -> Client:
@@ -173,7 +173,11 @@ async def authorization_endpoint(request: Request) -> Response:
         if len(request.query_params.getlist("client_id")) > 1:
             return _error_page("client_id is repeated")
     else:
-        parsed = parse_form(await request.body())
+        try:
+            # Bounded: the sign-in form is posted before anyone is authenticated.
+            parsed = parse_form(await read_body(request))
+        except FormTooLargeError:
+            return _error_page(f"the form is over {MAX_FORM_BYTES} bytes", 413)
         if parsed is None:
             return _error_page("the form is malformed")
         params = parsed
