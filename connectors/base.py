@@ -34,6 +34,40 @@ class Record:
     problem: str | None = None
 
 
+MAX_DEPTH = 32
+"""Nesting of JSON arrays and objects a record may have (a webhook's body, an API's
+item, a JSONL line): deeper ones are refused, as the record's dead letter is JSON made
+by orjson, which writes at most 254 levels (it reads up to 1,024)."""
+
+
+def unstorable(value: Any, depth: int = 0) -> str | None:
+    """Why parsed JSON ``value`` cannot be stored as it is (``None``: it can): nested
+    deeper than :data:`MAX_DEPTH`, a NUL character (PostgreSQL text cannot hold one) or
+    a lone surrogate (not encodable as UTF-8: the stdlib's JSON parser lets ``\\ud800``
+    through), in a key or a value. ``depth`` is how deep ``value`` itself sits."""
+    if depth > MAX_DEPTH:
+        return f"nests arrays and objects deeper than {MAX_DEPTH} levels"
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "holds a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds a lone surrogate (\\ud800-\\udfff)"
+        return None
+    if isinstance(value, Mapping):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        problem = unstorable(item, depth + 1)
+        if problem is not None:
+            return problem
+    return None
+
+
 class SourceError(Exception):
     """The source as a whole cannot be read (a missing or unreadable file, a database
     that refuses the query): the run ends with this message. A bad *record* is not a

@@ -32,7 +32,7 @@ from typing import IO, Any
 
 import orjson
 
-from connectors.base import Record, SourceError
+from connectors.base import MAX_DEPTH, Record, SourceError
 from connectors.config import ConfigError, optional_text, required_text
 
 FORMATS = ("csv", "jsonl")
@@ -220,7 +220,24 @@ def _jsonl(
             problem = f"a JSON {type(value).__name__}, not an object"
             yield Record({"raw": _raw(line)}, position, cursor, problem=problem)
             continue
+        # orjson reads 1,024 levels but writes 254: a record deeper than that could not
+        # be kept as a dead letter and failed the whole run. Counting brackets first
+        # keeps the walk off the usual line.
+        if line.count(b"[") + line.count(b"{") > MAX_DEPTH and _too_deep(value):
+            problem = f"nests arrays and objects deeper than {MAX_DEPTH} levels"
+            yield Record({"raw": _raw(line)}, position, cursor, problem=problem)
+            continue
         yield Record(value, position, cursor)
+
+
+def _too_deep(value: Any, depth: int = 0) -> bool:
+    if depth > MAX_DEPTH:
+        return True
+    if isinstance(value, dict):
+        return any(_too_deep(item, depth + 1) for item in value.values())
+    if isinstance(value, list):
+        return any(_too_deep(item, depth + 1) for item in value)
+    return False
 
 
 def _csv(text: IO[str], name: str, skip: int, prefix: str, delimiter: str) -> Iterator[Record]:

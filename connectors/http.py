@@ -60,7 +60,7 @@ import httpx
 from authlib.deprecate import AuthlibDeprecationWarning
 
 from connectors._http_config import HttpConfig, Pagination
-from connectors.base import Record, Source, SourceError, TransientSourceError
+from connectors.base import Record, Source, SourceError, TransientSourceError, unstorable
 from connectors.mapping import lookup
 from connectors.outbound import retry_after
 
@@ -76,6 +76,18 @@ RETRIED = frozenset({408, 425, 429, 500, 502, 503, 504})
 USER_AGENT = "PartnerHub-Sync/1"
 MAX_BODY = 32 * 1024 * 1024
 """Bytes of one page's body read at most: a larger answer ends the run."""
+
+
+def _shown(item: Any) -> str:
+    """An item's JSON for its dead letter, cut to 2,000 characters: ``ensure_ascii``
+    keeps a lone surrogate as its escape; an item too deep even to write is not shown."""
+    try:
+        shown = json.dumps(item, ensure_ascii=False)
+        if unstorable(shown) is not None:
+            shown = json.dumps(item)
+    except RecursionError:
+        return "(nested too deep to show)"
+    return shown[:2000]
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -214,12 +226,17 @@ class HttpSource:
                         else _Page(page.ref, index + 1)
                     )
                     position = f"{label} item {index + 1}"[:300]
-                    if isinstance(item, Mapping):
+                    # The stdlib's parser lets lone surrogates and any nesting through:
+                    # such an item could be neither stored nor kept as a dead letter (its
+                    # raw JSON, written by orjson), and failed the whole run.
+                    problem = (
+                        unstorable(item) if isinstance(item, Mapping) else "is not a JSON object"
+                    )
+                    if problem is None:
                         yield Record(item, position, after.text())
                     else:
-                        raw = json.dumps(item, ensure_ascii=False)[:2000]
-                        problem = f"{position} is not a JSON object"
-                        yield Record({"raw": raw}, position, after.text(), problem)
+                        raw = _shown(item)
+                        yield Record({"raw": raw}, position, after.text(), f"{position} {problem}")
                 if following is None:
                     return
                 page = _Page(following, 0)
@@ -313,7 +330,7 @@ class HttpSource:
         url = str(response.request.url)
         try:
             body = json.loads(response.content)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, an integer too long, too deep
             raise SourceError(f"{url}: the answer is not JSON") from None
         path = self.config.records
         items = body if path is None else lookup(body, path) if isinstance(body, dict) else None

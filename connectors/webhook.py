@@ -32,7 +32,7 @@ from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from connectors.base import Record
+from connectors.base import Record, unstorable
 from connectors.config import ConfigError, optional_text
 from connectors.mapping import lookup
 
@@ -40,8 +40,6 @@ DEFAULT_MAX_BYTES = 256 * 1024
 MAX_BYTES = 5 * 1024 * 1024
 """No connector accepts a larger body, whatever its configuration."""
 MAX_ID = 200
-MAX_DEPTH = 32
-"""Nesting of JSON arrays and objects accepted in a body."""
 REQUIRED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 TOLERANCE_MINUTES = 5  # the standardwebhooks library's, stated for messages
 
@@ -193,35 +191,10 @@ def _parse(body: bytes) -> Any:
         data = json.loads(body)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, an integer too long
         raise WebhookRejectedError("invalid_body", "the body is not JSON") from None
-    problem = _unstorable(data, 0)
+    problem = unstorable(data)
     if problem is not None:
         raise WebhookRejectedError("invalid_body", f"the body {problem}")
     return data
-
-
-def _unstorable(value: Any, depth: int) -> str | None:
-    """Why the parsed body cannot be stored as it is (``None``: it can)."""
-    if depth > MAX_DEPTH:
-        return f"nests arrays and objects deeper than {MAX_DEPTH} levels"
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "holds a NUL character"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "holds a lone surrogate (\\ud800-\\udfff)"
-        return None
-    if isinstance(value, dict):
-        items: list[Any] = [*value.keys(), *value.values()]
-    elif isinstance(value, list):
-        items = value
-    else:
-        return None
-    for item in items:
-        problem = _unstorable(item, depth + 1)
-        if problem is not None:
-            return problem
-    return None
 
 
 __all__ = [

@@ -435,6 +435,8 @@ class Runner:
         external_id = "" if external is None else str(external).strip()
         if not external_id or len(external_id) > MAX_EXTERNAL_ID:
             return f"{EXTERNAL_ID}: must be 1 to {MAX_EXTERNAL_ID} characters"
+        if "\x00" in external_id:  # PostgreSQL text cannot hold it: the batch failed
+            return f"{EXTERNAL_ID}: must not contain NUL characters"
         values, problems = state.target.prepare(mapped.values)
         if problems:
             return "; ".join(problems)
