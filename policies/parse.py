@@ -98,7 +98,13 @@ _EXPECT_KEYS = ("name", "subject", "resource", "must_not_see", "must_see")
 
 def parse(source: str, *, format: Literal["yaml", "json"] = "yaml") -> Document:
     """Parse a policy document; raise :class:`PolicySyntaxError` naming line and column."""
-    return parse_json(source) if format == "json" else parse_yaml(source)
+    try:
+        return parse_json(source) if format == "json" else parse_yaml(source)
+    except RecursionError:
+        # The YAML and JSON parsers and the node walk below recurse once per nesting
+        # level: "[[[[..." past Python's limit was an internal error wherever a draft is
+        # checked (the GraphQL admin, the console). No policy nests that deep.
+        raise PolicySyntaxError("the document is nested too deeply", Position(1, 1)) from None
 
 
 class _JsonLoader(yaml.SafeLoader):
@@ -142,6 +148,9 @@ def parse_json(source: str) -> Document:
         raise PolicySyntaxError(
             f"invalid JSON: {exc.msg}", Position(exc.lineno, exc.colno)
         ) from exc
+    except ValueError:
+        # Not a JSONDecodeError: an integer past Python's 4,300-digit conversion limit.
+        raise PolicySyntaxError("invalid JSON: a number is too long", Position(1, 1)) from None
     # Valid JSON has tabs only as whitespace between tokens, which YAML refuses: spaces
     # keep every line and column where it was.
     return _compose(source.replace("\t", " "), _JsonLoader)
@@ -231,7 +240,11 @@ class _Parser:
     def scalar(self, node: Node, what: str) -> Operand:
         if not isinstance(node, ScalarNode):
             raise PolicySyntaxError(f"{what} must be a value, not {_kind(node)}", _pos(node))
-        value: Any = self._constructor.construct_object(node, deep=True)
+        try:
+            value: Any = self._constructor.construct_object(node, deep=True)
+        except ValueError:
+            # YAML's int() of a number past Python's 4,300-digit limit: not a 500.
+            raise PolicySyntaxError(f"{what} is a number too long to read", _pos(node)) from None
         if isinstance(value, str) and value.startswith("$"):
             return Variable(value[1:])
         return value
