@@ -258,7 +258,14 @@ async def current_number(session: AsyncSession) -> int:
     return int(number or 0)
 
 
+# The column is a 32-bit INTEGER on PostgreSQL (SQLite's is 64-bit): a larger number is
+# no version, and binding one raised an overflow error (a 500 from a console URL).
+MAX_VERSION_NUMBER = 2**31 - 1
+
+
 async def get_version(session: AsyncSession, number: int) -> PolicyVersion:
+    if not 0 <= number <= MAX_VERSION_NUMBER:
+        raise NotFoundError(f"no policy version {number}")
     statement = select(PolicyVersion).where(col(PolicyVersion.number) == number)
     version = (await session.execute(statement)).scalar_one_or_none()
     if version is None:

@@ -138,6 +138,15 @@ def csrf_ok(request: Request, form: Form, expected: str) -> bool:
     return bool(offered) and hmac.compare_digest(offered.encode(), expected.encode())
 
 
+def _holds_nul(request: Request) -> bool:
+    """Whether a path or query parameter holds a NUL. None may: no slug, name, id or
+    filter has one, and PostgreSQL cannot even compare text with one (handlers passing
+    one to a query answered 500 there). Form fields are checked by :func:`read_form`."""
+    values = [v for pair in request.query_params.multi_items() for v in pair]
+    values += [v for v in request.path_params.values() if isinstance(v, str)]
+    return any("\x00" in value for value in values)
+
+
 def page(permission: Permission) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a handler: sign-in, role and CSRF checks first (see the module docstring)."""
 
@@ -159,6 +168,8 @@ def page(permission: Permission) -> Callable[[Handler], Callable[[Request], Awai
             if not staff.can(permission):
                 roles = ", ".join(sorted(staff.roles)) or "none"
                 return refused(request, f"Your roles ({roles}) do not allow this page or action.")
+            if _holds_nul(request):
+                return refused(request, "The address holds a NUL character.", 400)
             try:
                 form = await read_form(request)
             except FormError as error:

@@ -33,6 +33,12 @@ def _json(text: str, what: str) -> tuple[Any, str | None]:
         return json.loads(text), None
     except json.JSONDecodeError as error:
         return None, f"{what} is not JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+    # The standard parser recurses once per nesting level and refuses integers past
+    # 4,300 digits with these two (not JSONDecodeError): they were 500s.
+    except RecursionError:
+        return None, f"{what} is nested too deeply"
+    except ValueError:
+        return None, f"{what} holds a number too long to read"
 
 
 @page(Permission.ADMINISTER)

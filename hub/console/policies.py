@@ -38,6 +38,14 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+def _number(ctx: Ctx) -> int:
+    """The ``{number}`` of a version's URL; -1 (no version) for anything else. The route
+    takes it as text: Starlette's ``int`` convertor raised (a 500) on more than 4,300
+    digits, before any handler could say "no such version"."""
+    number = _int(ctx.request.path_params["number"])
+    return -1 if number is None else number
+
+
 def _format(source: str) -> sharing.Format:
     return sharing.source_format("", source)
 
@@ -57,7 +65,7 @@ async def versions(ctx: Ctx) -> Response:
 
 @page(Permission.READ_POLICIES)
 async def version(ctx: Ctx) -> Response:
-    number = int(ctx.request.path_params["number"])
+    number = _number(ctx)
     async with ctx.runtime.database.session() as session:
         try:
             found = await sharing.get_version(session, number)
@@ -188,7 +196,7 @@ async def publish(ctx: Ctx) -> Response:
 
 @page(Permission.EDIT_POLICIES)
 async def rollback(ctx: Ctx) -> Response:
-    number = int(ctx.request.path_params["number"])
+    number = _number(ctx)
     reason = ctx.form.get("reason").strip()
     message: str | None = None
     if not reason:
@@ -249,8 +257,8 @@ async def view_as_page(ctx: Ctx) -> Response:
 
 routes = [
     Route("/policies", versions),
-    Route("/policies/versions/{number:int}", version),
-    Route("/policies/versions/{number:int}/rollback", rollback, methods=["POST"]),
+    Route("/policies/versions/{number}", version),
+    Route("/policies/versions/{number}/rollback", rollback, methods=["POST"]),
     Route("/policies/diff", diff),
     Route("/policies/draft", draft),
     Route("/policies/draft/validate", validate, methods=["POST"]),
