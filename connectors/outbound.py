@@ -78,7 +78,10 @@ def retry_after(value: str | None, *, now: datetime | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # ASCII digits only (RFC 9110's delay-seconds): str.isdigit also says yes to "²"
+    # (a Latin-1 byte of a header), which float() refuses: the ValueError failed a
+    # delivery worker's whole round, and an http source's run.
+    if value.isascii() and value.isdigit():
         return min(float(value), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
