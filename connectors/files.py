@@ -42,6 +42,41 @@ _GZIP_MAGIC = b"\x1f\x8b"
 RAW_LIMIT = 10_000
 # csv refuses fields past 128 KiB by default; a feedback text is far below this.
 csv.field_size_limit(1 << 20)
+MAX_LINE = 5 * 1024 * 1024
+"""The longest line read, in bytes (JSONL) or characters (CSV), as a webhook's largest
+body. A longer one is read past in pieces, never held whole (a gzip bomb's single line
+of a gigabyte took 7 GB of memory): a bad record in JSONL, the end of the read in CSV."""
+
+
+class _Cut(bytes):
+    """The head of a JSONL line longer than :data:`MAX_LINE` (the rest was skipped)."""
+
+
+def _jsonl_lines(raw: IO[bytes] | gzip.GzipFile) -> Iterator[bytes]:
+    """The lines of ``raw``; a :class:`_Cut` in place of one past :data:`MAX_LINE`."""
+    while True:
+        line = raw.readline(MAX_LINE + 1)
+        if len(line) <= MAX_LINE or line.endswith(b"\n"):
+            if not line:
+                return
+            yield line
+            continue
+        while (rest := raw.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+            pass
+        yield _Cut(line[:RAW_LIMIT])
+
+
+def _csv_lines(text: IO[str], name: str) -> Iterator[str]:
+    """The lines of ``text``; :class:`SourceError` at one past :data:`MAX_LINE`."""
+    number = 0
+    while True:
+        line = text.readline(MAX_LINE + 1)
+        number += 1
+        if len(line) > MAX_LINE and not line.endswith(("\n", "\r")):
+            raise SourceError(f"{name}: line {number} is longer than {MAX_LINE:,} characters")
+        if not line:
+            return
+        yield line
 
 
 @dataclass(frozen=True)
@@ -201,8 +236,12 @@ def _jsonl(
 ) -> Iterator[Record]:
     utf8 = codecs.lookup(encoding).name == "utf-8"
     cursor_at = _Cursor.texts(name)
-    for number, line in enumerate(raw, 1):
+    for number, line in enumerate(_jsonl_lines(raw), 1):
         if number <= skip:
+            continue
+        if type(line) is _Cut:
+            problem = f"longer than {MAX_LINE:,} bytes"
+            yield Record({"raw": _raw(line)}, f"{prefix}line {number}", cursor_at(number), problem)
             continue
         if number == 1 and line.startswith(codecs.BOM_UTF8):
             line = line[len(codecs.BOM_UTF8) :]
@@ -241,27 +280,30 @@ def _too_deep(value: Any, depth: int = 0) -> bool:
 
 
 def _csv(text: IO[str], name: str, skip: int, prefix: str, delimiter: str) -> Iterator[Record]:
-    reader = csv.reader(text, delimiter=delimiter, strict=False)
+    reader = csv.reader(_csv_lines(text, name), delimiter=delimiter, strict=False)
     header: list[str] | None = None
     cursor_at = _Cursor.texts(name)
     ended = 0  # the physical line the previous row ended on
-    for row in reader:
-        start, ended = ended + 1, reader.line_num
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        if header is None:
-            header = _header(row, name)
-            continue
-        if ended <= skip:
-            continue
-        position = f"{prefix}line {start}"
-        cursor = cursor_at(ended)
-        if len(row) != len(header):
-            problem = f"{len(row)} values, but the header has {len(header)} columns"
-            raw = _raw(delimiter.join(row).encode())
-            yield Record({"raw": raw}, position, cursor, problem=problem)
-            continue
-        yield Record(dict(zip(header, row, strict=True)), position, cursor)
+    try:
+        for row in reader:
+            start, ended = ended + 1, reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if header is None:
+                header = _header(row, name)
+                continue
+            if ended <= skip:
+                continue
+            position = f"{prefix}line {start}"
+            cursor = cursor_at(ended)
+            if len(row) != len(header):
+                problem = f"{len(row)} values, but the header has {len(header)} columns"
+                raw = _raw(delimiter.join(row).encode())
+                yield Record({"raw": raw}, position, cursor, problem=problem)
+                continue
+            yield Record(dict(zip(header, row, strict=True)), position, cursor)
+    except csv.Error as error:  # a field past csv's limit (an unclosed quote): not ours
+        raise SourceError(f"{name}: line {reader.line_num}: {error}") from None
 
 
 def _header(row: list[str], name: str) -> list[str]:
