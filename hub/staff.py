@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -99,11 +100,13 @@ async def sign_in(session: AsyncSession, email: str, password: str) -> SignedIn 
             .where(col(StaffUser.email) == normalise_email(email))
         )
     ).first()
+    # argon2 takes a few hundred milliseconds of CPU by design: in a worker thread (it
+    # releases the GIL), or every sign-in attempt, by anyone, froze the whole server.
     if row is None:
-        _password_matches(_DUMMY_HASH, password)
+        await asyncio.to_thread(_password_matches, _DUMMY_HASH, password)
         return None
     user, organization = row
-    if not _password_matches(user.password_hash, password):
+    if not await asyncio.to_thread(_password_matches, user.password_hash, password):
         return None
     if not user.active or not organization.active:
         return None

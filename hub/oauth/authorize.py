@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import logging
 import secrets
 import time
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -22,12 +23,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from hub.crypto import derive_key
 from hub.models import Client
 from hub.oauth._http import MAX_FORM_BYTES, FormTooLargeError, parse_form, read_body
-from hub.oauth.client_auth import load_client
+from hub.oauth.client_auth import load_client, source_address
 from hub.oauth.context import OAuthContext
 from hub.oauth.pkce import challenge_problem
+from hub.oauth.ratelimit import RateLimitedError
 from hub.oauth.scopes import ALL_SCOPES
 from hub.oauth.staff_sessions import issue_code
-from hub.staff import sign_in
+from hub.staff import normalise_email, sign_in
 
 # The parameters of the pending request, echoed in the form and covered by its token.
 REQUEST_PARAMS = (
@@ -49,6 +51,9 @@ _HEADERS = {
     "form-action 'self'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
+
+
+audit = logging.getLogger("hub.audit")
 
 
 class _Refused(Exception):
@@ -132,7 +137,11 @@ def _csrf_ok(runtime: OAuthContext, request: Request, form: dict[str, str]) -> b
 
 
 def _login_form(
-    runtime: OAuthContext, request: Request, params: dict[str, str], message: str | None = None
+    runtime: OAuthContext,
+    request: Request,
+    params: dict[str, str],
+    message: str | None = None,
+    status: int = 401,
 ) -> HTMLResponse:
     nonce = request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
     issued = str(int(time.time()))
@@ -151,7 +160,7 @@ def _login_form(
         'autocomplete="current-password" required></label>'
         '<button type="submit">Sign in</button></form>'
     )
-    response = _page("Sign in to Partner Hub", body, 200 if message is None else 401)
+    response = _page("Sign in to Partner Hub", body, 200 if message is None else status)
     secure = runtime.settings.issuer.startswith("https://")
     response.set_cookie(
         COOKIE,
@@ -163,6 +172,12 @@ def _login_form(
         samesite="lax",
     )
     return response
+
+
+def _account(email: str) -> str:
+    """The failure budgets' key for a staff email: hashed (bounded, never the address in
+    the counters or the log), and prefixed so it never names an OAuth client."""
+    return "staff:" + hashlib.sha256(normalise_email(email).encode()).hexdigest()[:32]
 
 
 async def authorization_endpoint(request: Request) -> Response:
@@ -192,10 +207,29 @@ async def authorization_endpoint(request: Request) -> Response:
         return _login_form(runtime, request, params)
     if not _csrf_ok(runtime, request, params):
         return _login_form(runtime, request, params, "The form expired; sign in again.")
+    # Password guesses are budgeted like client secrets at the token endpoint (per account
+    # and address, per account, doubling blocks; a known address keeps signing in): there
+    # was no limit at all on guessing a staff admin's password. Decided before the
+    # password is checked, so a refused guess reveals nothing and costs no argon2.
+    account = _account(params.get("email", ""))
+    address = source_address(request)
+    failures = runtime.rate_limiter.failures
+    try:
+        known = await failures.check(account, address)
+    except RateLimitedError as error:
+        message = f"Too many failed sign-ins; try again in {error.retry_after} seconds."
+        response = _login_form(runtime, request, params, message, 429)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     async with runtime.database.session() as session:
         signed_in = await sign_in(session, params.get("email", ""), params.get("password", ""))
     if signed_in is None:
+        for limit, seconds in await failures.failed(account, address):
+            fields: dict[str, object] = {"event": "staff_sign_in_blocked", "limit": limit}
+            fields |= {"account": account, "source_address": address, "seconds": seconds}
+            audit.warning("staff sign-in blocked", extra={"fields": fields})
         return _login_form(runtime, request, params, "The email or password is wrong.")
+    await failures.succeeded(account, address, known)
     requested = params.get("scope", "").split()
     code = await issue_code(
         runtime.database,
