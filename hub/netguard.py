@@ -83,10 +83,31 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in answers))
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _carried(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address ``address`` carries to an IPv4 host, if it does: mapped
+    (::ffff:a.b.c.d), NAT64 (64:ff9b::a.b.c.d, RFC 6052: a gateway translates it, a
+    cloud NAT gateway into the private network), 6to4 (2002:aabb:ccdd::) and the
+    deprecated IPv4-compatible form (::a.b.c.d; not :: nor ::1, which mean their own)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def address_refusal(address: IPAddress, policy: NetPolicy) -> str | None:
     """Why ``address`` may not be connected to under ``policy`` (``None``: it may)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if isinstance(address, ipaddress.IPv6Address):
+        # Judged by the IPv4 address it carries: ::ffff:127.0.0.1 is 127.0.0.1, and
+        # Python calls NAT64, 6to4 and ::a.b.c.d global whatever they carry, so
+        # 64:ff9b::a00:5 (10.0.0.5 behind a NAT64 gateway) passed as public.
+        address = _carried(address) or address
     if policy.allows(address):
         return None
     if address.is_loopback:
