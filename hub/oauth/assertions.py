@@ -15,7 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError, SecurityWarning
@@ -33,6 +33,18 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_LIFETIME = 300  # seconds between iat (or now) and exp
 _LEEWAY = 30
 _MAX_JTI = 255
+
+
+def _is_text(value: object) -> TypeGuard[str]:
+    """A non-empty string that can be stored and compared: JSON's ``\\ud800`` escape yields
+    a lone surrogate (no UTF-8 encoding: a 500 where an id reached the database, before
+    any key was looked at) and PostgreSQL text cannot hold a NUL."""
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and "\x00" not in value
+        and not any("\ud800" <= ch <= "\udfff" for ch in value)
+    )
 
 
 class InvalidAssertionError(Exception):
@@ -63,7 +75,7 @@ def assertion_subject(assertion: str) -> str:
     if not isinstance(claims, dict):
         raise InvalidAssertionError("the client assertion's payload is not a JSON object")
     iss, sub = claims.get("iss"), claims.get("sub")
-    if not isinstance(iss, str) or not iss or iss != sub:
+    if not _is_text(iss) or iss != sub:
         raise InvalidAssertionError("the client assertion needs iss = sub = the client id")
     return iss
 
@@ -123,7 +135,7 @@ def verify_assertion(
     if (iat is not None and iat > now + _LEEWAY) or (nbf is not None and nbf > now + _LEEWAY):
         raise InvalidAssertionError("the client assertion is not valid yet")
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI:
+    if not _is_text(jti) or len(jti) > _MAX_JTI:
         raise InvalidAssertionError("the client assertion needs a jti (at most 255 characters)")
     return VerifiedAssertion(client_id, jti, datetime.fromtimestamp(exp + _LEEWAY, UTC))
 
