@@ -112,9 +112,15 @@ def routes(graphql: ASGIApp) -> list[Route]:
         request = ctx.request
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             return _error("send the operation as application/json", 415)
-        body = await request.body()
-        if len(body) > MAX_QUERY_BYTES:
-            return _error(f"the request is over {MAX_QUERY_BYTES} bytes", 413)
+        # Counted while it streams in: reading it all first held any size in memory.
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_QUERY_BYTES:
+                return _error(f"the request is over {MAX_QUERY_BYTES} bytes", 413)
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             params = orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -5,6 +5,8 @@ parser's recursion or holding a 5,000-digit integer, a policy draft nested as de
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -137,3 +139,28 @@ async def test_a_policy_draft_nested_too_deep_is_a_syntax_problem(
                 assert response.status_code < 500, (action, source[:10], response.text)
                 assert "syntax" in response.text, response.text
                 assert "Line 1, column " in response.text, response.text
+
+
+async def test_the_explorer_stops_reading_an_oversized_body(
+    db: Database, database_url: str
+) -> None:
+    policy_editor = await make_staff(db, "policy_editor")
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        chunk = b" " * 65_536
+        for _ in range(800):  # 50 MB, if it were all read
+            sent += len(chunk)
+            yield chunk
+
+    async with console_http(console_settings(database_url)) as http:
+        await sign_in(http, policy_editor.email)
+        csrf = csrf_of((await http.get("/console/explorer")).text)
+        response = await http.post(
+            "/console/explorer/graphql",
+            content=body(),
+            headers={"Content-Type": "application/json", "X-CSRF-Token": csrf},
+        )
+    assert response.status_code == 413, response.text
+    assert sent < 1_000_000
