@@ -61,6 +61,10 @@ _KEYS = frozenset(
 )
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_SCHEDULE = 10
+MAX_SCHEDULE = 366 * 86400
+"""A longer schedule is refused: past the date a run's start plus it can reach (every
+tick of `hub sync worker` then failed) and PostgreSQL's integer column (it could not be
+stored)."""
 
 
 @dataclass(frozen=True)
@@ -111,12 +115,17 @@ def parse_schedule(value: Any, where: str = "schedule") -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         seconds = value
-    elif isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", value)):
+    # At most 12 digits: int() refuses text past 4,300 (a ValueError, not a message).
+    elif isinstance(value, str) and (m := re.fullmatch(r"\s*(\d{1,12})\s*([smhd]?)\s*", value)):
         seconds = int(m.group(1)) * _UNITS[m.group(2) or "s"]
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d+\s*[smhd]?\s*", value):
+        seconds = MAX_SCHEDULE + 1
     else:
         raise ConnectorConfigError(f"{where}: a number of seconds, or e.g. 30s, 15m, 1h, 1d")
     if seconds < MIN_SCHEDULE:
         raise ConnectorConfigError(f"{where}: at least {MIN_SCHEDULE} seconds")
+    if seconds > MAX_SCHEDULE:
+        raise ConnectorConfigError(f"{where}: at most {MAX_SCHEDULE // 86400} days")
     return seconds
 
 
@@ -189,6 +198,13 @@ def read_yaml(path: Path) -> Any:
         mark = getattr(error, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConnectorConfigError(f"{path} is not valid YAML{at}") from None
+    # PyYAML's parser recurses per level, and its constructors raise ValueError (int()
+    # past 4,300 digits, a date like 2026-13-45): both escaped as an "internal error".
+    except RecursionError:
+        raise ConnectorConfigError(f"{path} nests lists and mappings too deep") from None
+    except ValueError as error:
+        why = str(error).split(";")[0][:100]
+        raise ConnectorConfigError(f"{path} is not valid YAML: {why}") from None
 
 
 def specs_from_yaml(path: Path) -> list[ConnectorSpec]:
@@ -282,6 +298,7 @@ async def load_connector(session: AsyncSession, name: str) -> Loaded:
 
 
 __all__ = [
+    "MAX_SCHEDULE",
     "RESOURCE_NAMES",
     "TARGETS",
     "ConnectorSpec",

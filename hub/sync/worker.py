@@ -18,6 +18,7 @@ from sqlmodel import col
 from hub.models._types import utcnow
 from hub.models.sync import SyncConnector
 from hub.outage import describe
+from hub.sync.config import MAX_SCHEDULE
 from hub.sync.errors import LeaseHeldError, SyncError
 from hub.sync.runner import Runner, RunReport
 from hub.sync.runs import last_run
@@ -42,7 +43,9 @@ async def due_connectors(runner: Runner) -> list[str]:
         due = []
         for row in rows:
             last = await last_run(session, row.id)
-            every = timedelta(seconds=row.schedule_seconds or 0)
+            # Bounded as definitions are now: one stored before the bound would make
+            # the date overflow and every tick fail, for every connector.
+            every = timedelta(seconds=min(row.schedule_seconds or 0, MAX_SCHEDULE))
             if last is None or last.started_at + every <= now:
                 due.append(row.name)
     return due
