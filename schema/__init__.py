@@ -23,6 +23,7 @@ from schema.limits import Limits, OperationLimitsExtension
 from schema.metrics import OperationMetricsExtension
 from schema.node import NodeQueries
 from schema.resource_types import NODE_CLASSES
+from schema.scalars import SCALAR_OVERRIDES
 
 
 def _entity_types(info: Info) -> list[str]:
@@ -83,6 +84,7 @@ def build_schema(settings: Settings) -> HubSchema:
         types=list(NODE_CLASSES.values()),
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=True),
+        scalar_overrides=SCALAR_OVERRIDES,
     )
 
 
