@@ -81,7 +81,7 @@ async def test_a_filter_time_inside_the_calendar_still_runs(
     assert isinstance(body["data"]["customers"]["totalCount"], int)
 
 
-MUTATIONS = [
+MUTATIONS: list[tuple[str, str, dict[str, Any], str]] = [
     (
         "logInteraction",
         "LogInteractionInput",
