@@ -17,6 +17,7 @@ later), :class:`EndpointGoneError` for 410 (the receiver asks to stop).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -172,8 +173,17 @@ class WebhookSink:
             headers=dict(self.headers(event, body, at)),
             timeout=self.timeouts.for_httpx(),
         )
+        # httpx's timeouts bound each read, not the exchange: a receiver trickling its
+        # answer a byte at a time held the sender (and the worker's round, every other
+        # subscriber's events) as long as it liked. The total is a deadline over both.
+        deadline = asyncio.get_running_loop().time() + self.timeouts.total
         try:
-            response = await self.http.send(request, stream=True, follow_redirects=False)
+            async with asyncio.timeout_at(deadline):
+                response = await self.http.send(request, stream=True, follow_redirects=False)
+        except TimeoutError:
+            raise DeliveryError(
+                f"no answer within {self.timeouts.total:g} s", reached=True
+            ) from None
         except httpx.ConnectTimeout:
             raise DeliveryError(f"could not connect within {self.timeouts.connect:g} s") from None
         except httpx.TimeoutException:
@@ -187,8 +197,9 @@ class WebhookSink:
             raise DeliveryError(f"the connection failed: {error}", reached=True) from None
         try:
             status = self.last_status = response.status_code
-            await _drain(response)
-        except httpx.HTTPError:
+            async with asyncio.timeout_at(deadline):
+                await _drain(response)
+        except (httpx.HTTPError, TimeoutError):
             pass  # the answer's status is what counts; the connection is not reused
         finally:
             await response.aclose()
