@@ -198,7 +198,12 @@ def replay_command(
     from_position: Annotated[
         int | None,
         typer.Option(
-            "--from", min=0, help="Every outbox event after this position (needs --subscription)."
+            "--from",
+            min=0,
+            # A position is a 64-bit integer: past it the database (or SQLite's driver,
+            # an OverflowError) refused the statement, an internal error.
+            max=2**63 - 1,
+            help="Every outbox event after this position (needs --subscription).",
         ),
     ] = None,
     subscription: Annotated[
