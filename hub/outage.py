@@ -39,6 +39,12 @@ _ASYNCPG_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
+    # Refused at connect time, every connection alike until an operator acts: the
+    # database dropped or renamed under the running hub (3D000), its role gone or its
+    # password changed (28000, 28P01). Answered 503 like a server that is down, not 500
+    # and a traceback per request (the hub runs no statement that raises them).
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
 )
 # SQLite's OperationalError also means "no such table"; only these mean the file or the
 # lock cannot be had right now.

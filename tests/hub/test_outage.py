@@ -17,6 +17,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
@@ -87,6 +88,24 @@ async def test_unreachable_databases_and_redis_are_recognised(
     finally:
         await redis.aclose()
     assert unavailable_dependency(error) == "redis", repr(error)
+
+
+async def test_a_database_or_role_gone_is_an_outage(database_url: str, tmp_path: Path) -> None:
+    """A database dropped or renamed under the running hub (3D000), or its role gone or its
+    password changed (28000, 28P01), fails every new connection until an operator acts:
+    503 with Retry-After, as for a server that is down, not a 500 per request. (SQLite's
+    counterpart: the database's path now a folder.)"""
+    if database_url.startswith("sqlite"):
+        urls = [f"sqlite+aiosqlite:///{tmp_path}"]
+    else:
+        base = make_url(database_url)
+        urls = [
+            base.set(database="hub_no_such_database").render_as_string(hide_password=False),
+            base.set(username="hub_no_such_role").render_as_string(hide_password=False),
+        ]
+    for url in urls:
+        error = await _raised(_select_one(url))
+        assert unavailable_dependency(error) == "database", repr(error)
 
 
 async def test_other_errors_are_not_outages(database_url: str) -> None:
