@@ -63,12 +63,7 @@ class HubSchema(strawberry.federation.Schema):
 
 
 def build_schema(settings: Settings) -> HubSchema:
-    limits = Limits(
-        max_depth=settings.max_depth,
-        max_aliases=settings.max_aliases,
-        max_root_fields=settings.max_root_fields,
-        max_directives_per_field=settings.max_directives_per_field,
-    )
+    limits = Limits.from_settings(settings)
     # Factories: strawberry builds fresh extension instances per request (their caches are
     # module-level and shared), so concurrent requests never share execution state.
     extensions: list[Any] = [

@@ -25,6 +25,9 @@ class Context:
     settings: Settings
     withheld: list[list[str | int]] = field(init=False, default_factory=list)
     """Response paths of fields withheld on their row (see :mod:`schema.withheld`)."""
+    cost: int | None = None
+    """The operation's cost (:func:`schema.limits.operation_cost`) if the HTTP view has
+    measured it already, for the rate limit; the cost limit then reuses it."""
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -1,14 +1,22 @@
-"""Operation limits: depth, aliases, root fields, directives, several operations.
+"""Operation limits: depth, aliases, root fields, directives, cost, several operations.
 
 The limits are checked *before* graphql-core's standard validation, which is costly on
 wide documents (overlapping-fields checks are quadratic); a refused document never reaches
 it. Each refusal carries its own ``extensions.code``. The token limit is graphql-core's
 parser option (strawberry's ``MaxTokensLimiter``); document size is checked by the HTTP view.
+
+The cost (:func:`operation_cost`) is a static bound on the work of the operation that will
+run: each field costs 1; a paged field (one taking ``first``/``last``) multiplies the cost
+of what it selects by its page size (the argument, a literal or a variable's value, else
+its default as the schema applies it); a list of objects without paging multiplies by the
+length of its list argument (``nodes(ids:)``, ``_entities(representations:)``), else by
+the default page size, except the list of a page's items (``edges``, ``nodes``), already
+counted by its paged field. Fragments count at every spread; introspection costs 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -19,10 +27,22 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
+    IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValueNode,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
+    parse,
     validate,
 )
 from graphql.validation import ASTValidationRule
@@ -43,6 +63,9 @@ class Limits:
     max_aliases: int
     max_root_fields: int
     max_directives_per_field: int
+    max_cost: int
+    default_page_size: int
+    """The page size of a paged field asked without ``first`` (for the cost)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -51,6 +74,8 @@ class Limits:
             max_aliases=settings.max_aliases,
             max_root_fields=settings.max_root_fields,
             max_directives_per_field=settings.max_directives_per_field,
+            max_cost=settings.max_cost,
+            default_page_size=settings.default_page_size,
         )
 
 
@@ -172,6 +197,183 @@ class _Document:
         return deepest
 
 
+_PAGE_ARGUMENTS = ("first", "last")
+_MAX_INT = 2**31 - 1  # GraphQL's Int (spec §3.5.1)
+
+
+class _Cost:
+    """The cost of one operation's selections against a schema, for given variables;
+    fragments measured once per spread context (memoised, as :class:`_Document` does)."""
+
+    def __init__(
+        self,
+        doc: _Document,
+        schema: GraphQLSchema,
+        variables: Mapping[str, Any],
+        defaults: Mapping[str, ValueNode],
+        default_page_size: int,
+    ) -> None:
+        self.doc = doc
+        self.defaults = defaults
+        self.schema = schema
+        self.variables = variables
+        self.default_page_size = default_page_size
+        # Keyed by whether the spread is among a page's items (see :meth:`field`).
+        self._memo: dict[bool, dict[str, int]] = {False: {}, True: {}}
+
+    def selection(
+        self,
+        selection_set: SelectionSetNode | None,
+        parent: GraphQLNamedType | None,
+        seen: frozenset[str],
+        items: bool = False,
+    ) -> int:
+        """The cost of a selection set on ``parent``; ``items``: it is a paged field's."""
+        if selection_set is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self.field(selection, parent, seen, items)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                within = parent if condition is None else self.schema.get_type(condition.name.value)
+                total += self.selection(selection.selection_set, within, seen, items)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self._spread(selection.name.value, seen, items)
+        return total
+
+    def _spread(self, name: str, seen: frozenset[str], items: bool) -> int:
+        fragment = self.doc.fragments.get(name)
+        within = (
+            None if fragment is None else self.schema.get_type(fragment.type_condition.name.value)
+        )
+
+        def measure(selection_set: SelectionSetNode | None, seen: frozenset[str]) -> int:
+            return self.selection(selection_set, within, seen, items)
+
+        return self.doc._fragment(name, seen, self._memo[items], measure)
+
+    def field(
+        self, node: FieldNode, parent: GraphQLNamedType | None, seen: frozenset[str], items: bool
+    ) -> int:
+        """1, plus what the field selects times how many of it there may be."""
+        if node.name.value.startswith("__") or node.selection_set is None:
+            # Leaves, and introspection (answered from the schema in memory, bounded by
+            # its own depth rule).
+            return 1
+        fields = (
+            parent.fields if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType) else {}
+        )
+        definition = fields.get(node.name.value)
+        if definition is None:
+            return 1  # an unknown field: standard validation refuses the document
+        target = get_named_type(definition.type)
+        if any(name in definition.args for name in _PAGE_ARGUMENTS):
+            size = self._page_size(node, definition)
+            return 1 + size * self.selection(node.selection_set, target, seen, items=True)
+        below = self.selection(node.selection_set, target, seen)
+        if not is_list_type(get_nullable_type(definition.type)):
+            return 1 + below
+        return 1 + self._list_length(node, definition, items) * below
+
+    def _page_size(self, node: FieldNode, definition: GraphQLField) -> int:
+        sizes = [
+            self._int(argument.value)
+            for argument in node.arguments or ()
+            if argument.name.value in _PAGE_ARGUMENTS
+        ]
+        given = [size for size in sizes if size is not None]
+        if given:
+            return max(0, *given)
+        for name in _PAGE_ARGUMENTS:
+            argument = definition.args.get(name)
+            default = None if argument is None else argument.default_value
+            if isinstance(default, int) and not isinstance(default, bool):
+                return max(0, default)
+        return self.default_page_size
+
+    def _list_length(self, node: FieldNode, definition: GraphQLField, items: bool) -> int:
+        lists = {
+            name
+            for name, argument in definition.args.items()
+            if is_list_type(get_nullable_type(argument.type))
+        }
+        lengths = [
+            self._length(argument.value)
+            for argument in node.arguments or ()
+            if argument.name.value in lists
+        ]
+        if lengths:
+            return max(lengths)
+        # A page's items (``edges``, ``nodes``) were counted by the paged field above.
+        return 1 if items else self.default_page_size
+
+    def _value(self, value: ValueNode) -> Any:
+        """A variable's value as sent; a literal as its node."""
+        if isinstance(value, VariableNode):
+            name = value.name.value
+            if name in self.variables:
+                return self.variables[name]
+            return self.defaults.get(name)
+        return value
+
+    def _int(self, value: ValueNode) -> int | None:
+        """A page size; None when not an ``Int`` (the request is refused as bad input,
+        with nothing run: the cost limit leaves that refusal to say why)."""
+        found = self._value(value)
+        if isinstance(found, IntValueNode):
+            found = int(found.value)
+        if isinstance(found, int) and not isinstance(found, bool) and abs(found) <= _MAX_INT:
+            return found
+        return None
+
+    def _length(self, value: ValueNode) -> int:
+        found = self._value(value)
+        if isinstance(found, ListValueNode):
+            return len(found.values)
+        if isinstance(found, list):
+            return len(found)
+        return 0 if found is None else 1  # one value is coerced to a list of one
+
+
+def operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode | None:
+    """The operation a request runs: the one named, or the only one (else None)."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        return operations[0] if len(operations) == 1 else None
+    named = [o for o in operations if o.name is not None and o.name.value == operation_name]
+    return named[0] if len(named) == 1 else None
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    default_page_size: int,
+) -> int | None:
+    """The static cost of the operation that will run (see the module docstring), or None
+    when the document does not name one (standard validation and strawberry refuse it)."""
+    found = operation(document, operation_name)
+    if found is None:
+        return None
+    defaults = {
+        definition.variable.name.value: definition.default_value
+        for definition in found.variable_definitions or ()
+        if definition.default_value is not None
+    }
+    cost = _Cost(_Document(document), schema, variables or {}, defaults, default_page_size)
+    return cost.selection(found.selection_set, schema.get_root_type(found.operation), frozenset())
+
+
+def cost_error(cost: int, limit: int) -> GraphQLError | None:
+    """The refusal of an operation costing ``cost`` over ``limit`` (None within it)."""
+    if cost <= limit:
+        return None
+    return _error(f"operation costs {cost}; the limit is {limit}", "MAX_COST_EXCEEDED")
+
+
 def check_limits(document: DocumentNode, limits: Limits) -> list[GraphQLError]:
     """Every limit the document breaks (empty when it is within all of them)."""
     doc = _Document(document)
@@ -241,6 +443,16 @@ def _directive_errors(node: Any, limit: int) -> Iterator[GraphQLError]:
 
 
 @lru_cache(maxsize=512)
+def parsed(query: str, max_tokens: int) -> DocumentNode | None:
+    """``query`` parsed (cached by text), or None when it does not parse (the resolver
+    path words that error)."""
+    try:
+        return parse(query, max_tokens=max_tokens)
+    except GraphQLError:
+        return None
+
+
+@lru_cache(maxsize=512)
 def _standard_validation(
     schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
 ) -> list[GraphQLError]:
@@ -253,7 +465,8 @@ class OperationLimitsExtension(SchemaExtension):
     Example::
 
         schema = strawberry.Schema(
-            Query, extensions=[lambda: OperationLimitsExtension(Limits(10, 30, 20, 4))]
+            Query,
+            extensions=[lambda: OperationLimitsExtension(Limits(10, 30, 20, 4, 20_000, 20))],
         )
     """
 
@@ -267,6 +480,9 @@ class OperationLimitsExtension(SchemaExtension):
         # Refused literals (NUL, integers beyond 64 bits) before standard validation, whose
         # scalar parsing cannot render a 5,000-digit integer (:mod:`schema.input_guard`).
         errors = check_limits(document, self.limits) + literal_errors(document)
+        if not errors:
+            over = cost_error(self._cost(document), self.limits.max_cost)
+            errors = [] if over is None else [over]
         if not errors:
             errors = _standard_validation(
                 context.schema._schema, document, tuple(context.validation_rules)
@@ -284,3 +500,18 @@ class OperationLimitsExtension(SchemaExtension):
         # Setting the errors (even an empty list) tells strawberry validation has run.
         context.pre_execution_errors = errors
         yield
+
+    def _cost(self, document: DocumentNode) -> int:
+        """The operation's cost: as the HTTP view measured it (``Context.cost``), else now."""
+        context = self.execution_context
+        measured = getattr(context.context, "cost", None)
+        if isinstance(measured, int):
+            return measured
+        cost = operation_cost(
+            context.schema._schema,
+            document,
+            context._provided_operation_name,
+            context.variables,
+            self.limits.default_page_size,
+        )
+        return 0 if cost is None else cost  # no operation to run: refused elsewhere

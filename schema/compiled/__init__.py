@@ -40,7 +40,7 @@ from schema.compiled.execute import execute
 from schema.compiled.plan import Planner, Unsupported
 from schema.context import Context
 from schema.input_guard import literal_errors
-from schema.limits import Limits, _standard_validation, check_limits
+from schema.limits import Limits, _standard_validation, check_limits, operation_cost
 
 log = logging.getLogger("hub.compiled")
 
@@ -154,6 +154,14 @@ class CompiledReads:
         if found is None:
             return self._fallback(context, "not a valid query")
         operation, fragments = found
+        cost = context.cost  # as the HTTP view measured it, else measured here
+        document = self._document(query) if cost is None else None
+        if document is not None:
+            cost = operation_cost(
+                schema._schema, document, operation_name, variables, self.limits.default_page_size
+            )
+        if cost is not None and cost > self.limits.max_cost:
+            return self._fallback(context, "over the cost limit")  # refused there
         # A plan depends on the variables' values (arguments, @skip/@include): cached with
         # them, so repeated requests (the same page for many partners, paging with the
         # same cursor) plan once.
