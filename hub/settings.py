@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     max_directives_per_field: PositiveInt = 4
     # The static cost of an operation (schema.limits.operation_cost): 1 per field, what a
     # paged field selects times its page size.
-    max_cost: PositiveInt = 100_000
+    max_cost: PositiveInt = 300_000
     max_document_bytes: PositiveInt = 20_000
     max_body_bytes: PositiveInt = 100_000
     # Nesting of the request's JSON, checked before parsing (schema.input_guard).

@@ -323,7 +323,8 @@ class _Cost:
         with nothing run: the cost limit leaves that refusal to say why)."""
         found = self._value(value)
         if isinstance(found, IntValueNode):
-            found = int(found.value)
+            # Digits first: int() of a 10,000-digit literal raises (refused as bad input).
+            found = int(found.value) if len(found.value) <= 11 else None
         if isinstance(found, int) and not isinstance(found, bool) and abs(found) <= _MAX_INT:
             return found
         return None

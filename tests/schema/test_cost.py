@@ -75,6 +75,8 @@ CUSTOMERS_10 = "customers(first: 10) { edges { node { id name } } }"
         ("query($n: Int) { customers(first: $n) { edges { node { id } } } }", {}, 1 + PAGE * 3),
         # a first no Int can hold is refused as bad input, never run: the default counts
         ("{ customers(first: 99999999999) { totalCount } }", None, 1 + PAGE),
+        ("{ customers(first: " + "9" * 10_000 + ") { totalCount } }", None, 1 + PAGE),
+        ("query($n: Int) { customers(first: $n) { totalCount } }", {"n": 2**40}, 1 + PAGE),
         # a field's own default first (duplicateCandidates: 50)
         ("{ duplicateCandidates { reason } }", None, 51),
         # aliases each count
@@ -153,7 +155,7 @@ async def test_over_the_limit_is_refused_before_it_runs(
 
     assert_refused(response, "MAX_COST_EXCEEDED")
     [error] = response.json()["errors"]
-    assert error["message"] == "operation costs 1210020; the limit is 100000"
+    assert error["message"] == "operation costs 1210020; the limit is 300000"
 
 
 async def test_legacy_json_refusal_is_200_like_the_other_limits(
