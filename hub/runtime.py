@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from hub import idempotency, outbox, sharing
 from hub.access import PolicyRules, access
+from hub.cost_budget import CostBudget, CostLimiter
 from hub.db import Database
 from hub.federation import store as subgraphs
 from hub.federation.settings import load_federation_settings
@@ -50,6 +51,8 @@ class Runtime:
     verified_tokens: VerifiedTokenCache = field(init=False)
     # Limits of the inbound webhook endpoint, in the token limits' counters.
     webhook_limiter: WebhookLimiter = field(init=False)
+    # Per-client budgets of GraphQL cost (hub.cost_budget), in the same counters.
+    graphql_limiter: CostLimiter = field(init=False)
     # The old subgraph clients, closed once the requests still using them are done.
     _closing: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
@@ -60,6 +63,9 @@ class Runtime:
         )
         self.webhook_limiter = WebhookLimiter(
             self.rate_limiter.counters, WebhookLimits.from_settings(self.settings)
+        )
+        self.graphql_limiter = CostLimiter(
+            self.rate_limiter.counters, CostBudget.from_settings(self.settings)
         )
 
     async def reload_keys(self) -> None:

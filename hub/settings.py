@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     # clients; draft-ietf-oauth-rfc7523bis wants the issuer identifier only).
     assertion_accept_token_endpoint_aud: bool = False
 
+    # GraphQL rate limit (hub.cost_budget): each request spends its operation's cost
+    # (schema.limits.operation_cost) from its client's budget per graphql_rate_window
+    # seconds; counted with the token limits (in Redis when redis_url is set).
+    graphql_cost_per_client: PositiveInt = 6_000_000
+    graphql_rate_window: PositiveInt = 60
+
     # Operation limits (DESIGN §7; CHECKLIST "resource consumption").
     max_depth: PositiveInt = 10
     max_aliases: PositiveInt = 30

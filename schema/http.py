@@ -19,6 +19,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from hub.console.graphiql import graphiql_page
+from hub.cost_budget import OverBudgetError
 from hub.db import count_statements
 from hub.metrics import note_outcome, note_path
 from hub.oauth.bearer import PrincipalUser, unauthorized
@@ -30,6 +31,7 @@ from schema.context import Context
 from schema.errors import format_error
 from schema.input_guard import CODE as BAD_USER_INPUT
 from schema.input_guard import InputRefused, check_json, load_json
+from schema.limits import operation_cost, parsed
 from schema.visibility import AudienceSchemas
 from schema.withheld import withheld_paths
 
@@ -208,6 +210,21 @@ class GraphQLEndpoint:
             else (OperationType.QUERY, OperationType.MUTATION)
         )
         schema = self.audiences.for_principal(user.principal)
+        document = parsed(query, settings.max_tokens)
+        if document is not None:
+            context.cost = operation_cost(
+                schema._schema, document, operation_name, variables, settings.default_page_size
+            )
+        # Every request spends from its client's budget before it runs: its cost, or 1 when
+        # it has none to run or is over the cost limit (then refused, by the resolver path).
+        cost = context.cost
+        try:
+            await runtime.graphql_limiter.spend(
+                user.principal.client_id,
+                cost if cost is not None and cost <= settings.max_cost else 1,
+            )
+        except OverBudgetError as error:
+            return self._rate_limited(error, media, request)
         if settings.compiled_reads and self.compiled is not None:
             with count_statements() as statements:
                 compiled = await self.compiled.answer(
@@ -311,6 +328,18 @@ class GraphQLEndpoint:
         except InputRefused as error:
             raise RequestError.refused(error) from None
         return params
+
+    @staticmethod
+    def _rate_limited(error: OverBudgetError, media: str, request: Request) -> Response:
+        """429 (RFC 6585 §4) with ``Retry-After``; the operation did not run."""
+        body = {"errors": [{"message": str(error), "extensions": {"code": error.code}}]}
+        note_outcome(request.scope, body["errors"])
+        return Response(
+            json.dumps(body),
+            status_code=429,
+            media_type=media,
+            headers={"Retry-After": str(error.retry_after)},
+        )
 
     @staticmethod
     def _request_error(error: RequestError, media: str) -> Response:

@@ -1,7 +1,7 @@
 """Rate limits of the token endpoint and budgets of failed client authentications.
 
 Fixed windows: a counter per key and window, reset when the window ends, kept by a
-:class:`~hub.oauth.counters.CounterBackend` (in memory by default, each replica counting
+:class:`~hub.counters.CounterBackend` (in memory by default, each replica counting
 alone; in Redis when ``HUB_REDIS_URL`` is set, so all replicas share one count).
 
 Requests (issue 3 §7): the source address is counted *before* client authentication, so
@@ -32,18 +32,18 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from redis.asyncio import Redis
 from starlette.responses import Response
 
-from hub.oauth._http import OAuthError
-from hub.oauth.counters import (
+from hub.counters import (
     Clock,
     CounterBackend,
     MemoryCounters,
     RedisCounters,
+    counter_backend,
     retry_after,
     window_end,
 )
+from hub.oauth._http import OAuthError
 from hub.settings import Settings
 
 __all__ = [
@@ -226,16 +226,7 @@ class TokenRateLimiter:
 
 def token_rate_limiter(settings: Settings, clock: Clock = time.time) -> TokenRateLimiter:
     """The limiter the settings ask for: Redis when ``HUB_REDIS_URL`` is set."""
-    counters: CounterBackend
-    if settings.redis_url:
-        # Bounded waits: an unreachable Redis is an outage answered 503 (hub.outage) within
-        # seconds, not a token request hanging on the operating system's TCP timeout.
-        redis = Redis.from_url(
-            settings.redis_url, socket_connect_timeout=2, socket_timeout=2, retry_on_timeout=False
-        )
-        counters = RedisCounters(redis, settings.rate_limit_prefix)
-    else:
-        counters = MemoryCounters()
+    counters = counter_backend(settings)
     window = settings.token_rate_window
     return TokenRateLimiter(
         counters,

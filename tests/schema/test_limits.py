@@ -169,9 +169,11 @@ async def test_depth_limit_above_the_introspection_cap_is_still_enforced(
     db: Database, database_url: str
 ) -> None:
     """HUB_MAX_DEPTH may be raised past 16; queries deeper than it must still be refused."""
-    # Twenty levels of default-sized pages cost 13,473,661: the cost limit is lifted, so
-    # that the depth limit alone is tested.
-    settings = make_settings(database_url, max_depth=20, max_cost=10**9)
+    # Twenty levels of default-sized pages cost 13,473,661: the cost limit and the client's
+    # budget are lifted, so that the depth limit alone is tested.
+    settings = make_settings(
+        database_url, max_depth=20, max_cost=10**9, graphql_cost_per_client=10**9
+    )
     async with running(settings) as http:
         token = await token_for(http, await make_caller(db, "operator"))
         assert_ok(await run(http, token, nested(20)))
