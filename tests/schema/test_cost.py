@@ -119,6 +119,32 @@ def test_cost_is_of_the_operation_that_will_run(hub_schema: GraphQLSchema) -> No
     assert cost(hub_schema, query, operation_name="Other") is None
 
 
+def test_one_document_again_costs_what_its_variables_make_it(hub_schema: GraphQLSchema) -> None:
+    """The cost is remembered per document (one parsed object, as the HTTP view's cache
+    hands out) and per what the cost reads of the variables: the same document with
+    another page size or list length costs anew; values that are not page sizes or lists
+    cost alike."""
+    document = parse(
+        "query($n: Int, $ids: [ID!]!) { customers(first: $n) { edges { node { id } } } "
+        "nodes(ids: $ids) { id } }"
+    )
+
+    def of(variables: dict[str, Any]) -> int | None:
+        return operation_cost(hub_schema, document, None, variables, PAGE)
+
+    assert of({"n": 5, "ids": ["a"]}) == 1 + 5 * 3 + 1 + 1
+    assert of({"n": 10, "ids": ["a"]}) == 1 + 10 * 3 + 1 + 1
+    assert of({"n": 10, "ids": ["a", "b", "c"]}) == 1 + 10 * 3 + 1 + 3
+    assert of({"ids": ["a"]}) == 1 + PAGE * 3 + 1 + 1
+    assert of({"n": 5, "ids": ["a"]}) == 1 + 5 * 3 + 1 + 1  # the first again
+    # A page size no Int holds (a string, a boolean) counts as the default, as uncached.
+    assert of({"n": "5", "ids": ["a"]}) == of({"n": True, "ids": ["a"]}) == 1 + PAGE * 3 + 2
+    # Another parse of the same text is another document: costed on its own.
+    other = parse("query($n: Int) { customers(first: $n) { totalCount } }")
+    assert operation_cost(hub_schema, other, None, {"n": 3}, PAGE) == 1 + 3
+    assert operation_cost(hub_schema, other, None, {"n": 4}, PAGE) == 1 + 4
+
+
 def test_fragment_cycles_end(hub_schema: GraphQLSchema) -> None:
     query = "{ me { ...A } } fragment A on Me { clientId ...B } fragment B on Me { ...A }"
     assert cost(hub_schema, query) == 2
