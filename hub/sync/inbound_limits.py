@@ -3,7 +3,7 @@
 The endpoint takes no token: its signature is the authentication, and the hub reads the
 connector from the database before it can check one, so anyone could make the hub and its
 database work for nothing. Two fixed-window limits per source address, counted in the
-token endpoint's counter backend (:mod:`hub.oauth.counters`: in memory, each replica
+token endpoint's counter backend (:mod:`hub.counters`: in memory, each replica
 counting alone, or in Redis shared by all replicas when ``HUB_REDIS_URL`` is set):
 
 - every message: ``HUB_WEBHOOK_RATE_PER_ADDRESS`` per ``HUB_WEBHOOK_RATE_WINDOW`` seconds
@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from hub.oauth.counters import Clock, CounterBackend, retry_after, window_end
+from hub.counters import Clock, CounterBackend, retry_after, window_end
 from hub.settings import Settings
 
 
