@@ -245,6 +245,11 @@ class GraphQLEndpoint:
                     allowed_operation_types=allowed,
                 )
             except InvalidOperationTypeError:
+                if request.method != "GET":
+                    # A subscription by POST: the hub serves none over HTTP (a 405 saying
+                    # "only queries ... with GET" named the wrong mistake).
+                    refusal = "this endpoint runs queries and mutations, not subscriptions"
+                    return self._request_error(RequestError(400, refusal), media)
                 return Response(
                     status_code=405,
                     headers={"Allow": "POST"},

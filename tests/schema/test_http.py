@@ -351,6 +351,21 @@ async def test_mutation_over_post_writes(
     assert await customer_count(db) == 1
 
 
+async def test_a_subscription_by_post_is_a_bad_request_naming_it(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    """The hub serves no subscriptions over HTTP: POSTing one is the client's mistake (400),
+    said as such, not a 405 telling it to stop using GET."""
+    response = await post(client, token, {"query": "subscription { me { clientId } }"})
+
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "subscriptions" in body["errors"][0]["message"]
+    assert "GET" not in body["errors"][0]["message"]
+
+
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
 async def test_other_methods_are_405(client: httpx.AsyncClient, token: str, method: str) -> None:
     response = await client.request(method, "/graphql", json={"query": ME}, headers=auth(token))
