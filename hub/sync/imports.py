@@ -22,7 +22,14 @@ from hub.sync.errors import ConnectorConfigError
 def readable_file(path: Path) -> Path:
     """``path`` made absolute, or :class:`ConnectorConfigError` when it is no file."""
     if not path.is_file():
-        what = "it is a folder" if path.is_dir() else "no such file"
+        if path.is_dir():
+            what = "it is a folder"
+        elif path.exists():
+            # A pipe or a device: read once, it cannot be read again from its start, as a
+            # run resumed from its checkpoint or a rerun of the file does.
+            what = "it is not a regular file (a pipe or a device); import a file"
+        else:
+            what = "no such file"
         raise ConnectorConfigError(f"cannot read {path}: {what}")
     return path.resolve()
 

@@ -3,6 +3,7 @@ line (no traceback) for each mistake a user makes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,11 @@ def test_import_prints_a_summary_and_the_dead_letters(desk: Path, database_url: 
         ),
         (["import", "feedback", "{missing}", "--as", "support"], None, "missing.csv: no such file"),
         (
+            ["import", "feedback", "{pipe}", "--as", "support"],
+            None,
+            "pipe.csv: it is not a regular file",
+        ),
+        (
             ["import", "feedback", "{desk}", "--as", "support", "--mapping", "{mapping}"],
             "mapping:\n  external_id: id\n  kind: {from: type, map: [1, 2]}\n",
             "mapping.kind.map: must map source values to plain values",
@@ -112,7 +118,9 @@ def test_mistakes_get_one_line(
         "desk": str(desk),
         "missing": str(tmp_path / "missing.csv"),
         "mapping": str(mapping_path),
+        "pipe": str(tmp_path / "pipe.csv"),
     }
+    os.mkfifo(tmp_path / "pipe.csv")  # a named pipe: read once, never again from the start
     result = invoke(database_url, *[a.format(**values) for a in args])
     assert result.exit_code in (1, 2), result.output
     assert message in said(result), result.output
