@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 from sqlalchemy.engine import make_url
@@ -160,6 +160,20 @@ class Settings(BaseSettings):
             port = 0
         if port is not None and not 0 < port < 65536:
             raise ValueError("has a port that is not a number from 1 to 65535")
+        return value
+
+    @field_validator("max_cost")
+    @classmethod
+    def _within_the_budget(cls, value: int, info: ValidationInfo) -> int:
+        # An operation costing more than a client's whole budget could never run: 429
+        # with a Retry-After, after every wait. (graphql_cost_per_client is validated
+        # before; absent from info.data when it was itself refused.)
+        budget = info.data.get("graphql_cost_per_client")
+        if budget is not None and value > budget:
+            raise ValueError(
+                f"is more than HUB_GRAPHQL_COST_PER_CLIENT ({budget}): an operation "
+                "costing between the two could never run; raise the budget or lower the limit"
+            )
         return value
 
     @field_validator("issuer")

@@ -165,7 +165,9 @@ async def test_the_default_budget_is_the_settings(app: Starlette) -> None:
 
 
 async def test_budget_and_window_come_from_settings(database_url: str) -> None:
-    settings = make_settings(database_url, graphql_cost_per_client=7, graphql_rate_window=30)
+    settings = make_settings(
+        database_url, graphql_cost_per_client=7, graphql_rate_window=30, max_cost=7
+    )
     limiter = CostLimiter(counter_backend(settings), CostBudget.from_settings(settings))
     assert limiter.budget == CostBudget(per_client=7, window=30)
 

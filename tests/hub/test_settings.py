@@ -65,6 +65,21 @@ def test_every_bad_variable_is_named_at_once(monkeypatch: pytest.MonkeyPatch) ->
     assert "HUB_MAX_DEPTH" in str(raised.value)
 
 
+def test_a_cost_limit_past_the_client_budget_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operation costing more than a client's whole budget could never run (429 after
+    every wait): the two settings are refused together at start-up."""
+    monkeypatch.setenv("HUB_GRAPHQL_COST_PER_CLIENT", "1000")
+    monkeypatch.setenv("HUB_MAX_COST", "1001")
+
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+
+    assert "HUB_MAX_COST" in str(raised.value)
+    assert "HUB_GRAPHQL_COST_PER_CLIENT (1000)" in str(raised.value)
+    monkeypatch.setenv("HUB_MAX_COST", "1000")
+    assert load_settings().max_cost == 1000
+
+
 def test_database_url_error_does_not_echo_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUB_DATABASE_URL", "mysql://admin:hunter2-secret@db.internal/hub")
 
