@@ -35,6 +35,9 @@ from schema.compiled import CompiledReads
 from schema.connector_events import routes as connector_event_routes
 from schema.http import GraphQLEndpoint
 
+_REFRESH_STOP_SECONDS = 10.0
+"""How long shutting down waits for the refresh loop to end its step before cancelling it."""
+
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
@@ -78,7 +81,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.disclosures = disclosure_writer
             disclosure_writer.start()
             # Revocations and key rotations made by other replicas (or the CLI) arrive here.
-            refresher = asyncio.create_task(runtime.refresh_forever())
+            stop_refreshing = asyncio.Event()
+            refresher = asyncio.create_task(runtime.refresh_forever(stop_refreshing))
             # Connector runs admins start; with HUB_SYNC_WORKER the scheduler and delivery.
             workers = ServerWorkers(settings, database)
             app.state.workers = workers
@@ -89,9 +93,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 yield
             finally:
                 await workers.stop()
-                refresher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refresher
+                # Asked to stop between two steps (hub.runtime.Runtime.refresh_forever), so
+                # no prune is cut off inside its transaction; cancelled only if a step hangs.
+                stop_refreshing.set()
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(refresher, _REFRESH_STOP_SECONDS)
                 await disclosure_writer.stop()  # writes what is still pending
                 await runtime.rate_limiter.close()
         finally:

@@ -5,6 +5,7 @@ current on every replica."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -120,8 +121,9 @@ class Runtime:
             self._closing = asyncio.create_task(old.aclose(grace=120.0))
         logger.info("sharing policy version %s in force", rules.version)
 
-    async def refresh_forever(self) -> None:
-        """Re-read revocations, signing and data keys on their intervals; prune expired rows.
+    async def refresh_forever(self, stop: asyncio.Event | None = None) -> None:
+        """Re-read revocations, signing and data keys on their intervals; prune expired rows;
+        until ``stop`` is set (then it returns between two steps).
 
         Data keys are also reloaded at the next tick when a value named a key this process
         has not loaded (:attr:`hub.vault.Vault.stale`): a rotation's new key, or a key
@@ -129,11 +131,17 @@ class Runtime:
 
         Errors are logged and retried at the next tick: a database hiccup must not stop
         the refresh for the rest of the process's life.
+
+        Stopped by ``stop``, not cancelled: a cancellation could land inside a prune's
+        statement, whose SQLite write goes on in the driver's thread and then holds the
+        database's lock for a transaction nobody ends (a test's teardown met "database
+        is locked").
         """
+        stop = stop or asyncio.Event()
         settings = self.settings
         due = {"revocations": 0.0, "keys": 0.0, "data_keys": 0.0, "policy": 0.0, "prune": 0.0}
         outage = OutageLog("refreshing the shared state")
-        while True:
+        while not stop.is_set():
             now = time.monotonic()
             try:
                 if now >= due["revocations"]:
@@ -168,7 +176,13 @@ class Runtime:
                     due["prune"] = now + _PRUNE_INTERVAL
             except Exception as error:  # noqa: BLE001 — the refresh must outlive any failure
                 outage.failed(error)
-                await asyncio.sleep(1.0)
+                await _until(stop, 1.0)
                 continue
             outage.succeeded()
-            await asyncio.sleep(max(0.01, min(due.values()) - time.monotonic()))
+            await _until(stop, max(0.01, min(due.values()) - time.monotonic()))
+
+
+async def _until(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
