@@ -34,28 +34,16 @@ from typing import Literal
 
 from starlette.responses import Response
 
-from hub.counters import (
-    Clock,
-    CounterBackend,
-    MemoryCounters,
-    RedisCounters,
-    counter_backend,
-    retry_after,
-    window_end,
-)
+from hub.counters import Clock, CounterBackend, counter_backend, retry_after, window_end
 from hub.oauth._http import OAuthError
 from hub.settings import Settings
 
 __all__ = [
-    "Clock",
-    "CounterBackend",
     "FailureBudget",
     "FailureLimiter",
     "Limit",
     "LimitName",
-    "MemoryCounters",
     "RateLimitedError",
-    "RedisCounters",
     "TokenRateLimiter",
     "token_rate_limiter",
 ]

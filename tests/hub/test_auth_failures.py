@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from app import create_app
+from hub.counters import CounterBackend, MemoryCounters, RedisCounters
 from hub.db import Database
-from hub.oauth.counters import CounterBackend, MemoryCounters, RedisCounters
 from hub.oauth.ratelimit import (
     FailureBudget,
     FailureLimiter,

@@ -13,13 +13,12 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from app import create_app
+from hub.counters import MemoryCounters, RedisCounters
 from hub.db import Database
 from hub.oauth.ratelimit import (
     FailureBudget,
     Limit,
-    MemoryCounters,
     RateLimitedError,
-    RedisCounters,
     TokenRateLimiter,
     token_rate_limiter,
 )

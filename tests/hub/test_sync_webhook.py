@@ -486,7 +486,7 @@ async def test_an_address_over_its_message_rate_is_told_when_to_retry(
 
 
 async def test_the_limits_count_per_address_and_window() -> None:
-    from hub.oauth.counters import MemoryCounters
+    from hub.counters import MemoryCounters
     from hub.sync.inbound_limits import WebhookLimiter, WebhookLimits, WebhookRateLimitedError
 
     now = [1000.0]
